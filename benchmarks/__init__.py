@@ -1,0 +1,1 @@
+"""`make bench`: throughput benchmarks, each a `bench_*.py` module with a `main()` that prints."""

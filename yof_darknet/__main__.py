@@ -1,0 +1,4 @@
+from yof_darknet.cli import main
+
+if __name__ == "__main__":
+    main()
