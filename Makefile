@@ -10,7 +10,33 @@ EXPW     ?=
 AFFWILD2 ?=
 DATA     ?= data/darknet
 
-.PHONY: setup test lint format datasets bench
+# Darknet stage: the binary (empty = found by yof-darknet), training profile and run name.
+DARKNET    ?=
+PROFILE    ?= paper
+RUN        ?=
+RESUME     ?=
+PRETRAINED ?= weights/yolov3-tiny.conv.15
+
+# Evaluation (`make map`): WEIGHTS= overrides runs/RUN/weights/yolov3-tiny_final.weights and
+# CFG= runs/RUN/yolov3-tiny.cfg; ENGINE=python scores OpenCV DNN detections (no darknet);
+# POINTS=0|11|101, IOU=0.5.
+WEIGHTS ?=
+CFG     ?=
+ENGINE  ?=
+POINTS  ?=
+IOU     ?=
+RUN_DIR  = runs/$(or $(RUN),$(PROFILE))
+
+# Demo (`make demo`): `detect` with the model of runs/DEMO_RUN (made by `make reproduce`) on
+# DEMO_SOURCE (an image list, folder, image or video); WEIGHTS=/CFG= override the model.
+DEMO_RUN    ?= $(or $(RUN),sample)
+DEMO_SOURCE ?= data/sample-darknet/test.txt
+DEMO_DIR     = runs/$(DEMO_RUN)
+DEMO_OUT    ?= $(DEMO_DIR)/demo
+DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/yolov3-tiny_final.weights)
+DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/yolov3-tiny.cfg)
+
+.PHONY: setup test lint format datasets bench darknet weights train map reproduce control demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,5 +62,41 @@ format: $(STAMP)
 datasets: $(STAMP) ## convert EXPW= (and AFFWILD2=) into the Darknet layout in DATA=
 	$(YOF) datasets $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) --out $(DATA)
 
+darknet: ## fetch third_party/darknet (AlexeyAB, pinned) and build it for this machine (DARKNET_FLAGS= overrides)
+	$(if $(DARKNET_FLAGS),DARKNET_FLAGS='$(DARKNET_FLAGS)') scripts/build-darknet.sh
+
+weights: weights/yolov3-tiny.conv.15 ## download yolov3-tiny.weights (sha256-checked) and cut yolov3-tiny.conv.15
+
+weights/yolov3-tiny.conv.15: | $(STAMP)
+	$(YOF) weights --out weights
+
+train: $(STAMP) $(if $(RESUME),,$(PRETRAINED)) ## train on DATA= with PROFILE= into runs/RUN (RESUME=1 continues, PRETRAINED= from scratch)
+	$(YOF) train --data $(DATA)/obj.data --profile $(PROFILE) $(if $(RUN),--name $(RUN)) \
+		$(if $(DARKNET),--darknet $(DARKNET)) \
+		$(if $(RESUME),--resume,$(if $(PRETRAINED),--weights $(PRETRAINED)))
+
+map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{md,csv,json}, plots
+	$(YOF) map --data $(DATA)/obj.data \
+		--weights $(or $(WEIGHTS),$(RUN_DIR)/weights/yolov3-tiny_final.weights) \
+		--cfg $(or $(CFG),$(RUN_DIR)/yolov3-tiny.cfg) \
+		--out $(RUN_DIR)/map $(if $(DARKNET),--darknet $(DARKNET)) $(if $(ENGINE),--engine $(ENGINE)) \
+		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU))
+
 bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests)
 	$(BIN)/python -m benchmarks
+
+reproduce: $(STAMP) ## the whole pipeline: EXPW=/AFFWILD2= (none: the embedded sample), PROFILE=, RUN=
+	$(YOF) reproduce $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
+		$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
+		$(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET))
+
+control: $(STAMP) ## the permuted-label control of the sample run (labels shuffled across faces)
+	$(YOF) reproduce --shuffle-labels --run sample-control $(if $(DARKNET),--darknet $(DARKNET))
+
+demo: $(STAMP) ## detect on DEMO_SOURCE= with runs/DEMO_RUN's model: annotated images + JSON in runs/DEMO_RUN/demo
+	@for f in $(DEMO_MODEL) $(DEMO_CFG); do test -f $$f || { \
+		echo "demo: $$f is missing: run 'make reproduce' first (or make train RUN=$(DEMO_RUN))"; exit 1; }; done
+	@test -e $(DEMO_SOURCE) || { \
+		echo "demo: $(DEMO_SOURCE) is missing: run 'make reproduce' first (it writes the sample's test list)"; exit 1; }
+	$(YOF) detect $(DEMO_SOURCE) --weights $(DEMO_MODEL) --cfg $(DEMO_CFG) \
+		--save $(DEMO_OUT)/annotated --json $(DEMO_OUT)/detections.jsonl

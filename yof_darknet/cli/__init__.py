@@ -30,9 +30,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from yof_darknet.cli import darknet, datasets, evaluate, infer
+    from yof_darknet.cli import darknet, datasets, evaluate, infer, pipeline
 
-    for module in (datasets, darknet, evaluate, infer):
+    for module in (datasets, darknet, evaluate, infer, pipeline):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,7 +1,208 @@
-"""CLI commands of this stage; see yof_darknet/cli/__init__.py."""
+"""CLI commands of the Darknet stage: doctor, cfg, anchors, weights, train."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from yof_darknet.darknet.profiles import PROFILES
+
+_DARKNET_OPTION = click.option(
+    "--darknet",
+    "darknet_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="darknet binary (default: $DARKNET, third_party/darknet/darknet, then PATH)",
+)
+_DATA_OPTION = click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="obj.data of the dataset",
+)
+_SET_OPTION = click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="cfg override, repeatable: width=320 (= net.width), yolo.thresh=0.001 (every [yolo])",
+)
+
+
+@click.command()
+@_DARKNET_OPTION
+def doctor(darknet_path: Path | None) -> None:
+    """Show darknet (flavor, GPU, OpenCV), opencv-python, onnxruntime and the face detector."""
+    from yof_darknet.darknet.doctor import run_checks
+
+    checks = run_checks(darknet_path)
+    for check in checks:
+        mark = click.style("ok " if check.ok else "NO ", fg="green" if check.ok else "red")
+        click.echo(f"{mark} {check.name}: {check.detail}")
+        if check.fix:
+            click.echo(f"    {'note' if check.ok else 'fix'}: {check.fix}")
+    if all(check.ok for check in checks):
+        click.secho("ready", fg="green")
+    else:
+        click.secho("not ready: apply the fixes above", fg="red")
+        raise SystemExit(1)
+
+
+@click.command()
+@_DATA_OPTION
+@click.option("--profile", type=click.Choice(sorted(PROFILES)), default="paper", show_default=True)
+@_SET_OPTION
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def cfg(data: Path, profile: str, settings: tuple[str, ...], out: Path) -> None:
+    """Write the run cfg: cfg/yolov3-tiny.cfg (Table I) + profile + classes of --data."""
+    from yof_darknet.darknet.cfg import generate_cfg
+    from yof_darknet.darknet.objdata import read_obj_data
+    from yof_darknet.datasets.writer import atomic_write_text
+
+    classes = read_obj_data(data).classes
+    atomic_write_text(out, generate_cfg(classes, profile, settings))
+    click.echo(f"{out}: profile {profile}, {classes} classes")
+
+
+@click.command()
+@_DATA_OPTION
+@click.option("--num", default=6, show_default=True, help="number of anchors")
+@click.option("--size", type=int, default=None, help="network size [default: --cfg's, else 416]")
+@click.option("--restarts", default=10, show_default=True, help="k-means restarts")
+@click.option("--cfg", "cfg_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--apply", is_flag=True, help="write the anchors into --cfg")
+def anchors(
+    data: Path, num: int, size: int | None, restarts: int, cfg_path: Path | None, apply: bool
+) -> None:
+    """k-means (1 - IoU) anchors of the training boxes; --apply writes them into --cfg."""
+    from yof_darknet.darknet.anchors import apply_anchors, compute_anchors
+    from yof_darknet.darknet.cfg import net_int, read_cfg
+
+    if apply and cfg_path is None:
+        raise click.UsageError("--apply needs --cfg")
+    if size is not None:
+        wh = (size, size)
+    elif cfg_path is not None:
+        sections = read_cfg(cfg_path)
+        wh = (net_int(sections, "width"), net_int(sections, "height"))
+    else:
+        wh = (416, 416)
+    report = compute_anchors(data, num, wh, restarts=restarts)
+    text = ",  ".join(f"{w},{h}" for w, h in report.anchors_wh)
+    click.echo(f"anchors = {text}")
+    click.echo(
+        f"mean IoU {report.mean_iou:.4f} (default yolov3-tiny anchors: "
+        f"{report.default_mean_iou:.4f}) over {report.boxes} boxes at {wh[0]}x{wh[1]}"
+    )
+    if report.missing_labels or report.skipped_boxes:
+        click.echo(
+            f"skipped: {report.missing_labels} images without a label file, "
+            f"{report.skipped_boxes} zero-size boxes"
+        )
+    if apply and cfg_path is not None:
+        apply_anchors(cfg_path, report.anchors_wh)
+        click.echo(f"{cfg_path}: anchors written")
+
+
+@click.command()
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("weights"),
+    show_default=True,
+)  # fmt: skip
+@click.option(
+    "--inspect",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="only print this weights file's header (with --cfg: warn if already fully trained)",
+)
+@click.option("--cfg", "cfg_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
+    """Download yolov3-tiny.weights (SHA-256 checked, resumable) and make yolov3-tiny.conv.15."""
+    from yof_darknet.darknet.weights import finished_message, read_header
+
+    if inspect is not None:
+        header = read_header(inspect)
+        click.echo(
+            f"{inspect}: version {header.major}.{header.minor}.{header.revision}, "
+            f"seen {header.seen} images"
+        )
+        message = finished_message(inspect, cfg_path) if cfg_path else None
+        if message:
+            click.secho(f"warning: {message}", fg="yellow", err=True)
+        return
+    from yof_darknet.darknet.download import fetch_pretrained
+
+    found = fetch_pretrained(out)
+    click.echo(f"{found.weights}\n{found.conv15}")
+
+
+@click.command()
+@_DATA_OPTION
+@click.option("--profile", type=click.Choice(sorted(PROFILES)), default="paper", show_default=True)
+@click.option(
+    "--cfg", "cfg_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="use this cfg instead of generating one from the profile",
+)  # fmt: skip
+@click.option(
+    "--weights", "weights_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="start weights, e.g. weights/yolov3-tiny.conv.15 (default: from scratch)",
+)  # fmt: skip
+@click.option("--name", default=None, help="run folder runs/NAME [default: the profile]")
+@click.option("--resume", is_flag=True, help="continue from the run's newest weights")
+@click.option("--gpus", default=None, help="e.g. 0,1 (passed to darknet -gpus)")
+@click.option("--max-batches", type=int, default=None, help="iterations (steps at 80 %/90 %)")
+@click.option("--clear", is_flag=True, help="reset the weights' iteration counter (-clear)")
+@_SET_OPTION
+@click.option(
+    "--runs", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
+    show_default=True,
+)  # fmt: skip
+@_DARKNET_OPTION
+def train(
+    data: Path,
+    profile: str,
+    cfg_path: Path | None,
+    weights_path: Path | None,
+    name: str | None,
+    resume: bool,
+    gpus: str | None,
+    max_batches: int | None,
+    clear: bool,
+    settings: tuple[str, ...],
+    runs: Path,
+    darknet_path: Path | None,
+) -> None:
+    """Train with darknet in runs/NAME (cfg, obj.data, train.log, results.csv/png, weights/)."""
+    from yof_darknet.darknet.binary import find_darknet
+    from yof_darknet.darknet.train import train as run_training
+
+    if resume and weights_path is not None:
+        raise click.UsageError("--resume takes the run's own newest weights; drop --weights")
+    darknet = find_darknet(darknet_path)
+    click.echo(f"darknet: {darknet.path} ({darknet.flavor})", err=True)
+    result = run_training(
+        data,
+        profile=profile,
+        cfg=cfg_path,
+        weights=weights_path,
+        name=name,
+        resume=resume,
+        gpus=gpus,
+        max_batches=max_batches,
+        overrides=settings,
+        clear=clear,
+        darknet=darknet,
+        runs_dir=runs,
+    )
+    state = "interrupted" if result.interrupted else "done"
+    click.echo(f"{state} at iteration {result.iterations}: {result.run_dir}")
+    if result.weights is not None:
+        click.echo(f"weights: {result.weights}")
+    if result.interrupted:
+        click.echo(
+            f"continue with: yof-darknet train --data {data} --name {result.run_dir.name} --resume"
+        )
+        raise SystemExit(130)
+
+
+COMMANDS: list[click.Command] = [doctor, cfg, anchors, weights, train]

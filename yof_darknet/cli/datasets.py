@@ -1,7 +1,260 @@
-"""CLI commands of this stage; see yof_darknet/cli/__init__.py."""
+"""CLI commands of the dataset stage; see yof_darknet/cli/__init__.py.
+
+``datasets`` collects one ``DatasetJob`` per ``--<dataset>`` option (``_expw_job``; add a
+``_<name>_job`` plus its options for another dataset) and hands them to ``build_datasets``.
+"""
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+def _expw_job(options: dict[str, Any]):
+    from yof_darknet.datasets.build import DatasetJob
+    from yof_darknet.datasets.expw import convert_expw
+
+    root = options["expw"]
+    convert = partial(
+        convert_expw,
+        root,
+        min_face_score=options["min_face_score"],
+        drop_mixed_images=options["drop_mixed_images"],
+        copy=options["copy"],
+    )
+    return DatasetJob("expw", root, convert)
+
+
+def _affwild2_options(options: dict[str, Any]):
+    from yof_darknet.datasets.affwild2 import AffWild2Options, parse_shard
+
+    return AffWild2Options(
+        face_threshold=options["face_threshold"],
+        face_max_side=options["face_max_side"],
+        frame_stride=options["frame_stride"],
+        max_frames_per_video=options["max_frames_per_video"],
+        drop_crowded_frames=options["drop_crowded_frames"],
+        split_by=options["split_by"],
+        videos_list=options["videos_list"],
+        workers=options["workers"],
+        shard=parse_shard(options["shard"]) if options["shard"] else None,
+    )
+
+
+def _affwild2_job(options: dict[str, Any]):
+    from yof_darknet.datasets.affwild2 import convert_affwild2
+    from yof_darknet.datasets.build import DatasetJob
+
+    root = options["affwild2"]
+    convert = partial(convert_affwild2, root, options=_affwild2_options(options))
+    return DatasetJob("affwild2", root, convert)
+
+
+def _affwild2_shard(options: dict[str, Any]) -> None:
+    """``--shard I/N``: convert this shard's videos only; lists come from a run without it."""
+    from yof_darknet.datasets.affwild2 import convert_affwild2
+    from yof_darknet.datasets.build import check_out_dir
+
+    if not options["affwild2"]:
+        raise click.UsageError("--shard splits the Aff-Wild2 videos: pass --affwild2 DIR")
+    out = options["out"].resolve()
+    check_out_dir(out, [options["affwild2"]], ["affwild2"])
+    result = convert_affwild2(
+        options["affwild2"], out / "affwild2", _affwild2_options(options), progress=True
+    )
+    _echo_affwild2(result.stats.details)
+    click.echo(
+        f"shard {options['shard']}: {result.stats.details['videos']} videos done; when every "
+        "shard has finished, run the same command without --shard to merge them and write "
+        "the lists, obj.data and stats.json"
+    )
+
+
+def _echo_affwild2(details: dict[str, Any]) -> None:
+    histogram = ", ".join(f"{n}: {frames}" for n, frames in details["faces_per_frame"].items())
+    click.echo(
+        f"  {details['videos']} videos ({details['videos_resumed']} resumed), frames read "
+        f"{details['frames_read']}, detected {details['frames_detected']}, labelled "
+        f"{details['frames_labelled']}; faces found per frame {{{histogram}}}"
+    )
+    for problem in details["problems"][:10]:
+        click.echo(f"  note: {problem}")
+    if details["problems_total"] > 10:
+        click.echo(f"  ... {details['problems_total'] - 10} more in stats.json")
+
+
+def _echo_summary(summary) -> None:
+    for name, data in summary.stats["datasets"].items():
+        faces, images = data["faces"], data["images"]
+        skipped = ", ".join(f"{reason} {n}" for reason, n in faces["skipped"].items()) or "none"
+        click.echo(
+            f"{name}: {faces['read']} faces read, {faces['kept']} kept in {images['kept']} "
+            f"images; skipped: {skipped}"
+        )
+        if name == "affwild2":
+            _echo_affwild2(data["details"])
+        for example in data["details"].get("malformed_examples", []):
+            click.echo(f"  malformed: {example}")
+        if data["details"].get("renamed"):
+            click.echo(
+                f"  {data['details']['renamed']} images renamed for Darknet "
+                f"(see {data['details']['renamed_file']})"
+            )
+        click.echo(f"  train {images['train']} images, test {images['test']} images")
+    for message in summary.messages:
+        click.secho(f"note: {message}", fg="yellow")
+    totals = summary.stats["totals"]
+    click.echo(
+        f"train: {totals['images']['train']} images ({totals['faces']['train']} faces), "
+        f"test: {totals['images']['test']} images ({totals['faces']['test']} faces)"
+    )
+    click.echo(f"wrote {summary.obj_data}, lists and stats.json in {summary.out}")
+
+
+@click.command("datasets")
+@click.option("--expw", type=_DIR, help="ExpW folder (label/label.lst + image/origin/).")
+@click.option(
+    "--affwild2",
+    type=_DIR,
+    help="Aff-Wild2 folder (annotations/EXPR_* of any ABAW release + videos in any subfolder).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder: images + labels, train.txt, test*.txt, obj.data, stats.json.",
+)
+@click.option(
+    "--min-face-score",
+    type=float,
+    default=50.0,
+    show_default=True,
+    help="ExpW: keep faces whose detector confidence is strictly above this.",
+)
+@click.option(
+    "--drop-mixed-images",
+    is_flag=True,
+    help="ExpW: drop a whole image when any of its faces fails --min-face-score.",
+)
+@click.option("--copy", is_flag=True, help="Copy images instead of symlinking them.")
+@click.option(
+    "--test-per-dataset",
+    type=click.IntRange(min=0),
+    default=2500,
+    show_default=True,
+    help="Images (or frames) held out for test per dataset.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the test split.")
+@click.option(
+    "--face-threshold",
+    type=click.FloatRange(0, 1),
+    default=0.8,
+    show_default=True,
+    help="Aff-Wild2: minimum RetinaFace score of a face.",
+)
+@click.option(
+    "--face-max-side",
+    type=click.IntRange(min=0),
+    default=640,
+    show_default=True,
+    help="Aff-Wild2: the face detector sees frames shrunk to this long side (0: full size).",
+)
+@click.option(
+    "--frame-stride",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Aff-Wild2: use every N-th frame.",
+)
+@click.option(
+    "--max-frames-per-video",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Aff-Wild2: stop a video after this many labelled frames (0: no limit).",
+)
+@click.option(
+    "--videos-list",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Aff-Wild2: convert only the videos named in this file (one per line).",
+)
+@click.option(
+    "--drop-crowded-frames",
+    is_flag=True,
+    help="Aff-Wild2: drop frames with more faces than labelled people (default: keep them).",
+)
+@click.option(
+    "--split-by",
+    type=click.Choice(["frames", "videos"]),
+    default="frames",
+    show_default=True,
+    help="Aff-Wild2: hold out random frames (the paper) or whole videos (no leak).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Aff-Wild2: videos converted in parallel processes.",
+)
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Aff-Wild2: convert only every N-th video from the I-th (0-based); then run "
+    "without --shard to merge.",
+)
+def datasets(**options: Any) -> None:
+    """Convert ExpW (and Aff-Wild2) into Darknet's layout, split it and write obj.data."""
+    from yof_darknet.datasets.build import build_datasets
+
+    if options["shard"]:
+        _affwild2_shard(options)
+        return
+    makers = (("expw", _expw_job), ("affwild2", _affwild2_job))
+    jobs = [make(options) for key, make in makers if options[key]]
+    summary = build_datasets(
+        jobs,
+        options["out"],
+        test_per_dataset=options["test_per_dataset"],
+        seed=options["seed"],
+        options={key: str(v) if isinstance(v, Path) else v for key, v in options.items()},
+        progress=True,
+    )
+    _echo_summary(summary)
+
+
+@click.command("sample")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drawing.")
+@click.option(
+    "--images",
+    type=click.IntRange(min=1),
+    default=400,
+    show_default=True,
+    help="Number of ExpW images with drawn faces.",
+)
+@click.option(
+    "--shuffle-labels",
+    is_flag=True,
+    help="Control: permute the ExpW faces' labels (same images and boxes, no class signal).",
+)
+def sample(out: Path, seed: int, images: int, shuffle_labels: bool) -> None:
+    """Write the embedded sample: OUT/ExpW (drawn faces) and OUT/AffWild2 (short videos)."""
+    from yof_darknet.datasets.sample import write_sample
+
+    info = write_sample(out, seed=seed, images=images, shuffle_labels=shuffle_labels)
+    expw = info.expw
+    traps = ", ".join(f"{name} {n}" for name, n in sorted(expw.traps.items()))
+    click.echo(
+        f"ExpW: {expw.images} images, {expw.faces} drawn faces, {expw.rows} label.lst rows "
+        f"({'labels permuted' if shuffle_labels else 'true labels'}); traps: {traps}"
+    )
+    click.echo(f"wrote {info.expw.root} and {info.affwild2}")
+
+
+COMMANDS: list[click.Command] = [datasets, sample]

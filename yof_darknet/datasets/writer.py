@@ -7,9 +7,10 @@ The two forks rewrite differently (see ``pjreddie_label_path`` and ``alexeyab_la
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +27,14 @@ class Item:
 
     ``image`` is its absolute path in the Darknet layout (the label sits beside it as ``.txt``);
     ``dataset`` is ``"expw"`` or ``"affwild2"``; ``group`` is the unit a split may not cut
-    (the image for ExpW, the video for Aff-Wild2 with ``--split-by videos``, else the frame).
+    (the image for ExpW, the video for Aff-Wild2 with ``--split-by videos``, else the frame);
+    ``classes`` holds the class id of each line of its label file (for per-class split counts).
     """
 
     image: Path
     dataset: str
     group: str
+    classes: tuple[int, ...] = ()
 
 
 def _replace_first(text: str, old: str, new: str) -> str:
@@ -81,25 +84,34 @@ def alexeyab_label_path(image_path: str) -> str:
     return path
 
 
-def check_label_path(image: Path) -> Path:
-    """Return ``image``'s label path, or raise if either fork would look for it elsewhere."""
+def label_path_problem(image: Path) -> str | None:
+    """Why either fork would not find ``image``'s label beside it, or ``None`` when both do."""
     text = str(image)
-    expected = str(image.with_suffix(".txt"))
-    if image.suffix not in (".jpg", ".png"):
-        raise DatasetError(f"{image}: write images as .jpg or .png (lower case) for Darknet")
+    suffix = image.suffix
+    expected = text[: len(text) - len(suffix)] + ".txt"
+    if suffix not in (".jpg", ".png"):
+        return "write images as .jpg or .png (lower case) for Darknet"
     if len(text) > _DARKNET_PATH_MAX:
-        raise DatasetError(f"{image}: path longer than Darknet's {_DARKNET_PATH_MAX} bytes")
+        return f"path longer than Darknet's {_DARKNET_PATH_MAX} bytes"
     if "\n" in text or text != text.strip():
-        raise DatasetError(f"{image!r}: newline or edge whitespace breaks Darknet's image lists")
+        return "a newline or edge whitespace breaks Darknet's image lists"
     for fork, derive in (("pjreddie", pjreddie_label_path), ("AlexeyAB", alexeyab_label_path)):
         got = derive(text)
         if got != expected:
-            raise DatasetError(
-                f"{image}: {fork}'s darknet would read its label from {got} instead of "
-                f"{expected} (it rewrites 'images', 'JPEGImages', 'raw' and '.jpg'/'.png' "
-                "anywhere in the path); choose an output folder whose path has none of them"
+            return (
+                f"{fork}'s darknet would read its label from {got} instead of {expected} "
+                "(it rewrites 'images', 'JPEGImages', 'raw' and '.jpg'/'.png' anywhere in the "
+                "path); choose an output folder whose path has none of them"
             )
-    return Path(expected)
+    return None
+
+
+def check_label_path(image: Path) -> Path:
+    """Return ``image``'s label path, or raise if either fork would look for it elsewhere."""
+    problem = label_path_problem(image)
+    if problem is not None:
+        raise DatasetError(f"{str(image)!r}: {problem}")
+    return image.with_suffix(".txt")
 
 
 def xyxy_to_cxcywh_norm(
@@ -118,15 +130,23 @@ def label_line(class_id: int, xyxy: Sequence[float], image_wh: tuple[int, int]) 
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half a file.
+
+    The file gets the usual ``0666 & ~umask`` mode; its folder is created when missing.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -137,19 +157,34 @@ def atomic_write_text(path: Path, text: str) -> None:
 def place_image(source: Path, target: Path, *, copy: bool = False) -> None:
     """Put ``source`` at ``target`` as a symlink (default) or a copy; the source is never touched.
 
-    An existing correct target is left alone, so re-runs are cheap.
+    An existing correct target is left alone, so re-runs are cheap: a symlink to ``source``, or
+    (with ``copy``) a regular file with ``source``'s size and modification time. Anything else
+    at ``target`` (a symlink when copying, a copy when linking, a stale file) is replaced.
+    The symlink points at ``source`` made absolute (pass a resolved path to skip symlinks).
     """
-    source = source.resolve()
-    if target.is_symlink() and not copy:
-        if Path(os.readlink(target)) == source:
-            return
-    elif target.exists() and copy and target.stat().st_size == source.stat().st_size:
-        return
+    source = Path(os.path.abspath(source))
+    if copy:
+        if target.is_file() and not target.is_symlink():
+            have, want = target.stat(), source.stat()
+            if (have.st_size, have.st_mtime_ns) == (want.st_size, want.st_mtime_ns):
+                return
+    else:
+        try:
+            if os.readlink(target) == str(source):
+                return
+        except FileNotFoundError:  # nothing there yet: one system call when the folder exists
+            with contextlib.suppress(FileNotFoundError):
+                os.symlink(source, target)
+                return
+        except OSError:  # a regular file (an earlier copy): replaced below
+            pass
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     if copy:
-        shutil.copyfile(source, tmp)
+        shutil.copyfile(source, tmp)  # not copy2: the raw files' read-only mode stays behind
+        want = source.stat()
+        os.utime(tmp, ns=(want.st_atime_ns, want.st_mtime_ns))
     else:
         tmp.symlink_to(source)
     os.replace(tmp, target)

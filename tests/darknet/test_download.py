@@ -1,0 +1,132 @@
+"""The weights downloader against a local HTTP server: resume, checksum, 404, offline."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.darknet.test_weights import write_weights
+from yof_darknet.darknet import download as download_module
+from yof_darknet.darknet.cfg import generate_cfg
+from yof_darknet.darknet.download import download, fetch_pretrained
+from yof_darknet.darknet.weights import read_header
+from yof_darknet.errors import DarknetError
+
+WEIGHTS = "/yolov3-tiny.weights"
+
+
+@dataclass
+class Served:
+    payload: bytes = b""
+    cut_first: int = 0  # this many responses stop halfway (the connection drops)
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
+
+
+def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            wanted = self.headers.get("Range")
+            state.requests.append((self.path, wanted))
+            if self.path != WEIGHTS:
+                self.send_error(404)
+                return
+            start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted else 0
+            body = state.payload[start:]
+            self.send_response(206 if wanted else 200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if state.cut_first > 0:
+                state.cut_first -= 1
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Served]]:
+    state = Served(payload=bytes(range(256)) * 4096)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_interrupted_transfer_resumes_with_range(tmp_path, server):
+    url, state = server
+    state.cut_first = 1
+    dest = download(url + WEIGHTS, tmp_path / "w", _sha(state.payload), progress=False)
+    assert dest.read_bytes() == state.payload
+    half = len(state.payload) // 2
+    assert [r for _, r in state.requests] == [None, f"bytes={half}-"]
+    assert not (tmp_path / "w.part").exists()
+
+
+def test_failed_run_keeps_the_part_and_the_next_run_resumes(tmp_path, server):
+    url, state = server
+    state.cut_first = 3
+    with pytest.raises(DarknetError, match=r"w\.part keeps the \d+ bytes that arrived"):
+        download(url + WEIGHTS, tmp_path / "w", _sha(state.payload), progress=False)
+    kept = (tmp_path / "w.part").stat().st_size
+    assert 0 < kept < len(state.payload)
+    dest = download(url + WEIGHTS, tmp_path / "w", _sha(state.payload), progress=False)
+    assert dest.read_bytes() == state.payload
+    assert state.requests[-1][1] == f"bytes={kept}-"
+
+
+def test_checksum_mismatch_deletes_the_file(tmp_path, server):
+    url, _ = server
+    with pytest.raises(DarknetError, match="does not match"):
+        download(url + WEIGHTS, tmp_path / "w", "0" * 64, progress=False)
+    assert not (tmp_path / "w").exists() and not (tmp_path / "w.part").exists()
+
+
+def test_not_found(tmp_path, server):
+    url, _ = server
+    with pytest.raises(DarknetError, match="404"):
+        download(f"{url}/missing.weights", tmp_path / "w", "0" * 64, progress=False)
+
+
+def test_offline_says_what_to_do(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(DarknetError, match=r"Offline\? Fetch the file elsewhere and put it at"):
+        download(f"http://127.0.0.1:{port}/x", tmp_path / "w", "0" * 64, progress=False)
+
+
+def test_fetch_pretrained_uses_the_override_url_and_cuts_conv15(tmp_path, server, monkeypatch):
+    url, state = server
+    coco_cfg = tmp_path / "coco.cfg"
+    coco_cfg.write_text(generate_cfg(80, "paper"))
+    body = write_weights(tmp_path / "coco.weights", coco_cfg, seen=32_013_312)
+    state.payload = Path(tmp_path / "coco.weights").read_bytes()
+    monkeypatch.setenv("YOF_WEIGHTS_URL", url + WEIGHTS)
+    with pytest.raises(DarknetError, match="does not match"):  # the pinned checksum guards it
+        fetch_pretrained(tmp_path / "out", progress=False)
+    monkeypatch.setattr(download_module, "PRETRAINED_SHA256", _sha(state.payload))
+    found = fetch_pretrained(tmp_path / "out", progress=False)
+    assert found.weights.read_bytes() == state.payload
+    assert read_header(found.conv15).seen == 0
+    assert found.conv15.read_bytes()[20:] == body[:30_973_376]
+    assert fetch_pretrained(tmp_path / "out", progress=False) == found  # no second transfer
+    assert len([r for r in state.requests if r[0] == WEIGHTS]) == 2

@@ -1,0 +1,206 @@
+"""Real training with Debian's darknet (a few iterations), flags per flavor, failures, Ctrl-C."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.darknet.conftest import make_dataset
+from tests.darknet.test_binary import replay_binary
+from yof_darknet.darknet.binary import SUBMODULE_BINARY, Darknet, probe
+from yof_darknet.darknet.cfg import read_cfg
+from yof_darknet.darknet.objdata import read_obj_data
+from yof_darknet.darknet.train import newest_weights, train, train_command
+from yof_darknet.darknet.weights import read_header
+from yof_darknet.errors import DarknetError
+
+TINY = ["width=64", "height=64", "batch=2", "subdivisions=1", "burn_in=1"]
+ITERATION = re.compile(r"^(\d+): ([\d.]+), ([\d.]+) avg", re.MULTILINE)
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _printed(log: Path, last_run_only: bool = False) -> list[tuple[int, float]]:
+    text = log.read_text() if log.is_file() else ""
+    if last_run_only:
+        text = text.rpartition("# yof-darknet:")[2]
+    return [(int(m[1]), float(m[2])) for m in ITERATION.finditer(text)]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_data, debian_darknet):
+    runs = tmp_path_factory.mktemp("runs")
+    darknet = probe(debian_darknet)
+    first = train(
+        tiny_data, profile="sample", name="tiny", max_batches=3, overrides=TINY,
+        darknet=darknet, runs_dir=runs, progress=False,
+    )  # fmt: skip
+    return darknet, runs, first
+
+
+@pytest.mark.slow
+def test_debian_darknet_trains_and_the_run_folder_has_everything(trained, tiny_data):
+    _, runs, result = trained
+    run = runs / "tiny"
+    assert result.run_dir == run and not result.interrupted
+    assert result.weights == run / "weights" / "yolov3-tiny_final.weights"
+    assert read_header(result.weights).iterations(2) == 3
+    for name in ("yolov3-tiny.cfg", "obj.data", "train.log", "results.csv", "results.png"):
+        assert (run / name).is_file(), name
+    assert read_obj_data(run / "obj.data").backup == (run / "weights").resolve()
+    assert read_obj_data(run / "obj.data").train == read_obj_data(tiny_data).train
+    assert read_cfg(run / "yolov3-tiny.cfg")[0].get("width") == "64"
+    rows = _csv(run / "results.csv")
+    printed = _printed(run / "train.log")
+    assert [(int(r["iteration"]), float(r["loss"])) for r in rows] == printed
+    assert [p[0] for p in printed] == [1, 2, 3]
+    assert (run / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_newest_weights(trained, tiny_data):
+    darknet, runs, _ = trained
+    with pytest.raises(DarknetError, match="already holds trained weights"):
+        train(tiny_data, profile="sample", name="tiny", darknet=darknet, runs_dir=runs)
+    with pytest.raises(DarknetError, match="darknet would stop at once"):
+        train(tiny_data, name="tiny", resume=True, darknet=darknet, runs_dir=runs, progress=False)
+    result = train(
+        tiny_data, name="tiny", resume=True, max_batches=5, darknet=darknet, runs_dir=runs,
+        progress=False,
+    )  # fmt: skip
+    assert result.iterations == 5
+    assert read_header(result.weights).iterations(2) == 5
+    log = (runs / "tiny" / "train.log").read_text()
+    commands = [line for line in log.splitlines() if line.startswith("# yof-darknet:")]
+    assert len(commands) == 2 and commands[1].endswith("yolov3-tiny_final.weights")
+    assert [int(r["iteration"]) for r in _csv(runs / "tiny" / "results.csv")] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_missing_label_stops_with_the_fix(tmp_path, debian_darknet):
+    data = make_dataset(tmp_path / "set")
+    (tmp_path / "set" / "img03.txt").unlink()
+    with pytest.raises(DarknetError, match=r"img03\.txt \(an image list or a label file\)"):
+        train(
+            data, profile="sample", max_batches=20, overrides=TINY, darknet=probe(debian_darknet),
+            runs_dir=tmp_path / "runs", progress=False,
+        )  # fmt: skip
+
+
+def test_flags_per_flavor(tmp_path):
+    common = dict(version="x", has_map=True, has_calc_anchors=True, gpu=False)
+    alexeyab = Darknet(Path("/dn"), "alexeyab", has_dont_show=True, has_map_flag=True, **common)
+    pjreddie = Darknet(Path("/dn"), "pjreddie", has_dont_show=False, has_map_flag=False, **common)
+    args = ["/dn", "detector", "train", "o.data", "c.cfg", "w.conv.15"]
+    assert train_command(pjreddie, Path("o.data"), Path("c.cfg"), Path("w.conv.15")) == args
+    assert train_command(alexeyab, Path("o.data"), Path("c.cfg"), Path("w.conv.15")) == [
+        *args, "-dont_show", "-map",
+    ]  # fmt: skip
+    assert train_command(
+        alexeyab, Path("o.data"), Path("c.cfg"), None, gpus="0,1", clear=True,
+        map_during_training=False,
+    ) == [*args[:5], "-dont_show", "-gpus", "0,1", "-clear"]  # fmt: skip
+
+
+FAKE_HANKAI = """#!{python}
+import pathlib, sys
+pathlib.Path("argv.txt").write_text("\\n".join(sys.argv[1:]))
+if sys.stdin.readline().strip() != "yes":
+    print("Cancel the attempt to train a neural network using a CPU.")
+    sys.exit(134)
+sys.stdout.write(pathlib.Path({log!r}).read_text())
+pathlib.Path("weights/yolov3-tiny_final.weights").write_bytes(bytes(20))
+"""
+
+
+def test_hankai_cpu_build_gets_yes_and_its_log_fills_results(tmp_path, darknet_fixtures, tiny_data):
+    version = (darknet_fixtures / "hankai" / "version.stdout.txt").read_text()
+    fake = replay_binary(tmp_path / "hank", {"version": (version, "")})
+    log = darknet_fixtures / "hankai" / "train_map_finetune.stdout.txt"
+    script = tmp_path / "hank" / "train"
+    script.write_text(FAKE_HANKAI.format(python=sys.executable, log=str(log)))
+    script.chmod(0o755)
+    darknet = replace(probe(fake), path=script)  # probed as hank-ai, trains with the script
+    result = train(
+        tiny_data, profile="sample", max_batches=40, darknet=darknet, runs_dir=tmp_path / "runs",
+        progress=False,
+    )  # fmt: skip
+    run = tmp_path / "runs" / "sample"
+    argv = (run / "argv.txt").read_text().split("\n")
+    assert argv[-2:] == ["-dont_show", "-map"]
+    rows = _csv(run / "results.csv")
+    assert len(rows) == 40 and rows[-1]["map"] == "0.6876"
+    assert result.weights == run / "weights" / "yolov3-tiny_final.weights"
+    assert newest_weights(run / "weights") == result.weights
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_darknet_and_keeps_the_weights(tmp_path, trained, tiny_data, debian_darknet):
+    _, runs, first = trained
+    shutil.copytree(runs / "tiny", tmp_path / "runs" / "stop")
+    saved = tmp_path / "runs" / "stop" / "weights" / first.weights.name
+    done_before = read_header(saved).iterations(2)
+    command = [
+        shutil.which("yof-darknet", path=str(Path(sys.executable).parent)), "train",
+        "--data", str(tiny_data), "--name", "stop", "--runs", str(tmp_path / "runs"),
+        "--resume", "--max-batches", "400", "--darknet", str(debian_darknet),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "runs" / "stop" / "train.log"
+    deadline = time.monotonic() + 60
+    runs_before = log.read_text().count("# yof-darknet:")
+    while time.monotonic() < deadline and (
+        log.read_text().count("# yof-darknet:") == runs_before
+        or len(_printed(log, last_run_only=True)) < 2
+    ):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted at iteration" in out and "--resume" in out
+    marker = str(tmp_path / "runs" / "stop")
+    leftovers = [
+        p for p in Path("/proc").glob("[0-9]*/cmdline")
+        if marker in p.read_bytes().decode(errors="replace") and p.parent.name != str(os.getpid())
+    ]  # fmt: skip
+    assert leftovers == []
+    assert read_header(saved).iterations(2) == done_before
+    iterations = [int(r["iteration"]) for r in _csv(tmp_path / "runs" / "stop" / "results.csv")]
+    assert iterations == list(range(1, len(iterations) + 1))
+    assert len(iterations) >= done_before + 2
+
+
+def _alexeyab() -> Path | None:
+    """A real AlexeyAB build: $YOF_TEST_ALEXEYAB, else the submodule once `make darknet` ran."""
+    candidate = Path(os.environ.get("YOF_TEST_ALEXEYAB", SUBMODULE_BINARY))
+    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_alexeyab() is None, reason="no AlexeyAB build (make darknet)")
+def test_alexeyab_trains_with_map_during_training(tmp_path, tiny_data):
+    darknet = probe(_alexeyab())
+    assert darknet.flavor == "alexeyab" and darknet.has_calc_anchors
+    result = train(
+        tiny_data, profile="sample", max_batches=3, overrides=TINY, darknet=darknet,
+        runs_dir=tmp_path, progress=False,
+    )  # fmt: skip
+    log = (result.run_dir / "train.log").read_text()
+    assert log.splitlines()[0].endswith("-dont_show -map")
+    rows = _csv(result.run_dir / "results.csv")
+    assert [r["iteration"] for r in rows] == ["1", "2", "3"]
+    assert rows[-1]["map"] != ""  # mAP is computed at max_batches
+    assert result.weights.name == "yolov3-tiny_final.weights"

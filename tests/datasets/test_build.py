@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from functools import partial
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.datasets.expw_trees import make_expw, tree_digest, write_jpeg
+from yof_darknet.cli import main
+from yof_darknet.darknet.objdata import read_obj_data
+from yof_darknet.datasets.build import DatasetJob, build_datasets
+from yof_darknet.datasets.expw import convert_expw
+from yof_darknet.datasets.stats import KEPT, ConversionResult, ConversionStats
+from yof_darknet.datasets.writer import Item, atomic_write_text, label_line, place_image
+from yof_darknet.errors import DatasetError
+from yof_darknet.expressions import CLASSES
+
+
+@pytest.fixture(scope="module")
+def expw_fixture(dataset_fixtures: Path) -> Path:
+    return dataset_fixtures / "ExpW"
+
+
+def expw_job(root: Path, **options) -> DatasetJob:
+    return DatasetJob("expw", root, partial(convert_expw, root, **options))
+
+
+def read_list(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def test_build_writes_lists_obj_data_and_stats(expw_fixture, tmp_path):
+    out = tmp_path / "darknet"
+    summary = build_datasets([expw_job(expw_fixture)], out, test_per_dataset=2, seed=0)
+    train, test = read_list(out / "train.txt"), read_list(out / "test.txt")
+    assert len(train) == 5 and len(test) == 2
+    assert not set(train) & set(test)
+    assert read_list(out / "test_expw.txt") == test
+    for path in map(Path, train + test):
+        assert path.is_absolute() and path.with_suffix(".txt").is_file()
+    assert read_list(out / "obj.names") == list(CLASSES)
+    data = read_obj_data(out / "obj.data")
+    assert (data.classes, data.train, data.valid) == (7, out / "train.txt", out / "test.txt")
+    assert data.names == out / "obj.names" and data.backup.is_dir()
+    assert data.read_names() == list(CLASSES)
+
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats == summary.stats
+    expw = stats["datasets"]["expw"]
+    assert expw["faces"]["read"] == 14 and expw["faces"]["kept"] == 8
+    assert expw["faces"]["read"] == expw["faces"]["kept"] + sum(expw["faces"]["skipped"].values())
+    assert expw["images"] == {"kept": 7, "train": 5, "test": 2}
+    assert expw["faces"]["train"] + expw["faces"]["test"] == 8
+    for name, table in expw["classes"].items():
+        assert table["read"] == table["kept"] + sum(table["skipped"].values()), name
+        assert table["train_faces"] + table["test_faces"] == table["kept"], name
+    assert sum(t["read"] for t in expw["classes"].values()) == 14
+    assert expw["classes"]["neutral"]["skipped"] == {"duplicate": 1, "low_score": 2}
+    assert stats["totals"]["images"] == {"train": 5, "test": 2}
+    assert stats["options"]["seed"] == 0
+
+
+def test_same_seed_same_lists_other_seed_other_test(expw_fixture, tmp_path):
+    build_datasets([expw_job(expw_fixture)], tmp_path / "a", test_per_dataset=3, seed=1)
+    build_datasets([expw_job(expw_fixture)], tmp_path / "b", test_per_dataset=3, seed=1)
+    names = [Path(p).name for p in read_list(tmp_path / "a" / "test.txt")]
+    assert names == [Path(p).name for p in read_list(tmp_path / "b" / "test.txt")]
+    tests = set()
+    for seed in range(6):
+        built = build_datasets([expw_job(expw_fixture)], tmp_path / f"s{seed}", seed=seed)
+        tests.add(tuple(Path(p).name for p in read_list(built.lists["test"])))
+    assert len(tests) > 1
+
+
+def test_rerun_with_other_options_leaves_no_stale_files(tmp_path):
+    sizes = {f"p{i}.jpg": (80, 60) for i in range(10)}
+    rows = [f"p{i}.jpg 0 5 5 50 50 {40 + 5 * i}.0 3" for i in range(10)]  # scores 40..85
+    root = make_expw(tmp_path / "ExpW", rows, sizes)
+    out = tmp_path / "darknet"
+    build_datasets([expw_job(root, min_face_score=0, copy=True)], out, test_per_dataset=2)
+    assert len(list((out / "expw").glob("*.jpg"))) == 10
+    # previous run also had an Aff-Wild2 part
+    atomic_write_text(out / "test_affwild2.txt", "/old/affwild2/x.jpg\n")
+    stats = json.loads((out / "stats.json").read_text())
+    stats["datasets"]["affwild2"] = {}
+    atomic_write_text(out / "stats.json", json.dumps(stats))
+
+    summary = build_datasets([expw_job(root)], out, test_per_dataset=2)  # keeps scores > 50
+    listed = read_list(out / "train.txt") + read_list(out / "test.txt")
+    assert sorted(Path(p).name for p in listed) == [f"p{i}.jpg" for i in range(3, 10)]
+    for suffix in ("jpg", "txt"):
+        names = sorted(p.name for p in (out / "expw").glob(f"*.{suffix}"))
+        assert names == [f"p{i}.{suffix}" for i in range(3, 10)]
+    assert all((out / "expw" / f"p{i}.jpg").is_symlink() for i in range(3, 10))
+    assert summary.stats["datasets"]["expw"]["details"]["stale_files_removed"] == 6
+    assert not (out / "test_affwild2.txt").exists()
+    assert set(json.loads((out / "stats.json").read_text())["datasets"]) == {"expw"}
+    assert not [p for p in out.rglob(".*tmp")]
+
+
+def test_source_data_is_never_modified(tmp_path):
+    sizes = {f"p{i}.jpg": (64, 64) for i in range(6)}
+    root = make_expw(tmp_path / "ExpW", [f"p{i}.jpg 0 5 5 50 50 80.0 {i}" for i in range(6)], sizes)
+    before = tree_digest(root)
+    for copy in (False, True, False):
+        build_datasets([expw_job(root, copy=copy)], tmp_path / "out", test_per_dataset=2)
+    assert tree_digest(root) == before
+
+
+@pytest.mark.parametrize("bad", ["raw", "images", "JPEGImages", "my_drawings"])
+def test_output_folder_darknet_would_misread_is_refused_with_reason(expw_fixture, tmp_path, bad):
+    out = tmp_path / bad / "darknet"
+    with pytest.raises(DatasetError, match=r"--out .*rewrites 'images'"):
+        build_datasets([expw_job(expw_fixture)], out)
+    assert not out.exists()
+
+
+def test_output_folder_overlapping_source_data_is_refused(tmp_path):
+    root = make_expw(tmp_path / "ExpW", ["a.jpg 0 1 1 20 20 90 3"], {"a.jpg": (32, 32)})
+    with pytest.raises(DatasetError, match="inside the raw data"):
+        build_datasets([expw_job(root)], root / "darknet")
+    # beside OUT/expw is fine, inside it (which the converter prunes) is not
+    build_datasets([expw_job(root)], tmp_path, test_per_dataset=0)
+    inner = make_expw(
+        tmp_path / "out" / "expw" / "src", ["a.jpg 0 1 1 20 20 90 3"], {"a.jpg": (32, 32)}
+    )
+    with pytest.raises(DatasetError, match="raw data lies inside the output folder"):
+        build_datasets([expw_job(inner)], tmp_path / "out")
+    assert (inner / "image" / "origin" / "a.jpg").is_file()
+    with pytest.raises(DatasetError, match="no dataset given"):
+        build_datasets([], tmp_path / "out")
+
+
+def convert_videos(raw: Path, out_dir: Path, *, progress: bool) -> ConversionResult:
+    """A stand-in second converter shaped like Aff-Wild2's: frames grouped by video."""
+    stats = ConversionStats("affwild2", str(raw))
+    items = []
+    for video in range(4):
+        for frame in range(5):
+            image = out_dir / f"v{video}" / f"{frame:05d}.jpg"
+            write_jpeg(raw / f"v{video}_{frame}.jpg", 40, 30, seed=frame)
+            place_image(raw / f"v{video}_{frame}.jpg", image)
+            atomic_write_text(image.with_suffix(".txt"), label_line(6, (5, 5, 25, 25), (40, 30)))
+            items.append(Item(image, "affwild2", f"v{video}", (6,)))
+    stats.add(KEPT, [6] * len(items))
+    stats.add("no_face_found", [3, 3])
+    return ConversionResult(items, stats)
+
+
+def test_a_second_converter_plugs_in(expw_fixture, tmp_path):
+    out = tmp_path / "darknet"
+    jobs = [
+        expw_job(expw_fixture),
+        DatasetJob("affwild2", tmp_path / "aw2", partial(convert_videos, tmp_path / "aw2")),
+    ]
+    summary = build_datasets(jobs, out, test_per_dataset=10, seed=0)
+    affwild2 = read_list(out / "test_affwild2.txt")
+    assert len(affwild2) == 10
+    assert len({Path(p).parent.name for p in affwild2}) == 2  # two whole videos
+    test = read_list(out / "test.txt")
+    assert sorted(test) == sorted(affwild2 + read_list(out / "test_expw.txt"))
+    assert len(read_list(out / "train.txt")) == 10 + 6  # 2 videos + ExpW's 7 minus 1 held out
+    part = summary.stats["datasets"]["affwild2"]
+    assert part["faces"]["skipped"] == {"no_face_found": 2}
+    assert part["classes"]["neutral"]["test_faces"] == 10
+    assert summary.stats["totals"]["images"] == {"train": 16, "test": 11}
+
+
+def test_cli_datasets_command(expw_fixture, tmp_path):
+    out = tmp_path / "darknet"
+    runner = CliRunner()
+    options = ["--test-per-dataset", "2", "--seed", "5", "--drop-mixed-images", "--copy"]
+    result = runner.invoke(
+        main, ["datasets", "--expw", str(expw_fixture), "--out", str(out), *options]
+    )
+    assert result.exit_code == 0, result.output
+    assert "expw: 14 faces read, 5 kept in 5 images" in result.output
+    assert "mixed_image 3" in result.output and "low_score 4" in result.output
+    assert "train 3 images, test 2 images" in result.output
+    assert str(out / "obj.data") in result.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["options"]["drop_mixed_images"] is True and stats["options"]["seed"] == 5
+    assert not any(p.is_symlink() for p in (out / "expw").iterdir())
+
+    refused = runner.invoke(main, ["datasets", "--expw", str(expw_fixture), "--out", "/tmp/raw/x"])
+    assert refused.exit_code == 1 and "rewrites" in refused.output
+    (tmp_path / "empty").mkdir()
+    args = ["datasets", "--expw", str(tmp_path / "empty"), "--out", str(out)]
+    missing = runner.invoke(main, args)
+    assert missing.exit_code == 1 and "no ExpW label.lst" in missing.output
+
+
+def test_nothing_kept_is_an_error_after_writing_stats(tmp_path):
+    root = make_expw(tmp_path / "ExpW", ["a.jpg 0 1 1 20 20 10.0 3"], {"a.jpg": (32, 32)})
+    with pytest.raises(DatasetError, match="no training image was kept"):
+        build_datasets([expw_job(root)], tmp_path / "out")
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["datasets"]["expw"]["faces"]["skipped"] == {"low_score": 1}
+
+
+TINY_CFG = """[net]
+batch=64
+subdivisions=1
+width=64
+height=64
+channels=3
+learning_rate=0.001
+max_batches=1
+policy=constant
+
+[convolutional]
+filters=36
+size=3
+stride=2
+pad=1
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=10,14, 23,27, 37,58
+classes=7
+num=3
+random=0
+"""
+
+
+def darknet_train_once(darknet: Path, obj_data: Path, cwd: Path) -> str:
+    """One training iteration of pjreddie's darknet: it loads 64 random images of the train
+    list with their labels and exits with "Couldn't open file" if a label is not where it looks."""
+    (cwd / "tiny.cfg").write_text(TINY_CFG)
+    done = subprocess.run(
+        [str(darknet), "detector", "train", str(obj_data), "tiny.cfg"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.stdout + done.stderr
+
+
+def test_debian_darknet_reads_every_label(debian_darknet, tmp_path):
+    sizes = {name: (96, 80) for name in ("plain_1.jpg", "drawing_2.jpg", "images_3.jpg")}
+    rows = [f"{name} 0 10 10 60 60 80.0 {i}" for i, name in enumerate(sizes)]
+    root = make_expw(tmp_path / "ExpW", rows, sizes)
+    out = tmp_path / "darknet"
+    build_datasets([expw_job(root)], out, test_per_dataset=0)
+    assert len(read_list(out / "train.txt")) == 3
+    log = darknet_train_once(debian_darknet, out / "obj.data", tmp_path)
+    assert "Couldn't open file" not in log, log
+    assert "count: " in log and (out / "backup" / "tiny_final.weights").is_file(), log
+
+    # control: the same image under an "images" folder is looked up in "labels" and fails
+    control = tmp_path / "control" / "images"
+    control.mkdir(parents=True)
+    image = next((out / "expw").glob("plain_1.jpg"))
+    shutil.copy(image, control / "plain_1.jpg")
+    shutil.copy(image.with_suffix(".txt"), control / "plain_1.txt")
+    (tmp_path / "control" / "train.txt").write_text(f"{control / 'plain_1.jpg'}\n")
+    data = (
+        (out / "obj.data")
+        .read_text()
+        .replace(str(out / "train.txt"), str(control.parent / "train.txt"))
+    )
+    (tmp_path / "control" / "obj.data").write_text(data)
+    log = darknet_train_once(debian_darknet, tmp_path / "control" / "obj.data", tmp_path)
+    assert f"Couldn't open file: {tmp_path}/control/labels/plain_1.txt" in log

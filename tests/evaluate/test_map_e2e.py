@@ -1,0 +1,115 @@
+"""End to end with Debian's (pjreddie) darknet: train 2 iterations, then `yof-darknet map`.
+
+pjreddie has no `detector map`, so the command runs `detector valid` and scores its result files
+with our evaluator. The same weights through OpenCV (`--engine python`) give a second table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from yof_darknet.cli import main
+
+from .conftest import NAMES
+
+pytestmark = pytest.mark.slow
+SIZE = 64
+COLOURS = [(0, 0, 255), (0, 160, 0), (160, 0, 160), (0, 220, 220), (255, 0, 0), (0, 128, 255),
+           (0, 0, 0)]  # fmt: skip
+
+
+def _tiny_cfg(fixture_cfg: Path) -> str:
+    text = fixture_cfg.read_text()
+    for key, value in {"batch": "2", "width": str(SIZE), "height": str(SIZE), "burn_in": "1",
+                       "max_batches": "2", "steps": "1,2"}.items():  # fmt: skip
+        text, count = re.subn(rf"(?m)^{key}\s*=.*$", f"{key}={value}", text, count=1)
+        assert count == 1, key
+    return text
+
+
+def _write_dataset(root: Path) -> list[Path]:
+    """8 images of 64 px with one coloured square each (class = colour), labels beside them."""
+    rng = np.random.default_rng(1)
+    folder = root / "faces"
+    folder.mkdir(parents=True)
+    images = []
+    for index in range(8):
+        class_id = index % 7
+        image = np.full((SIZE, SIZE, 3), 200, dtype=np.uint8)
+        side = int(rng.integers(20, 32))
+        x, y = (int(v) for v in rng.integers(2, SIZE - side - 2, 2))
+        cv2.rectangle(image, (x, y), (x + side, y + side), COLOURS[class_id], -1)
+        path = folder / f"face_{index:02d}.jpg"
+        cv2.imwrite(str(path), image)
+        cx, cy, w = (x + side / 2) / SIZE, (y + side / 2) / SIZE, side / SIZE
+        path.with_suffix(".txt").write_text(f"{class_id} {cx:.6f} {cy:.6f} {w:.6f} {w:.6f}\n")
+        images.append(path)
+    return images
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, debian_darknet: Path, darknet_fixtures: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("e2e")
+    images = _write_dataset(root)
+    listing = root / "test.txt"
+    listing.write_text("".join(f"{p}\n" for p in images))
+    (root / "test_expw.txt").write_text("".join(f"{p}\n" for p in images[:4]))
+    (root / "test_affwild2.txt").write_text("".join(f"{p}\n" for p in images[4:]))
+    (root / "obj.names").write_text("\n".join(NAMES) + "\n")
+    (root / "backup").mkdir()
+    data = root / "obj.data"
+    data.write_text(f"classes = 7\ntrain = {listing}\nvalid = {listing}\n"
+                    f"names = {root / 'obj.names'}\nbackup = {root / 'backup'}\n")  # fmt: skip
+    cfg = root / "tiny.cfg"
+    cfg.write_text(_tiny_cfg(darknet_fixtures / "dataset" / "yolov3-tiny-obj.cfg"))
+    done = subprocess.run(
+        [str(debian_darknet), "detector", "train", str(data), str(cfg)],
+        cwd=root, capture_output=True, timeout=600, check=False,
+    )  # fmt: skip
+    weights = root / "backup" / "tiny_final.weights"
+    assert done.returncode == 0 and weights.is_file(), done.stderr[-2000:]
+    return {"root": root, "data": data, "cfg": cfg, "weights": weights}
+
+
+def _check_table(out: Path, stdout: str) -> dict:
+    rows = [line for line in stdout.splitlines() if re.match(r"\| [a-z]+ \| [\d.]+ \|", line)]
+    assert [row.split(" | ")[0][2:] for row in rows[:7]] == list(NAMES)
+    data = json.loads((out / "table2.json").read_text())
+    assert [c["name"] for c in data["classes"]] == list(NAMES)
+    assert 0.0 <= data["map"] <= 1.0
+    assert data["ground_truth"] == 8
+    assert set(data["datasets"]) == {"expw", "affwild2"}
+    assert (out / "confusion_matrix.png").is_file() and (out / "pr_curves.png").is_file()
+    return data
+
+
+def test_map_through_pjreddie_valid(trained: dict[str, Path], debian_darknet: Path) -> None:
+    out = trained["root"] / "map_darknet"
+    args = ["map", "--data", str(trained["data"]), "--weights", str(trained["weights"]),
+            "--cfg", str(trained["cfg"]), "--darknet", str(debian_darknet),
+            "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    data = _check_table(out, result.stdout)
+    assert data["flavor"] == "pjreddie"
+    assert "pjreddie darknet `detector valid`" in data["method"]
+    assert data["detections"] > 0
+    assert "Total Detection Time" in (out / "valid.log").read_text()
+
+
+def test_map_with_opencv_engine(trained: dict[str, Path]) -> None:
+    out = trained["root"] / "map_python"
+    args = ["map", "--data", str(trained["data"]), "--weights", str(trained["weights"]),
+            "--engine", "python", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    data = _check_table(out, result.stdout)
+    assert data["flavor"] is None and "OpenCV DNN" in data["method"]

@@ -1,0 +1,73 @@
+"""The `detector map` path (AlexeyAB / hank-ai), driven through a stand-in darknet executable
+that answers like AlexeyAB's build with the real captured outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from yof_darknet.cli import main
+
+FAKE = """#!{python}
+import json, pathlib, sys
+fixtures = pathlib.Path({fixtures!r})
+args = sys.argv[1:]
+with open({calls!r}, "a") as handle:
+    handle.write(json.dumps({{"args": args, "cwd": str(pathlib.Path.cwd())}}) + "\\n")
+if args[:2] == ["detector", "map"]:
+    data = dict(
+        line.split(" = ", 1) for line in pathlib.Path(args[2]).read_text().splitlines()
+    )
+    with open({calls!r}, "a") as handle:
+        handle.write(json.dumps({{"valid": pathlib.Path(data["valid"]).read_text()}}) + "\\n")
+    sys.stdout.write((fixtures / "map_points11.stdout.txt").read_text())
+    sys.stderr.write((fixtures / "map_points11.stderr.txt").read_text())
+elif args == ["detector"]:
+    sys.stdout.write((fixtures / "usage_detector.combined.txt").read_text())
+elif args[:2] == ["detector", "calc_anchors"]:
+    sys.stdout.write("Couldn't open file: /nonexistent/yof-probe.data\\n")
+"""
+
+
+def test_detector_map_per_list_with_flags(darknet_fixtures: Path, tmp_path: Path) -> None:
+    calls = tmp_path / "calls.jsonl"
+    fake = tmp_path / "bin" / "darknet"
+    fake.parent.mkdir()
+    fake.write_text(FAKE.format(python=sys.executable, fixtures=str(darknet_fixtures / "alexeyab"),
+                                calls=str(calls)))  # fmt: skip
+    fake.chmod(0o755)
+    dataset = tmp_path / "dataset"
+    source = darknet_fixtures / "dataset"
+    shutil.copytree(source / "JPEGImages", dataset / "JPEGImages")
+    shutil.copytree(source / "labels" / "valid", dataset / "labels" / "valid")
+    for name in ("obj.names", "valid.txt", "obj.data", "yolov3-tiny-obj.cfg"):
+        shutil.copy(source / name, dataset / name)
+    lines = (source / "valid.txt").read_text().splitlines()
+    (dataset / "test_expw.txt").write_text("\n".join(lines[:12]) + "\n")
+    weights = tmp_path / "final.weights"
+    weights.write_bytes(b"\0" * 16)
+    out = tmp_path / "out"
+    args = ["map", "--data", str(dataset / "obj.data"), "--weights", str(weights),
+            "--cfg", str(dataset / "yolov3-tiny-obj.cfg"), "--points", "11",
+            "--darknet", str(fake), "--out", str(out), "--format", "json"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["flavor"] == "alexeyab" and data["map"] == 0.606757 and data["points"] == 11
+    assert "Darknet's own `detector map`" in data["method"]
+    assert set(data["datasets"]) == {"expw"}
+    runs = [json.loads(line) for line in calls.read_text().splitlines()]
+    maps = [r for r in runs if r.get("args", [])[:2] == ["detector", "map"]]
+    listed = [r["valid"].splitlines() for r in runs if "valid" in r]
+    assert len(maps) == 2 and [len(v) for v in listed] == [20, 12]
+    assert listed[0][0] == str((dataset / lines[0]).resolve())
+    for run in maps:
+        assert run["args"][4:] == [str(weights.resolve()), "-dont_show", "-points", "11",
+                                   "-iou_thresh", "0.5"]  # fmt: skip
+    assert "(mAP@0.50) = 0.606757" in (out / "map.log").read_text()
+    assert (out / "map_expw.log").is_file()
+    assert not (out / "confusion_matrix.csv").exists()  # darknet's map gives no detections

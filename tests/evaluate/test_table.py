@@ -1,0 +1,56 @@
+"""Table II outputs: markdown, CSV, JSON (DESIGN.md schema)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from yof_darknet.darknet.maplog import read_map_log
+from yof_darknet.evaluate.ap import EvalParams, evaluate
+from yof_darknet.evaluate.run import subset
+from yof_darknet.evaluate.table import Table2, render, write_table
+
+
+def test_table_from_a_darknet_log(darknet_fixtures: Path, tmp_path: Path) -> None:
+    result = read_map_log(darknet_fixtures / "alexeyab" / "map_default.stdout.txt")
+    table = Table2(result, "Darknet's own `detector map`", "alexeyab")
+    paths = write_table(table, tmp_path)
+    markdown = paths["md"].read_text()
+    assert "| anger | 43.23 | 43.92 | +0.69 | 2 | 4 |  |" in markdown
+    assert "| **mAP** | 33.93 | **60.08** | +26.15 | | | |" in markdown
+    assert "area under the PR curve" in markdown and "IoU > 0.50" in markdown
+    assert render(table, "md") == markdown
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert len(rows) == 8
+    assert rows[1] == {"subset": "combined", "class_id": "1", "class": "disgust",
+                       "paper_ap": "6.91", "ap": "24.36", "difference": "+17.45", "tp": "0",
+                       "fp": "0", "gt": ""}  # fmt: skip
+    assert rows[7]["class"] == "mAP" and rows[7]["ap"] == "60.08"
+    data = json.loads(paths["json"].read_text())
+    assert data["flavor"] == "alexeyab"
+    assert (data["iou_thresh"], data["points"], data["map"]) == (0.5, 0, 0.600806)
+    assert data["classes"][0] == {"id": 0, "name": "anger", "ap": 0.4392, "tp": 2, "fp": 4,
+                                  "gt": None, "f1": None, "avg_iou": None}  # fmt: skip
+    assert data["paper"]["map"] == 0.3393 and data["paper"]["ap"]["anger"] == 0.4323
+    assert data["datasets"] == {}
+
+
+def test_per_dataset_section(dump, truth) -> None:
+    names = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+    combined, _, _ = evaluate(dump, truth, EvalParams(), names)
+    first, second = (subset(dump, truth, idx) for idx in ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10]))
+    datasets = {
+        "expw": evaluate(*first, EvalParams(), names)[0],
+        "affwild2": evaluate(*second, EvalParams(), names)[0],
+    }
+    table = Table2(combined, "our evaluator", None, datasets)
+    markdown = render(table, "md")
+    assert "| Expression | Combined AP (%) | ExpW AP (%) | Aff-Wild2 AP (%) |" in markdown
+    assert f"| **mAP** | 60.08 | {datasets['expw'].map * 100:.2f} |" in markdown
+    data = json.loads(render(table, "json"))
+    assert set(data["datasets"]) == {"expw", "affwild2"}
+    assert data["datasets"]["expw"]["ground_truth"] == sum(1 for i in truth.image if i < 5)
+    rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
+    assert [r["subset"] for r in rows].count("affwild2") == 8

@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import itertools
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.infer.conftest import TinyModel
+from yof_darknet.errors import InferenceError
+from yof_darknet.expressions import CLASSES
+from yof_darknet.infer.detector import Detection, Detector, resolve_names
+from yof_darknet.infer.netcfg import opencv_cfg_text, read_net_spec
+from yof_darknet.infer.preprocess import darknet_input, darknet_resize
+
+Record = tuple[int, float, tuple[float, float, float, float]]
+
+
+def _darknet_valid(
+    model: TinyModel, debian_darknet: Path, data: Path, cfg: Path
+) -> dict[str, list[Record]]:
+    """pjreddie's `detector valid` records: {image stem: [(class, prob, 1-based clipped box)]}."""
+    results = data.parent / "results"
+    results.mkdir(exist_ok=True)
+    subprocess.run(
+        [str(debian_darknet), "detector", "valid", str(data), str(cfg), str(model.weights)],
+        cwd=data.parent,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    records: dict[str, list[Record]] = defaultdict(list)
+    for class_id, name in enumerate(CLASSES):
+        for line in (results / f"comp4_det_test_{name}.txt").read_text().splitlines():
+            stem, prob, *box = line.split()
+            records[stem].append((class_id, float(prob), tuple(float(v) for v in box)))
+    return records
+
+
+def _as_darknet_valid(det: Detection, width: int, height: int) -> Record:
+    """Darknet valid's output for one detection: 1-based corners, clipped to [1, size]."""
+    x1, y1, x2, y2 = det.xyxy
+    return (
+        det.class_id,
+        det.score,
+        (max(x1 + 1, 1.0), max(y1 + 1, 1.0), min(x2 + 1, width), min(y2 + 1, height)),
+    )
+
+
+def _box_difference(a: Record, b: Record) -> float:
+    return float(np.abs(np.subtract(a[2], b[2])).max())
+
+
+def _iou(a: Record, b: Record) -> float:
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = a[2], b[2]
+    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _match(ours: list[Record], theirs: list[Record]):
+    """Pair records of the same class with scores within 1e-3, closest boxes first (scores of
+    neighbouring anchors can be nearly equal, so the order of the scores alone is not enough).
+    Returns (pairs, our unpaired records, darknet's unpaired records)."""
+    candidates = sorted(
+        (_box_difference(a, b), i, j)
+        for i, a in enumerate(ours)
+        for j, b in enumerate(theirs)
+        if a[0] == b[0] and abs(a[1] - b[1]) <= 1e-3
+    )
+    used_ours: set[int] = set()
+    used_theirs: set[int] = set()
+    pairs = []
+    for _, i, j in candidates:
+        if i not in used_ours and j not in used_theirs:
+            used_ours.add(i)
+            used_theirs.add(j)
+            pairs.append((ours[i], theirs[j]))
+    return (
+        pairs,
+        [r for i, r in enumerate(ours) if i not in used_ours],
+        [r for j, r in enumerate(theirs) if j not in used_theirs],
+    )
+
+
+def _assert_same_records(detector: Detector, images: list[Path], expected) -> int:
+    total = 0
+    for path in images:
+        image = cv2.imread(str(path))
+        height, width = image.shape[:2]
+        ours = [_as_darknet_valid(d, width, height) for d in detector.detect(image, 0.005, 0.45)]
+        pairs, only_ours, only_theirs = _match(ours, expected[path.stem])
+        # a score within 1e-4 of valid's 0.005 threshold may fall on either side of it.
+        unpaired = only_ours + only_theirs
+        assert all(abs(r[1] - 0.005) < 1e-4 for r in unpaired), (path, only_ours, only_theirs)
+        # two overlapping boxes with (nearly) tied scores: NMS keeps either one.
+        ties = [(a, b) for a, b in pairs if _box_difference(a, b) > 1.0]
+        assert all(abs(a[1] - b[1]) < 1e-4 and _iou(a, b) > 0.45 for a, b in ties), (path, ties)
+        assert len(ties) + len(unpaired) <= 2, (path, ties, unpaired)
+        total += len(pairs)
+    return total
+
+
+def test_detections_equal_darknet_valid(tiny_model: TinyModel, debian_darknet: Path):
+    """Net-sized images: no resize, so darknet's letterbox and our plain resize agree."""
+    expected = _darknet_valid(tiny_model, debian_darknet, tiny_model.data, tiny_model.cfg)
+    detector = Detector(tiny_model.cfg, tiny_model.weights, tiny_model.names)
+    assert _assert_same_records(detector, tiny_model.valid_images, expected) > 100
+
+
+def test_letterboxed_other_sizes_equal_darknet_valid(
+    tiny_model: TinyModel, debian_darknet: Path, tmp_path: Path
+):
+    """Wide, tall, larger and smaller images through darknet's own resize and letterbox:
+    pjreddie always letterboxes; our detector does when the cfg says letter_box=1."""
+    source = cv2.imread(str(tiny_model.valid_images[1]))
+    images = []
+    for width, height in ((150, 96), (96, 140), (200, 120), (64, 80)):
+        path = tmp_path / f"sized_{width}x{height}.png"
+        cv2.imwrite(str(path), cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA))
+        images.append(path)
+    listing = tmp_path / "sized.txt"
+    listing.write_text("".join(f"{p}\n" for p in images))
+    data = tmp_path / "sized.data"
+    data.write_text(
+        tiny_model.data.read_text().replace(str(tiny_model.root / "valid.txt"), str(listing))
+    )
+    cfg = tmp_path / "letterbox.cfg"
+    cfg.write_text(tiny_model.cfg.read_text().replace("[net]\n", "[net]\nletter_box=1\n", 1))
+    expected = _darknet_valid(tiny_model, debian_darknet, data, cfg)
+    detector = Detector(cfg, tiny_model.weights, tiny_model.names)
+    assert detector.spec.letter_box
+    assert _assert_same_records(detector, images, expected) > 50
+
+
+def test_detect_files_matches_detect(tiny_model: TinyModel):
+    detector = Detector(tiny_model.cfg, tiny_model.weights)
+    paths = tiny_model.valid_images[:3]
+    got = list(detector.detect_files(paths, thresh=0.1))
+    assert [p for p, _ in got] == paths
+    for path, dets in got:
+        assert dets == detector.detect(cv2.imread(str(path)), thresh=0.1)
+    with pytest.raises(InferenceError, match="cannot read"):
+        list(detector.detect_files([tiny_model.root / "missing.png"]))
+
+
+def test_threshold_and_nms_semantics(tiny_model: TinyModel):
+    detector = Detector(tiny_model.cfg, tiny_model.weights, size=128)
+    image = cv2.imread(str(tiny_model.valid_images[0]))
+    low = detector.detect(image, thresh=0.005, nms=0.45)
+    high = detector.detect(image, thresh=0.2, nms=0.45)
+    assert [d for d in low if d.score > 0.2] == high
+    assert all(a.score >= b.score for a, b in itertools.pairwise(low))
+    every = detector.detect(image, thresh=0.005, nms=0)
+    assert len(every) >= len(low)
+
+
+def test_names_and_size_errors(tiny_model: TinyModel, tmp_path: Path):
+    assert resolve_names(None, tiny_model.cfg, tiny_model.weights) == list(CLASSES)
+    assert resolve_names(["a", "b"], tiny_model.cfg, tiny_model.weights) == ["a", "b"]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "names.txt").write_text("".join(f"c{i}\n" for i in range(7)))
+    (run / "obj.data").write_text("classes=7\ntrain=train.txt\nnames=names.txt\n")
+    assert resolve_names(None, run / "x.cfg", tiny_model.weights)[6] == "c6"
+    assert resolve_names(None, tmp_path / "x.cfg", tmp_path / "x.weights") == list(CLASSES)
+    with pytest.raises(InferenceError, match="classes=7 but 2 class names"):
+        Detector(tiny_model.cfg, tiny_model.weights, ["a", "b"])
+    with pytest.raises(InferenceError, match="multiple of 32"):
+        Detector(tiny_model.cfg, tiny_model.weights, size=100)
+    with pytest.raises(InferenceError, match="weights file not found"):
+        Detector(tiny_model.cfg, tmp_path / "none.weights")
+    truncated = tmp_path / "short.weights"
+    truncated.write_bytes(tiny_model.weights.read_bytes()[:5000])
+    with pytest.raises(
+        InferenceError, match=r"holds 1245 weights but .* needs \d+; these weights belong"
+    ):
+        Detector(tiny_model.cfg, truncated)
+
+
+def test_opencv_cfg_copy_leaves_the_user_cfg_alone(tiny_model: TinyModel):
+    text = tiny_model.cfg.read_text()
+    spec = read_net_spec(tiny_model.cfg, text)
+    assert (spec.width, spec.height, spec.classes, spec.yolo_layers) == (96, 96, 7, 2)
+    assert not spec.letter_box
+    patched = opencv_cfg_text(text, (320, 224))
+    assert patched.count("thresh=0\n") == 2
+    assert "width=320" in patched and "height=224" in patched
+    assert tiny_model.cfg.read_text() == text
+    with pytest.raises(InferenceError, match="no \\[yolo\\] section"):
+        read_net_spec(tiny_model.cfg, "[net]\nwidth=96\nheight=96\n[maxpool]\nsize=2\n")
+
+
+def test_darknet_resize_reference():
+    """darknet's resize_image, written as its C loops, against the vectorised version."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(7, 11, 3), dtype=np.uint8)
+    src = image[..., ::-1].astype(np.float32) / np.float32(255)
+    out_h, out_w = 5, 4
+    w_scale = np.float32(11 - 1) / np.float32(out_w - 1)
+    h_scale = np.float32(7 - 1) / np.float32(out_h - 1)
+    part = np.zeros((7, out_w, 3), np.float32)
+    for r in range(7):
+        for c in range(out_w):
+            if c == out_w - 1:
+                part[r, c] = src[r, -1]
+            else:
+                sx = np.float32(c) * w_scale
+                ix = int(sx)
+                dx = sx - np.float32(ix)
+                part[r, c] = (np.float32(1) - dx) * src[r, ix] + dx * src[r, ix + 1]
+    expected = np.zeros((out_h, out_w, 3), np.float32)
+    for r in range(out_h):
+        sy = np.float32(r) * h_scale
+        iy = int(sy)
+        dy = sy - np.float32(iy)
+        expected[r] = (np.float32(1) - dy) * part[iy]
+        if r != out_h - 1:
+            expected[r] += dy * part[iy + 1]
+    np.testing.assert_array_equal(darknet_resize(image, out_w, out_h), expected)
+
+
+def test_letterbox_places_the_image_like_darknet():
+    image = np.full((50, 100, 3), 255, dtype=np.uint8)
+    blob, placement = darknet_input(image, 64, 64, letter_box=True)
+    assert blob.shape == (1, 3, 64, 64)
+    assert (placement.new_w, placement.new_h) == (64, 32)
+    assert blob[0, :, :16].max() == pytest.approx(0.5)
+    assert blob[0, :, 16:48].min() == pytest.approx(1.0)

@@ -1,0 +1,54 @@
+"""A shortened `make reproduce` with Debian's real darknet: every stage, tiny sizes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from yof_darknet.expressions import CLASSES
+
+
+def _reproduce(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "YOF_WEIGHTS_URL": "http://127.0.0.1:9/yolov3-tiny.weights"}
+    args = [sys.executable, "-m", "yof_darknet", "reproduce", "--test-per-dataset", "8"]
+    args += ["--set", "width=64", "--set", "height=64", "--set", "batch=2"]
+    args += ["--max-batches", "3", *extra]
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_reproduce_runs_every_stage_on_the_sample_and_resumes(tmp_path: Path, debian_darknet):
+    first = _reproduce(tmp_path)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    out = first.stdout
+    assert "EMBEDDED SAMPLE" in out
+    assert "TRAINING FROM SCRATCH" in out  # no pretrained weights can be had here
+
+    run = tmp_path / "runs" / "sample"
+    table = (run / "map" / "table2.md").read_text()
+    assert table in out  # the printed Table II is the saved one
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    for name in CLASSES:
+        assert any(row.startswith(f"| {name} |") for row in rows), name
+    assert any(row.startswith("| **mAP** |") for row in rows)
+
+    assert (run / "weights" / "yolov3-tiny_final.weights").is_file()
+    with (run / "results.csv").open() as handle:
+        iterations = [int(row["iteration"]) for row in csv.DictReader(handle)]
+    assert iterations == [1, 2, 3]
+    assert (run / "results.png").stat().st_size > 0
+    data = tmp_path / "data" / "sample-darknet"
+    assert (data / "obj.data").is_file() and (data / "stats.json").is_file()
+    assert len((data / "test_expw.txt").read_text().split()) == 8
+    assert len((data / "test_affwild2.txt").read_text().split()) == 8
+
+    again = _reproduce(tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already written" in again.stdout
+    assert "training already finished" in again.stdout
+    assert (run / "map" / "table2.md").read_text() == table

@@ -1,0 +1,204 @@
+"""Find the darknet binary and tell what it is by running it, never from its path.
+
+Three flavors exist in the wild and behave differently (see the fixtures' README):
+
+* ``alexeyab``: AlexeyAB/darknet (``make darknet`` builds it): ``detector map``, ``calc_anchors``,
+  ``-dont_show`` and ``-map``; prints `` GPU isn't used`` or `` CUDA-version: ...`` first.
+* ``hank-ai``: the maintained continuation ("Darknet V5"): ``darknet version`` names it; a CPU-only
+  build asks ``Type "yes"`` on stdin before training.
+* ``pjreddie``: the 2018 original (Debian's ``apt install darknet``): no ``map``, no extra flags,
+  and an unknown flag silently becomes the weights path.
+
+Usage::
+
+    darknet = find_darknet()            # --darknet / $DARKNET, third_party/darknet, then PATH
+    darknet.flavor, darknet.has_map
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from yof_darknet.errors import DarknetError
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBMODULE_BINARY = ROOT / "third_party" / "darknet" / "darknet"
+FLAVORS = ("alexeyab", "hank-ai", "pjreddie")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\x1b\][^\x07]*\x07")
+_PROBE_TIMEOUT_S = 30
+INSTALL_HINT = (
+    "run `make darknet` (builds AlexeyAB's darknet in third_party/darknet), install the "
+    "distribution package (`sudo apt install darknet`, CPU only), or point "
+    "DARKNET=/path/to/darknet (or --darknet) at a binary you built"
+)
+
+
+@dataclass(frozen=True)
+class Darknet:
+    """A darknet binary and what probing it revealed."""
+
+    path: Path
+    flavor: str  # one of FLAVORS
+    version: str  # as printed, else the git commit or Debian package version, else "unknown"
+    has_map: bool  # `detector map`
+    has_dont_show: bool  # `-dont_show`
+    has_map_flag: bool  # `detector train ... -map`
+    has_calc_anchors: bool  # `detector calc_anchors`
+    gpu: bool  # built with CUDA
+    cudnn: str | None = None  # cuDNN version when built with it ("" if present, version unknown)
+    opencv: str | None = None  # OpenCV version when built with it ("" if present, version unknown)
+
+    @property
+    def asks_yes_to_train_on_cpu(self) -> bool:
+        """hank-ai's CPU builds wait for ``yes`` on stdin before training."""
+        return self.flavor == "hank-ai" and not self.gpu
+
+
+def _run(args: list[str]) -> str:
+    """stdout + stderr of a probe run, escapes removed (cwd: an empty temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="yof-probe-") as cwd:
+        try:
+            done = subprocess.run(
+                args,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=_PROBE_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise DarknetError(f"{args[0]}: `{' '.join(args[1:])}` hung for 30 s") from exc
+        except OSError as exc:
+            raise DarknetError(f"{args[0]}: cannot run it ({exc}); {INSTALL_HINT}") from exc
+    text = (done.stdout + done.stderr).decode("utf-8", "replace")
+    return _ANSI.sub("", text)
+
+
+def _linked_libraries(path: Path) -> str:
+    """``ldd`` output (empty when unavailable): tells CUDA/cuDNN/OpenCV of a silent binary."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return ""
+    done = subprocess.run([ldd, str(path)], capture_output=True, text=True, check=False)
+    return done.stdout
+
+
+def _version_from_source(path: Path) -> str:
+    """The git commit of the checkout holding ``path`` or its Debian package version."""
+    git = shutil.which("git")
+    if git and (path.parent / ".git").exists():
+        done = subprocess.run(
+            [git, "-C", str(path.parent), "describe", "--always", "--tags", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            return f"git {done.stdout.strip()}"
+    dpkg = shutil.which("dpkg")
+    if dpkg:
+        owner = subprocess.run([dpkg, "-S", str(path)], capture_output=True, text=True, check=False)
+        if owner.returncode == 0 and ":" in owner.stdout:
+            package = owner.stdout.split(":", 1)[0].strip()
+            query = subprocess.run(
+                ["dpkg-query", "-W", "-f=${Version}", package],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if query.returncode == 0 and query.stdout.strip():
+                return f"{package} {query.stdout.strip()}"
+    return "unknown"
+
+
+def _library_version(pattern: str, text: str) -> str | None:
+    match = re.search(pattern, text)
+    return match.group(1) if match else None
+
+
+def _linked_opencv_version(libraries: str) -> str | None:
+    """``4.6.0`` from ldd's ``libopencv_core.so.406 => /lib/.../libopencv_core.so.406``."""
+    match = re.search(r"libopencv_core\.so\.(\S+) => (\S+)", libraries)
+    if not match:
+        return None
+    real = Path(match.group(2)).resolve().name
+    return real.partition(".so.")[2] or match.group(1)
+
+
+def probe(path: Path) -> Darknet:
+    """Run ``path`` a few harmless ways and tell its flavor and capabilities."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _probe_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_cached(path_text: str, _mtime_ns: int, _size: int) -> Darknet:
+    path = Path(path_text)
+    banner = _run([path_text, "version"])
+    libraries = _linked_libraries(path)
+    hank = re.search(r"Darknet V\d+\S*(?: \"[^\"]*\")? (v[\w.\-]+)", banner)
+    if hank:
+        gpu = "GPU is disabled" not in banner and "compiled to use the CPU" not in banner
+        return Darknet(
+            path, "hank-ai", hank.group(1), True, True, True, True, gpu,
+            cudnn=_library_version(r"cuDNN[ :v]+(\d[\d.]*)", banner),
+            opencv=_library_version(r"OpenCV (\d[\w.]*)", banner),
+        )  # fmt: skip
+    usage = _run([path_text, "detector"])
+    if re.search(r"detector \[train/test/valid[^\]]*\bmap\b", usage):
+        anchors = _run([path_text, "detector", "calc_anchors", "/nonexistent/yof-probe.data"])
+        gpu = "CUDA-version" in usage
+        return Darknet(
+            path, "alexeyab", _version_from_source(path), True, True, True,
+            "num_of_clusters" in anchors, gpu,
+            cudnn=_library_version(r"cuDNN: (\d[\d.]*)", usage),
+            opencv=_library_version(r"OpenCV version: (\d[\w.]*)", usage),
+        )  # fmt: skip
+    if "usage:" not in usage or "detector" not in usage:
+        raise DarknetError(
+            f"{path}: does not answer like darknet (`{path.name} detector` printed "
+            f"{usage.strip()[:120]!r}); {INSTALL_HINT}"
+        )
+    anchors = _run([path_text, "detector", "calc_anchors", "/nonexistent/yof-probe.data"])
+    return Darknet(
+        path, "pjreddie", _version_from_source(path), False, False, False,
+        "num_of_clusters" in anchors, "libcudart" in libraries,
+        cudnn="" if "libcudnn" in libraries else None,
+        opencv=_linked_opencv_version(libraries),
+    )  # fmt: skip
+
+
+def _candidates(explicit: Path | None) -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    if explicit is not None:
+        found.append(("--darknet", Path(explicit)))
+    elif os.environ.get("DARKNET"):
+        found.append(("DARKNET", Path(os.environ["DARKNET"])))
+    else:
+        found.append(("third_party/darknet", SUBMODULE_BINARY))
+        on_path = shutil.which("darknet")
+        if on_path:
+            found.append(("PATH", Path(on_path)))
+    return found
+
+
+def find_darknet(explicit: Path | None = None) -> Darknet:
+    """The darknet to use: ``explicit``, else ``$DARKNET``, else the submodule build, else PATH.
+
+    An explicit or ``$DARKNET`` path that is not an executable is an error (no silent fallback).
+    """
+    for origin, candidate in _candidates(explicit):
+        binary = candidate / "darknet" if candidate.is_dir() else candidate
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return probe(binary)
+        if origin in ("--darknet", "DARKNET"):
+            raise DarknetError(f"{origin}={candidate}: no darknet executable there; {INSTALL_HINT}")
+    raise DarknetError(f"darknet not found; {INSTALL_HINT}")

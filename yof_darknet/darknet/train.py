@@ -1,0 +1,207 @@
+"""``yof-darknet train``: run ``darknet detector train`` in a run folder and keep everything.
+
+``runs/<name>/`` holds ``yolov3-tiny.cfg``, ``obj.data`` (its ``backup=`` is ``weights/`` here),
+``train.log`` (darknet's full stdout and stderr, in arrival order), ``results.csv``,
+``results.png`` and ``weights/`` (darknet's ``_last``/``_N``/``.backup``/``_final`` files).
+Darknet runs with its cwd in the run folder (AlexeyAB writes ``chart.png`` there).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from yof_darknet.darknet.binary import Darknet, find_darknet
+from yof_darknet.darknet.cfg import (
+    apply_setting,
+    dump_cfg,
+    generate_cfg,
+    net_int,
+    parse_cfg,
+    parse_setting,
+    read_cfg,
+    validate_cfg,
+)
+from yof_darknet.darknet.logs import Record
+from yof_darknet.darknet.objdata import read_obj_data, write_obj_data
+from yof_darknet.darknet.process import stream_training
+from yof_darknet.darknet.results import plot_results, read_results, write_results
+from yof_darknet.darknet.weights import check_fits, finished_message, read_header
+from yof_darknet.datasets.writer import atomic_write_text
+from yof_darknet.errors import DarknetError
+
+CFG_NAME = "yolov3-tiny.cfg"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    weights: Path | None  # the newest weights saved (largest `seen`): _final when it finished
+    iterations: int  # the last iteration darknet printed
+    interrupted: bool  # stopped by Ctrl-C
+
+
+def train_command(
+    darknet: Darknet,
+    obj_data: Path,
+    cfg: Path,
+    weights: Path | None,
+    *,
+    gpus: str | None = None,
+    clear: bool = False,
+    map_during_training: bool = True,
+) -> list[str]:
+    """darknet's argument list; only flags this flavor knows (pjreddie would take any other
+    flag for the weights path)."""
+    args = [str(darknet.path), "detector", "train", str(obj_data), str(cfg)]
+    if weights is not None:
+        args.append(str(weights))
+    if darknet.has_dont_show:
+        args.append("-dont_show")
+    if map_during_training and darknet.has_map_flag:
+        args.append("-map")
+    if gpus:
+        args += ["-gpus", gpus]
+    if clear:
+        args.append("-clear")
+    return args
+
+
+def newest_weights(folder: Path) -> Path | None:
+    """The weights darknet saved last in ``folder``: the largest ``seen`` counter wins."""
+    found = [p for p in Path(folder).glob("*") if p.suffix in (".weights", ".backup")]
+    if not found:
+        return None
+    return max(found, key=lambda p: (read_header(p).seen, p.stat().st_mtime_ns))
+
+
+def _scaled_steps(max_batches: int) -> str:
+    return f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}"
+
+
+def prepare_run(
+    data: Path,
+    run_dir: Path,
+    *,
+    profile: str = "paper",
+    cfg: Path | None = None,
+    overrides: Sequence[str] = (),
+    max_batches: int | None = None,
+    keep_cfg: bool = False,
+) -> tuple[Path, Path]:
+    """Write the run's cfg and obj.data; return their paths."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    obj = read_obj_data(data)
+    cfg_path = run_dir / CFG_NAME
+    settings = list(overrides)
+    if max_batches is not None:
+        settings += [f"max_batches={max_batches}", f"steps={_scaled_steps(max_batches)}"]
+    if keep_cfg:
+        sections = read_cfg(cfg_path)
+    elif cfg is not None:
+        sections = read_cfg(cfg)
+    else:
+        sections = parse_cfg(generate_cfg(obj.classes, profile), str(cfg_path))
+    for expression in settings:
+        apply_setting(sections, *parse_setting(expression))
+    validate_cfg(sections, str(cfg if cfg and not keep_cfg else cfg_path))
+    heads_classes = {s.get("classes") for s in sections if s.name == "yolo"}
+    if heads_classes != {str(obj.classes)}:
+        raise DarknetError(
+            f"{cfg or cfg_path}: [yolo] classes={sorted(heads_classes)} but {data} has "
+            f"classes={obj.classes}; generate the cfg with `yof-darknet cfg --data {data}`"
+        )
+    atomic_write_text(cfg_path, dump_cfg(sections, f"run cfg of {run_dir.name}"))
+    obj_path = run_dir / "obj.data"
+    write_obj_data(obj_path, replace(obj, backup=(run_dir / "weights").resolve()))
+    (run_dir / "weights").mkdir(exist_ok=True)
+    return cfg_path, obj_path
+
+
+def train(
+    data: Path,
+    *,
+    profile: str = "paper",
+    cfg: Path | None = None,
+    weights: Path | None = None,
+    name: str | None = None,
+    resume: bool = False,
+    gpus: str | None = None,
+    max_batches: int | None = None,
+    overrides: Sequence[str] = (),
+    clear: bool = False,
+    darknet: Darknet | None = None,
+    runs_dir: Path = Path("runs"),
+    progress: bool = True,
+) -> TrainResult:
+    """Train in ``runs_dir/name`` (name defaults to the profile); return the final weights."""
+    darknet = darknet or find_darknet()
+    run_dir = Path(runs_dir) / (name or profile)
+    backup = run_dir / "weights"
+    if resume:
+        weights = newest_weights(backup)
+        if weights is None:
+            raise DarknetError(f"{run_dir}: no weights to resume from; start it without --resume")
+    elif backup.is_dir() and any(backup.iterdir()):
+        raise DarknetError(
+            f"{run_dir} already holds trained weights; continue it with --resume or pick "
+            "another --name"
+        )
+    cfg_path, obj_path = prepare_run(
+        data,
+        run_dir,
+        profile=profile,
+        cfg=cfg,
+        overrides=overrides,
+        max_batches=max_batches,
+        keep_cfg=resume and (run_dir / CFG_NAME).is_file(),
+    )
+    if weights is not None:
+        check_fits(weights, cfg_path)
+    if weights is not None and not clear:
+        message = finished_message(weights, cfg_path)
+        if message:
+            raise DarknetError(message)
+    sections = read_cfg(cfg_path)
+    valid = read_obj_data(obj_path).valid
+    args = train_command(
+        darknet,
+        obj_path.resolve(),
+        cfg_path.resolve(),
+        Path(weights).resolve() if weights else None,
+        gpus=gpus,
+        clear=clear,
+        map_during_training=valid.is_file() and valid.stat().st_size > 0,
+    )
+    stdbuf = shutil.which("stdbuf")
+    if stdbuf:  # pjreddie's stdout is block-buffered on a pipe
+        args = [stdbuf, "-oL", *args]
+    previous = read_results(run_dir / "results.csv") if resume else []
+    rows: list[Record] = []
+
+    def save() -> None:
+        first = rows[0].line.iteration if rows else None
+        kept = [r for r in previous if first is None or r.line.iteration < first]
+        write_results(run_dir / "results.csv", kept + rows)
+        plot_results(run_dir / "results.png", kept + rows, f"{run_dir.name} ({darknet.flavor})")
+
+    try:
+        interrupted = stream_training(
+            args,
+            cwd=run_dir,
+            log=run_dir / "train.log",
+            rows=rows,
+            max_batches=net_int(sections, "max_batches"),
+            start=read_header(weights).iterations(net_int(sections, "batch", 1))
+            if weights and not clear
+            else 0,
+            answer_yes=darknet.asks_yes_to_train_on_cpu,
+            final_weights=backup / f"{cfg_path.stem}_final.weights",
+            progress=progress,
+        )
+    finally:
+        save()
+    last = rows[-1].line.iteration if rows else 0
+    return TrainResult(run_dir, newest_weights(backup), last, interrupted)

@@ -1,0 +1,144 @@
+"""Darknet ``.weights`` files: the header, the byte size of each layer, and ``partial``.
+
+Layout (both forks): int32 major, minor, revision; then ``seen`` (images trained on) as
+uint64 when ``major*10 + minor >= 2`` else uint32; then float32 parameters layer by layer. A
+``[convolutional]`` layer stores biases[n], with batch norm also scales[n], rolling_mean[n],
+rolling_variance[n], then weights[n * c/groups * size * size].
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from yof_darknet.darknet.cfg import Section, net_int, read_cfg
+from yof_darknet.datasets.writer import atomic_write_bytes
+from yof_darknet.errors import DarknetError
+
+FLOAT_BYTES = 4
+_NO_WEIGHTS = ("maxpool", "upsample", "yolo", "region", "shortcut", "route", "dropout", "avgpool")
+
+
+@dataclass(frozen=True)
+class WeightsHeader:
+    major: int
+    minor: int
+    revision: int
+    seen: int
+    size: int  # header bytes: 20 (64-bit seen) or 16
+
+    def iterations(self, batch: int) -> int:
+        """Training iterations done, as darknet counts them (``seen / batch``)."""
+        return self.seen // max(batch, 1)
+
+
+def read_header(path: Path) -> WeightsHeader:
+    path = Path(path)
+    if not path.is_file():
+        raise DarknetError(f"{path}: weights file not found")
+    with path.open("rb") as handle:
+        head = handle.read(20)
+    if len(head) < 16:
+        raise DarknetError(f"{path}: {len(head)} bytes is too short for a darknet weights file")
+    major, minor, revision = struct.unpack("<3i", head[:12])
+    if (major * 10 + minor) >= 2 and major < 1000 and minor < 1000:
+        if len(head) < 20:
+            raise DarknetError(f"{path}: truncated weights header")
+        (seen,) = struct.unpack("<Q", head[12:20])
+        return WeightsHeader(major, minor, revision, seen, 20)
+    (seen,) = struct.unpack("<I", head[12:16])
+    return WeightsHeader(major, minor, revision, seen, 16)
+
+
+def pack_header(seen: int = 0) -> bytes:
+    """The header both forks write today: version 0.2.0 and a 64-bit ``seen``."""
+    return struct.pack("<3iQ", 0, 2, 0, seen)
+
+
+def layer_param_counts(sections: Sequence[Section]) -> list[int]:
+    """Float parameters each layer stores in a weights file (0 for layers without weights)."""
+    channels = net_int(sections, "channels", 3)
+    outputs: list[int] = []
+    counts: list[int] = []
+    for index, section in enumerate(sections[1:]):
+        kind = section.name
+        if kind == "convolutional":
+            n = int(section.get("filters", "1") or 1)
+            size = int(section.get("size", "1") or 1)
+            groups = int(section.get("groups", "1") or 1)
+            norm = int(section.get("batch_normalize", "0") or 0)
+            counts.append(n * (1 + 3 * norm) + n * (channels // groups) * size * size)
+            channels = n
+        elif kind == "route":
+            parts = section.ints("layers")
+            total = sum(outputs[p if p >= 0 else index + p] for p in parts)
+            channels = total // int(section.get("groups", "1") or 1)
+            counts.append(0)
+        elif kind in _NO_WEIGHTS:
+            counts.append(0)
+        else:
+            raise DarknetError(f"[{kind}] at line {section.line}: layer type not supported here")
+        outputs.append(channels)
+    return counts
+
+
+def weights_bytes(sections: Sequence[Section], layers: int | None = None) -> int:
+    """Bytes of parameters (header excluded) for the first ``layers`` layers (all if None)."""
+    counts = layer_param_counts(sections)
+    return FLOAT_BYTES * sum(counts[:layers])
+
+
+def check_fits(weights: Path, cfg: Path) -> None:
+    """Raise unless ``weights`` holds whole layers of ``cfg`` (all, or the first n like conv.15).
+
+    Darknet reads parameters in order without checking, so e.g. the 80-class
+    yolov3-tiny.weights with a 7-class cfg would silently load shifted, meaningless values.
+    """
+    header = read_header(weights)
+    body = Path(weights).stat().st_size - header.size
+    boundaries = set(np.cumsum([0, *layer_param_counts(read_cfg(cfg))]) * FLOAT_BYTES)
+    if body not in boundaries:
+        raise DarknetError(
+            f"{weights}: {body} parameter bytes are not whole layers of {cfg} (full network: "
+            f"{max(boundaries)} bytes); for another class count start from yolov3-tiny.conv.15 "
+            "(`yof-darknet weights`)"
+        )
+
+
+def partial(cfg: Path, weights: Path, out: Path, layers: int = 15) -> Path:
+    """``darknet partial cfg weights out layers``: the first ``layers`` layers, ``seen`` reset."""
+    sections = read_cfg(cfg)
+    header = read_header(weights)
+    needed = weights_bytes(sections, layers)
+    with Path(weights).open("rb") as handle:
+        handle.seek(header.size)
+        body = handle.read(needed)
+    if len(body) < needed:
+        raise DarknetError(
+            f"{weights}: has {len(body)} parameter bytes, the first {layers} layers of {cfg} "
+            f"need {needed}; the file is truncated or belongs to another network"
+        )
+    atomic_write_bytes(Path(out), pack_header(0) + body)
+    return Path(out)
+
+
+def finished_message(weights: Path, cfg: Path) -> str | None:
+    """A warning when ``weights`` already reached ``max_batches`` of ``cfg``, else None.
+
+    Darknet continues from the weights' ``seen`` counter (``seen / batch`` iterations), so such a
+    run would stop at once: a known trap with fully trained weights such as yolov3-tiny.weights.
+    """
+    sections = read_cfg(cfg)
+    batch, max_batches = net_int(sections, "batch", 1), net_int(sections, "max_batches")
+    done = read_header(weights).iterations(batch)
+    if max_batches and done >= max_batches:
+        return (
+            f"{weights}: already trained {done} iterations (seen / batch) >= max_batches="
+            f"{max_batches} of {cfg}, so darknet would stop at once; raise max_batches "
+            "(--max-batches), start from yolov3-tiny.conv.15, or reset the counter with --clear"
+        )
+    return None

@@ -1,0 +1,253 @@
+"""Aff-Wild2 → Darknet: video frames, face boxes from a detector, per-frame expression labels.
+
+``convert_affwild2(root, out_dir, options)`` finds every EXPR annotation and its video
+(``affwild2_files``), converts each video (``affwild2_video``: one folder of JPEG frames with
+labels beside them and a manifest per video), and returns a ``ConversionResult`` for ``build``.
+
+- Resume: a video whose manifest matches its inputs and settings is not decoded again, and an
+  interrupted run leaves only complete files (every write is a temp file + rename).
+- ``workers``: videos are converted in that many processes, each with its own detector.
+- ``shard=(i, n)``: only every n-th video from the i-th (0-based, in name order) is converted, so
+  a cluster's array jobs can split the work; a later run without ``shard`` finds every
+  manifest, converts nothing more and returns the whole dataset (the merge).
+
+Skip reasons (faces: one person in one frame): ``label_ignore`` (-1), ``label_other`` (7),
+``bad_line``, ``bad_label``, ``missing_video``, ``unreadable_video``, ``no_frame`` (line past the
+last decoded frame), ``no_face``, ``unassigned``, ``crowded``. Files: ``empty_annotation``,
+``header_only``, ``duplicate_annotation``, ``side_conflict``, ``duplicate_video``,
+``not_annotated`` (in ``--videos-list`` only), ``unreadable_video``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from yof_darknet.datasets.affwild2_files import Problem, VideoJob, collect_jobs, read_videos_list
+from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, label_outcome
+from yof_darknet.datasets.faces import FaceDetector, create_detector
+from yof_darknet.datasets.stats import ConversionResult, ConversionStats
+from yof_darknet.datasets.writer import Item
+from yof_darknet.errors import DatasetError
+
+DATASET = "affwild2"
+MAX_REPORTED = 50  # problem messages kept in stats.json (all are counted)
+SPLIT_BY = ("frames", "videos")
+
+DetectorFactory = Callable[[], FaceDetector]
+
+
+@dataclass(frozen=True)
+class AffWild2Options:
+    """Options of the Aff-Wild2 stage (CLI names in brackets).
+
+    ``face_threshold`` [--face-threshold], ``face_max_side`` [--face-max-side, 0 = full frame],
+    ``frame_stride`` [--frame-stride], ``max_frames_per_video`` [--max-frames-per-video, 0 = all
+    frames; counts written frames], ``drop_crowded_frames`` [--drop-crowded-frames],
+    ``split_by`` [--split-by frames|videos], ``videos_list`` [--videos-list], ``workers``
+    [--workers], ``shard`` [--shard I/N, as (I, N)], ``detector`` (a name in faces.DETECTORS).
+    """
+
+    face_threshold: float = 0.8
+    face_max_side: int = 640
+    frame_stride: int = 1
+    max_frames_per_video: int = 0
+    drop_crowded_frames: bool = False
+    split_by: str = "frames"
+    videos_list: Path | None = None
+    workers: int = 1
+    shard: tuple[int, int] | None = None
+    detector: str = "retinaface"
+
+    def __post_init__(self) -> None:
+        if self.frame_stride < 1:
+            raise DatasetError(f"--frame-stride {self.frame_stride}: use 1 or more")
+        if self.max_frames_per_video < 0:
+            raise DatasetError("--max-frames-per-video must be 0 (all) or more")
+        if self.split_by not in SPLIT_BY:
+            raise DatasetError(f"--split-by {self.split_by}: use one of {', '.join(SPLIT_BY)}")
+        if self.workers < 1:
+            raise DatasetError(f"--workers {self.workers}: use 1 or more")
+        if self.shard is not None and not 0 <= self.shard[0] < self.shard[1]:
+            raise DatasetError(f"--shard {self.shard[0]}/{self.shard[1]}: need 0 <= I < N")
+
+    def settings(self) -> dict[str, Any]:
+        """The options that change what is written for a video (kept in its manifest)."""
+        return {
+            "detector": self.detector,
+            "face_threshold": self.face_threshold,
+            "face_max_side": self.face_max_side,
+            "frame_stride": self.frame_stride,
+            "max_frames_per_video": self.max_frames_per_video,
+            "drop_crowded_frames": self.drop_crowded_frames,
+        }
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``'2/8'`` → ``(2, 8)``: the third of eight shards (0-based index)."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise DatasetError(f"--shard {text!r}: write it as I/N, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise DatasetError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
+def default_detector_factory(options: AffWild2Options) -> DetectorFactory:
+    """The options' detector, with the machine's cores shared among the workers."""
+    threads = max(1, (os.cpu_count() or 1) // options.workers)
+    return partial(
+        create_detector,
+        options.detector,
+        threshold=options.face_threshold,
+        max_side=options.face_max_side,
+        threads=threads,
+    )
+
+
+def _convert_in_worker(
+    job: VideoJob, out_dir: Path, settings: dict[str, Any], factory: DetectorFactory
+) -> tuple[VideoResult, bool]:
+    return convert_video(job, out_dir, settings, factory())
+
+
+def _count_unconverted(stats: ConversionStats, job: VideoJob, reason: str, stride: int) -> None:
+    """Count the sampled lines of a video that cannot be decoded at all."""
+    for annotation in job.persons.values():
+        for index in range(len(annotation.labels)):
+            if index % stride == 0:
+                class_id, skip = label_outcome(annotation, index)
+                stats.add(skip or reason, [class_id])
+
+
+def _run_videos(
+    jobs: list[VideoJob],
+    out_dir: Path,
+    options: AffWild2Options,
+    factory: DetectorFactory,
+    progress: bool,
+) -> list[tuple[VideoResult, bool]]:
+    if not jobs:
+        return []
+    settings = options.settings()
+    bar = tqdm(total=len(jobs), desc="affwild2: videos", unit="video", disable=not progress)
+    results: list[tuple[VideoResult, bool]] = []
+    with bar:
+        if options.workers == 1 or len(jobs) == 1:
+            detector = factory()
+            for job in jobs:
+                results.append(convert_video(job, out_dir, settings, detector))
+                bar.update()
+            return results
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(options.workers, mp_context=context) as pool:
+            futures = [
+                pool.submit(_convert_in_worker, job, out_dir, settings, factory) for job in jobs
+            ]
+            try:
+                for future in futures:
+                    results.append(future.result())
+                    bar.update()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    return results
+
+
+def _summarise(
+    stats: ConversionStats,
+    results: list[tuple[VideoResult, bool]],
+    problems: list[Problem],
+    out_dir: Path,
+    split_by: str,
+) -> list[Item]:
+    items: list[Item] = []
+    histogram: Counter[int] = Counter()
+    differences: dict[str, int] = {}
+    messages = [str(problem) for problem in problems]
+    reasons = Counter(problem.reason for problem in problems)
+    frames_read = frames_detected = 0
+    for result, _ in results:
+        for outcome, per_class in result.counts.items():
+            for class_id, count in per_class.items():
+                stats.add(outcome, [class_id] * count)
+        folder = out_dir / result.folder
+        for name, classes in result.frames:
+            image = folder / name
+            group = f"{DATASET}:{result.stem}" if split_by == "videos" else str(image)
+            items.append(Item(image, DATASET, group, tuple(classes)))
+        frames_read += result.frames_read
+        frames_detected += result.frames_detected
+        histogram.update(result.faces_per_frame)
+        differences |= {
+            name: length["difference"]
+            for name, length in result.lengths.items()
+            if length["difference"]
+        }
+        messages += result.problems
+        reasons["unreadable_video"] += not result.lengths  # lengths exist once a frame decodes
+    reasons = +reasons
+    stats.details.update(
+        {
+            "videos": len(results),
+            "videos_resumed": sum(resumed for _, resumed in results),
+            "frames_read": frames_read,
+            "frames_detected": frames_detected,
+            "frames_labelled": len(items),
+            "faces_per_frame": {str(n): histogram[n] for n in sorted(histogram)},
+            "frame_count_differences": dict(sorted(differences.items())),
+            "problems_by_reason": dict(sorted(reasons.items())),
+            "problems": messages[:MAX_REPORTED],
+            "problems_total": len(messages),
+        }
+    )
+    return items
+
+
+def convert_affwild2(
+    root: Path,
+    out_dir: Path,
+    options: AffWild2Options | None = None,
+    *,
+    detector_factory: DetectorFactory | None = None,
+    progress: bool = False,
+) -> ConversionResult:
+    """Convert the Aff-Wild2 release under ``root`` into ``out_dir`` (``OUT/affwild2``).
+
+    ``detector_factory`` builds the face detector (once, or once per video in each worker
+    process, where it must be picklable); by default RetinaFace from ``options``.
+    """
+    options = options or AffWild2Options()
+    root, out_dir = Path(root), Path(out_dir).resolve()
+    videos_list = read_videos_list(options.videos_list) if options.videos_list else None
+    jobs, problems = collect_jobs(root, videos_list)
+    if options.shard is not None:
+        index, count = options.shard
+        jobs = jobs[index::count]
+    stats = ConversionStats(DATASET, str(root.resolve()))
+    runnable: list[VideoJob] = []
+    for job in jobs:
+        problems += job.problems
+        if not job.persons:
+            continue
+        if job.video is None:
+            _count_unconverted(stats, job, "missing_video", options.frame_stride)
+        else:
+            runnable.append(job)
+    factory = detector_factory or default_detector_factory(options)
+    results = _run_videos(runnable, out_dir, options, factory, progress)
+    items = _summarise(stats, results, problems, out_dir, options.split_by)
+    if options.shard is not None:
+        stats.details["shard"] = f"{options.shard[0]}/{options.shard[1]}"
+    return ConversionResult(items, stats)

@@ -1,0 +1,308 @@
+"""One Aff-Wild2 video → labelled JPEG frames and a manifest (the unit of resume and of sharding).
+
+For each data line k of the video's annotations (decoded frame k-1, every ``stride``-th frame):
+the labels are checked (``label_ignore`` for -1, ``label_other`` for 7, ``bad_line``/``bad_label``
+for unusable lines), the frame is decoded and, when somebody in it has one of our classes, the
+detector runs and ``assign_faces`` gives each labelled person a face or a skip reason
+(``no_face``, ``unassigned``, ``crowded``). Lines past the last decoded frame are ``no_frame``.
+Frames with at least one kept face are written as ``OUT/affwild2/<video>/<k:05d>.jpg`` (JPEG
+quality 95, the numbering of ABAW's cropped_aligned frames) with ``<k:05d>.txt`` beside them.
+``manifest.json`` is written last; a video whose manifest matches the inputs and settings is
+not processed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yof_darknet.datasets.affwild2_files import Annotation, VideoJob
+from yof_darknet.datasets.faces import Face, FaceDetector
+from yof_darknet.datasets.stats import KEPT, NO_CLASS
+from yof_darknet.datasets.writer import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_label_path,
+    label_line,
+)
+from yof_darknet.expressions import AFFWILD2_IGNORE, AFFWILD2_OTHER, AFFWILD2_TO_CLASS
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+JPEG_QUALITY = 95
+SIDE_ORDER = ("main", "left", "right")
+# Substrings that either fork rewrites inside an image path (see writer.pjreddie_label_path).
+_REWRITTEN = ("JPEGImages", "images", "raw", ".jpg", ".png", ".JPG", ".JPEG")
+
+
+@dataclass
+class VideoResult:
+    """What converting one video produced; stored as its manifest.
+
+    ``frames``: ``[image file name, [class id per label line]]`` of each written frame;
+    ``counts``: outcome → {class id: faces}; ``faces_per_frame``: faces found → frames;
+    ``lengths``: annotation file name → ``{"lines", "frames", "difference"}``.
+    """
+
+    stem: str
+    folder: str
+    signature: dict[str, Any]
+    frames: list[tuple[str, list[int]]] = field(default_factory=list)
+    counts: dict[str, dict[int, int]] = field(default_factory=dict)
+    frames_read: int = 0
+    frames_detected: int = 0
+    faces_per_frame: dict[int, int] = field(default_factory=dict)
+    lengths: dict[str, dict[str, int]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, outcome: str, class_id: int) -> None:
+        per_class = self.counts.setdefault(outcome, {})
+        per_class[class_id] = per_class.get(class_id, 0) + 1
+
+    def to_json(self) -> str:
+        return json.dumps({"version": MANIFEST_VERSION, **asdict(self)}, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> VideoResult:
+        data = json.loads(text)
+        data.pop("version")
+        data["frames"] = [(name, list(classes)) for name, classes in data["frames"]]
+        data["counts"] = {
+            outcome: {int(k): v for k, v in per.items()} for outcome, per in data["counts"].items()
+        }
+        data["faces_per_frame"] = {int(k): v for k, v in data["faces_per_frame"].items()}
+        return cls(**data)
+
+
+def folder_name(stem: str) -> str:
+    """Darknet-safe folder name for a video: the stem itself unless either fork would rewrite it."""
+    if not any(token in stem for token in _REWRITTEN):
+        return stem
+    safe = stem
+    for token in _REWRITTEN:
+        safe = safe.replace(token, f"{token[0]}_{token[1:]}")
+    return f"{safe}_{hashlib.sha1(stem.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+
+
+def assign_faces(
+    faces: list[Face], wanted: dict[str, int], frame_width: int, drop_crowded: bool
+) -> tuple[dict[str, Face], dict[str, str]]:
+    """Give each labelled person (side → class) a face, or a skip reason.
+
+    ``main`` (the only person of the video) takes the largest face. ``left``/``right`` take the
+    two largest faces sorted by box centre x; a single face goes to the side whose half of the
+    image holds its centre. More faces than labelled people: kept as labelled, unless
+    ``drop_crowded`` (then every person of the frame is ``crowded``).
+    """
+    if drop_crowded and len(faces) > len(wanted):
+        return {}, dict.fromkeys(wanted, "crowded")
+    if not faces:
+        return {}, dict.fromkeys(wanted, "no_face")
+    largest = sorted(faces, key=lambda face: -face.area)
+    if "main" in wanted:
+        return {"main": largest[0]}, {}
+    if len(largest) >= 2:
+        pair = sorted(largest[:2], key=lambda face: face.center_x)
+        by_side = {"left": pair[0], "right": pair[1]}
+    else:
+        by_side = {"left" if largest[0].center_x < frame_width / 2 else "right": largest[0]}
+    kept = {side: by_side[side] for side in wanted if side in by_side}
+    return kept, {side: "unassigned" for side in wanted if side not in by_side}
+
+
+def _file_signature(path: Path) -> list[Any]:
+    stat = path.stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
+
+
+def signature(job: VideoJob, settings: dict[str, Any]) -> dict[str, Any]:
+    """What a manifest must match to be reused: settings and the raw files' size and mtime."""
+    assert job.video is not None
+    return {
+        "settings": settings,
+        "video": _file_signature(job.video),
+        "annotations": {side: _file_signature(a.path) for side, a in sorted(job.persons.items())},
+    }
+
+
+def label_outcome(annotation: Annotation, index: int) -> tuple[int, str | None]:
+    """Class id of line ``index`` and its skip reason (None when it has one of our classes)."""
+    label = annotation.labels[index]
+    if label is None:
+        return NO_CLASS, annotation.bad[index]
+    if label == AFFWILD2_IGNORE:
+        return NO_CLASS, "label_ignore"
+    if label == AFFWILD2_OTHER:
+        return NO_CLASS, "label_other"
+    return AFFWILD2_TO_CLASS[label], None
+
+
+def _clear(folder: Path) -> None:
+    """Remove what an earlier, unfinished or outdated run left in this video's folder."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.suffix in (".jpg", ".txt") or path.name == MANIFEST:
+                path.unlink()
+
+
+def _write_frame(path: Path, frame: np.ndarray, lines: list[str]) -> None:
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise OSError(f"OpenCV could not encode {path}")
+    atomic_write_bytes(path, data.tobytes())
+    atomic_write_text(check_label_path(path), "".join(f"{line}\n" for line in lines))
+
+
+def load_manifest(folder: Path, expected: dict[str, Any]) -> VideoResult | None:
+    """The finished result stored in ``folder``, if it was made from the same inputs/settings
+    and all its frames and labels are still there."""
+    try:
+        result = VideoResult.from_json((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if result.signature != expected:
+        return None
+    for name, _ in result.frames:
+        if not ((folder / name).is_file() and (folder / name).with_suffix(".txt").is_file()):
+            return None
+    return result
+
+
+def _line_outcomes(
+    persons: list[tuple[str, Annotation]], index: int
+) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """Line ``index`` of each person: side → class if labelled, else (skip reason, class)."""
+    wanted: dict[str, int] = {}
+    skips: list[tuple[str, int]] = []
+    for side, annotation in persons:
+        if index < len(annotation.labels):
+            class_id, reason = label_outcome(annotation, index)
+            if reason is None:
+                wanted[side] = class_id
+            else:
+                skips.append((reason, class_id))
+    return wanted, skips
+
+
+def _label_frame(
+    result: VideoResult,
+    frame: np.ndarray,
+    name: str,
+    wanted: dict[str, int],
+    detector: FaceDetector,
+    folder: Path,
+    drop_crowded: bool,
+) -> None:
+    """Detect faces in ``frame``, give them to the labelled people, write the frame if any kept."""
+    faces = detector.detect(frame)
+    result.frames_detected += 1
+    result.faces_per_frame[len(faces)] = result.faces_per_frame.get(len(faces), 0) + 1
+    height, width = frame.shape[:2]
+    kept, skipped = assign_faces(faces, wanted, width, drop_crowded)
+    for side, reason in skipped.items():
+        result.add(reason, wanted[side])
+    if not kept:
+        return
+    sides = [side for side in SIDE_ORDER if side in kept]
+    lines = [label_line(wanted[side], kept[side].xyxy, (width, height)) for side in sides]
+    _write_frame(folder / name, frame, lines)
+    for side in sides:
+        result.add(KEPT, wanted[side])
+    result.frames.append((name, [wanted[side] for side in sides]))
+
+
+def convert_video(
+    job: VideoJob,
+    out_dir: Path,
+    settings: dict[str, Any],
+    detector: FaceDetector,
+) -> tuple[VideoResult, bool]:
+    """Convert ``job`` into ``out_dir/<video>/``, or reuse its manifest: (result, resumed).
+
+    ``settings`` holds ``frame_stride``, ``max_frames_per_video`` (0 = all) and
+    ``drop_crowded_frames``, plus whatever identifies the detector; all of it goes into the
+    manifest's signature. An unreadable video gives a result without a manifest.
+    """
+    import cv2
+
+    assert job.video is not None
+    folder = out_dir / folder_name(job.stem)
+    expected = signature(job, settings)
+    reused = load_manifest(folder, expected)
+    if reused is not None:
+        return reused, True
+    _clear(folder)
+    result = VideoResult(job.stem, folder.name, expected)
+    stride, limit = settings["frame_stride"], settings["max_frames_per_video"]
+    persons = sorted(job.persons.items(), key=lambda kv: SIDE_ORDER.index(kv[0]))
+    n_lines = max(len(annotation.labels) for _, annotation in persons)
+    capture = cv2.VideoCapture(str(job.video))
+    decoded, index, ended = 0, 0, False
+    while index < n_lines and not (limit and len(result.frames) >= limit):
+        sampled = index % stride == 0
+        wanted, skips = _line_outcomes(persons, index) if sampled else ({}, [])
+        # Frames nobody is labelled in are only grabbed: decoded, never converted to BGR.
+        ok, frame = capture.read() if wanted else (capture.grab(), None)
+        if not ok:
+            ended = True
+            break
+        decoded += 1
+        if sampled:
+            result.frames_read += 1
+            for reason, class_id in skips:
+                result.add(reason, class_id)
+        if wanted:
+            name = f"{index + 1:05d}.jpg"
+            drop_crowded = settings["drop_crowded_frames"]
+            _label_frame(result, frame, name, wanted, detector, folder, drop_crowded)
+        index += 1
+    if decoded:
+        frames = decoded if ended else _frame_count(capture, decoded)
+        _record_lengths(result, persons, job.video, frames)
+    else:
+        result.problems.append(f"{job.video}: OpenCV decodes no frame (corrupt or unsupported)")
+    capture.release()
+    if ended:  # lines past the last decoded frame
+        missing = "no_frame" if decoded else "unreadable_video"
+        for late in range(index, n_lines):
+            if late % stride == 0:
+                wanted, skips = _line_outcomes(persons, late)
+                for reason, class_id in [*skips, *((missing, c) for c in wanted.values())]:
+                    result.add(reason, class_id)
+    result.faces_per_frame = dict(sorted(result.faces_per_frame.items()))
+    if decoded:
+        atomic_write_text(folder / MANIFEST, result.to_json())
+    return result, False
+
+
+def _frame_count(capture: Any, decoded: int) -> int:
+    """Frames in the video when we stopped reading after ``decoded`` (lines ran out or the cap)."""
+    import cv2
+
+    if not capture.grab():
+        return decoded
+    return max(decoded + 1, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+
+
+def _record_lengths(
+    result: VideoResult, persons: list[tuple[str, Annotation]], video: Path, frames: int
+) -> None:
+    for _, annotation in persons:
+        lines = len(annotation.labels)
+        result.lengths[annotation.path.name] = {
+            "lines": lines,
+            "frames": frames,
+            "difference": lines - frames,
+        }
+        if lines != frames:
+            result.problems.append(
+                f"{annotation.path}: {lines} frame lines but {video} has {frames} frames; "
+                f"used the first {min(lines, frames)}"
+            )

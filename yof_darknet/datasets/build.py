@@ -1,0 +1,234 @@
+"""The ``datasets`` stage: run the converters, split, write the lists, obj.data and stats.json.
+
+Plugging in a converter
+-----------------------
+A converter is a function ``convert(out_dir: Path, *, progress: bool) -> ConversionResult``
+(``yof_darknet.datasets.stats``). ``out_dir`` is ``OUT/<name>/``; the converter
+
+- places each kept image there (``writer.place_image``, symlink or ``copy``) and writes its label
+  beside it (``writer.atomic_write_text``, lines from ``writer.label_line``), checking every
+  image path with ``writer.check_label_path``;
+- counts every face it read exactly once: ``stats.add(KEPT, class_ids)`` or
+  ``stats.add("<reason>", class_ids)`` (``NO_CLASS`` for faces without one of our classes);
+  dataset-specific notes go in ``stats.details`` (JSON-serialisable);
+- returns ``ConversionResult(items, stats)`` with one ``Item(image, dataset=<name>, group,
+  classes)`` per placed image: ``group`` is what a split may not cut (the image for ExpW; the
+  frame or the video for Aff-Wild2), ``classes`` the class id of each line of its label;
+- raises ``DatasetError`` (file, line, fix) for input it cannot use at all.
+
+The CLI binds the raw folder and options with ``functools.partial`` and hands a ``DatasetJob``
+per dataset to ``build_datasets``::
+
+    jobs = [DatasetJob("expw", expw_dir, partial(convert_expw, expw_dir, min_face_score=50))]
+    jobs.append(DatasetJob("affwild2", affwild2_dir, partial(convert_affwild2, affwild2_dir, ...)))
+    summary = build_datasets(jobs, out, test_per_dataset=2500, seed=0, options={...})
+
+``build_datasets`` refuses an OUT whose paths Darknet would rewrite or that overlaps a raw folder,
+runs the converters, deletes images and ``.txt`` files under ``OUT/<name>/`` that this run did
+not produce (``DatasetJob.prune``), splits each dataset (``split.split_items``), and writes
+``train.txt``, ``test.txt``, ``test_<name>.txt``, ``obj.names``, ``obj.data`` and ``stats.json``,
+each atomically. Nothing under a raw folder is ever written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yof_darknet.darknet.objdata import ObjData, write_obj_data
+from yof_darknet.datasets.split import Split, split_items
+from yof_darknet.datasets.stats import ConversionResult
+from yof_darknet.datasets.writer import (
+    IMAGE_SUFFIXES,
+    Item,
+    atomic_write_text,
+    label_path_problem,
+)
+from yof_darknet.errors import DatasetError
+from yof_darknet.expressions import CLASSES
+
+STATS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DatasetJob:
+    """One dataset to convert: its name (``OUT/<name>/``), raw folder and bound converter."""
+
+    name: str
+    raw: Path
+    convert: Callable[..., ConversionResult]
+    prune: bool = True
+
+
+@dataclass
+class BuildSummary:
+    """Where things were written, each dataset's split note, and the stats.json content."""
+
+    out: Path
+    lists: dict[str, Path]
+    obj_data: Path
+    stats_path: Path
+    messages: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None:
+    """Refuse an OUT folder Darknet would misread or that shares files with a raw folder."""
+    for name in names:
+        problem = label_path_problem(out / name / "probe.jpg")
+        if problem is not None:
+            raise DatasetError(f"--out {out}: Darknet would not find labels under it: {problem}")
+    for raw in raws:
+        raw = raw.resolve()
+        if out == raw or out.is_relative_to(raw):
+            raise DatasetError(f"{out}: output folder is inside the raw data {raw}; choose another")
+        for name in names:
+            if raw.is_relative_to(out / name):
+                raise DatasetError(
+                    f"{raw}: raw data lies inside the output folder {out / name}, which the "
+                    "converter rewrites; move the raw data or choose another --out"
+                )
+
+
+def _prune(folder: Path, items: Sequence[Item]) -> int:
+    """Delete images and ``.txt`` files under ``folder`` that are not ``items`` or their labels."""
+    keep = {os.path.abspath(it.image) for it in items}
+    keep |= {os.path.splitext(path)[0] + ".txt" for path in keep}
+    removed = 0
+    for path in folder.rglob("*"):
+        stale = path.suffix.lower() in (*IMAGE_SUFFIXES, ".txt") and str(path) not in keep
+        if stale and (path.is_symlink() or path.is_file()):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def _split_counts(split: Split) -> dict[str, Any]:
+    """Images and faces in train and test, in total and per class."""
+    counts: dict[str, Any] = {"images": {}, "faces": {}, "classes": {n: {} for n in CLASSES}}
+    for part, items in (("train", split.train), ("test", split.test)):
+        faces = Counter(c for it in items for c in it.classes)
+        images = Counter(c for it in items for c in set(it.classes))
+        counts["images"][part] = len(items)
+        counts["faces"][part] = sum(faces.values())
+        for class_id, name in enumerate(CLASSES):
+            counts["classes"][name][f"{part}_faces"] = faces[class_id]
+            counts["classes"][name][f"{part}_images"] = images[class_id]
+    return counts
+
+
+def _dataset_stats(job: DatasetJob, result: ConversionResult, split: Split, n_test: int):
+    stats = result.stats
+    counts = _split_counts(split)
+    classes = stats.per_class()
+    for name, table in classes.items():
+        table.update(counts["classes"][name])
+    return {
+        "source": str(job.raw.resolve()),
+        "faces": {
+            "read": stats.read,
+            "kept": stats.kept,
+            "skipped": stats.skipped(),
+            **counts["faces"],
+        },
+        "images": {"kept": len(result.items), **counts["images"]},
+        "split": {"test_requested": n_test, "message": split.message},
+        "classes": classes,
+        "details": stats.details,
+    }
+
+
+def _previous_datasets(stats_path: Path) -> set[str]:
+    try:
+        return set(json.loads(stats_path.read_text())["datasets"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _write_list(path: Path, items: Sequence[Item]) -> None:
+    atomic_write_text(path, "".join(f"{item.image}\n" for item in items))
+
+
+def build_datasets(
+    jobs: Sequence[DatasetJob],
+    out: Path,
+    *,
+    test_per_dataset: int = 2500,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> BuildSummary:
+    """Convert every job into ``out`` and write the lists, ``obj.data`` and ``stats.json``."""
+    if not jobs:
+        raise DatasetError("no dataset given: pass --expw DIR and/or --affwild2 DIR")
+    names = [job.name for job in jobs]
+    if len(set(names)) != len(names):
+        raise DatasetError(f"dataset given twice: {names}")
+    out = Path(out).resolve()
+    check_out_dir(out, [job.raw for job in jobs], names)
+    out.mkdir(parents=True, exist_ok=True)
+    stats_path = out / "stats.json"
+    previous = _previous_datasets(stats_path)
+
+    summary = BuildSummary(out, {}, out / "obj.data", stats_path)
+    train: list[Item] = []
+    test: list[Item] = []
+    per_dataset: dict[str, list[Item]] = {}
+    datasets: dict[str, Any] = {}
+    for job in jobs:
+        result = job.convert(out / job.name, progress=progress)
+        if job.prune:
+            result.stats.details["stale_files_removed"] = _prune(out / job.name, result.items)
+        if not result.items:
+            summary.messages.append(
+                f"{job.name}: no image kept; see the skip reasons in {stats_path}"
+            )
+        split = split_items(result.items, test_per_dataset, seed, dataset=job.name)
+        if split.message:
+            summary.messages.append(split.message)
+        train += split.train
+        test += split.test
+        per_dataset[job.name] = split.test
+        datasets[job.name] = _dataset_stats(job, result, split, test_per_dataset)
+
+    for name in sorted(previous - set(names)):
+        (out / f"test_{name}.txt").unlink(missing_ok=True)
+    lists = {"train": train, "test": test} | {f"test_{n}": it for n, it in per_dataset.items()}
+    for key, items in lists.items():
+        summary.lists[key] = out / f"{key}.txt"
+        _write_list(summary.lists[key], items)
+    names_path = out / "obj.names"
+    atomic_write_text(names_path, "".join(f"{name}\n" for name in CLASSES))
+    backup = out / "backup"
+    backup.mkdir(exist_ok=True)
+    write_obj_data(
+        summary.obj_data,
+        ObjData(len(CLASSES), summary.lists["train"], summary.lists["test"], names_path, backup),
+    )
+    summary.stats = {
+        "version": STATS_VERSION,
+        "out": str(out),
+        "options": {"test_per_dataset": test_per_dataset, "seed": seed, **(options or {})},
+        "lists": {key: str(path) for key, path in sorted(summary.lists.items())},
+        "obj_data": str(summary.obj_data),
+        "totals": {
+            "images": {"train": len(train), "test": len(test)},
+            "faces": {
+                "train": sum(len(it.classes) for it in train),
+                "test": sum(len(it.classes) for it in test),
+            },
+        },
+        "datasets": datasets,
+    }
+    atomic_write_text(stats_path, json.dumps(summary.stats, indent=2) + "\n")
+    if not train:
+        raise DatasetError(
+            f"{out / 'train.txt'}: no training image was kept; the skip reasons per dataset are "
+            f"in {stats_path} (check --min-face-score and the raw folders)"
+        )
+    return summary

@@ -1,0 +1,330 @@
+"""The work of ``yof-darknet map``: get detections or Darknet's own mAP, build Table II.
+
+Paths, in the order the command tries them:
+
+* ``from_log``: parse a saved ``detector map`` log (no darknet, no images needed);
+* ``results``: score existing ``detector valid`` result files with our evaluator;
+* ``engine="python"``: OpenCV DNN detections (``detector map``'s thresholds), our evaluator;
+* ``engine="darknet"``: AlexeyAB / hank-ai run ``detector map`` and we parse it (per dataset:
+  one more ``map`` run on each sub-list); pjreddie has no ``map``, so it runs ``detector valid``
+  and our evaluator scores the result files.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from yof_darknet.darknet.maplog import parse_map_output
+from yof_darknet.darknet.objdata import ObjData, read_obj_data, write_obj_data
+from yof_darknet.darknet.process import stop_group
+from yof_darknet.errors import DarknetError, EvaluationError
+from yof_darknet.evaluate.ap import Accumulation, Detections, EvalParams, GroundTruth
+from yof_darknet.evaluate.ap import evaluate as score
+from yof_darknet.evaluate.inputs import (
+    check_test_images,
+    detections_from_objects,
+    image_sizes,
+    load_ground_truth,
+    read_valid_results,
+)
+from yof_darknet.evaluate.result import MapResult
+from yof_darknet.evaluate.table import Table2
+
+if TYPE_CHECKING:
+    from yof_darknet.darknet.binary import Darknet
+
+SUBSET_LISTS = {"expw": "test_expw.txt", "affwild2": "test_affwild2.txt"}
+MAP_THRESH, MAP_NMS = 0.005, 0.45
+
+METHOD_MAP = "Darknet's own `detector map` ({flavor}), parsed from its output"
+METHOD_LOG = "a saved `detector map` log ({path}), parsed"
+METHOD_VALID = (
+    "pjreddie darknet `detector valid` (letterboxed input, thresh 0.005, NMS 0.45, boxes clipped "
+    "to the image) scored by our evaluator (AlexeyAB's `detector map` arithmetic); AlexeyAB's "
+    "`map` resizes without letterbox and scores unclipped boxes, so expect small differences"
+)
+METHOD_RESULTS = (
+    "`detector valid` result files from {path} scored by our evaluator (AlexeyAB's `detector "
+    "map` arithmetic); `valid` clips boxes and AlexeyAB's `valid` uses thresh 0.001 and NMS "
+    "0.6 instead of map's 0.005 and 0.45, so expect small differences from `detector map`"
+)
+METHOD_PYTHON = (
+    "OpenCV DNN detections (no darknet; thresh 0.005, NMS 0.45 as in `detector map`) scored "
+    "by our evaluator (AlexeyAB's `detector map` arithmetic)"
+)
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    """Options of ``yof-darknet map`` (see its ``--help``)."""
+
+    data: Path | None
+    weights: Path | None = None
+    cfg: Path | None = None
+    points: int = 0
+    iou_thresh: float = 0.5
+    engine: str = "darknet"
+    from_log: Path | None = None
+    results: Path | None = None
+    out: Path = Path("map")
+    darknet: Path | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What our evaluator saw (for the confusion matrix and PR curves)."""
+
+    detections: Detections
+    ground_truth: GroundTruth
+    accumulation: Accumulation
+
+
+@dataclass(frozen=True)
+class MapOutcome:
+    """Table II, and what our evaluator saw when it scored (``None`` for Darknet's own map)."""
+
+    table: Table2
+    scored: Scored | None
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """The test list of an obj.data, its class names and the per-dataset sub-lists."""
+
+    obj: ObjData
+    obj_path: Path
+    names: list[str]
+    images: list[Path]
+    subsets: dict[str, np.ndarray]  # dataset name -> indices into images
+
+
+def _resolve(entries: Sequence[Path], base: Path) -> list[Path]:
+    return [p if p.is_absolute() else (base / p) for p in entries]
+
+
+def load_test_set(data: Path) -> TestSet:
+    """The obj.data, its names and test list (relative entries: from obj.data's folder), and the
+    per-dataset sub-lists found beside the test list."""
+    obj = read_obj_data(data)
+    names = obj.read_names()
+    base = Path(data).resolve().parent
+    images = _resolve(obj.read_list("valid"), base)
+    position = {p.resolve(): i for i, p in enumerate(images)}
+    subsets: dict[str, np.ndarray] = {}
+    for name, filename in SUBSET_LISTS.items():
+        path = obj.valid.parent / filename
+        if not path.is_file():
+            continue
+        entries = [Path(x.strip()) for x in path.read_text().splitlines() if x.strip()]
+        listed = _resolve(entries, base)
+        outside = [p for p in listed if p.resolve() not in position]
+        if outside:
+            raise EvaluationError(
+                f"{path}: {len(outside)} image(s) are not in the test list {obj.valid} "
+                f"(first: {outside[0]}); regenerate the lists together"
+            )
+        subsets[name] = np.asarray([position[p.resolve()] for p in listed], dtype=np.int64)
+    return TestSet(obj, Path(data), names, images, subsets)
+
+
+def subset(
+    dets: Detections, gts: GroundTruth, indices: np.ndarray
+) -> tuple[Detections, GroundTruth]:
+    """Detections and ground truth of the images ``indices``, re-indexed 0..len-1."""
+    new_index = np.full(gts.num_images, -1, dtype=np.int64)
+    new_index[indices] = np.arange(len(indices))
+    keep_d = new_index[dets.image] >= 0
+    keep_g = new_index[gts.image] >= 0
+    d = dets.select(keep_d)
+    d = Detections(new_index[d.image], d.class_id, d.score, d.box)
+    g_image = new_index[gts.image[keep_g]]
+    order = np.argsort(g_image, kind="stable")
+    g = GroundTruth(
+        g_image[order], gts.class_id[keep_g][order], gts.box[keep_g][order], len(indices)
+    )
+    return d, g
+
+
+def run_logged(args: list[str], cwd: Path, log: Path) -> tuple[int, str]:
+    """Run darknet, keep its whole output (stdout and stderr) in ``log``; Ctrl-C stops it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as sink:
+        try:
+            process = subprocess.Popen(
+                args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise DarknetError(f"{args[0]}: cannot run it ({exc})") from exc
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            stop_group(process)
+            raise
+    return code, log.read_text(errors="replace")
+
+
+def find_cfg(cfg: Path | None, weights: Path) -> Path:
+    """``cfg`` if given, else the only ``.cfg`` beside the weights or in their parent folder."""
+    if cfg is not None:
+        if not cfg.is_file():
+            raise EvaluationError(f"{cfg}: cfg file not found")
+        return cfg
+    for folder in (weights.parent, weights.parent.parent):
+        found = sorted(folder.glob("*.cfg"))
+        if len(found) == 1:
+            return found[0]
+    raise EvaluationError(f"{weights}: cannot tell which .cfg goes with these weights; pass --cfg")
+
+
+def _evaluate_all(
+    test: TestSet, dets: Detections, params: EvalParams
+) -> tuple[MapResult, dict[str, MapResult], Scored]:
+    gts = load_ground_truth(test.images, len(test.names))
+    combined, _, acc = score(dets, gts, params, test.names)
+    per_dataset = {}
+    for name, indices in test.subsets.items():
+        d, g = subset(dets, gts, indices)
+        per_dataset[name] = score(d, g, params, test.names)[0]
+    return combined, per_dataset, Scored(dets, gts, acc)
+
+
+def _temp_obj_data(test: TestSet, folder: Path, images: Sequence[Path], results: Path) -> Path:
+    listing = folder / "valid.txt"
+    listing.write_text("".join(f"{p.absolute()}\n" for p in images))
+    path = folder / "obj.data"
+    extra = {k: v for k, v in test.obj.extra.items() if k not in ("results", "eval")}
+    extra["results"] = str(results)
+    write_obj_data(path, ObjData(test.obj.classes, listing, listing, test.obj.names, folder, extra))
+    return path
+
+
+def _darknet_map(
+    request: MapRequest, test: TestSet, darknet: Darknet, cfg: Path, weights: Path
+) -> tuple[MapResult, dict[str, MapResult]]:
+    """AlexeyAB / hank-ai: ``detector map`` on the whole list and on each sub-list."""
+    lists = {"combined": np.arange(len(test.images)), **test.subsets}
+    results: dict[str, MapResult] = {}
+    for name, indices in lists.items():
+        with tempfile.TemporaryDirectory(prefix="yof-map-") as tmp:
+            folder = Path(tmp)
+            data = _temp_obj_data(test, folder, [test.images[i] for i in indices], folder)
+            args = [str(darknet.path), "detector", "map", str(data), str(cfg.resolve()),
+                    str(weights.resolve()), "-dont_show", "-points", str(request.points),
+                    "-iou_thresh", str(request.iou_thresh)]  # fmt: skip
+            suffix = "" if name == "combined" else f"_{name}"
+            log = request.out / f"map{suffix}.log"
+            code, text = run_logged(args, folder, log)
+            result = parse_map_output(text, str(log))
+            if code != 0:
+                raise DarknetError(f"{log}: darknet exited with code {code}; see the log")
+            results[name] = result
+    combined = results.pop("combined")
+    return combined, results
+
+
+def _darknet_valid(
+    test: TestSet, darknet: Darknet, cfg: Path, weights: Path, out: Path
+) -> Detections:
+    """pjreddie: ``detector valid`` into a temporary results folder, then read its files."""
+    if len(test.images) < 4:
+        raise EvaluationError(
+            f"{test.obj.valid}: pjreddie's `detector valid` needs at least 4 test images "
+            f"(it reads 4 at a time past the end of shorter lists); this list has "
+            f"{len(test.images)}"
+        )
+    with tempfile.TemporaryDirectory(prefix="yof-valid-") as tmp:
+        folder = Path(tmp)
+        results = folder / "results"
+        results.mkdir()
+        # `valid` names each image by its basename up to the first dot: numbered links keep
+        # images of different folders (Aff-Wild2 frames 00001.jpg of every video) apart.
+        links = folder / "images_by_index"
+        links.mkdir()
+        linked = []
+        for index, image in enumerate(test.images):
+            link = links / f"{index:07d}{image.suffix}"
+            link.symlink_to(image.resolve())
+            linked.append(link)
+        data = _temp_obj_data(test, folder, linked, results)
+        args = [str(darknet.path), "detector", "valid", str(data), str(cfg.resolve()),
+                str(weights.resolve())]  # fmt: skip
+        log = out / "valid.log"
+        code, text = run_logged(args, folder, log)
+        if code != 0 or "Couldn't open file" in text:
+            raise DarknetError(f"{log}: `detector valid` failed (exit code {code}); see the log")
+        return read_valid_results(results, test.names, linked)
+
+
+def _python_detections(test: TestSet, cfg: Path, weights: Path) -> Detections:
+    from yof_darknet.infer.detector import Detector
+
+    detector = Detector(cfg, weights, test.names)
+    sizes = image_sizes(test.images)
+    found = detector.detect_files(test.images, MAP_THRESH, MAP_NMS)
+    return detections_from_objects(
+        (index, dets, (int(sizes[index, 0]), int(sizes[index, 1])))
+        for index, (_, dets) in enumerate(found)
+    )
+
+
+def run_map(request: MapRequest) -> MapOutcome:
+    """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise."""
+    params = EvalParams(iou_thresh=request.iou_thresh, points=request.points)
+    if request.from_log is not None:
+        from yof_darknet.darknet.maplog import read_map_log
+
+        result = read_map_log(request.from_log)
+        flavor = result.source
+        method = METHOD_LOG.format(path=request.from_log)
+        if result.iteration is not None:
+            method += f", training iteration {result.iteration}"
+        return MapOutcome(Table2(result, method, flavor), None)
+    if request.data is None:
+        raise EvaluationError("--data obj.data is needed (only --from-log works without it)")
+    test = load_test_set(request.data)
+    check_test_images(test.images, test.obj.valid)
+    if request.results is not None:
+        dets = read_valid_results(request.results, test.names, test.images)
+        combined, per_dataset, scored = _evaluate_all(test, dets, params)
+        method = METHOD_RESULTS.format(path=request.results)
+        return MapOutcome(Table2(combined, method, None, per_dataset), scored)
+    if request.weights is None or not request.weights.is_file():
+        raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
+    cfg = find_cfg(request.cfg, request.weights)
+    if request.engine == "python":
+        dets = _python_detections(test, cfg, request.weights)
+        combined, per_dataset, scored = _evaluate_all(test, dets, params)
+        return MapOutcome(Table2(combined, METHOD_PYTHON, None, per_dataset), scored)
+    from yof_darknet.darknet.binary import find_darknet
+
+    darknet = find_darknet(request.darknet)
+    if darknet.has_map:
+        combined, per_dataset = _darknet_map(request, test, darknet, cfg, request.weights)
+        method = METHOD_MAP.format(flavor=f"{darknet.flavor} {darknet.version}")
+        return MapOutcome(Table2(combined, method, darknet.flavor, per_dataset), None)
+    dets = _darknet_valid(test, darknet, cfg, request.weights, request.out)
+    combined, per_dataset, scored = _evaluate_all(test, dets, params)
+    return MapOutcome(Table2(combined, METHOD_VALID, darknet.flavor, per_dataset), scored)
+
+
+def write_outputs(outcome: MapOutcome, out: Path) -> list[Path]:
+    """Write Table II (md, csv, json) and, when our evaluator scored, the confusion matrix and
+    PR curves into ``out``; return the paths written."""
+    from yof_darknet.evaluate.report import write_report
+    from yof_darknet.evaluate.table import write_table
+
+    written = list(write_table(outcome.table, out).values())
+    if outcome.scored is not None:
+        s = outcome.scored
+        written += write_report(
+            s.detections, s.ground_truth, s.accumulation, outcome.table.combined, out
+        )
+    return written

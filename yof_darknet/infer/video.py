@@ -1,0 +1,135 @@
+"""Detection on a video file, a camera or a stream: capture, inference and the consumer (drawing,
+window, writers) run in separate threads joined by small queues, as in darknet_video.py, so a
+slow frame never stalls capture.
+
+A live source (camera, URL) keeps only the newest captured frame: frames that arrive while the
+network is busy are dropped, so what is shown is never late. A video file is read frame by frame
+and nothing is dropped: the output has every frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from yof_darknet.errors import InferenceError
+from yof_darknet.infer.detector import Detection, Detector
+from yof_darknet.infer.sources import Source
+
+_END = object()
+_POLL_S = 0.1
+
+
+@dataclass
+class Frame:
+    """One processed frame: its index in the capture, the image, the detections, and the seconds
+    the detector took."""
+
+    index: int
+    image: np.ndarray
+    detections: list[Detection]
+    seconds: float
+
+
+def open_capture(source: Source) -> cv2.VideoCapture:
+    """Open the video file, camera index or URL of ``source``."""
+    target = source.camera if source.camera is not None else str(source.path or source.url)
+    capture = cv2.VideoCapture(target)
+    if not capture.isOpened():
+        what = f"camera {source.camera}" if source.camera is not None else target
+        raise InferenceError(f"{what}: OpenCV cannot open this video source")
+    return capture
+
+
+def stream_fps(capture: cv2.VideoCapture, default: float = 30.0) -> float:
+    """The capture's frame rate, or ``default`` when it does not say (many cameras)."""
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return fps if fps and 0 < fps < 1000 else default
+
+
+def stream_detections(
+    capture: cv2.VideoCapture,
+    detector: Detector,
+    *,
+    live: bool,
+    thresh: float,
+    nms: float,
+    queue_size: int = 2,
+) -> Iterator[Frame]:
+    """Yield a :class:`Frame` per processed frame, in capture order. Closing the generator (or
+    an exception in a worker) stops both worker threads."""
+    frames: queue.Queue = queue.Queue(maxsize=1 if live else queue_size)
+    results: queue.Queue = queue.Queue(maxsize=queue_size)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def put(target: queue.Queue, item: object) -> None:
+        while not stop.is_set():
+            try:
+                target.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def get(source: queue.Queue) -> object:
+        while not stop.is_set():
+            try:
+                return source.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+        return _END
+
+    def capture_loop() -> None:
+        index = 0
+        try:
+            while not stop.is_set():
+                ok, image = capture.read()
+                if not ok:
+                    break
+                if live:
+                    # the only producer: after taking the stale frame out, there is room.
+                    with contextlib.suppress(queue.Empty):
+                        frames.get_nowait()
+                    frames.put_nowait((index, image))
+                else:
+                    put(frames, (index, image))
+                index += 1
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            put(frames, _END)
+
+    def infer_loop() -> None:
+        try:
+            while (item := get(frames)) is not _END:
+                index, image = item
+                started = time.perf_counter()
+                detections = detector.detect(image, thresh, nms)
+                put(results, Frame(index, image, detections, time.perf_counter() - started))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            put(results, _END)
+
+    workers = [
+        threading.Thread(target=capture_loop, name="detect-capture", daemon=True),
+        threading.Thread(target=infer_loop, name="detect-infer", daemon=True),
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        while (item := get(results)) is not _END:
+            yield item
+        if errors:
+            raise errors[0]
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=5)
