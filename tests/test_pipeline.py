@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -52,3 +53,28 @@ def test_reproduce_runs_every_stage_on_the_sample_and_resumes(tmp_path: Path, de
     assert "already written" in again.stdout
     assert "training already finished" in again.stdout
     assert (run / "map" / "table2.md").read_text() == table
+
+
+@pytest.mark.slow
+def test_control_trains_on_shuffled_labels_and_scores_on_true_ones(tmp_path: Path, debian_darknet):
+    done = _reproduce(tmp_path, "--shuffle-labels", "--run", "sample-control")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "control: scoring on the true-label sample" in done.stdout
+
+    def rows(name: str) -> list[list[str]]:
+        lst = tmp_path / "data" / name / "ExpW" / "label" / "label.lst"
+        return [line.split() for line in lst.read_text().splitlines()]
+
+    true_rows, shuffled_rows = rows("sample"), rows("sample-control")
+    assert [r[:7] for r in true_rows] == [r[:7] for r in shuffled_rows]  # same images and boxes
+    faces = [sorted(r[7] for r in {tuple(r) for r in rs}) for rs in (true_rows, shuffled_rows)]
+    assert faces[0] == faces[1]  # the same labels, permuted among the faces
+    assert [r[7] for r in true_rows] != [r[7] for r in shuffled_rows]
+
+    control_train = (tmp_path / "runs" / "sample-control" / "obj.data").read_text()
+    assert "sample-control-darknet" in control_train  # trained on the shuffled labels
+    table = json.loads((tmp_path / "runs" / "sample-control" / "map" / "table2.json").read_text())
+    true_test = (tmp_path / "data" / "sample-darknet" / "test.txt").read_text().split()
+    assert table["ground_truth"] == sum(
+        len(Path(p).with_suffix(".txt").read_text().splitlines()) for p in true_test
+    )

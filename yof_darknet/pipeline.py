@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yof_darknet.errors import DarknetError
+
+if TYPE_CHECKING:
+    from yof_darknet.darknet.binary import Darknet
 
 SAMPLE_BANNER = (
     "No dataset paths given (EXPW=, AFFWILD2=): running on the EMBEDDED SAMPLE (drawn faces and "
@@ -82,6 +86,11 @@ def _sample(opts: ReproduceOptions, echo: Echo) -> tuple[Path, Path]:
     return sample_dir / "ExpW", sample_dir / "AffWild2"
 
 
+def _data_dir(opts: ReproduceOptions) -> Path:
+    default = f"data/{opts.sample_name}-darknet" if opts.on_sample else "data/darknet"
+    return opts.data or Path(default)
+
+
 def _datasets(
     expw: Path | None, affwild2: Path | None, out: Path, opts: ReproduceOptions, echo: Echo
 ) -> Path:
@@ -147,9 +156,14 @@ def _cfg(obj_data: Path, profile: str, overrides: tuple[str, ...], echo: Echo) -
 
 
 def _train(
-    obj_data: Path, cfg: Path, weights: Path | None, profile: str, opts: ReproduceOptions, echo
+    obj_data: Path,
+    cfg: Path,
+    weights: Path | None,
+    profile: str,
+    darknet: Darknet,
+    opts: ReproduceOptions,
+    echo: Echo,
 ) -> Path:
-    from yof_darknet.darknet.binary import find_darknet
     from yof_darknet.darknet.train import newest_weights, train
 
     run_dir = opts.runs / (opts.run or profile)
@@ -167,7 +181,7 @@ def _train(
         name=opts.run or profile,
         resume=resume,
         max_batches=None if resume else opts.max_batches,
-        darknet=find_darknet(opts.darknet),
+        darknet=darknet,
         runs_dir=opts.runs,
     )
     if result.interrupted or result.weights is None:
@@ -200,17 +214,19 @@ def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
         expw, affwild2 = _sample(opts, echo)
     elif opts.shuffle_labels:
         raise DarknetError("the permuted-label control runs on the embedded sample only")
-    default_data = f"data/{opts.sample_name}-darknet" if opts.on_sample else "data/darknet"
-    data_dir = opts.data or Path(default_data)
-    obj_data = _datasets(expw, affwild2, data_dir, opts, echo)
+    obj_data = _datasets(expw, affwild2, _data_dir(opts), opts, echo)
     lap("datasets")
     weights = _pretrained(opts, echo)
     cfg = _cfg(obj_data, profile, opts.overrides, echo)
     lap("cfg")
-    model = _train(obj_data, cfg, weights, profile, opts, echo)
+    model = _train(obj_data, cfg, weights, profile, darknet, opts, echo)
     lap("train")
     run_dir = opts.runs / (opts.run or profile)
     run_cfg = run_dir / CFG_NAME
+    if opts.shuffle_labels:  # the control is judged on the sample's TRUE labels
+        true_opts = replace(opts, shuffle_labels=False, sample_dir=None, data=None)
+        echo("control: scoring on the true-label sample (same images, same split)")
+        obj_data = _datasets(*_sample(true_opts, echo), _data_dir(true_opts), true_opts, echo)
     outcome = run_map(
         MapRequest(
             data=obj_data, weights=model, cfg=run_cfg, out=run_dir / "map", darknet=opts.darknet

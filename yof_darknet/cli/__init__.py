@@ -23,7 +23,10 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+)
 @click.version_option(__version__, prog_name="yof-darknet")
 def main() -> None:
     """You Only Feel Once: facial-expression detection with YOLOv3-tiny and Darknet."""

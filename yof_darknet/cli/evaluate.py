@@ -6,19 +6,23 @@ from pathlib import Path
 
 import click
 
+from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_DIR, EXISTING_FILE
+
 _PATH = click.Path(path_type=Path)
-_FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 
 
 @click.command("map")
-@click.option("--data", type=_FILE, help="obj.data naming the test list (valid=) and names.")
-@click.option("--weights", type=_FILE, help="Trained .weights file.")
-@click.option("--cfg", type=_FILE, help="Network .cfg (default: the only .cfg beside the weights).")
+@click.option(
+    "--data", type=EXISTING_FILE, help="obj.data naming the test list (valid=) and names."
+)
+@click.option("--weights", type=EXISTING_FILE, help="Trained .weights file.")
+@click.option(
+    "--cfg", type=EXISTING_FILE, help="Network .cfg (default: the only .cfg beside the weights)."
+)
 @click.option(
     "--points",
     type=click.Choice(["0", "11", "101"]),
     default="0",
-    show_default=True,
     help="0: area under the PR curve (AlexeyAB's default since 2019-03); 11: VOC2007 (the only "
     "kind before); 101: COCO.",
 )
@@ -27,30 +31,29 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     "iou_thresh",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.5,
-    show_default=True,
     help="IoU a detection needs (strictly more) to match a face.",
 )
 @click.option(
     "--engine",
     type=click.Choice(["darknet", "python"]),
     default="darknet",
-    show_default=True,
     help="darknet: `detector map` (AlexeyAB, hank-ai) or `detector valid` + our evaluator "
     "(pjreddie); python: OpenCV DNN detections + our evaluator, no darknet needed.",
 )
-@click.option("--from-log", type=_FILE, help="Parse a saved `detector map` (or -map training) log.")
+@click.option(
+    "--from-log", type=EXISTING_FILE, help="Parse a saved `detector map` (or -map training) log."
+)
 @click.option(
     "--results",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    type=EXISTING_DIR,
     help="Score existing `detector valid` files (comp4_det_test_<class>.txt).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True,
+    "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md",
     help="What to print; all three are written to --out.",
 )  # fmt: skip
-@click.option("--out", type=_PATH, default=Path("map"), show_default=True, help="Output folder.")
-@click.option("--darknet", "darknet_path", type=_PATH, help="darknet binary (default: $DARKNET, "
-              "third_party/darknet, then PATH).")  # fmt: skip
+@click.option("--out", type=_PATH, default=Path("map"), help="Output folder.")
+@DARKNET_OPTION
 def map_command(
     data: Path | None,
     weights: Path | None,

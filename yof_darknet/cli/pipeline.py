@@ -7,12 +7,14 @@ from pathlib import Path
 
 import click
 
-_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_DIR, OUT_DIR
 
 
 @click.command("reproduce")
-@click.option("--expw", type=_DIR, help="Raw ExpW folder (none with --affwild2: the sample).")
-@click.option("--affwild2", type=_DIR, help="Raw Aff-Wild2 folder.")
+@click.option(
+    "--expw", type=EXISTING_DIR, help="Raw ExpW folder (none with --affwild2: the sample)."
+)
+@click.option("--affwild2", type=EXISTING_DIR, help="Raw Aff-Wild2 folder.")
 @click.option(
     "--profile",
     type=click.Choice(["paper", "sample"]),
@@ -21,7 +23,7 @@ _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option("--run", default=None, help="Run folder runs/RUN [default: the profile].")
 @click.option(
     "--data",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OUT_DIR,
     help="Converted dataset folder [default: data/darknet, data/sample-darknet on the sample].",
 )
 @click.option(
@@ -29,7 +31,7 @@ _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
     type=click.IntRange(min=1),
     help="Held-out images per dataset [default: 2500; 80 on the sample].",
 )
-@click.option("--darknet", "darknet_path", type=click.Path(path_type=Path), help="darknet binary.")
+@DARKNET_OPTION
 @click.option(
     "--set",
     "settings",

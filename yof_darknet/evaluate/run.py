@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from yof_darknet.darknet.maplog import parse_map_output
-from yof_darknet.darknet.objdata import ObjData, read_obj_data, write_obj_data
+from yof_darknet.darknet.maplog import parse_map_output, read_map_log
+from yof_darknet.darknet.objdata import ObjData, read_lines, read_obj_data, write_obj_data
 from yof_darknet.darknet.process import stop_group
 from yof_darknet.errors import DarknetError, EvaluationError
 from yof_darknet.evaluate.ap import Accumulation, Detections, EvalParams, GroundTruth
@@ -122,8 +122,7 @@ def load_test_set(data: Path) -> TestSet:
         path = obj.valid.parent / filename
         if not path.is_file():
             continue
-        entries = [Path(x.strip()) for x in path.read_text().splitlines() if x.strip()]
-        listed = _resolve(entries, base)
+        listed = _resolve([Path(line) for line in read_lines(path)], base)
         outside = [p for p in listed if p.resolve() not in position]
         if outside:
             raise EvaluationError(
@@ -279,8 +278,6 @@ def run_map(request: MapRequest) -> MapOutcome:
     """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise."""
     params = EvalParams(iou_thresh=request.iou_thresh, points=request.points)
     if request.from_log is not None:
-        from yof_darknet.darknet.maplog import read_map_log
-
         result = read_map_log(request.from_log)
         flavor = result.source
         method = METHOD_LOG.format(path=request.from_log)
