@@ -6,12 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from yof_darknet.darknet.maplog import (
-    parse_map_blocks,
-    parse_map_output,
-    read_map_log,
-    strip_terminal_codes,
-)
+from yof_darknet.darknet.logs import strip_escapes
+from yof_darknet.darknet.maplog import parse_map_blocks, parse_map_output, read_map_log
 from yof_darknet.errors import EvaluationError
 
 NAMES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"]
@@ -112,7 +108,7 @@ def test_hankai_points_and_iou_variants(
 
 def test_stripping_colour_gives_the_nocolour_output(darknet_fixtures: Path) -> None:
     folder = darknet_fixtures / "hankai"
-    coloured = strip_terminal_codes((folder / "map_default.stdout.txt").read_text()).splitlines()
+    coloured = strip_escapes((folder / "map_default.stdout.txt").read_text()).splitlines()
     plain = (folder / "map_nocolour.stdout.txt").read_text().splitlines()
     differ = [a for a, b in zip(coloured, plain, strict=True) if a != b]
     assert differ and all("images/sec" in line for line in differ)  # timing-dependent progress

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from yof_darknet.datasets.faces import Face
+from yof_darknet.datasets.stats import ConversionResult
 
 FIXTURE_VIDEOS = {
     "9001": "videos/batch1/9001.avi",
@@ -93,3 +94,14 @@ def tree_files(folder: Path) -> dict[str, bytes]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+def assert_same_conversion(
+    result: ConversionResult, out: Path, plain: ConversionResult, plain_out: Path
+) -> None:
+    """``result`` (written to ``out``) equals a plain run's: items, counts and every byte."""
+    assert [i.image.relative_to(out) for i in result.items] == [
+        i.image.relative_to(plain_out) for i in plain.items
+    ]
+    assert result.stats.counts == plain.stats.counts
+    assert tree_files(out) == tree_files(plain_out)

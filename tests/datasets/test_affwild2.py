@@ -10,8 +10,8 @@ from tests.datasets.affwild2_helpers import (
     Interrupted,
     InterruptingDetector,
     TruthDetector,
+    assert_same_conversion,
     copy_release,
-    tree_files,
     truth_boxes,
 )
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2, parse_shard
@@ -264,11 +264,7 @@ def test_interrupted_run_resumes_to_the_same_result(raw, truth_detector, dataset
     resumed = convert(raw, out, rerun_detector)
     assert rerun_detector.calls == 24  # only the unfinished video is decoded again
     assert resumed.stats.details["videos_resumed"] == 1
-    assert [i.image.relative_to(out) for i in resumed.items] == [
-        i.image.relative_to(plain_out) for i in plain.items
-    ]
-    assert resumed.stats.counts == plain.stats.counts
-    assert tree_files(out) == tree_files(plain_out)
+    assert_same_conversion(resumed, out, plain, plain_out)
     again = TruthDetector(dataset_fixtures)
     convert(raw, out, again)
     assert again.calls == 0
@@ -309,11 +305,7 @@ def test_shards_then_merge_equal_a_plain_run(raw, dataset_fixtures, tmp_path):
     merged = convert(raw, out, merger)
     assert merger.calls == 0
     assert merged.stats.details["videos_resumed"] == 2
-    assert [i.image.relative_to(out) for i in merged.items] == [
-        i.image.relative_to(plain_out) for i in plain.items
-    ]
-    assert merged.stats.counts == plain.stats.counts
-    assert tree_files(out) == tree_files(plain_out)
+    assert_same_conversion(merged, out, plain, plain_out)
 
 
 def test_workers_give_the_same_result(raw, dataset_fixtures, tmp_path):
@@ -321,11 +313,7 @@ def test_workers_give_the_same_result(raw, dataset_fixtures, tmp_path):
     options = AffWild2Options(detector="truth", workers=2)
     factory = partial(TruthDetector, dataset_fixtures)
     parallel = convert_affwild2(raw, tmp_path / "two", options, detector_factory=factory)
-    assert [i.image.relative_to(tmp_path / "two") for i in parallel.items] == [
-        i.image.relative_to(tmp_path / "one") for i in plain.items
-    ]
-    assert parallel.stats.counts == plain.stats.counts
-    assert tree_files(tmp_path / "two") == tree_files(tmp_path / "one")
+    assert_same_conversion(parallel, tmp_path / "two", plain, tmp_path / "one")
 
 
 def face(x1: float, x2: float) -> Face:

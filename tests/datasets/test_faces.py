@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.boxes import iou_xyxy
 from yof_darknet.datasets.faces import (
     DETECTORS,
     Face,
@@ -14,13 +15,6 @@ from yof_darknet.datasets.faces import (
 )
 from yof_darknet.datasets.sample_affwild2 import ASSETS, PHOTO_FACES
 from yof_darknet.errors import DatasetError
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +28,7 @@ def test_retinaface_finds_the_shipped_portraits(retinaface, photo):
     faces = retinaface.detect(image)
     assert len(faces) == 1
     assert faces[0].score >= 0.8
-    assert iou(faces[0].xyxy, PHOTO_FACES[photo]) > 0.95
+    assert iou_xyxy(faces[0].xyxy, PHOTO_FACES[photo]) > 0.95
 
 
 def test_boxes_are_mapped_back_after_downscaling():
@@ -44,7 +38,7 @@ def test_boxes_are_mapped_back_after_downscaling():
     for max_side in (0, 320, 160):
         faces = create_detector(max_side=max_side).detect(big)
         assert len(faces) == 1, max_side
-        assert iou(faces[0].xyxy, expected) > 0.85, max_side
+        assert iou_xyxy(faces[0].xyxy, expected) > 0.85, max_side
         assert all(0 <= v <= 648 for v in faces[0].xyxy)
 
 

@@ -8,19 +8,13 @@ from pathlib import Path
 import cv2
 import pytest
 
+from tests.boxes import iou_xyxy
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
 from yof_darknet.datasets.sample_affwild2 import ASSETS, HEADER, VIDEOS, sample_truth
 from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample as write_sample
 from yof_darknet.expressions import AFFWILD2_TO_CLASS
 
 STEMS = ("101-30-240x180", "102-25-320x180")
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +99,7 @@ def test_retinaface_finds_every_labelled_face_where_the_photo_was_placed(convert
                 cx, cy, w, h = (float(v) for v in fields[1:])
                 box = ((cx - w / 2) * width, (cy - h / 2) * height,
                        (cx + w / 2) * width, (cy + h / 2) * height)  # fmt: skip
-                assert iou(box, truth[video.stem][side][frame]) >= 0.7, (key, side)
+                assert iou_xyxy(box, truth[video.stem][side][frame]) >= 0.7, (key, side)
             assert list(item.classes) == [class_id for _, class_id in people]
     assert len(result.items) == expected_frames
     assert result.stats.skipped() == {"label_ignore": 4 + 3 + 7, "no_frame": 1}

@@ -6,21 +6,16 @@ from pathlib import Path
 
 import click
 
+from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_FILE, OUT_DIR
 from yof_darknet.darknet.profiles import PROFILES
 
-_DARKNET_OPTION = click.option(
-    "--darknet",
-    "darknet_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="darknet binary (default: $DARKNET, third_party/darknet/darknet, then PATH)",
-)
 _DATA_OPTION = click.option(
     "--data",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     required=True,
     help="obj.data of the dataset",
 )
+_PROFILE_OPTION = click.option("--profile", type=click.Choice(sorted(PROFILES)), default="paper")
 _SET_OPTION = click.option(
     "--set",
     "settings",
@@ -31,7 +26,7 @@ _SET_OPTION = click.option(
 
 
 @click.command()
-@_DARKNET_OPTION
+@DARKNET_OPTION
 def doctor(darknet_path: Path | None) -> None:
     """Show darknet (flavor, GPU, OpenCV), opencv-python, onnxruntime and the face detector."""
     from yof_darknet.darknet.doctor import run_checks
@@ -51,7 +46,7 @@ def doctor(darknet_path: Path | None) -> None:
 
 @click.command()
 @_DATA_OPTION
-@click.option("--profile", type=click.Choice(sorted(PROFILES)), default="paper", show_default=True)
+@_PROFILE_OPTION
 @_SET_OPTION
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def cfg(data: Path, profile: str, settings: tuple[str, ...], out: Path) -> None:
@@ -67,10 +62,10 @@ def cfg(data: Path, profile: str, settings: tuple[str, ...], out: Path) -> None:
 
 @click.command()
 @_DATA_OPTION
-@click.option("--num", default=6, show_default=True, help="number of anchors")
+@click.option("--num", default=6, help="number of anchors")
 @click.option("--size", type=int, default=None, help="network size [default: --cfg's, else 416]")
-@click.option("--restarts", default=10, show_default=True, help="k-means restarts")
-@click.option("--cfg", "cfg_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--restarts", default=10, help="k-means restarts")
+@click.option("--cfg", "cfg_path", type=EXISTING_FILE)
 @click.option("--apply", is_flag=True, help="write the anchors into --cfg")
 def anchors(
     data: Path, num: int, size: int | None, restarts: int, cfg_path: Path | None, apply: bool
@@ -106,16 +101,13 @@ def anchors(
 
 
 @click.command()
-@click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("weights"),
-    show_default=True,
-)  # fmt: skip
+@click.option("--out", type=OUT_DIR, default=Path("weights"))
 @click.option(
     "--inspect",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="only print this weights file's header (with --cfg: warn if already fully trained)",
 )
-@click.option("--cfg", "cfg_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--cfg", "cfg_path", type=EXISTING_FILE)
 def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
     """Download yolov3-tiny.weights (SHA-256 checked, resumable) and make yolov3-tiny.conv.15."""
     from yof_darknet.darknet.weights import finished_message, read_header
@@ -138,13 +130,13 @@ def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
 
 @click.command()
 @_DATA_OPTION
-@click.option("--profile", type=click.Choice(sorted(PROFILES)), default="paper", show_default=True)
+@_PROFILE_OPTION
 @click.option(
-    "--cfg", "cfg_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    "--cfg", "cfg_path", type=EXISTING_FILE,
     help="use this cfg instead of generating one from the profile",
 )  # fmt: skip
 @click.option(
-    "--weights", "weights_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    "--weights", "weights_path", type=EXISTING_FILE,
     help="start weights, e.g. weights/yolov3-tiny.conv.15 (default: from scratch)",
 )  # fmt: skip
 @click.option("--name", default=None, help="run folder runs/NAME [default: the profile]")
@@ -153,11 +145,8 @@ def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
 @click.option("--max-batches", type=int, default=None, help="iterations (steps at 80 %/90 %)")
 @click.option("--clear", is_flag=True, help="reset the weights' iteration counter (-clear)")
 @_SET_OPTION
-@click.option(
-    "--runs", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
-    show_default=True,
-)  # fmt: skip
-@_DARKNET_OPTION
+@click.option("--runs", type=OUT_DIR, default=Path("runs"))
+@DARKNET_OPTION
 def train(
     data: Path,
     profile: str,

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
-_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+from yof_darknet.cli.params import EXISTING_DIR, EXISTING_FILE, OUT_DIR
 
 
 def _expw_job(options: dict[str, Any]):
@@ -31,19 +32,12 @@ def _expw_job(options: dict[str, Any]):
 
 
 def _affwild2_options(options: dict[str, Any]):
+    """The ``AffWild2Options`` whose fields are named like the CLI options (``--shard`` parsed)."""
     from yof_darknet.datasets.affwild2 import AffWild2Options, parse_shard
 
-    return AffWild2Options(
-        face_threshold=options["face_threshold"],
-        face_max_side=options["face_max_side"],
-        frame_stride=options["frame_stride"],
-        max_frames_per_video=options["max_frames_per_video"],
-        drop_crowded_frames=options["drop_crowded_frames"],
-        split_by=options["split_by"],
-        videos_list=options["videos_list"],
-        workers=options["workers"],
-        shard=parse_shard(options["shard"]) if options["shard"] else None,
-    )
+    given = {f.name: options[f.name] for f in fields(AffWild2Options) if f.name in options}
+    given["shard"] = parse_shard(options["shard"]) if options["shard"] else None
+    return AffWild2Options(**given)
 
 
 def _affwild2_job(options: dict[str, Any]):
@@ -117,23 +111,22 @@ def _echo_summary(summary) -> None:
 
 
 @click.command("datasets")
-@click.option("--expw", type=_DIR, help="ExpW folder (label/label.lst + image/origin/).")
+@click.option("--expw", type=EXISTING_DIR, help="ExpW folder (label/label.lst + image/origin/).")
 @click.option(
     "--affwild2",
-    type=_DIR,
+    type=EXISTING_DIR,
     help="Aff-Wild2 folder (annotations/EXPR_* of any ABAW release + videos in any subfolder).",
 )
 @click.option(
     "--out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OUT_DIR,
     help="Output folder: images + labels, train.txt, test*.txt, obj.data, stats.json.",
 )
 @click.option(
     "--min-face-score",
     type=float,
     default=50.0,
-    show_default=True,
     help="ExpW: keep faces whose detector confidence is strictly above this.",
 )
 @click.option(
@@ -146,41 +139,36 @@ def _echo_summary(summary) -> None:
     "--test-per-dataset",
     type=click.IntRange(min=0),
     default=2500,
-    show_default=True,
     help="Images (or frames) held out for test per dataset.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the test split.")
+@click.option("--seed", type=int, default=0, help="Seed of the test split.")
 @click.option(
     "--face-threshold",
     type=click.FloatRange(0, 1),
     default=0.8,
-    show_default=True,
     help="Aff-Wild2: minimum RetinaFace score of a face.",
 )
 @click.option(
     "--face-max-side",
     type=click.IntRange(min=0),
     default=640,
-    show_default=True,
     help="Aff-Wild2: the face detector sees frames shrunk to this long side (0: full size).",
 )
 @click.option(
     "--frame-stride",
     type=click.IntRange(min=1),
     default=1,
-    show_default=True,
     help="Aff-Wild2: use every N-th frame.",
 )
 @click.option(
     "--max-frames-per-video",
     type=click.IntRange(min=0),
     default=0,
-    show_default=True,
     help="Aff-Wild2: stop a video after this many labelled frames (0: no limit).",
 )
 @click.option(
     "--videos-list",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="Aff-Wild2: convert only the videos named in this file (one per line).",
 )
 @click.option(
@@ -192,14 +180,12 @@ def _echo_summary(summary) -> None:
     "--split-by",
     type=click.Choice(["frames", "videos"]),
     default="frames",
-    show_default=True,
     help="Aff-Wild2: hold out random frames (the paper) or whole videos (no leak).",
 )
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
-    show_default=True,
     help="Aff-Wild2: videos converted in parallel processes.",
 )
 @click.option(
@@ -229,13 +215,12 @@ def datasets(**options: Any) -> None:
 
 
 @click.command("sample")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drawing.")
+@click.argument("out", type=OUT_DIR)
+@click.option("--seed", type=int, default=0, help="Seed of the drawing.")
 @click.option(
     "--images",
     type=click.IntRange(min=1),
     default=400,
-    show_default=True,
     help="Number of ExpW images with drawn faces.",
 )
 @click.option(

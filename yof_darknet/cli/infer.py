@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from yof_darknet.cli.params import EXISTING_FILE, OUT_DIR
+
 
 class _Size(click.ParamType):
     """``416`` (square) or ``416x320`` (width x height)."""
@@ -22,16 +24,15 @@ class _Size(click.ParamType):
         self.fail(f"{value!r} is not a size like 416 or 416x320", param, ctx)
 
 
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
 @click.command("detect")
 @click.argument("source")
-@click.option("--weights", required=True, type=_FILE, help="Darknet .weights file.")
-@click.option("--cfg", required=True, type=_FILE, help="The Darknet cfg the weights belong to.")
+@click.option("--weights", required=True, type=EXISTING_FILE, help="Darknet .weights file.")
+@click.option(
+    "--cfg", required=True, type=EXISTING_FILE, help="The Darknet cfg the weights belong to."
+)
 @click.option(
     "--names",
-    type=_FILE,
+    type=EXISTING_FILE,
     help="Class names, one per line [default: the names= of an obj.data beside the cfg, an "
     "obj.names beside the cfg or weights, else the 7 expressions].",
 )
@@ -39,21 +40,19 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "--thresh",
     type=click.FloatRange(0, 1),
     default=0.25,
-    show_default=True,
     help="Report (box, class) pairs whose objectness x class probability exceeds this.",
 )
 @click.option(
     "--nms",
     type=click.FloatRange(0, 1),
     default=0.45,
-    show_default=True,
     help="Per-class NMS: drop a box overlapping a better one by more than this IoU (0: none).",
 )
 @click.option("--size", type=_Size(), help="Network input, a multiple of 32 [default: the cfg's].")
 @click.option("--show", is_flag=True, help="Window with boxes and FPS; q or Esc quits.")
 @click.option(
     "--save",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OUT_DIR,
     help="Folder for the annotated images (same relative paths) or video (same fps and size).",
 )
 @click.option("--json", "json_out", metavar="FILE|-", help="One JSON object per frame per line.")
@@ -62,7 +61,6 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "--smooth-alpha",
     type=click.FloatRange(0, 1, min_open=True),
     default=0.5,
-    show_default=True,
     help="Weight of the newest frame in the moving average.",
 )
 @click.option("--threads", type=click.IntRange(min=1), help="OpenCV CPU threads.")

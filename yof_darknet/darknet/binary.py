@@ -26,12 +26,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from yof_darknet.darknet.logs import strip_escapes
 from yof_darknet.errors import DarknetError
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMODULE_BINARY = ROOT / "third_party" / "darknet" / "darknet"
 FLAVORS = ("alexeyab", "hank-ai", "pjreddie")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _PROBE_TIMEOUT_S = 30
 INSTALL_HINT = (
     "run `make darknet` (builds AlexeyAB's darknet in third_party/darknet), install the "
@@ -78,41 +78,33 @@ def _run(args: list[str]) -> str:
         except OSError as exc:
             raise DarknetError(f"{args[0]}: cannot run it ({exc}); {INSTALL_HINT}") from exc
     text = (done.stdout + done.stderr).decode("utf-8", "replace")
-    return _ANSI.sub("", text)
+    return strip_escapes(text)
+
+
+def _tool(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """A system tool's run (ldd, git, dpkg), its output captured as text."""
+    return subprocess.run(args, capture_output=True, text=True, check=False)
 
 
 def _linked_libraries(path: Path) -> str:
     """``ldd`` output (empty when unavailable): tells CUDA/cuDNN/OpenCV of a silent binary."""
     ldd = shutil.which("ldd")
-    if ldd is None:
-        return ""
-    done = subprocess.run([ldd, str(path)], capture_output=True, text=True, check=False)
-    return done.stdout
+    return "" if ldd is None else _tool([ldd, str(path)]).stdout
 
 
 def _version_from_source(path: Path) -> str:
     """The git commit of the checkout holding ``path`` or its Debian package version."""
     git = shutil.which("git")
     if git and (path.parent / ".git").exists():
-        done = subprocess.run(
-            [git, "-C", str(path.parent), "describe", "--always", "--tags", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = _tool([git, "-C", str(path.parent), "describe", "--always", "--tags", "--dirty"])
         if done.returncode == 0 and done.stdout.strip():
             return f"git {done.stdout.strip()}"
     dpkg = shutil.which("dpkg")
     if dpkg:
-        owner = subprocess.run([dpkg, "-S", str(path)], capture_output=True, text=True, check=False)
+        owner = _tool([dpkg, "-S", str(path)])
         if owner.returncode == 0 and ":" in owner.stdout:
             package = owner.stdout.split(":", 1)[0].strip()
-            query = subprocess.run(
-                ["dpkg-query", "-W", "-f=${Version}", package],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            query = _tool(["dpkg-query", "-W", "-f=${Version}", package])
             if query.returncode == 0 and query.stdout.strip():
                 return f"{package} {query.stdout.strip()}"
     return "unknown"

@@ -19,10 +19,10 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from yof_darknet.darknet.logs import strip_escapes
 from yof_darknet.errors import EvaluationError
 from yof_darknet.evaluate.result import ClassAP, MapResult
 
-_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _NUM = r"(-?nan|-?inf|-?[0-9]+(?:\.[0-9]*)?)"
 
 _BLOCK_START = re.compile(r"calculation mAP \(mean average precision\)|^Calculating mAP \(mean")
@@ -57,14 +57,9 @@ _HK_FATAL = re.compile(r"^\* Error message:\s*(.*)$", re.MULTILINE)
 _CANT_OPEN = re.compile(r"Couldn't open file: ?(.*)$", re.MULTILINE)
 
 
-def strip_terminal_codes(text: str) -> str:
-    """Remove ANSI colour (SGR), cursor codes and xterm title sequences (OSC ... BEL)."""
-    return _TERMINAL_CODES.sub("", text)
-
-
 def _lines(text: str) -> list[str]:
     # `\r` progress counters share a physical line with the first class line.
-    return strip_terminal_codes(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return strip_escapes(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _float(text: str) -> float:
@@ -125,7 +120,7 @@ def parse_map_blocks(text: str, origin: str = "darknet output") -> list[MapResul
 
 
 def _why_no_map(text: str, lines: list[str], start: int | None, origin: str) -> str:
-    plain = strip_terminal_codes(text)
+    plain = strip_escapes(text)
     fatal = _HK_FATAL.search(plain)
     if fatal:
         return f"{origin}: darknet stopped with an error before the mAP line: {fatal.group(1)}"
@@ -169,16 +164,21 @@ def _map_value(text: str, where: str) -> tuple[float, float]:
     return float(found.group(1)), value
 
 
-def _parse_alexeyab(block: list[str], text: str, where: str, iteration: int | None) -> MapResult:
-    classes = tuple(
-        ClassAP(int(m[1]), m[2], _percent(m[3]), int(m[4]), int(m[5]))
-        for m in (_AB_CLASS.search(line) for line in block)
-        if m
-    )
-    rates = _need(_AB_RATES, text, "precision/recall", where)
-    counts = _need(_AB_COUNTS, text, "TP/FP/FN", where)
-    points = _need(_AB_IOU, text, "IoU threshold", where).group(1)
-    detections = _AB_COUNT.search(text)
+_SUMMARY = {  # per layout: the precision/recall, TP/FP/FN, IoU-threshold and count lines
+    "alexeyab": (_AB_RATES, _AB_COUNTS, _AB_IOU, _AB_COUNT),
+    "hank-ai": (_HK_RATES, _HK_COUNTS, _HK_IOU, _HK_COUNT),
+}
+
+
+def _result(
+    classes: tuple[ClassAP, ...], text: str, where: str, iteration: int | None, source: str
+) -> MapResult:
+    """The block's summary lines (same numbers in both layouts) around its class lines."""
+    rates_line, counts_line, iou_line, count_line = _SUMMARY[source]
+    rates = _need(rates_line, text, "precision/recall", where)
+    counts = _need(counts_line, text, "TP/FP/FN", where)
+    points = _need(iou_line, text, "IoU threshold", where).group(1)
+    detections = count_line.search(text)
     iou_thresh, value = _map_value(text, where)
     return MapResult(
         classes=classes,
@@ -195,9 +195,18 @@ def _parse_alexeyab(block: list[str], text: str, where: str, iteration: int | No
         avg_iou=_percent(counts[5]),
         detections=int(detections[1]) if detections else None,
         ground_truth=int(detections[2]) if detections else None,
-        source="alexeyab",
+        source=source,
         iteration=iteration,
     )
+
+
+def _parse_alexeyab(block: list[str], text: str, where: str, iteration: int | None) -> MapResult:
+    classes = tuple(
+        ClassAP(int(m[1]), m[2], _percent(m[3]), int(m[4]), int(m[5]))
+        for m in (_AB_CLASS.search(line) for line in block)
+        if m
+    )
+    return _result(classes, text, where, iteration, "alexeyab")
 
 
 def _parse_hankai(block: list[str], text: str, where: str, iteration: int | None) -> MapResult:
@@ -225,29 +234,7 @@ def _parse_hankai(block: list[str], text: str, where: str, iteration: int | None
             in_table = False
     if not classes:
         raise EvaluationError(f"{where}: mAP block without class lines (output cut short?)")
-    rates = _need(_HK_RATES, text, "precision/recall", where)
-    counts = _need(_HK_COUNTS, text, "TP/FP/FN", where)
-    points = _need(_HK_IOU, text, "IoU threshold", where).group(1)
-    detections = _HK_COUNT.search(text)
-    iou_thresh, value = _map_value(text, where)
-    return MapResult(
-        classes=tuple(classes),
-        map=value,
-        iou_thresh=iou_thresh,
-        points=int(points) if points else 0,
-        conf_thresh=float(rates[1]),
-        precision=_finite_or_none(_float(rates[2])),
-        recall=_finite_or_none(_float(rates[3])),
-        f1=_finite_or_none(_float(rates[4])),
-        tp=int(counts[2]),
-        fp=int(counts[3]),
-        fn=int(counts[4]),
-        avg_iou=_percent(counts[5]),
-        detections=int(detections[1]) if detections else None,
-        ground_truth=int(detections[2]) if detections else None,
-        source="hank-ai",
-        iteration=iteration,
-    )
+    return _result(tuple(classes), text, where, iteration, "hank-ai")
 
 
 def _check(result: MapResult, where: str) -> MapResult:

@@ -9,6 +9,11 @@ from yof_darknet.datasets.writer import atomic_write_text
 from yof_darknet.errors import DatasetError
 
 
+def read_lines(path: Path) -> list[str]:
+    """The non-blank lines of a names file or an image list, stripped."""
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 @dataclass(frozen=True)
 class ObjData:
     """The keys we use; ``extra`` keeps any other key (``eval``, ``results``...) in file order."""
@@ -24,7 +29,7 @@ class ObjData:
         """Class names from ``names``, one per line (blank lines ignored)."""
         if not self.names.is_file():
             raise DatasetError(f"{self.names}: names file not found (named by obj.data)")
-        names = [line.strip() for line in self.names.read_text().splitlines() if line.strip()]
+        names = read_lines(self.names)
         if len(names) != self.classes:
             raise DatasetError(
                 f"{self.names}: {len(names)} names but obj.data says classes={self.classes}"
@@ -36,7 +41,7 @@ class ObjData:
         path: Path = getattr(self, key)
         if not path.is_file():
             raise DatasetError(f"{path}: image list not found (obj.data {key}=)")
-        return [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]
+        return [Path(line) for line in read_lines(path)]
 
 
 def read_obj_data(path: Path) -> ObjData:

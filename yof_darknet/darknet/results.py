@@ -61,10 +61,7 @@ def read_results(path: Path) -> list[Record]:
 
 def plot_results(path: Path, rows: Sequence[Record], title: str = "") -> None:
     """``results.png``: loss and average loss per iteration, mAP@0.50 on a second axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: no global state, no backend
 
     figure = Figure(figsize=(8, 4.5), dpi=100)
     axes = figure.add_subplot()

@@ -13,7 +13,6 @@ not processed again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from yof_darknet.datasets.writer import (
     atomic_write_text,
     check_label_path,
     label_line,
+    safe_stem,
 )
 from yof_darknet.expressions import AFFWILD2_IGNORE, AFFWILD2_OTHER, AFFWILD2_TO_CLASS
 
@@ -36,8 +36,6 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 JPEG_QUALITY = 95
 SIDE_ORDER = ("main", "left", "right")
-# Substrings that either fork rewrites inside an image path (see writer.pjreddie_label_path).
-_REWRITTEN = ("JPEGImages", "images", "raw", ".jpg", ".png", ".JPG", ".JPEG")
 
 
 @dataclass
@@ -81,12 +79,7 @@ class VideoResult:
 
 def folder_name(stem: str) -> str:
     """Darknet-safe folder name for a video: the stem itself unless either fork would rewrite it."""
-    if not any(token in stem for token in _REWRITTEN):
-        return stem
-    safe = stem
-    for token in _REWRITTEN:
-        safe = safe.replace(token, f"{token[0]}_{token[1:]}")
-    return f"{safe}_{hashlib.sha1(stem.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+    return safe_stem(stem)
 
 
 def assign_faces(

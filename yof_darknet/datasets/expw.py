@@ -15,7 +15,6 @@ our class order. Each row ends up kept or counted under exactly one reason, chec
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from yof_darknet.datasets.writer import (
     check_label_path,
     label_line,
     place_image,
+    safe_stem,
 )
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import EXPW_TO_CLASS
@@ -42,8 +42,6 @@ NUMERIC = ["face_id", "top", "left", "right", "bottom", "confidence", "label"]
 COLUMNS = ["name", *NUMERIC]
 MAX_EXAMPLES = 5
 PROGRESS_MIN = 2000  # images; smaller inputs finish before a bar would help
-# Substrings that either fork rewrites inside an image path (see writer.pjreddie_label_path).
-_REWRITTEN = ("JPEGImages", "images", "raw", ".jpg", ".png", ".JPG", ".JPEG")
 
 
 @dataclass(frozen=True)
@@ -154,12 +152,7 @@ def output_name(name: str, *, hashed: bool = False) -> str:
     suffix = Path(name).suffix
     stem = name[: len(name) - len(suffix)]
     out_suffix = ".png" if suffix.lower() == ".png" else ".jpg"
-    if not hashed and not any(token in stem for token in _REWRITTEN):
-        return stem + out_suffix
-    for token in _REWRITTEN:
-        stem = stem.replace(token, f"{token[0]}_{token[1:]}")
-    digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return f"{stem}_{digest}{out_suffix}"
+    return safe_stem(stem, name, hashed=hashed) + out_suffix
 
 
 def _header_size(path: str) -> tuple[int, int] | str:

@@ -10,7 +10,8 @@ face is ever left as background. The real format's traps are rows that are not d
 - ``exactly_50``: score 50.0000 on a background box (dropped by the strict ``> 50``);
 - ``degenerate``: a zero-size box, and a box wholly outside the image (empty once clipped);
 - ``faceless``: extra images with no face whose only row is one of the above (dropped whole);
-- ``unlisted``: images in ``origin/`` without any row (ExpW has ~15,000 of them);
+- ``unlisted``: images in ``origin/`` without any row (the real ``origin/`` has more images than
+  ``label.lst`` names);
 - ``duplicate``: an exact copy of a face's row; ``past_edge``: a face's box crossing the border;
 - ``over_100``: scores above 100; ``multi_face``: images with several faces (face_id 0, 1, 2).
 

@@ -15,15 +15,13 @@ moved and scaled over a smooth background:
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.datasets.writer import atomic_write_text
+from yof_darknet.datasets.writer import atomic_path, atomic_write_text
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "faces"
 HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise"
@@ -200,20 +198,14 @@ def write_sample_video(video: SampleVideo, path: Path, rng: np.random.Generator)
     photos = {person.photo: _photo(person.photo) for person in video.persons}
     background = _background(video.size, rng)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*video.fourcc), video.fps, video.size)
+    with atomic_path(path) as tmp:
+        fourcc = cv2.VideoWriter_fourcc(*video.fourcc)
+        writer = cv2.VideoWriter(str(tmp), fourcc, video.fps, video.size)
         if not writer.isOpened():
             raise OSError(f"OpenCV cannot write {video.fourcc} video {path}")
         for frame in range(video.frames):
             writer.write(_frame(video, frame, background, photos))
         writer.release()
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the sample from other users
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_affwild2_sample(out_dir: Path, seed: int = 0) -> None:

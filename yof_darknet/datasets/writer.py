@@ -8,10 +8,11 @@ The two forks rewrite differently (see ``pjreddie_label_path`` and ``alexeyab_la
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +115,26 @@ def check_label_path(image: Path) -> Path:
     return image.with_suffix(".txt")
 
 
+# Substrings that either fork rewrites inside an image path (see pjreddie_label_path).
+_REWRITTEN = ("JPEGImages", "images", "raw", ".jpg", ".png", ".JPG", ".JPEG")
+
+
+def safe_stem(stem: str, key: str | None = None, *, hashed: bool = False) -> str:
+    """A file or folder name neither fork rewrites: ``stem`` itself when already safe.
+
+    Otherwise an underscore goes inside each substring a fork rewrites (``raw`` as in
+    ``drawing`` → ``r_aw``) and 8 hex digits of the SHA-1 of ``key`` (default ``stem``) are
+    appended, so that two originals never meet; ``hashed`` forces that form.
+    """
+    if not hashed and not any(token in stem for token in _REWRITTEN):
+        return stem
+    safe = stem
+    for token in _REWRITTEN:
+        safe = safe.replace(token, f"{token[0]}_{token[1:]}")
+    digest = hashlib.sha1((stem if key is None else key).encode("utf-8", "surrogateescape"))
+    return f"{safe}_{digest.hexdigest()[:8]}"
+
+
 def xyxy_to_cxcywh_norm(
     xyxy: Sequence[float], image_wh: tuple[int, int]
 ) -> tuple[float, float, float, float]:
@@ -129,25 +150,42 @@ def label_line(class_id: int, xyxy: Sequence[float], image_wh: tuple[int, int]) 
     return f"{class_id} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
 
 
+def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
+    """Where to write ``path`` before renaming it into place: a hidden name in its folder, unique
+    to this process and thread, that keeps ``path``'s suffix (OpenCV picks a video container by
+    it)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.{tag}{path.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block ends.
+
+    When the block raises, whatever was written there is removed: ``path`` is never half a file.
+    """
+    tmp = temporary_sibling(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: never half a file.
 
     The file gets the usual ``0666 & ~umask`` mode; its folder is created when missing.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    try:
-        fd = os.open(tmp, flags, 0o666)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, flags, 0o666)
-    try:
+    with atomic_path(path) as tmp:
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, 0o666)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -179,12 +217,11 @@ def place_image(source: Path, target: Path, *, copy: bool = False) -> None:
         except OSError:  # a regular file (an earlier copy): replaced below
             pass
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    if copy:
-        shutil.copyfile(source, tmp)  # not copy2: the raw files' read-only mode stays behind
-        want = source.stat()
-        os.utime(tmp, ns=(want.st_atime_ns, want.st_mtime_ns))
-    else:
-        tmp.symlink_to(source)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.unlink(missing_ok=True)  # left by a killed run
+        if copy:
+            shutil.copyfile(source, tmp)  # not copy2: the raw files' read-only mode stays behind
+            want = source.stat()
+            os.utime(tmp, ns=(want.st_atime_ns, want.st_mtime_ns))
+        else:
+            tmp.symlink_to(source)

@@ -13,6 +13,7 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,10 @@ from yof_darknet.evaluate.ap import (
     best_ground_truth,
 )
 from yof_darknet.evaluate.result import MapResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 BACKGROUND = "background"
 
@@ -76,7 +81,15 @@ def confusion_csv(matrix: np.ndarray, names: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
-def _png(figure) -> bytes:
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    """A figure of its own (no pyplot state, nothing to close), with one set of axes."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height))
+    return figure, figure.add_subplot()
+
+
+def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     return buffer.getvalue()
@@ -84,15 +97,10 @@ def _png(figure) -> bytes:
 
 def plot_confusion(matrix: np.ndarray, names: Sequence[str], title: str) -> bytes:
     """PNG: counts in each cell, colour = share of the row (what became of each true class)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     labels = [*names, BACKGROUND]
     rows = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    figure, axes = plt.subplots(figsize=(7.5, 6.5))
+    figure, axes = _figure(7.5, 6.5)
     image = axes.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for (i, j), value in np.ndenumerate(matrix):
         if value:
@@ -104,20 +112,13 @@ def plot_confusion(matrix: np.ndarray, names: Sequence[str], title: str) -> byte
     axes.set_ylabel("true (background = no face there)")
     axes.set_title(title)
     figure.colorbar(image, ax=axes, label="share of the row")
-    data = _png(figure)
-    plt.close(figure)
-    return data
+    return _png(figure)
 
 
 def plot_pr_curves(acc: Accumulation, result: MapResult) -> bytes:
     """PNG: per class, the interpolated precision-recall curve whose area is its AP (solid) and
     the raw curve over its ranked detections (faint); AP in the legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 5.5))
+    figure, axes = _figure(7, 5.5)
     for c in result.classes:
         recall, precision = acc.recall[c.id], acc.precision[c.id]
         if len(recall) == 0:
@@ -138,9 +139,7 @@ def plot_pr_curves(acc: Accumulation, result: MapResult) -> bytes:
     axes.set_title(f"PR curves, IoU > {result.iou_thresh:.2f}, mAP {result.map * 100:.2f} %")
     axes.legend(loc="lower left", fontsize=8)
     axes.grid(alpha=0.3)
-    data = _png(figure)
-    plt.close(figure)
-    return data
+    return _png(figure)
 
 
 def write_report(

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.darknet.objdata import read_obj_data
+from yof_darknet.darknet.objdata import read_lines, read_obj_data
 from yof_darknet.errors import InferenceError, YofError
 from yof_darknet.expressions import CLASSES
 from yof_darknet.infer.netcfg import NetSpec, opencv_cfg_text, read_net_spec
@@ -55,7 +55,7 @@ def read_names(path: Path) -> list[str]:
     """Class names from a names file, one per line (blank lines ignored)."""
     if not path.is_file():
         raise InferenceError(f"{path}: names file not found; pass --names FILE")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return read_lines(path)
 
 
 def resolve_names(names: Sequence[str] | str | Path | None, cfg: Path, weights: Path) -> list[str]:

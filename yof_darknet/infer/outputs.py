@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, ClassVar
@@ -14,7 +13,7 @@ from typing import IO, ClassVar
 import cv2
 import numpy as np
 
-from yof_darknet.datasets.writer import atomic_write_bytes
+from yof_darknet.datasets.writer import atomic_write_bytes, temporary_sibling
 from yof_darknet.errors import InferenceError
 from yof_darknet.infer.detector import Detection
 
@@ -51,9 +50,8 @@ class JsonLines:
             return
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        self._tmp = Path(name)
-        self._stream = os.fdopen(handle, "w")
+        self._tmp = temporary_sibling(path, "partial")
+        self._stream = self._tmp.open("w")
 
     def write(self, record: dict) -> None:
         self._stream.write(json.dumps(record) + "\n")
@@ -94,7 +92,7 @@ class VideoSink:
             path = path.with_suffix(".mp4")
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self._tmp = temporary_sibling(path, "partial")
         codec = self._FOURCC[path.suffix.lower()]
         fourcc = cv2.VideoWriter_fourcc(*codec)
         self._writer = cv2.VideoWriter(str(self._tmp), fourcc, fps, size)
