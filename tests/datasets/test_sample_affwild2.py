@@ -109,17 +109,17 @@ def test_retinaface_finds_every_labelled_face_where_the_photo_was_placed(convert
 def test_left_and_right_are_the_right_people(converted):
     out, _ = converted
     video = out / "102-25-320x180"
-    # Frames 4-6: Collins (left, happiness) and Hopper (right, fear) are both labelled.
+    # Frames 4-6: Collins (left, happiness) and Hopper (right, neutral) are both labelled.
     for frame in (4, 5, 6):
         lines = (video / f"{frame:05d}.txt").read_text().splitlines()
         classes = [int(line.split()[0]) for line in lines]
         centres = [float(line.split()[1]) for line in lines]
-        assert classes == [AFFWILD2_TO_CLASS[3], AFFWILD2_TO_CLASS[2]]
+        assert classes == [AFFWILD2_TO_CLASS[4], AFFWILD2_TO_CLASS[0]]
         assert centres[0] < 0.5 < centres[1]
     # Frames 17-20: Hopper has left; Collins alone keeps the left label.
     for frame in (17, 18, 19, 20):
         (line,) = (video / f"{frame:05d}.txt").read_text().splitlines()
-        assert line.startswith(f"{AFFWILD2_TO_CLASS[5]} ")
+        assert line.startswith(f"{AFFWILD2_TO_CLASS[4]} ")
 
 
 def test_datasets_command_converts_shards_and_merges(sample, tmp_path):

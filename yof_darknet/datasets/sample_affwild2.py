@@ -10,6 +10,10 @@ moved and scaled over a smooth background:
   ``Validation_Set/102-25-320x180_left.txt`` and ``_right.txt``; the right file has one line more
   than the video has frames, the off-by-one of the real dataset.
 
+Each person keeps one expression, the one the photo shows (Eileen Collins smiles: Happiness;
+Grace Hopper: Neutral), so that a detector trained on the sample can learn these frames: labels
+that change while the same photo only moves would be noise.
+
 ``sample_truth`` gives the face box of every placed photo, frame by frame, for the tests.
 """
 
@@ -76,7 +80,7 @@ VIDEOS = (
                 start_xy=(8, 20),
                 end_xy=(100, 8),
                 scales=(0.6, 0.75),
-                labels=(4,) * 6 + (-1,) * 4 + (0,) * 6 + (6,) * 4 + (1,) * 4,
+                labels=(4,) * 6 + (-1,) * 4 + (4,) * 14,
                 present=24,
             ),
         ),
@@ -97,7 +101,7 @@ VIDEOS = (
                 start_xy=(4, 30),
                 end_xy=(36, 22),
                 scales=(0.55, 0.65),
-                labels=(-1,) * 3 + (3,) * 9 + (5,) * 8,
+                labels=(-1,) * 3 + (4,) * 17,
                 present=20,
             ),
             Person(
@@ -106,7 +110,7 @@ VIDEOS = (
                 start_xy=(200, 20),
                 end_xy=(180, 32),
                 scales=(0.65, 0.6),
-                labels=(2,) * 6 + (-1,) * 3 + (1,) * 4 + (6,) * 3 + (-1,) * 4 + (6,),
+                labels=(0,) * 6 + (-1,) * 3 + (0,) * 7 + (-1,) * 4 + (0,),
                 present=16,
             ),
         ),
