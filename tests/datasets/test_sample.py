@@ -176,11 +176,29 @@ def test_shuffle_labels_permutes_classes_only(expw, tmp_path: Path) -> None:
         assert faces_new.get(tuple(row[:2]), row[7]) == row[7] or float(row[6]) <= 50
 
 
-def test_write_sample_writes_both_parts(tmp_path: Path) -> None:
+def _annotations(root: Path) -> dict[str, list[str]]:
+    return {
+        str(path.relative_to(root)): path.read_text().splitlines()
+        for path in sorted((root / "annotations").rglob("*.txt"))
+    }
+
+
+def test_write_sample_writes_both_parts_and_the_control_permutes_both(tmp_path: Path) -> None:
     info = write_sample(tmp_path / "sample", seed=0, images=5)
     assert (tmp_path / "sample" / "ExpW" / "label" / "label.lst").is_file()
     assert list((tmp_path / "sample" / "AffWild2" / "videos").rglob("*.avi"))
     assert info.expw.images == 5
+    write_sample(tmp_path / "control", seed=0, images=5, shuffle_labels=True)
+    true, permuted = (_annotations(tmp_path / name / "AffWild2") for name in ("sample", "control"))
+    assert true.keys() == permuted.keys() and true
+    for name, lines in true.items():
+        assert len(permuted[name]) == len(lines) and permuted[name][0] == lines[0]
+        assert [v == "-1" for v in permuted[name]] == [v == "-1" for v in lines]
+    values = [sorted(v for lines in a.values() for v in lines[1:]) for a in (true, permuted)]
+    assert values[0] == values[1]
+    assert true != permuted
+    videos = [_tree(tmp_path / name / "AffWild2" / "videos") for name in ("sample", "control")]
+    assert videos[0] == videos[1]
 
 
 def test_cli_sample(tmp_path: Path) -> None:

@@ -286,15 +286,41 @@ class SampleInfo:
     affwild2: Path
 
 
+def shuffle_affwild2_labels(root: Path, seed: int) -> int:
+    """Permute the expression values (0..6) over all annotation lines under ``root/annotations``.
+
+    ``-1`` (no face, or ignore) and ``7`` (Other) stay where they are; returns how many values
+    were permuted. Used for the control, after ``write_affwild2_sample``.
+    """
+    files = sorted((root / "annotations").rglob("*.txt"))
+    lines = {path: path.read_text().splitlines() for path in files}
+    slots = [
+        (path, index)
+        for path in files
+        for index, value in enumerate(lines[path])
+        if index > 0 and value.strip() in {str(c) for c in range(len(CLASSES))}
+    ]
+    values = [lines[path][index] for path, index in slots]
+    permuted = np.random.default_rng([seed, _SHUFFLE_STREAM]).permutation(values)
+    for (path, index), value in zip(slots, permuted, strict=True):
+        lines[path][index] = str(value)
+    for path in files:
+        atomic_write_text(path, "".join(f"{line}\n" for line in lines[path]))
+    return len(slots)
+
+
 def write_sample(
     out: Path, seed: int = 0, images: int = DEFAULT_IMAGES, shuffle_labels: bool = False
 ) -> SampleInfo:
     """Write the embedded sample: ``out/ExpW`` (drawn faces) and ``out/AffWild2`` (short videos).
 
-    ``shuffle_labels`` permutes the ExpW faces' labels (the control); Aff-Wild2 is unchanged.
+    ``shuffle_labels`` writes the control: the ExpW faces' labels and the Aff-Wild2 frames'
+    expression values permuted (same images, boxes and class histograms).
     """
     from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample
 
     expw = write_expw_sample(out / "ExpW", seed, images, shuffle_labels)
     write_affwild2_sample(out / "AffWild2", seed)
+    if shuffle_labels:
+        shuffle_affwild2_labels(out / "AffWild2", seed)
     return SampleInfo(out=out, expw=expw, affwild2=out / "AffWild2")
