@@ -86,6 +86,7 @@ bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asser
 	$(BIN)/python -m benchmarks
 
 reproduce: $(STAMP) ## the whole pipeline: EXPW=/AFFWILD2= (none: the embedded sample), PROFILE=, RUN=
+	$(YOF) doctor $(if $(DARKNET),--darknet $(DARKNET))
 	$(YOF) reproduce $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
 		$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
 		$(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET))

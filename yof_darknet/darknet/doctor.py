@@ -53,8 +53,9 @@ def check_darknet(explicit: Path | None) -> Check:
     fix = ""
     if not darknet.has_map:
         fix = (
-            "this darknet has no `detector map`: `yof-darknet map` scores with --engine python; "
-            "`make darknet` builds AlexeyAB's fork, which has it"
+            "this darknet has no `detector map`: `yof-darknet map` runs its `detector valid` and "
+            "scores the detections with our evaluator; `make darknet` builds AlexeyAB's fork, "
+            "which has `map`"
         )
     elif _gpu_names() and not darknet.gpu:
         fix = "a GPU is present but this darknet is CPU-only: rebuild it with `make darknet`"
