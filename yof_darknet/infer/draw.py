@@ -41,9 +41,12 @@ def draw_detections(
 
 
 def draw_fps(image: np.ndarray, fps: float) -> np.ndarray:
-    """Write ``FPS 12.3`` in the top-left corner."""
+    """Write ``FPS 12.3`` in the bottom-left corner (labels of faces near the top stay readable)."""
     scale = max(0.5, image.shape[0] / 720)
     text = f"FPS {fps:.1f}"
     for colour, extra in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(image, text, (8, int(30 * scale)), _FONT, scale, colour, extra, cv2.LINE_AA)
+        cv2.putText(
+            image, text, (8, image.shape[0] - int(10 * scale)), _FONT, scale, colour, extra,
+            cv2.LINE_AA,
+        )  # fmt: skip
     return image
