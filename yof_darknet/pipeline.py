@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,16 +93,13 @@ def _data_dir(opts: ReproduceOptions) -> Path:
 def _datasets(
     expw: Path | None, affwild2: Path | None, out: Path, opts: ReproduceOptions, echo: Echo
 ) -> Path:
-    from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
-    from yof_darknet.datasets.build import DatasetJob, build_datasets
-    from yof_darknet.datasets.expw import convert_expw
+    from yof_darknet.datasets.build import affwild2_job, build_datasets, expw_job
 
     jobs = []
     if expw is not None:
-        jobs.append(DatasetJob("expw", expw, partial(convert_expw, expw)))
+        jobs.append(expw_job(expw))
     if affwild2 is not None:
-        convert = partial(convert_affwild2, affwild2, options=AffWild2Options())
-        jobs.append(DatasetJob("affwild2", affwild2, convert))
+        jobs.append(affwild2_job(affwild2))
     test = opts.test_per_dataset
     if test is None:
         test = SAMPLE_TEST_IMAGES if opts.on_sample else 2500

@@ -12,8 +12,7 @@ from click.testing import CliRunner
 from tests.datasets.expw_trees import make_expw, tree_digest, write_jpeg
 from yof_darknet.cli import main
 from yof_darknet.darknet.objdata import read_obj_data
-from yof_darknet.datasets.build import DatasetJob, build_datasets
-from yof_darknet.datasets.expw import convert_expw
+from yof_darknet.datasets.build import DatasetJob, build_datasets, expw_job
 from yof_darknet.datasets.stats import KEPT, ConversionResult, ConversionStats
 from yof_darknet.datasets.writer import Item, atomic_write_text, label_line, place_image
 from yof_darknet.errors import DatasetError
@@ -23,10 +22,6 @@ from yof_darknet.expressions import CLASSES
 @pytest.fixture(scope="module")
 def expw_fixture(dataset_fixtures: Path) -> Path:
     return dataset_fixtures / "ExpW"
-
-
-def expw_job(root: Path, **options) -> DatasetJob:
-    return DatasetJob("expw", root, partial(convert_expw, root, **options))
 
 
 def read_list(path: Path) -> list[str]:

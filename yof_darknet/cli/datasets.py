@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,14 @@ from yof_darknet.cli.params import EXISTING_DIR, EXISTING_FILE, OUT_DIR
 
 
 def _expw_job(options: dict[str, Any]):
-    from yof_darknet.datasets.build import DatasetJob
-    from yof_darknet.datasets.expw import convert_expw
+    from yof_darknet.datasets.build import expw_job
 
-    root = options["expw"]
-    convert = partial(
-        convert_expw,
-        root,
+    return expw_job(
+        options["expw"],
         min_face_score=options["min_face_score"],
         drop_mixed_images=options["drop_mixed_images"],
         copy=options["copy"],
     )
-    return DatasetJob("expw", root, convert)
 
 
 def _affwild2_options(options: dict[str, Any]):
@@ -41,12 +36,9 @@ def _affwild2_options(options: dict[str, Any]):
 
 
 def _affwild2_job(options: dict[str, Any]):
-    from yof_darknet.datasets.affwild2 import convert_affwild2
-    from yof_darknet.datasets.build import DatasetJob
+    from yof_darknet.datasets.build import affwild2_job
 
-    root = options["affwild2"]
-    convert = partial(convert_affwild2, root, options=_affwild2_options(options))
-    return DatasetJob("affwild2", root, convert)
+    return affwild2_job(options["affwild2"], _affwild2_options(options))
 
 
 def _affwild2_shard(options: dict[str, Any]) -> None:

@@ -16,11 +16,10 @@ A converter is a function ``convert(out_dir: Path, *, progress: bool) -> Convers
   frame or the video for Aff-Wild2), ``classes`` the class id of each line of its label;
 - raises ``DatasetError`` (file, line, fix) for input it cannot use at all.
 
-The CLI binds the raw folder and options with ``functools.partial`` and hands a ``DatasetJob``
-per dataset to ``build_datasets``::
+``expw_job`` and ``affwild2_job`` bind a raw folder and its options into a ``DatasetJob``;
+the CLI and ``make reproduce`` hand one per dataset to ``build_datasets``::
 
-    jobs = [DatasetJob("expw", expw_dir, partial(convert_expw, expw_dir, min_face_score=50))]
-    jobs.append(DatasetJob("affwild2", affwild2_dir, partial(convert_affwild2, affwild2_dir, ...)))
+    jobs = [expw_job(expw_dir, min_face_score=50), affwild2_job(affwild2_dir, options)]
     summary = build_datasets(jobs, out, test_per_dataset=2500, seed=0, options={...})
 
 ``build_datasets`` refuses an OUT whose paths Darknet would rewrite or that overlaps a raw folder,
@@ -37,8 +36,9 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yof_darknet.darknet.objdata import ObjData, write_obj_data
 from yof_darknet.datasets.split import Split, split_items
@@ -51,6 +51,9 @@ from yof_darknet.datasets.writer import (
 )
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
+
+if TYPE_CHECKING:
+    from yof_darknet.datasets.affwild2 import AffWild2Options
 
 STATS_VERSION = 1
 
@@ -75,6 +78,34 @@ class BuildSummary:
     stats_path: Path
     messages: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+def expw_job(
+    root: Path,
+    *,
+    min_face_score: float = 50.0,
+    drop_mixed_images: bool = False,
+    copy: bool = False,
+) -> DatasetJob:
+    """The ExpW conversion of ``root`` with the ``datasets`` command's options."""
+    from yof_darknet.datasets.expw import convert_expw
+
+    convert = partial(
+        convert_expw,
+        root,
+        min_face_score=min_face_score,
+        drop_mixed_images=drop_mixed_images,
+        copy=copy,
+    )
+    return DatasetJob("expw", root, convert)
+
+
+def affwild2_job(root: Path, options: AffWild2Options | None = None) -> DatasetJob:
+    """The Aff-Wild2 conversion of ``root`` (default options: the command's defaults)."""
+    from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
+
+    convert = partial(convert_affwild2, root, options=options or AffWild2Options())
+    return DatasetJob("affwild2", root, convert)
 
 
 def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None:
