@@ -132,22 +132,22 @@ def _pretrained(opts: ReproduceOptions, echo: Echo) -> Path | None:
 
 def _cfg(obj_data: Path, profile: str, overrides: tuple[str, ...], echo: Echo) -> Path:
     """The run cfg of ``profile`` with k-means anchors at its network size, beside obj.data."""
-    from yof_darknet.darknet.anchors import compute_anchors
-    from yof_darknet.darknet.cfg import generate_cfg, net_int, parse_cfg
+    from yof_darknet.darknet.anchors import apply_anchors, compute_anchors
+    from yof_darknet.darknet.cfg import generate_cfg, net_int, read_cfg
     from yof_darknet.darknet.objdata import read_obj_data
     from yof_darknet.datasets.writer import atomic_write_text
 
-    classes = read_obj_data(obj_data).classes
-    sections = parse_cfg(generate_cfg(classes, profile, overrides))
+    cfg = obj_data.parent / f"yolov3-tiny.{profile}.cfg"
+    atomic_write_text(cfg, generate_cfg(read_obj_data(obj_data).classes, profile, overrides))
+    sections = read_cfg(cfg)
     size = (net_int(sections, "width", 416), net_int(sections, "height", 416))
     report = compute_anchors(obj_data, 6, size)
+    apply_anchors(cfg, report.anchors_wh)
     anchors = ", ".join(f"{w},{h}" for w, h in report.anchors_wh)
     echo(
         f"anchors: {anchors} at {size[0]}x{size[1]} (mean IoU {report.mean_iou:.3f}, "
         f"default anchors {report.default_mean_iou:.3f})"
     )
-    cfg = obj_data.parent / f"yolov3-tiny.{profile}.cfg"
-    atomic_write_text(cfg, generate_cfg(classes, profile, overrides, anchors_wh=report.anchors_wh))
     return cfg
 
 
