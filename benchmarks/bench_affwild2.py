@@ -17,7 +17,7 @@ import numpy as np
 
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
 from yof_darknet.datasets.faces import create_detector
-from yof_darknet.datasets.sample_affwild2 import HEADER, Person, SampleVideo, write_sample_video
+from yof_darknet.datasets.sample_affwild2 import Person, SampleVideo, write_video_tree
 
 LENGTHS = (100, 300)
 REPEATS = 2  # best of: other jobs share the machine
@@ -43,16 +43,6 @@ def bench_video(frames: int) -> SampleVideo:
             ),
         ),
     )
-
-
-def write_tree(root: Path, video: SampleVideo) -> None:
-    write_sample_video(video, root / "videos" / video.batch / f"{video.stem}{video.suffix}",
-                       np.random.default_rng(0))  # fmt: skip
-    annotations = root / "annotations" / "EXPR_Set" / video.split
-    annotations.mkdir(parents=True, exist_ok=True)
-    for person in video.persons:
-        lines = [HEADER, *map(str, person.labels)]
-        (annotations / f"{video.stem}_{person.side}.txt").write_text("\n".join(lines) + "\n")
 
 
 def run(root: Path, out: Path, max_side: int) -> tuple[float, float, int, int]:
@@ -81,7 +71,7 @@ def measure() -> None:
         per_frame: dict[tuple[int, int], tuple[float, float]] = {}  # wall, CPU seconds
         for frames in LENGTHS:
             root = Path(tmp) / f"raw{frames}"
-            write_tree(root, bench_video(frames))
+            write_video_tree(root, bench_video(frames), np.random.default_rng(0))
             for max_side in MAX_SIDES:
                 seconds, cpu, written, kept = min(
                     run(root, Path(tmp) / f"out{frames}-{max_side}-{repeat}", max_side)

@@ -212,6 +212,18 @@ def write_sample_video(video: SampleVideo, path: Path, rng: np.random.Generator)
         writer.release()
 
 
+def write_video_tree(out_dir: Path, video: SampleVideo, rng: np.random.Generator) -> None:
+    """Write ``video`` and its annotation files into the ABAW 2020 layout under ``out_dir``."""
+    write_sample_video(video, out_dir / "videos" / video.batch / f"{video.stem}{video.suffix}", rng)
+    for person in video.persons:
+        lines = [HEADER, *(str(label) for label in person.labels)]
+        annotation = (
+            out_dir / "annotations" / "EXPR_Set" / video.split
+            / f"{_annotation_stem(video, person)}.txt"
+        )  # fmt: skip
+        atomic_write_text(annotation, "\n".join(lines) + "\n")
+
+
 def write_affwild2_sample(out_dir: Path, seed: int = 0) -> None:
     """Write the sample in the ABAW 2020 layout under ``out_dir`` (``videos/``, ``annotations/``).
 
@@ -220,14 +232,5 @@ def write_affwild2_sample(out_dir: Path, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
     for video in VIDEOS:
-        write_sample_video(
-            video, out_dir / "videos" / video.batch / f"{video.stem}{video.suffix}", rng
-        )
-        for person in video.persons:
-            lines = [HEADER, *(str(label) for label in person.labels)]
-            annotation = (
-                out_dir / "annotations" / "EXPR_Set" / video.split
-                / f"{_annotation_stem(video, person)}.txt"
-            )  # fmt: skip
-            atomic_write_text(annotation, "\n".join(lines) + "\n")
+        write_video_tree(out_dir, video, rng)
     shutil.copyfile(ASSETS / "SOURCES.md", out_dir / "SOURCES.md")
