@@ -36,7 +36,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/yolov3-tiny_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/yolov3-tiny.cfg)
 
-.PHONY: setup test lint format datasets bench darknet weights train map reproduce control demo
+.PHONY: setup test lint format datasets bench ensure-darknet darknet weights train map reproduce control demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the package (editable) with the dev tools
 
-test: $(STAMP) ## ruff + the whole test suite (uses Debian's darknet when installed)
+test: $(STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -61,6 +61,9 @@ format: $(STAMP)
 
 datasets: $(STAMP) ## convert EXPW= (and AFFWILD2=) into the Darknet layout in DATA=
 	$(YOF) datasets $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) --out $(DATA)
+
+ensure-darknet: ## use the darknet found (DARKNET=, third_party/darknet, PATH), else build the submodule, else apt-get install darknet
+	@DARKNET='$(DARKNET)' scripts/ensure-darknet.sh
 
 darknet: ## fetch third_party/darknet (AlexeyAB, pinned) and build it for this machine (DARKNET_FLAGS= overrides)
 	$(if $(DARKNET_FLAGS),DARKNET_FLAGS='$(DARKNET_FLAGS)') scripts/build-darknet.sh
@@ -85,13 +88,13 @@ map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{
 bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests)
 	$(BIN)/python -m benchmarks
 
-reproduce: $(STAMP) ## the whole pipeline: EXPW=/AFFWILD2= (none: the embedded sample), PROFILE=, RUN=
+reproduce: $(STAMP) ensure-darknet ## the whole pipeline: EXPW=/AFFWILD2= (none: the embedded sample), PROFILE=, RUN=
 	$(YOF) doctor $(if $(DARKNET),--darknet $(DARKNET))
 	$(YOF) reproduce $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
 		$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
 		$(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET))
 
-control: $(STAMP) ## the permuted-label control of the sample run (labels shuffled across faces)
+control: $(STAMP) ensure-darknet ## the permuted-label control of the sample run (labels shuffled across faces)
 	$(YOF) reproduce --shuffle-labels --run sample-control $(if $(DARKNET),--darknet $(DARKNET))
 
 demo: $(STAMP) ## detect on DEMO_SOURCE= with runs/DEMO_RUN's model: annotated images + JSON in runs/DEMO_RUN/demo
