@@ -1,5 +1,8 @@
 """Download the pretrained ``yolov3-tiny.weights`` (checked) and make ``yolov3-tiny.conv.15``.
 
+The file is tried from each of ``PRETRAINED_URLS`` in turn (the original, then mirrors; every one
+is held to the same SHA-256, so a mirror can only make the download possible, never change what
+is trained); ``$YOF_WEIGHTS_URL`` (one URL, or several separated by spaces) replaces the list.
 The transfer goes to ``<name>.part`` and resumes from there with an HTTP Range request (after an
 interruption, within a call or on the next run); the file gets its real name only after its
 SHA-256 matched.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +24,13 @@ from yof_darknet.darknet.weights import partial
 from yof_darknet.errors import DarknetError
 
 PRETRAINED_URL = "https://pjreddie.com/media/files/yolov3-tiny.weights"
+# Mirrors of the same file: pjreddie's own data host, and a copy on GitHub that public Dockerfiles
+# and scripts download (e.g. smarthomefans/darknet-test); both are checked against the SHA-256.
+PRETRAINED_URLS = (
+    PRETRAINED_URL,
+    "https://data.pjreddie.com/files/yolov3-tiny.weights",
+    "https://github.com/smarthomefans/darknet-test/raw/master/yolov3-tiny.weights",
+)
 # SHA-256 and size of pjreddie's yolov3-tiny.weights (COCO), as pinned by independent public
 # download code, e.g. alianse777/darknet-rust examples/tiny_yolov3_inference.rs
 # (WEIGHTS_SHA256_HASH) and the TensorFlow Model Garden's YOLO file manager; the size equals
@@ -120,11 +131,41 @@ def download(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Pat
     return dest
 
 
-def fetch_pretrained(out_dir: Path, *, progress: bool = True) -> Pretrained:
-    """``out_dir/yolov3-tiny.weights`` (from ``$YOF_WEIGHTS_URL`` or pjreddie) and its conv.15."""
+def pretrained_urls() -> tuple[str, ...]:
+    """``$YOF_WEIGHTS_URL`` (space-separated) when set, else the original and its mirrors."""
+    given = os.environ.get("YOF_WEIGHTS_URL", "").split()
+    return tuple(given) or PRETRAINED_URLS
+
+
+def download_first(urls: Sequence[str], dest: Path, sha256: str, *, progress: bool = True) -> Path:
+    """``download`` from the first of ``urls`` that works; the error names every failure."""
+    failures = []
+    for url in urls:
+        try:
+            return download(url, dest, sha256, progress=progress)
+        except DarknetError as exc:
+            failures.append(str(exc))
+    if len(failures) == 1:
+        raise DarknetError(failures[0])
+    listed = "; ".join(f"({n}) {failure}" for n, failure in enumerate(failures, 1))
+    raise DarknetError(f"no source of {dest.name} worked: {listed}")
+
+
+def fetch_pretrained(
+    out_dir: Path,
+    *,
+    urls: Sequence[str] | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+) -> Pretrained:
+    """``out_dir/yolov3-tiny.weights`` (from ``pretrained_urls()``) and its conv.15."""
     out_dir = Path(out_dir)
-    url = os.environ.get("YOF_WEIGHTS_URL") or PRETRAINED_URL
-    weights = download(url, out_dir / "yolov3-tiny.weights", PRETRAINED_SHA256, progress=progress)
+    weights = download_first(
+        urls or pretrained_urls(),
+        out_dir / "yolov3-tiny.weights",
+        sha256 or PRETRAINED_SHA256,
+        progress=progress,
+    )
     conv15 = out_dir / CONV15_NAME
     if not conv15.is_file():
         partial(TEMPLATE, weights, conv15, 15)
