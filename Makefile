@@ -36,7 +36,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/yolov3-tiny_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/yolov3-tiny.cfg)
 
-.PHONY: setup test lint format datasets bench ensure-darknet darknet weights train map reproduce control demo
+.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce control demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,9 @@ map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{
 		--cfg $(or $(CFG),$(RUN_DIR)/yolov3-tiny.cfg) \
 		--out $(RUN_DIR)/map $(if $(DARKNET),--darknet $(DARKNET)) $(if $(ENGINE),--engine $(ENGINE)) \
 		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU))
+
+gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train the sample with -map, print it/s, mAP, FPS
+	scripts/gpu-check.sh
 
 bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests)
 	$(BIN)/python -m benchmarks

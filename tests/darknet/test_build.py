@@ -39,7 +39,7 @@ def _superproject(tmp_path: Path, url: str, commit: str) -> Path:
     """A repo with our build scripts and a third_party/darknet gitlink to ``url`` at ``commit``."""
     root = tmp_path / "super"
     (root / "scripts").mkdir(parents=True)
-    for name in ("build-darknet.sh", "darknet-flags.sh", "ensure-darknet.sh"):
+    for name in ("build-darknet.sh", "darknet-flags.sh", "ensure-darknet.sh", "gpu-check.sh"):
         shutil.copy2(ROOT / "scripts" / name, root / "scripts" / name)
     shutil.copy2(ROOT / "Makefile", root / "Makefile")
     _git(root, "init", "-q")
@@ -194,3 +194,28 @@ def test_flag_detection_prints_one_known_flag_per_line():
     assert flags["AVX"] == ("1" if cpu_has_avx else "0")
     if flags["GPU"] == "0":
         assert flags["CUDNN"] == "0"
+
+
+def test_gpu_check_without_a_gpu_stops_before_building(tmp_path):
+    root = _superproject(tmp_path, str(tmp_path / "unreachable.git"), PINNED)
+    path = _path_without(tmp_path, "nvidia-smi")
+    done = _build(root, "scripts/gpu-check.sh", PATH=path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "gpu-check: no NVIDIA GPU visible (nvidia-smi is missing or lists none): this check "
+        "needs one; nothing was built"
+    )
+    assert not (root / "third_party" / "darknet" / "darknet").exists()
+
+
+@pytest.mark.skipif(
+    Path("/usr/local/cuda/bin/nvcc").exists(), reason="gpu-check finds /usr/local/cuda's nvcc"
+)
+def test_gpu_check_with_a_gpu_but_no_nvcc_names_it(tmp_path):
+    root = _superproject(tmp_path, str(tmp_path / "unreachable.git"), PINNED)
+    path = _path_without(tmp_path, "nvidia-smi", "nvcc")
+    (Path(path) / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Test GPU (UUID: GPU-0)'\n")
+    (Path(path) / "nvidia-smi").chmod(0o755)
+    done = _build(root, "scripts/gpu-check.sh", PATH=path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("gpu-check: nvcc not found")
