@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_FILE, OUT_DIR
+from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_FILE, OUT_DIR, pick, stage_options
+from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.darknet.profiles import PROFILES
 
 _DATA_OPTION = click.option(
@@ -130,59 +132,17 @@ def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
 
 @click.command()
 @_DATA_OPTION
-@_PROFILE_OPTION
-@click.option(
-    "--cfg", "cfg_path", type=EXISTING_FILE,
-    help="use this cfg instead of generating one from the profile",
-)  # fmt: skip
-@click.option(
-    "--weights", "weights_path", type=EXISTING_FILE,
-    help="start weights, e.g. weights/yolov3-tiny.conv.15 (default: from scratch)",
-)  # fmt: skip
-@click.option("--name", default=None, help="run folder runs/NAME [default: the profile]")
-@click.option("--resume", is_flag=True, help="continue from the run's newest weights")
-@click.option("--gpus", default=None, help="e.g. 0,1 (passed to darknet -gpus)")
-@click.option("--max-batches", type=int, default=None, help="iterations (steps at 80 %/90 %)")
-@click.option("--clear", is_flag=True, help="reset the weights' iteration counter (-clear)")
-@_SET_OPTION
-@click.option("--runs", type=OUT_DIR, default=Path("runs"))
+@stage_options(TrainOptions)
 @DARKNET_OPTION
-def train(
-    data: Path,
-    profile: str,
-    cfg_path: Path | None,
-    weights_path: Path | None,
-    name: str | None,
-    resume: bool,
-    gpus: str | None,
-    max_batches: int | None,
-    clear: bool,
-    settings: tuple[str, ...],
-    runs: Path,
-    darknet_path: Path | None,
-) -> None:
+def train(data: Path, darknet_path: Path | None, **given: Any) -> None:
     """Train with darknet in runs/NAME (cfg, obj.data, train.log, results.csv/png, weights/)."""
     from yof_darknet.darknet.binary import find_darknet
     from yof_darknet.darknet.train import train as run_training
 
-    if resume and weights_path is not None:
-        raise click.UsageError("--resume takes the run's own newest weights; drop --weights")
+    options = pick(TrainOptions, given)
     darknet = find_darknet(darknet_path)
     click.echo(f"darknet: {darknet.path} ({darknet.flavor})", err=True)
-    result = run_training(
-        data,
-        profile=profile,
-        cfg=cfg_path,
-        weights=weights_path,
-        name=name,
-        resume=resume,
-        gpus=gpus,
-        max_batches=max_batches,
-        overrides=settings,
-        clear=clear,
-        darknet=darknet,
-        runs_dir=runs,
-    )
+    result = run_training(data, options, darknet=darknet)
     state = "interrupted" if result.interrupted else "done"
     click.echo(f"{state} at iteration {result.iterations}: {result.run_dir}")
     if result.weights is not None:

@@ -1,61 +1,35 @@
 """CLI commands of the dataset stage; see yof_darknet/cli/__init__.py.
 
-``datasets`` collects one ``DatasetJob`` per ``--<dataset>`` option (``_expw_job``; add a
-``_<name>_job`` plus its options for another dataset) and hands them to ``build_datasets``.
+``datasets`` takes its options from ``DatasetsOptions`` (``datasets/options.py``, shared with
+``reproduce``), which binds one converter per ``--<dataset>`` folder and runs ``build_datasets``.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
-from yof_darknet.cli.params import EXISTING_DIR, EXISTING_FILE, OUT_DIR
+from yof_darknet.cli.params import EXISTING_DIR, OUT_DIR, pick, stage_options
+from yof_darknet.datasets.options import DatasetsOptions
 
 
-def _expw_job(options: dict[str, Any]):
-    from yof_darknet.datasets.build import expw_job
-
-    return expw_job(
-        options["expw"],
-        min_face_score=options["min_face_score"],
-        drop_mixed_images=options["drop_mixed_images"],
-        copy=options["copy"],
-    )
-
-
-def _affwild2_options(options: dict[str, Any]):
-    """The ``AffWild2Options`` whose fields are named like the CLI options (``--shard`` parsed)."""
-    from yof_darknet.datasets.affwild2 import AffWild2Options, parse_shard
-
-    given = {f.name: options[f.name] for f in fields(AffWild2Options) if f.name in options}
-    given["shard"] = parse_shard(options["shard"]) if options["shard"] else None
-    return AffWild2Options(**given)
-
-
-def _affwild2_job(options: dict[str, Any]):
-    from yof_darknet.datasets.build import affwild2_job
-
-    return affwild2_job(options["affwild2"], _affwild2_options(options))
-
-
-def _affwild2_shard(options: dict[str, Any]) -> None:
+def _affwild2_shard(options: DatasetsOptions, affwild2: Path | None, out: Path, shard: str):
     """``--shard I/N``: convert this shard's videos only; lists come from a run without it."""
-    from yof_darknet.datasets.affwild2 import convert_affwild2
+    from yof_darknet.datasets.affwild2 import convert_affwild2, parse_shard
     from yof_darknet.datasets.build import check_out_dir
 
-    if not options["affwild2"]:
+    if not affwild2:
         raise click.UsageError("--shard splits the Aff-Wild2 videos: pass --affwild2 DIR")
-    out = options["out"].resolve()
-    check_out_dir(out, [options["affwild2"]], ["affwild2"])
+    out = out.resolve()
+    check_out_dir(out, [affwild2], ["affwild2"])
     result = convert_affwild2(
-        options["affwild2"], out / "affwild2", _affwild2_options(options), progress=True
+        affwild2, out / "affwild2", options.affwild2(parse_shard(shard)), progress=True
     )
     _echo_affwild2(result.stats.details)
     click.echo(
-        f"shard {options['shard']}: {result.stats.details['videos']} videos done; when every "
+        f"shard {shard}: {result.stats.details['videos']} videos done; when every "
         "shard has finished, run the same command without --shard to merge them and write "
         "the lists, obj.data and stats.json"
     )
@@ -115,95 +89,22 @@ def _echo_summary(summary) -> None:
     type=OUT_DIR,
     help="Output folder: images + labels, train.txt, test*.txt, obj.data, stats.json.",
 )
-@click.option(
-    "--min-face-score",
-    type=float,
-    default=50.0,
-    help="ExpW: keep faces whose detector confidence is strictly above this.",
-)
-@click.option(
-    "--drop-mixed-images",
-    is_flag=True,
-    help="ExpW: drop a whole image when any of its faces fails --min-face-score.",
-)
-@click.option("--copy", is_flag=True, help="Copy images instead of symlinking them.")
-@click.option(
-    "--test-per-dataset",
-    type=click.IntRange(min=0),
-    default=2500,
-    help="Images (or frames) held out for test per dataset.",
-)
-@click.option("--seed", type=int, default=0, help="Seed of the test split.")
-@click.option(
-    "--face-threshold",
-    type=click.FloatRange(0, 1),
-    default=0.8,
-    help="Aff-Wild2: minimum RetinaFace score of a face.",
-)
-@click.option(
-    "--face-max-side",
-    type=click.IntRange(min=0),
-    default=640,
-    help="Aff-Wild2: the face detector sees frames shrunk to this long side (0: full size).",
-)
-@click.option(
-    "--frame-stride",
-    type=click.IntRange(min=1),
-    default=1,
-    help="Aff-Wild2: use every N-th frame.",
-)
-@click.option(
-    "--max-frames-per-video",
-    type=click.IntRange(min=0),
-    default=0,
-    help="Aff-Wild2: stop a video after this many labelled frames (0: no limit).",
-)
-@click.option(
-    "--videos-list",
-    type=EXISTING_FILE,
-    help="Aff-Wild2: convert only the videos named in this file (one per line).",
-)
-@click.option(
-    "--drop-crowded-frames",
-    is_flag=True,
-    help="Aff-Wild2: drop frames with more faces than labelled people (default: keep them).",
-)
-@click.option(
-    "--split-by",
-    type=click.Choice(["frames", "videos"]),
-    default="frames",
-    help="Aff-Wild2: hold out random frames (the paper) or whole videos (no leak).",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=1,
-    help="Aff-Wild2: videos converted in parallel processes.",
-)
+@stage_options(DatasetsOptions)
 @click.option(
     "--shard",
     metavar="I/N",
     help="Aff-Wild2: convert only every N-th video from the I-th (0-based); then run "
     "without --shard to merge.",
 )
-def datasets(**options: Any) -> None:
+def datasets(
+    expw: Path | None, affwild2: Path | None, out: Path, shard: str | None, **given: Any
+) -> None:
     """Convert ExpW (and Aff-Wild2) into Darknet's layout, split it and write obj.data."""
-    from yof_darknet.datasets.build import build_datasets
-
-    if options["shard"]:
-        _affwild2_shard(options)
+    options = pick(DatasetsOptions, given)
+    if shard:
+        _affwild2_shard(options, affwild2, out, shard)
         return
-    makers = (("expw", _expw_job), ("affwild2", _affwild2_job))
-    jobs = [make(options) for key, make in makers if options[key]]
-    summary = build_datasets(
-        jobs,
-        options["out"],
-        test_per_dataset=options["test_per_dataset"],
-        seed=options["seed"],
-        options={key: str(v) if isinstance(v, Path) else v for key, v in options.items()},
-        progress=True,
-    )
-    _echo_summary(summary)
+    _echo_summary(options.build(expw, affwild2, out))
 
 
 @click.command("sample")

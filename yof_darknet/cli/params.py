@@ -1,14 +1,28 @@
-"""Parameter types and options that several command modules share (keep this import-light)."""
+"""Parameter types and options that several command modules share (keep this import-light).
+
+``stage_options(Options)`` writes the click options of a stage's ``*Options`` dataclass from its
+fields (``yof_darknet/options.py``); ``pick(Options, values)`` builds the dataclass back from the
+command's keyword arguments. A command and ``reproduce`` both call them on the same dataclass.
+"""
 
 from __future__ import annotations
 
+import types
+import typing
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+
+from yof_darknet.options import CliSpec, cli_spec
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 OUT_DIR = click.Path(file_okay=False, path_type=Path)
+ANY_PATH = click.Path(path_type=Path)
+_PATHS = {"file": EXISTING_FILE, "dir": EXISTING_DIR, "out": OUT_DIR, "any": ANY_PATH}
 
 DARKNET_OPTION = click.option(
     "--darknet",
@@ -16,3 +30,68 @@ DARKNET_OPTION = click.option(
     type=click.Path(path_type=Path),
     help="darknet binary (default: $DARKNET, third_party/darknet/darknet, then PATH).",
 )
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _base_type(hint: Any) -> Any:
+    """``int`` of ``int | None``; ``str`` of ``tuple[str, ...]``."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) is tuple:
+        hint = typing.get_args(hint)[0]
+    return hint
+
+
+def _click_type(spec: CliSpec, hint: Any) -> Any:
+    base = _base_type(hint)
+    if spec.choices:
+        return click.Choice(spec.choices)
+    if spec.path:
+        return _PATHS[spec.path]
+    if base in (int, float) and (spec.min is not None or spec.max is not None):
+        kind = click.IntRange if base is int else click.FloatRange
+        opens = {"min_open": spec.min_open, "max_open": spec.max_open} if base is float else {}
+        return kind(spec.min, spec.max, **opens)
+    return base
+
+
+def stage_options(
+    cls: type,
+    *,
+    only: Collection[str] = (),
+    skip: Collection[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+) -> Callable[[F], F]:
+    """A decorator adding the click options of ``cls``'s fields (all, or ``only``, less ``skip``),
+    in field order; ``defaults`` replaces a field's default for this command."""
+    hints = typing.get_type_hints(cls)
+    decorators = []
+    for item in fields(cls):
+        spec = cli_spec(item)
+        if spec is None or item.name in skip or (only and item.name not in only):
+            continue
+        default = (defaults or {}).get(item.name, item.default)
+        kind = _click_type(spec, hints[item.name])
+        settings: dict[str, Any] = {"help": spec.help, "metavar": spec.metavar}
+        if kind is bool:
+            settings.update(is_flag=True, default=bool(default))
+        elif spec.multiple:
+            settings.update(type=kind, multiple=True, default=tuple(default or ()))
+        else:
+            settings.update(type=kind, default=default, show_default=default is not None)
+        decorators.append(click.option(spec.flag, *spec.aliases, item.name, **settings))
+
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+def pick(cls: type[T], values: Mapping[str, Any], **extra: Any) -> T:
+    """``cls`` from the command's keyword arguments that name its fields, plus ``extra``."""
+    names = {item.name for item in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in values.items() if k in names}, **extra)

@@ -9,10 +9,11 @@ Darknet runs with its cwd in the run folder (AlexeyAB writes ``chart.png`` there
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from yof_darknet.darknet.anchors import choose_anchors
 from yof_darknet.darknet.binary import Darknet, find_darknet
 from yof_darknet.darknet.cfg import (
     apply_setting,
@@ -26,6 +27,7 @@ from yof_darknet.darknet.cfg import (
 )
 from yof_darknet.darknet.logs import Record
 from yof_darknet.darknet.objdata import read_obj_data, write_obj_data
+from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
 from yof_darknet.darknet.process import stream_training
 from yof_darknet.darknet.results import plot_results, read_results, write_results
 from yof_darknet.darknet.weights import check_fits, finished_message, read_header
@@ -120,26 +122,26 @@ def prepare_run(
     return cfg_path, obj_path
 
 
+def _sets_anchors(overrides: Sequence[str]) -> bool:
+    """A ``--set ...anchors=`` keeps the user's anchors instead of the anchors rule."""
+    return any(parse_setting(item)[0].rpartition(".")[2] == "anchors" for item in overrides)
+
+
 def train(
     data: Path,
+    options: TrainOptions | None = None,
     *,
-    profile: str = "paper",
-    cfg: Path | None = None,
-    weights: Path | None = None,
-    name: str | None = None,
-    resume: bool = False,
-    gpus: str | None = None,
-    max_batches: int | None = None,
-    overrides: Sequence[str] = (),
-    clear: bool = False,
     darknet: Darknet | None = None,
-    runs_dir: Path = Path("runs"),
     progress: bool = True,
+    echo: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train in ``runs_dir/name`` (name defaults to the profile); return the final weights."""
+    """Train in ``options.runs/<run name>``; return the newest weights (``_final`` when done)."""
+    options = options or TrainOptions()
     darknet = darknet or find_darknet()
-    run_dir = Path(runs_dir) / (name or profile)
+    run_dir = Path(options.runs) / options.run_name
     backup = run_dir / "weights"
+    weights = options.weights
+    resume, clear = options.resume, options.clear
     if resume:
         weights = newest_weights(backup)
         if weights is None:
@@ -152,12 +154,14 @@ def train(
     cfg_path, obj_path = prepare_run(
         data,
         run_dir,
-        profile=profile,
-        cfg=cfg,
-        overrides=overrides,
-        max_batches=max_batches,
+        profile=options.profile or DEFAULT_PROFILE,
+        cfg=options.cfg,
+        overrides=options.overrides,
+        max_batches=options.max_batches,
         keep_cfg=resume and (run_dir / CFG_NAME).is_file(),
     )
+    if not resume and options.cfg is None and not _sets_anchors(options.overrides):
+        echo(choose_anchors(obj_path, cfg_path, options.anchors))
     if weights is not None:
         check_fits(weights, cfg_path)
     if weights is not None and not clear:
@@ -171,7 +175,7 @@ def train(
         obj_path.resolve(),
         cfg_path.resolve(),
         Path(weights).resolve() if weights else None,
-        gpus=gpus,
+        gpus=options.gpus,
         clear=clear,
         map_during_training=valid.is_file() and valid.stat().st_size > 0,
     )
