@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from yof_darknet.cli.params import EXISTING_DIR, OUT_DIR, pick, stage_options
+from yof_darknet.cli.params import (
+    AFFWILD2_OPTION,
+    EXPW_OPTION,
+    OUT_DIR,
+    pick,
+    stage_options,
+)
 from yof_darknet.datasets.options import DatasetsOptions
 
 
@@ -77,12 +83,8 @@ def _echo_summary(summary) -> None:
 
 
 @click.command("datasets")
-@click.option("--expw", type=EXISTING_DIR, help="ExpW folder (label/label.lst + image/origin/).")
-@click.option(
-    "--affwild2",
-    type=EXISTING_DIR,
-    help="Aff-Wild2 folder (annotations/EXPR_* of any ABAW release + videos in any subfolder).",
-)
+@EXPW_OPTION
+@AFFWILD2_OPTION
 @click.option(
     "--out",
     required=True,

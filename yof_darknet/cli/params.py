@@ -31,6 +31,18 @@ DARKNET_OPTION = click.option(
     help="darknet binary (default: $DARKNET, third_party/darknet/darknet, then PATH).",
 )
 
+EXPW_OPTION = click.option(
+    "--expw",
+    type=EXISTING_DIR,
+    help="ExpW folder (label/label.lst + image/origin/); reproduce without --expw/--affwild2: "
+    "the embedded sample.",
+)
+AFFWILD2_OPTION = click.option(
+    "--affwild2",
+    type=EXISTING_DIR,
+    help="Aff-Wild2 folder (annotations/EXPR_* of any ABAW release + videos in any subfolder).",
+)
+
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -13,7 +13,14 @@ from typing import Any
 
 import click
 
-from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_DIR, OUT_DIR, pick, stage_options
+from yof_darknet.cli.params import (
+    AFFWILD2_OPTION,
+    DARKNET_OPTION,
+    EXPW_OPTION,
+    OUT_DIR,
+    pick,
+    stage_options,
+)
 from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
 from yof_darknet.evaluate.options import MapOptions
@@ -23,10 +30,8 @@ MAP_SHARED = ("points", "iou_thresh", "engine")
 
 
 @click.command("reproduce")
-@click.option(
-    "--expw", type=EXISTING_DIR, help="Raw ExpW folder (none with --affwild2: the sample)."
-)
-@click.option("--affwild2", type=EXISTING_DIR, help="Raw Aff-Wild2 folder.")
+@EXPW_OPTION
+@AFFWILD2_OPTION
 @click.option(
     "--data",
     type=OUT_DIR,
