@@ -29,16 +29,25 @@ _SET_OPTION = click.option(
 
 @click.command()
 @DARKNET_OPTION
-def doctor(darknet_path: Path | None) -> None:
+@click.option(
+    "--affwild2/--no-affwild2",
+    default=True,
+    help="Check the face detector Aff-Wild2's conversion needs (the embedded sample has "
+    "Aff-Wild2 videos too); --no-affwild2 for an ExpW-only run.",
+)
+def doctor(darknet_path: Path | None, affwild2: bool) -> None:
     """Show darknet (flavor, GPU, OpenCV), opencv-python, onnxruntime and the face detector."""
     from yof_darknet.darknet.doctor import run_checks
 
-    checks = run_checks(darknet_path)
+    checks = run_checks(darknet_path, affwild2=affwild2)
+    shown: set[str] = set()
     for check in checks:
         mark = click.style("ok " if check.ok else "NO ", fg="green" if check.ok else "red")
         click.echo(f"{mark} {check.name}: {check.detail}")
-        if check.fix:
-            click.echo(f"    {'note' if check.ok else 'fix'}: {check.fix}")
+        for fix in check.fixes:
+            if fix not in shown:
+                shown.add(fix)
+                click.echo(f"    {'note' if check.ok else 'fix'}: {fix}")
     if all(check.ok for check in checks):
         click.secho("ready", fg="green")
     else:
