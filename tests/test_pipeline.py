@@ -105,3 +105,14 @@ def test_reproduce_forwards_the_dataset_options_to_the_real_converter(tmp_path, 
     assert table["iou_thresh"] == 0.6
     anchors = json.loads((tmp_path / "runs" / "sample" / "anchors.json").read_text())
     assert anchors["rule"] == "auto" and anchors["network_size"] == [64, 64]
+
+
+def test_paper_profile_refuses_to_train_from_scratch_unless_asked(tmp_path, debian_darknet):
+    from yof_darknet.datasets.sample import write_sample
+
+    raw = write_sample(tmp_path / "raw", images=40)
+    done = _reproduce(tmp_path, "--expw", str(raw.expw.root))  # real data: the paper profile
+    assert done.returncode == 1
+    assert "cannot download http://127.0.0.1:9/yolov3-tiny.weights" in done.stderr
+    assert "pass --from-scratch (make reproduce FROM_SCRATCH=1)" in done.stderr
+    assert not (tmp_path / "runs" / "paper").exists()  # refused before training started
