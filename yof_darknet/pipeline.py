@@ -22,7 +22,7 @@ from yof_darknet.errors import DarknetError
 from yof_darknet.evaluate.options import MapOptions
 
 if TYPE_CHECKING:
-    from yof_darknet.darknet.binary import Darknet
+    from yof_darknet.formats.binary import Darknet
 
 SAMPLE_BANNER = (
     "No dataset paths given (EXPW=, AFFWILD2=): running on the EMBEDDED SAMPLE (drawn faces and "
@@ -86,7 +86,7 @@ Echo = Callable[[str], None]
 def _sample(opts: ReproduceOptions, echo: Echo) -> tuple[Path, Path]:
     """Write the embedded sample once (a marker records the seed and the control flag)."""
     from yof_darknet.datasets.sample import write_sample
-    from yof_darknet.datasets.writer import atomic_write_text
+    from yof_darknet.fileio import atomic_write_text
 
     sample_dir = opts.sample_dir or Path("data") / opts.sample_name
     marker = sample_dir / ".complete.json"
@@ -177,10 +177,10 @@ def _train(
 
 def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
     """Run every stage; return the run folder, the model and Table II (markdown)."""
-    from yof_darknet.darknet.binary import find_darknet
     from yof_darknet.darknet.train import CFG_NAME
     from yof_darknet.evaluate.run import run_map, write_outputs
     from yof_darknet.evaluate.table import render_markdown
+    from yof_darknet.formats.binary import find_darknet
 
     minutes: dict[str, float] = {}
     clock = time.monotonic()

@@ -8,14 +8,16 @@ import re
 
 import pytest
 
-from tests.darknet.test_train import TINY
 from yof_darknet.darknet import multigpu
-from yof_darknet.darknet.binary import probe
-from yof_darknet.darknet.cfg import generate_cfg, net, parse_cfg, read_cfg
 from yof_darknet.darknet.options import TrainOptions
+from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.darknet.train import train
-from yof_darknet.darknet.weights import read_header
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.binary import probe
+from yof_darknet.formats.cfg import net, parse_cfg, read_cfg
+from yof_darknet.formats.weights import read_header
+
+TINY = ("width=64", "height=64", "batch=2", "subdivisions=1")  # as tests/darknet/test_train.py
 
 
 def test_paper_schedule_on_two_gpus_sees_the_same_images_at_the_same_rate():
@@ -56,7 +58,7 @@ def test_two_gpus_burn_in_on_the_first_then_continue_on_both(tmp_path, tiny_data
     # Debian's darknet is a CPU build: it accepts -gpus and trains on the CPU, so the phases,
     # cfgs and commands are the real ones (only the arithmetic runs on one device)
     options = TrainOptions(
-        profile="sample", max_batches=6, overrides=(*TINY[:-1], "burn_in=2"), gpus="0,1",
+        profile="sample", max_batches=6, overrides=(*TINY, "burn_in=2"), gpus="0,1",
         runs=tmp_path,
     )  # fmt: skip
     result = train(tiny_data, options, darknet=probe(debian_darknet), progress=False)

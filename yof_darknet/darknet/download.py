@@ -19,9 +19,9 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
-from yof_darknet.darknet.cfg import TEMPLATE
-from yof_darknet.darknet.weights import partial
+from yof_darknet.darknet.profiles import TEMPLATE
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.weights import partial
 
 PRETRAINED_URL = "https://pjreddie.com/media/files/yolov3-tiny.weights"
 # Mirrors of the same file: pjreddie's own data host, and a copy on GitHub that public Dockerfiles

@@ -26,9 +26,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.darknet.cfg import Section, net
-from yof_darknet.datasets.writer import atomic_write_text
 from yof_darknet.errors import DarknetError
+from yof_darknet.fileio import atomic_write_text
+from yof_darknet.formats.cfg import Section, net
 
 RECORD = "gpus.json"
 

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from yof_darknet.cli import main
-from yof_darknet.darknet.binary import FLAVORS, INSTALL_HINT, Darknet
-from yof_darknet.darknet.cfg import generate_cfg
-from yof_darknet.darknet.doctor import gpu_mismatch
+from yof_darknet.darknet.profiles import generate_cfg
+from yof_darknet.doctor import gpu_mismatch
+from yof_darknet.formats.binary import FLAVORS, INSTALL_HINT, Darknet
 
 
 def test_doctor_reports_debian_darknet(debian_darknet):
