@@ -1,4 +1,4 @@
-"""Run ``darknet detector train`` and follow it: log, records, progress bar, failures, Ctrl-C.
+"""Run ``darknet detector train`` and follow it: log, records, progress, failures, Ctrl-C.
 
 stdout and stderr are read on separate pipes by two threads; the chunks are written to the log
 in the order they arrive and split into lines per stream (a line can be cut anywhere between
@@ -14,12 +14,11 @@ import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-from tqdm import tqdm
-
+from yof_darknet.darknet.trainprogress import TrainProgress
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.trainlog import (
     LineSplitter,
@@ -46,10 +45,10 @@ def _written_since(path: Path | None, started: float) -> bool:
 
 
 class _Follower:
-    """Per-stream decoding, line splitting and record building, plus the progress bar."""
+    """Per-stream decoding, line splitting and record building, fed to the progress."""
 
-    def __init__(self, rows: list[Record], bar: tqdm) -> None:
-        self.rows, self.bar = rows, bar
+    def __init__(self, rows: list[Record], progress: TrainProgress) -> None:
+        self.rows, self.progress = rows, progress
         self.decoders = {n: codecs.getincrementaldecoder("utf-8")("replace") for n in ("o", "e")}
         self.splitters = {n: LineSplitter() for n in ("o", "e")}
         self.recorders = {n: Recorder() for n in ("o", "e")}
@@ -80,9 +79,7 @@ class _Follower:
         self._add(recorder.push(line))
         current = recorder.pending
         if current is not None:
-            self.bar.set_postfix_str(f"avg loss {current.avg_loss:.3f}", refresh=False)
-            if current.iteration > self.bar.n:
-                self.bar.update(current.iteration - self.bar.n)
+            self.progress.iteration(current)
             if current.diverged and self.failure is None:
                 self.failure = divergence_message(current)
 
@@ -90,7 +87,27 @@ class _Follower:
         self.rows.extend(records)
         for record in records:
             if record.map is not None:
-                self.bar.write(f"iteration {record.line.iteration}: mAP@0.50 = {record.map:.4f}")
+                self.progress.mean_average_precision(record.line.iteration, record.map)
+
+
+class _SaveWatch:
+    """Calls ``on_save`` when a file in ``folder`` is new or rewritten (darknet saved weights)."""
+
+    def __init__(self, folder: Path | None, on_save: Callable[[], None] | None) -> None:
+        self.folder, self.on_save = folder, on_save
+        self.seen = self._state()
+
+    def _state(self) -> dict[str, int]:
+        if self.folder is None or self.on_save is None or not self.folder.is_dir():
+            return {}
+        return {p.name: p.stat().st_mtime_ns for p in self.folder.iterdir() if p.is_file()}
+
+    def check(self) -> None:
+        state = self._state()
+        changed = any(self.seen.get(name) != mtime for name, mtime in state.items())
+        self.seen = state
+        if changed and self.on_save is not None:
+            self.on_save()
 
 
 def stream_training(
@@ -104,10 +121,13 @@ def stream_training(
     answer_yes: bool = False,
     final_weights: Path | None = None,
     progress: bool = True,
+    on_save: Callable[[], None] | None = None,
 ) -> bool:
     """Run ``args`` to the end, appending records to ``rows``; True when stopped by Ctrl-C.
 
-    Raises ``DarknetError`` with the fix on a known failure or an unexplained exit.
+    ``on_save`` is called whenever darknet has saved weights (a file in the folder of
+    ``final_weights`` changed): the run's results.csv/png follow the training. Raises
+    ``DarknetError`` with the fix on a known failure or an unexplained exit.
     """
     started = time.time() - 1  # mtime granularity
     process = subprocess.Popen(
@@ -124,19 +144,16 @@ def stream_training(
     chunks: queue.Queue = queue.Queue()
     for name, pipe in (("o", process.stdout), ("e", process.stderr)):
         threading.Thread(target=_pump, args=(name, pipe, chunks), daemon=True).start()
-    bar = tqdm(  # disable=None: no bar when stderr is not a terminal (the log has it all)
-        total=max_batches,
-        initial=start,
-        unit="it",
-        desc="train",
-        disable=None if progress else True,
-    )
-    follower = _Follower(rows, bar)
+    reporter = TrainProgress(max_batches, start, enabled=progress)
+    follower = _Follower(rows, reporter)
+    saves = _SaveWatch(final_weights.parent if final_weights else None, on_save)
     interrupted, open_streams, last_output = False, 2, time.monotonic()
     with Path(log).open("ab") as handle:
         handle.write(f"# yof-darknet: {shlex.join(args)}\n".encode())
         try:
             while open_streams and follower.failure is None:
+                reporter.tick()
+                saves.check()
                 try:
                     name, chunk = chunks.get(timeout=1.0)
                 except queue.Empty:
@@ -155,7 +172,7 @@ def stream_training(
             if open_streams or follower.failure is not None:
                 stop_group(process)
             follower.finish()
-            bar.close()
+            reporter.close()
     code = process.wait()
     if follower.failure is not None:
         raise DarknetError(f"{follower.failure} (full log: {log})")

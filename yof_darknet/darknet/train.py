@@ -259,6 +259,7 @@ def train(
                 answer_yes=darknet.asks_yes_to_train_on_cpu,
                 final_weights=phase.backup / f"{phase.cfg.stem}_final.weights",
                 progress=progress,
+                on_save=save,
             )
             if interrupted:
                 break
