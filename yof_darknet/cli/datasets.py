@@ -21,7 +21,7 @@ from yof_darknet.cli.params import (
 from yof_darknet.datasets.options import DatasetsOptions
 
 
-def _affwild2_shard(options: DatasetsOptions, affwild2: Path | None, out: Path, shard: str):
+def _affwild2_shard(options: DatasetsOptions, affwild2: Path | None, out: Path, shard: str) -> None:
     """``--shard I/N``: convert this shard's videos only; lists come from a run without it."""
     from yof_darknet.datasets.affwild2 import convert_affwild2, parse_shard
     from yof_darknet.datasets.build import check_out_dir
