@@ -48,6 +48,33 @@ _RETRIED = (
 )
 
 
+class SourceFailed(DarknetError):
+    """One source did not give the file: ``reason`` says how, the message adds what to do."""
+
+    def __init__(self, reason: str, advice: str) -> None:
+        super().__init__(f"{reason}; {advice}")
+        self.reason = reason
+
+
+def _brief(error: Exception) -> str:
+    """A network error in a few words (requests' own text runs to several lines of repr)."""
+    text = str(error)
+    if "NameResolutionError" in text or "Failed to resolve" in text:
+        return "host not found"
+    if "Connection refused" in text:
+        return "connection refused"
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    return text if len(text) <= 120 else type(error).__name__
+
+
+def _offline_advice(dest: Path) -> str:
+    return (
+        f"Offline? Fetch the file elsewhere and put it at {dest} (its SHA-256 is checked), or "
+        "set YOF_WEIGHTS_URL to a mirror"
+    )
+
+
 @dataclass(frozen=True)
 class Pretrained:
     weights: Path  # yolov3-tiny.weights (checked)
@@ -70,7 +97,7 @@ def _transfer(url: str, part: Path, progress: bool) -> None:
         if response.status_code == 416:  # already complete
             return
         if response.status_code == 404:
-            raise DarknetError(f"{url}: 404 not found; set YOF_WEIGHTS_URL to a working mirror")
+            raise SourceFailed(f"{url}: 404 not found", "set YOF_WEIGHTS_URL to a working mirror")
         response.raise_for_status()
         if have and response.status_code != 206:  # the server ignored Range: start over
             have = 0
@@ -110,22 +137,22 @@ def download(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Pat
         except _RETRIED as exc:
             error = exc
         except requests.HTTPError as exc:
-            raise DarknetError(f"{url}: {exc}; set YOF_WEIGHTS_URL to a working mirror") from exc
+            raise SourceFailed(f"{url}: {exc}", "set YOF_WEIGHTS_URL to a working mirror") from exc
     if error is not None:
         kept = part.stat().st_size if part.exists() else 0
         resume = (
-            f"{part} keeps the {kept} bytes that arrived; the next run resumes. " if kept else ""
+            f" ({part} keeps the {kept} bytes that arrived; the next run resumes)" if kept else ""
         )
-        raise DarknetError(
-            f"cannot download {url} ({error}); {resume}Offline? Fetch the file elsewhere and "
-            f"put it at {dest} (its SHA-256 is checked), or set YOF_WEIGHTS_URL to a mirror"
+        raise SourceFailed(
+            f"cannot download {url} ({_brief(error)}){resume if kept else ''}",
+            _offline_advice(dest),
         ) from error
     got = sha256_file(part)
     if got != sha256:
         part.unlink()
-        raise DarknetError(
-            f"{url}: SHA-256 {got} does not match the expected {sha256}; the file was deleted. "
-            "A proxy or mirror served something else: set YOF_WEIGHTS_URL to the original file"
+        raise SourceFailed(
+            f"{url}: SHA-256 {got} does not match the expected {sha256}; the file was deleted",
+            "a proxy or mirror served something else: set YOF_WEIGHTS_URL to the original file",
         )
     os.replace(part, dest)
     return dest
@@ -139,16 +166,16 @@ def pretrained_urls() -> tuple[str, ...]:
 
 def download_first(urls: Sequence[str], dest: Path, sha256: str, *, progress: bool = True) -> Path:
     """``download`` from the first of ``urls`` that works; the error names every failure."""
-    failures = []
+    failures: list[SourceFailed] = []
     for url in urls:
         try:
             return download(url, dest, sha256, progress=progress)
-        except DarknetError as exc:
-            failures.append(str(exc))
+        except SourceFailed as exc:
+            failures.append(exc)
     if len(failures) == 1:
-        raise DarknetError(failures[0])
-    listed = "; ".join(f"({n}) {failure}" for n, failure in enumerate(failures, 1))
-    raise DarknetError(f"no source of {dest.name} worked: {listed}")
+        raise failures[0]
+    listed = "; ".join(f"({n}) {failure.reason}" for n, failure in enumerate(failures, 1))
+    raise DarknetError(f"no source of {dest.name} worked: {listed}. {_offline_advice(dest)}")
 
 
 def fetch_pretrained(
