@@ -8,12 +8,13 @@ terminal (``show="tty"``: a log file then gets no bar); nothing when the stage r
     with Progress("expw: writing", total=len(items), unit="img", enabled=progress) as progress:
         for item in progress.iterate(items):
             ...
-        progress.advance_to(iteration)          # absolute position (training iterations)
-        progress.note(f"avg loss {loss:.3f}")   # a short status beside the bar
-        progress.write("iteration 100: mAP = 0.3") # a whole line, above the bar
+        progress.update(2)                          # count more done
+        progress.advance_to(iteration)              # an absolute position (training iterations)
+        progress.note(f"avg loss {loss:.3f}")       # a short status beside the bar
+        progress.write("iteration 100: mAP = 0.3")  # a whole line, above the bar
 
 Another display (lines every few seconds when stderr is no terminal, say) is one more ``show``
-value handled in ``_open``, or a subclass overriding these four calls.
+value handled in ``_open``, or a subclass overriding these calls.
 """
 
 from __future__ import annotations
