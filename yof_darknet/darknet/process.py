@@ -1,22 +1,16 @@
 """Run ``darknet detector train`` and follow it: log, records, progress, failures, Ctrl-C.
 
-stdout and stderr are read on separate pipes by two threads; the chunks are written to the log
-in the order they arrive and split into lines per stream (a line can be cut anywhere between
-chunks). Darknet runs in its own process group so that stopping it stops its children too.
+The chunks of stdout and stderr (``runner.Streaming``) are written to the log in the order they
+arrive and split into lines per stream (a line can be cut anywhere between chunks).
 """
 
 from __future__ import annotations
 
 import codecs
-import os
-import queue
 import shlex
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
 
 from yof_darknet.darknet.trainprogress import TrainProgress
 from yof_darknet.errors import DarknetError
@@ -27,17 +21,9 @@ from yof_darknet.formats.trainlog import (
     divergence_message,
     find_failure,
 )
-from yof_darknet.runner import stop_group
+from yof_darknet.runner import Streaming
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
-
-
-def _pump(name: str, pipe: IO[bytes], chunks: queue.Queue) -> None:
-    while True:
-        chunk = os.read(pipe.fileno(), 65536)
-        chunks.put((name, chunk))
-        if not chunk:
-            return
 
 
 def _written_since(path: Path | None, started: float) -> bool:
@@ -45,7 +31,7 @@ def _written_since(path: Path | None, started: float) -> bool:
 
 
 class _Follower:
-    """Per-stream decoding, line splitting and record building, fed to the progress."""
+    """Per-stream decoding, line splitting and record building, plus the progress."""
 
     def __init__(self, rows: list[Record], progress: TrainProgress) -> None:
         self.rows, self.progress = rows, progress
@@ -130,50 +116,38 @@ def stream_training(
     ``DarknetError`` with the fix on a known failure or an unexplained exit.
     """
     started = time.time() - 1  # mtime granularity
-    process = subprocess.Popen(
-        list(args),
-        cwd=cwd,
-        stdin=subprocess.PIPE if answer_yes else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    if answer_yes and process.stdin is not None:  # hank-ai's CPU builds ask before training
-        process.stdin.write(b"yes\n")
-        process.stdin.close()
-    chunks: queue.Queue = queue.Queue()
-    for name, pipe in (("o", process.stdout), ("e", process.stderr)):
-        threading.Thread(target=_pump, args=(name, pipe, chunks), daemon=True).start()
+    # hank-ai's CPU builds ask before training
+    run = Streaming(args, cwd=cwd, answer=b"yes\n" if answer_yes else None)
+    # a bar on a terminal; else a progress line at a steady interval (a log gets no redraws)
     reporter = TrainProgress(max_batches, start, enabled=progress)
     follower = _Follower(rows, reporter)
     saves = _SaveWatch(final_weights.parent if final_weights else None, on_save)
-    interrupted, open_streams, last_output = False, 2, time.monotonic()
+    interrupted, last_output = False, time.monotonic()
     with Path(log).open("ab") as handle:
         handle.write(f"# yof-darknet: {shlex.join(args)}\n".encode())
         try:
-            while open_streams and follower.failure is None:
+            while run.open_streams and follower.failure is None:
                 reporter.tick()
                 saves.check()
-                try:
-                    name, chunk = chunks.get(timeout=1.0)
-                except queue.Empty:
+                got = run.next_chunk(timeout=1.0)
+                if got is None:
                     idle = time.monotonic() - last_output
                     if idle > _HANG_AFTER_FINAL_S and _written_since(final_weights, started):
                         break
                     continue
+                name, chunk = got
                 last_output = time.monotonic()
                 handle.write(chunk)
                 handle.flush()
                 follower.feed(name, chunk)
-                open_streams -= not chunk
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            if open_streams or follower.failure is not None:
-                stop_group(process)
+            if run.open_streams or follower.failure is not None:
+                run.stop()
             follower.finish()
             reporter.close()
-    code = process.wait()
+    code = run.wait()
     if follower.failure is not None:
         raise DarknetError(f"{follower.failure} (full log: {log})")
     if code != 0 and not interrupted and not _written_since(final_weights, started):

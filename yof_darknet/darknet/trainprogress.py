@@ -1,5 +1,5 @@
-"""What a training shows while it runs: tqdm's bar on a terminal; otherwise (nohup, sbatch, CI,
-a pipe) one line on stderr at a steady interval, e.g.::
+"""What a training shows while it runs: the ``Progress`` bar on a terminal; otherwise (nohup,
+sbatch, CI, a pipe) one line on stderr at a steady interval, e.g.::
 
     train: iteration 1200/14000 (8.6 %), avg loss 3.412, mAP@0.50 0.4123 (iteration 1000),
     412.3 images/s, ETA 2:41:07 (darknet's estimate)
@@ -18,9 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TextIO
 
-from tqdm import tqdm
-
 from yof_darknet.formats.trainlog import TrainLine
+from yof_darknet.progress import Progress
 
 DEFAULT_INTERVAL_S = 60.0
 
@@ -29,8 +28,9 @@ def _duration(seconds: float) -> str:
     return str(timedelta(seconds=round(max(seconds, 0.0))))
 
 
-class TrainProgress:
-    """Fed darknet's iterations and mAPs; ``tick()`` at least once a second prints the line."""
+class TrainProgress(Progress):
+    """``Progress`` fed darknet's iterations and mAPs; without a terminal, ``tick()`` (called at
+    least once a second) prints the progress line when the interval has passed."""
 
     def __init__(
         self,
@@ -43,19 +43,16 @@ class TrainProgress:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream or sys.stderr
-        self.total, self.clock = total, clock
+        self.clock = clock
         self.lines = enabled and not self.stream.isatty()
         if interval_s is None:
             interval_s = float(os.environ.get("YOF_PROGRESS_SECONDS", DEFAULT_INTERVAL_S))
         self.interval_s = interval_s
-        self.bar = tqdm(
-            total=total,
-            initial=start,
-            unit="it",
-            desc="train",
-            file=self.stream,
-            disable=not enabled or self.lines,
-        )
+        # the bar on a terminal only: a log file would get every redraw of it
+        super().__init__(
+            "train", total=total, initial=start, unit="it", enabled=enabled and not self.lines,
+            show="tty",
+        )  # fmt: skip
         self.last: TrainLine | None = None
         self.map: tuple[int, float] | None = None
         self.started = self.printed_at = clock()
@@ -68,9 +65,8 @@ class TrainProgress:
             self.first = (line, now)
             self.window = (line.iteration, line.images, now)
         self.last = line
-        self.bar.set_postfix_str(f"avg loss {line.avg_loss:.3f}", refresh=False)
-        if line.iteration > self.bar.n:
-            self.bar.update(line.iteration - self.bar.n)
+        self.note(f"avg loss {line.avg_loss:.3f}")
+        self.advance_to(line.iteration)
 
     def mean_average_precision(self, iteration: int, value: float) -> None:
         self.map = (iteration, value)
@@ -78,7 +74,7 @@ class TrainProgress:
         if self.lines:
             self._print(f"train: {message}")
         else:
-            self.bar.write(message)
+            self.write(message)
 
     def tick(self) -> None:
         if (
@@ -91,7 +87,7 @@ class TrainProgress:
     def close(self) -> None:
         if self.lines and self.last is not None:
             self._print(self.line())
-        self.bar.close()
+        super().close()
 
     def line(self) -> str:
         """The progress record now: iteration, avg loss, mAP, images/s, ETA."""
