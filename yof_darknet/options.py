@@ -30,13 +30,15 @@ class CliSpec:
     max_open: bool = False
     choices: tuple[Any, ...] = ()
     path: str = ""  # "file" or "dir" (must exist), "out" (a folder to write), "any"
+    kind: str = ""  # a parameter type of cli/params.py by name ("size": 416 or 416x320)
     metavar: str | None = None
     multiple: bool = False  # repeatable; the field is a tuple
     aliases: tuple[str, ...] = ()  # more names of the same option
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:
-    """A dataclass field with its command-line description (see ``CliSpec``)."""
+    """A dataclass field with its command-line description (see ``CliSpec``); a ``default`` of
+    ``dataclasses.MISSING`` makes a required field and a required option."""
     return field(default=default, metadata={"cli": CliSpec(help, **cli)})
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +43,24 @@ AFFWILD2_OPTION = click.option(
     help="Aff-Wild2 folder (annotations/EXPR_* of any ABAW release + videos in any subfolder).",
 )
 
+
+class SizeType(click.ParamType):
+    """``416`` (square) or ``416x320`` (width x height)."""
+
+    name = "N|WxH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, tuple)):
+            return value
+        parts = str(value).lower().split("x")
+        if len(parts) in (1, 2) and all(p.isdigit() for p in parts):
+            numbers = [int(p) for p in parts]
+            return numbers[0] if len(numbers) == 1 else (numbers[0], numbers[1])
+        self.fail(f"{value!r} is not a size like 416 or 416x320", param, ctx)
+
+
+_KINDS = {"size": SizeType()}
+
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +76,8 @@ def _base_type(hint: Any) -> Any:
 
 def _click_type(spec: CliSpec, hint: Any) -> Any:
     base = _base_type(hint)
+    if spec.kind:
+        return _KINDS[spec.kind]
     if spec.choices:
         return click.Choice(spec.choices)
     if spec.path:
@@ -87,7 +107,9 @@ def stage_options(
         default = (defaults or {}).get(item.name, item.default)
         kind = _click_type(spec, hints[item.name])
         settings: dict[str, Any] = {"help": spec.help, "metavar": spec.metavar}
-        if kind is bool:
+        if default is MISSING:
+            settings.update(type=kind, required=True)
+        elif kind is bool:
             settings.update(is_flag=True, default=bool(default))
         elif spec.multiple:
             settings.update(type=kind, multiple=True, default=tuple(default or ()))
