@@ -21,6 +21,7 @@ from typing import IO
 
 from tqdm import tqdm
 
+from yof_darknet.cluster import thread_env
 from yof_darknet.darknet.logs import (
     LineSplitter,
     Record,
@@ -132,6 +133,7 @@ def stream_training(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        env=thread_env(),
     )
     if answer_yes and process.stdin is not None:  # hank-ai's CPU builds ask before training
         process.stdin.write(b"yes\n")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from yof_darknet.cluster import thread_env
 from yof_darknet.darknet.maplog import parse_map_output, read_map_log
 from yof_darknet.darknet.objdata import ObjData, read_lines, read_obj_data, write_obj_data
 from yof_darknet.darknet.process import stop_group
@@ -158,7 +159,7 @@ def run_logged(args: list[str], cwd: Path, log: Path) -> tuple[int, str]:
         try:
             process = subprocess.Popen(
                 args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, env=thread_env(),
             )  # fmt: skip
         except OSError as exc:
             raise DarknetError(f"{args[0]}: cannot run it ({exc})") from exc
