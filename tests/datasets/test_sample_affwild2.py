@@ -158,3 +158,23 @@ def test_datasets_command_converts_shards_and_merges(sample, tmp_path):
             (folder / name).read_text().replace(str(folder), "OUT") for folder in (plain, sharded)
         ]
         assert lists[0] == lists[1]
+
+
+def test_merge_converts_the_missing_shards_only_when_asked(sample, tmp_path):
+    from click.testing import CliRunner
+
+    from yof_darknet.cli import main
+
+    out = tmp_path / "out"
+    args = ["datasets", "--affwild2", str(sample), "--out", str(out), "--test-per-dataset", "2"]
+    quick = ["--max-frames-per-video", "4"]
+    assert CliRunner().invoke(main, [*args, *quick, "--shard", "1/2"]).exit_code == 0
+    refused = CliRunner().invoke(main, [*args, *quick, "--merge"])
+    assert refused.exit_code == 1 and "1 of 2 shards" in refused.output
+    result = CliRunner().invoke(main, [*args, *quick, "--merge", "--convert-missing"])
+    assert result.exit_code == 0, result.output
+    assert "--convert-missing: converting shard(s) [0] in this job" in result.output
+    assert "2 videos (1 resumed)" in result.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["options"]["shards"] == {"count": 2, "finished": 1, "converted_here": [0]}
+    assert stats["datasets"]["affwild2"]["details"]["frames_labelled"] == 8

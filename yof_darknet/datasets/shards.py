@@ -178,15 +178,18 @@ def _settings_difference(recorded: dict[str, Any], wanted: dict[str, Any]) -> st
     )
 
 
+def _slurm_job(slurm: dict[str, str]) -> str:
+    """`` (SLURM job 4242_3)``, as squeue and the log names show an array task."""
+    if "SLURM_ARRAY_JOB_ID" in slurm and "SLURM_ARRAY_TASK_ID" in slurm:
+        return f" (SLURM job {slurm['SLURM_ARRAY_JOB_ID']}_{slurm['SLURM_ARRAY_TASK_ID']})"
+    return f" (SLURM job {slurm['SLURM_JOB_ID']})" if "SLURM_JOB_ID" in slurm else ""
+
+
 def _problem(record: dict[str, Any] | None, wanted: dict[str, Any], digest: str) -> str | None:
     """Why a shard's record does not vouch for its part of the output (None: it does)."""
     if record is None:
         return "no record: never started, or its job failed before converting (see its log)"
-    where = f"on {record.get('host')}" + (
-        f" (SLURM job {record['slurm']['SLURM_JOB_ID']})"
-        if "SLURM_JOB_ID" in record.get("slurm", {})
-        else ""
-    )
+    where = f"on {record.get('host')}" + _slurm_job(record.get("slurm", {}))
     if record.get("state") == "running":
         return (
             f"started {record.get('started')} {where} and never finished: still running, or "
