@@ -15,7 +15,7 @@ import cv2
 import pytest
 from click.testing import CliRunner
 
-from tests.datasets.affwild2_helpers import (
+from tests.support.affwild2 import (
     Interrupted,
     InterruptingDetector,
     TruthDetector,

@@ -1,4 +1,4 @@
-"""The shipped SLURM templates on a real single-node cluster (tests/slurm.py): the Aff-Wild2
+"""The shipped SLURM templates on a real single-node cluster (tests/support/slurm.py): the Aff-Wild2
 sample converted by a 2-task array job, merged by a dependent job, equals a plain run."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import ROOT
-from tests.datasets.affwild2_helpers import tree_files
-from tests.slurm import Cluster, SlurmUnavailable, start_cluster, stop_cluster
+from tests.support import ROOT
+from tests.support.affwild2 import tree_files
+from tests.support.slurm import Cluster, SlurmUnavailable, start_cluster, stop_cluster
 from yof_darknet.cli import main
 from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample
 
