@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")
+DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "squeue")
 NODE = "yofnode"
 FINAL_STATES = {
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
@@ -185,16 +185,39 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _pid(cluster: Cluster, daemon: str) -> int | None:
+    """The pid of ``daemon`` from this cluster's pid file, if it still runs."""
+    try:
+        pid = int((cluster.root / f"{daemon}.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _running(pid) else None
+
+
+def _cancel_jobs(cluster: Cluster) -> None:
+    """Cancel what a failed test left queued or running: a job's slurmstepd outlives slurmd."""
+    cancel = ["scancel", "--full", "--quiet", f"--user={os.getuid()}"]
+    subprocess.run(cancel, env=cluster.env, capture_output=True, timeout=30)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        queue = subprocess.run(
+            ["squeue", "-h"], env=cluster.env, capture_output=True, text=True, timeout=30
+        )
+        if queue.returncode != 0 or not queue.stdout.strip():
+            return
+        time.sleep(0.2)
+
+
 def stop_cluster(cluster: Cluster) -> None:
     """Stop the daemons this cluster started (the pids in its own pid files); remove its folder."""
+    if _pid(cluster, "slurmctld") is not None:
+        _cancel_jobs(cluster)
     stopping: list[int] = []
     for name in ("slurmd", "slurmctld", "munged"):
-        try:
-            pid = int((cluster.root / f"{name}.pid").read_text().split()[0])
+        pid = _pid(cluster, name)
+        if pid is not None:
             os.kill(pid, signal.SIGTERM)
-        except (OSError, ValueError, IndexError):
-            continue
-        stopping.append(pid)
+            stopping.append(pid)
     deadline = time.monotonic() + 15
     for pid in stopping:
         while _running(pid) and time.monotonic() < deadline:

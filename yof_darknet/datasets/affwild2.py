@@ -10,8 +10,9 @@ labels beside them and a manifest per video), and returns a ``ConversionResult``
   more processes than the task's CPUs, which are shared among them (``cluster.split_cpus``: ONNX
   Runtime, OpenCV and FFmpeg threads per worker).
 - ``shard=(i, n)``: only every n-th video from the i-th (0-based, in name order) is converted, so
-  a cluster's array jobs can split the work; a later run without ``shard`` finds every
-  manifest, converts nothing more and returns the whole dataset (the merge).
+  a cluster's array jobs can split the work (``shards.run_shard`` records how each ended); a
+  later run without ``shard`` finds every manifest, converts nothing more and returns the whole
+  dataset (the merge, after ``shards.check_shards``).
 
 Skip reasons (faces: one person in one frame): ``label_ignore`` (-1), ``label_other`` (7),
 ``bad_line``, ``bad_label``, ``missing_video``, ``unreadable_video``, ``no_frame`` (line past the
