@@ -95,3 +95,44 @@ def test_array_job_then_merge_job_equal_a_plain_run(cluster: Cluster, tmp_path):
     assert json.dumps(merged["datasets"]).replace(str(out), "OUT") == json.dumps(
         alone["datasets"]
     ).replace(str(plain), "OUT")
+
+
+def test_a_failed_task_cancels_the_merge_and_its_rerun_completes_it(cluster: Cluster, tmp_path):
+    raw = tmp_path / "AffWild2"
+    write_affwild2_sample(raw)
+    out = tmp_path / "cluster"
+    blocker = out / "affwild2" / "102-25-320x180"  # shard 1's video folder, taken by a file
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder\n")
+    env = cluster.env | {
+        "AFFWILD2": str(raw),
+        "OUT": str(out),
+        "DATASETS_ARGS": " ".join(CONVERT),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    submit = ROOT / "scripts" / "slurm" / "submit.sh"
+    printed = cluster.run(str(submit), "--shards", "2", "--no-train", cwd=tmp_path, env=env)
+    jobs = dict(line.split() for line in printed.splitlines())
+    assert sorted(cluster.wait(jobs["shards"])) == ["COMPLETED", "FAILED"]
+    assert cluster.wait(jobs["merge"]) == ["CANCELLED"]  # afterok can no longer be met
+    assert not (out / "train.txt").exists()
+
+    merge = ["datasets", "--merge", "--affwild2", str(raw), "--out", str(out), *CONVERT]
+    refused = CliRunner().invoke(main, merge)
+    assert refused.exit_code == 1
+    assert "shard 1/2: failed" in refused.output
+    assert "NotADirectoryError" in refused.output
+    rerun = "SHARD_COUNT=2 sbatch --array=1 scripts/slurm/affwild2-shards.sbatch"
+    assert rerun in refused.output
+
+    blocker.unlink()
+    script = str(ROOT / "scripts" / "slurm" / "affwild2-shards.sbatch")
+    again = cluster.run("sbatch", "--parsable", "--array=1", script, cwd=tmp_path,
+                        env=env | {"SHARD_COUNT": "2"}).strip()  # fmt: skip
+    log = f"yof-affwild2-{again}_*.out"
+    assert cluster.wait(again) == ["COMPLETED"], read_log(tmp_path, log)
+    assert "shard 1/2: 1 videos done" in read_log(tmp_path, log)  # SHARD_COUNT: not auto
+    result = CliRunner().invoke(main, [*merge, "--test-per-dataset", TEST_FRAMES])
+    assert result.exit_code == 0, result.output
+    assert "2/2 shards finished: 2 videos, 16 frames labelled" in result.output
+    assert "2 videos (2 resumed)" in result.output
