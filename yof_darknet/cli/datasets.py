@@ -111,10 +111,9 @@ def _check_shards(options: dict[str, Any]) -> dict[str, Any]:
     check = check_shards(options["affwild2"], out, _affwild2_options(options))
     click.echo(check.summary())
     if check.bad:
-        message = problems_message(check, out)
         if not options["convert_missing"]:
-            raise DatasetError(message)
-        click.secho(f"note: {message}", fg="yellow")
+            raise DatasetError(problems_message(check, out))
+        click.secho(f"note: {problems_message(check, out, fix=False)}", fg="yellow")
         click.echo(f"--convert-missing: converting shard(s) {sorted(check.bad)} in this job")
     return {
         "count": check.count,

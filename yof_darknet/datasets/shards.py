@@ -261,16 +261,18 @@ def array_spec(indices: list[int]) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
-def problems_message(check: ShardCheck, out: Path) -> str:
-    """The merge's refusal: each bad shard, and how to convert just those."""
+def problems_message(check: ShardCheck, out: Path, *, fix: bool = True) -> str:
+    """The merge's refusal: each bad shard, and (``fix``) how to convert just those."""
     lines = [f"shard {i}/{check.count}: {why}" for i, why in sorted(check.bad.items())]
     if len(lines) > MAX_LISTED:
         lines = [*lines[:MAX_LISTED], f"... and {len(lines) - MAX_LISTED} more"]
-    return (
-        f"{len(check.bad)} of {check.count} shards in {out} cannot be merged:\n  "
-        + "\n  ".join(lines)
-        + f"\nre-run them with the same options (SHARD_COUNT={check.count} sbatch "
-        f"--array={array_spec(list(check.bad))} {SHARD_TEMPLATE}, or datasets --shard I/"
-        f"{check.count} each), then merge again; or add --convert-missing to convert them in "
-        "the merge job"
-    )
+    message = f"{len(check.bad)} of {check.count} shards in {out} cannot be merged:\n  "
+    message += "\n  ".join(lines)
+    if fix:
+        message += (
+            f"\nre-run them with the same options (SHARD_COUNT={check.count} sbatch "
+            f"--array={array_spec(list(check.bad))} {SHARD_TEMPLATE}, or datasets --shard I/"
+            f"{check.count} each), then merge again; or add --convert-missing to convert them "
+            "in the merge job"
+        )
+    return message
