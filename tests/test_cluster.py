@@ -1,19 +1,13 @@
 from __future__ import annotations
 
-import doctest
 import os
 import subprocess
 import sys
 
 import pytest
 
-from yof_darknet import cluster
 from yof_darknet.cluster import array_shard, available_cpus, thread_env, visible_gpus
 from yof_darknet.errors import ClusterError
-
-
-def test_doctests():
-    assert doctest.testmod(cluster).failed == 0
 
 
 def array(task: int, low: int, high: int, count: int, step: int = 1) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import os
 import signal
@@ -22,7 +21,6 @@ from tests.support.affwild2 import (
     copy_release,
 )
 from yof_darknet.cli import main
-from yof_darknet.datasets import shards
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
 from yof_darknet.datasets.shards import (
     check_shards,
@@ -49,10 +47,6 @@ def detector(dataset_fixtures):
 
 def shard(raw, out, index, count, detector, **given):
     return run_shard(raw, out, options((index, count), **given), detector_factory=detector)
-
-
-def test_doctests():
-    assert doctest.testmod(shards).failed == 0
 
 
 def test_finished_shards_pass_the_check(raw, tmp_path, detector):

@@ -32,8 +32,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from yof_darknet.cluster import available_cpus, split_cpus
 from yof_darknet.datasets.affwild2_files import (
     Problem,
@@ -47,6 +45,7 @@ from yof_darknet.datasets.faces import FaceDetector, create_detector
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
+from yof_darknet.progress import Progress
 
 DATASET = "affwild2"
 MAX_REPORTED = 50  # problem messages kept in stats.json (all are counted)
@@ -157,15 +156,15 @@ def _run_videos(
     settings = options.settings()
     workers, threads = split_cpus(min(options.workers, len(jobs)), available_cpus())
     factory = factory or default_detector_factory(options, threads)
-    bar = tqdm(total=len(jobs), desc="affwild2: videos", unit="video", disable=not progress)
+    reporter = Progress("affwild2: videos", total=len(jobs), unit="video", enabled=progress)
     results: list[tuple[VideoResult, bool]] = []
-    with bar:
+    with reporter:
         if workers == 1:
             _limit_threads(threads)
             detector = factory()
             for job in jobs:
                 results.append(convert_video(job, out_dir, settings, detector, threads=threads))
-                bar.update()
+                reporter.update()
             return results
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
@@ -178,7 +177,7 @@ def _run_videos(
             try:
                 for future in futures:
                     results.append(future.result())
-                    bar.update()
+                    reporter.update()
             except BaseException:
                 for future in futures:
                     future.cancel()
