@@ -87,3 +87,19 @@ def test_darknet_gets_the_tasks_cpus_as_openmp_threads():
         "PATH": "/bin",
         "OMP_NUM_THREADS": "1",
     }
+
+
+def test_programs_started_by_the_runner_get_the_tasks_cpus(tmp_path, monkeypatch):
+    from yof_darknet.runner import Streaming, run_logged
+
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    show = [sys.executable, "-c", "import os; print(os.environ['OMP_NUM_THREADS'])"]
+    assert run_logged(show, tmp_path, tmp_path / "log") == (0, "1\n")
+    streaming, stdout = Streaming(show, cwd=tmp_path), b""
+    while streaming.open_streams:
+        name, chunk = streaming.next_chunk(30) or ("timeout", b"")
+        assert name != "timeout"
+        stdout += chunk if name == "o" else b""
+    assert streaming.wait() == 0
+    assert stdout == b"1\n"
