@@ -2,43 +2,82 @@
 
 ``datasets`` takes its options from ``DatasetsOptions`` (``datasets/options.py``, shared with
 ``reproduce``), which binds one converter per ``--<dataset>`` folder and runs ``build_datasets``.
+``--shard`` converts one shard of the Aff-Wild2 videos and records how it ended
+(``datasets.shards``); ``--merge`` checks those records before building.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from yof_darknet.cli.params import (
-    AFFWILD2_OPTION,
-    EXPW_OPTION,
-    OUT_DIR,
-    pick,
-    stage_options,
-)
+from yof_darknet.cli.params import AFFWILD2_OPTION, EXPW_OPTION, OUT_DIR, pick, stage_options
 from yof_darknet.datasets.options import DatasetsOptions
+from yof_darknet.errors import DatasetError
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    """``--shard I/N``, or ``auto``: this SLURM array task's shard."""
+    from yof_darknet.cluster import AUTO, array_shard
+    from yof_darknet.datasets.affwild2 import parse_shard
+
+    if text is None:
+        return None
+    if text != AUTO:
+        return parse_shard(text)
+    shard = array_shard()
+    click.echo(f"--shard auto: shard {shard[0]}/{shard[1]} (SLURM array task "
+               f"{os.environ['SLURM_ARRAY_TASK_ID']})")  # fmt: skip
+    return shard
 
 
 def _affwild2_shard(options: DatasetsOptions, affwild2: Path | None, out: Path, shard: str) -> None:
-    """``--shard I/N``: convert this shard's videos only; lists come from a run without it."""
-    from yof_darknet.datasets.affwild2 import convert_affwild2, parse_shard
+    """``--shard I/N``: convert this shard's videos only; lists come from ``--merge``."""
     from yof_darknet.datasets.build import check_out_dir
+    from yof_darknet.datasets.shards import record_path, run_shard
 
     if not affwild2:
         raise click.UsageError("--shard splits the Aff-Wild2 videos: pass --affwild2 DIR")
     out = out.resolve()
     check_out_dir(out, [affwild2], ["affwild2"])
-    result = convert_affwild2(
-        affwild2, out / "affwild2", options.affwild2(parse_shard(shard)), progress=True
-    )
+    settings = options.affwild2(_shard(shard))
+    result = run_shard(affwild2, out, settings, progress=True)
     _echo_affwild2(result.stats.details)
+    shard = settings.shard
+    assert shard is not None
     click.echo(
-        f"shard {shard}: {result.stats.details['videos']} videos done; when every "
-        "shard has finished, run the same command without --shard to merge them and write "
-        "the lists, obj.data and stats.json"
+        f"shard {shard[0]}/{shard[1]}: {result.stats.details['videos']} videos done "
+        f"(recorded in {record_path(out, shard)}); when every shard has finished, run the same "
+        "command with --merge instead of --shard to check them and write the lists, obj.data "
+        "and stats.json"
     )
+
+
+def _check_shards(
+    options: DatasetsOptions, affwild2: Path | None, out: Path, convert_missing: bool
+) -> dict[str, Any]:
+    """``--merge``: every shard finished with these options and inputs, or stop (the check's
+    outcome goes into stats.json)."""
+    from yof_darknet.datasets.shards import check_shards, problems_message
+
+    if not affwild2:
+        raise click.UsageError("--merge joins the Aff-Wild2 shards: pass --affwild2 DIR")
+    out = out.resolve()
+    check = check_shards(affwild2, out, options.affwild2())
+    click.echo(check.summary())
+    if check.bad:
+        if not convert_missing:
+            raise DatasetError(problems_message(check, out))
+        click.secho(f"note: {problems_message(check, out, fix=False)}", fg="yellow")
+        click.echo(f"--convert-missing: converting shard(s) {sorted(check.bad)} in this job")
+    return {
+        "count": check.count,
+        "finished": len(check.finished),
+        "converted_here": sorted(check.bad),
+    }
 
 
 def _echo_affwild2(details: dict[str, Any]) -> None:
@@ -94,19 +133,41 @@ def _echo_summary(summary) -> None:
 @stage_options(DatasetsOptions)
 @click.option(
     "--shard",
-    metavar="I/N",
-    help="Aff-Wild2: convert only every N-th video from the I-th (0-based); then run "
-    "without --shard to merge.",
+    metavar="I/N|auto",
+    help="Aff-Wild2: convert only every N-th video from the I-th (0-based; auto: from the "
+    "SLURM array task), recording how the shard ended; then --merge.",
+)
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="Check that every shard finished (same options, same inputs) and write the lists; "
+    "stop naming the shards that did not.",
+)
+@click.option(
+    "--convert-missing",
+    is_flag=True,
+    help="With --merge: convert the missing or failed shards in this job instead of stopping.",
 )
 def datasets(
-    expw: Path | None, affwild2: Path | None, out: Path, shard: str | None, **given: Any
+    expw: Path | None,
+    affwild2: Path | None,
+    out: Path,
+    shard: str | None,
+    merge: bool,
+    convert_missing: bool,
+    **given: Any,
 ) -> None:
     """Convert ExpW (and Aff-Wild2) into Darknet's layout, split it and write obj.data."""
     options = pick(DatasetsOptions, given)
+    if convert_missing and not merge:
+        raise click.UsageError("--convert-missing goes with --merge")
     if shard:
+        if merge:
+            raise click.UsageError("--shard converts one shard, --merge joins them: use one")
         _affwild2_shard(options, affwild2, out, shard)
         return
-    _echo_summary(options.build(expw, affwild2, out))
+    extra = {"shards": _check_shards(options, affwild2, out, convert_missing)} if merge else {}
+    _echo_summary(options.build(expw, affwild2, out, recorded=extra))
 
 
 @click.command("sample")

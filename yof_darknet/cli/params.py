@@ -59,7 +59,43 @@ class SizeType(click.ParamType):
         self.fail(f"{value!r} is not a size like 416 or 416x320", param, ctx)
 
 
-_KINDS = {"size": SizeType()}
+class WorkersType(click.ParamType):
+    """A count of 1 or more, or ``auto``: one per CPU this task was given (``cluster.py``)."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        from yof_darknet.cluster import AUTO, available_cpus
+
+        if isinstance(value, int) and value >= 1:
+            return value
+        if value == AUTO:
+            return available_cpus()
+        try:
+            workers = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r}: give a number or auto", param, ctx)
+        if workers < 1:
+            self.fail(f"{workers}: use 1 or more", param, ctx)
+        return workers
+
+
+class GpusType(click.ParamType):
+    """darknet's ``-gpus`` list (``0,1``), or ``auto``: every GPU this job was given."""
+
+    name = "0,1|auto"
+
+    def convert(self, value, param, ctx):
+        from yof_darknet.cluster import AUTO, visible_gpus
+
+        if value != AUTO:
+            return value
+        gpus = visible_gpus()
+        click.echo(f"--gpus auto: {gpus}", err=True)
+        return gpus
+
+
+_KINDS = {"size": SizeType(), "workers": WorkersType(), "gpus": GpusType()}
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -40,9 +40,10 @@ class TrainOptions:
     resume: bool = option(False, "Continue from the run's newest weights (and its own cfg).")
     gpus: str | None = option(
         None,
-        "GPUs for darknet -gpus, e.g. 0,1: the schedule is adjusted to keep the profile's "
-        "(learning rate / N, iterations and steps / N, burn-in on the first GPU).",
-        metavar="0,1",
+        "GPUs for darknet -gpus, e.g. 0,1 (auto: every GPU this job was given, --gres=gpu:N): "
+        "the schedule is adjusted to keep the profile's (learning rate / N, iterations and "
+        "steps / N, burn-in on the first GPU).",
+        kind="gpus",
     )
     max_batches: int | None = option(
         None, "Iterations of a shorter run (steps move to 80 % and 90 %).", min=1

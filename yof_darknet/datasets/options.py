@@ -58,7 +58,13 @@ class DatasetsOptions:
         "Aff-Wild2: hold out random frames (the paper) or whole videos (no leak).",
         choices=SPLIT_BY,
     )
-    workers: int = option(1, "Aff-Wild2: videos converted in parallel processes.", min=1)
+    workers: int = option(
+        1,
+        "Aff-Wild2: videos converted in parallel processes (auto: one per CPU of the task; "
+        "never more than its CPUs).",
+        kind="workers",
+        metavar="N|auto",
+    )
 
     def affwild2(self, shard: tuple[int, int] | None = None) -> AffWild2Options:
         """The Aff-Wild2 converter's options (``shard``: only that share of the videos)."""
@@ -102,18 +108,20 @@ class DatasetsOptions:
         *,
         test_default: int = TEST_PER_DATASET,
         progress: bool = True,
+        recorded: dict | None = None,
     ) -> BuildSummary:
-        """Convert the datasets given into ``out``: lists, obj.data and stats.json."""
+        """Convert the datasets given into ``out``: lists, obj.data and stats.json (whose
+        ``options`` are these, plus ``recorded``)."""
         from yof_darknet.datasets.build import build_datasets
 
         test = test_default if self.test_per_dataset is None else self.test_per_dataset
-        recorded = {"expw": expw, "affwild2": affwild2, "out": out, **asdict(self)}
-        recorded["test_per_dataset"] = test
+        given = {"expw": expw, "affwild2": affwild2, "out": out, **asdict(self)}
+        given.update(test_per_dataset=test, **(recorded or {}))
         return build_datasets(
             self.jobs(expw, affwild2),
             out,
             test_per_dataset=test,
             seed=self.seed,
-            options={k: str(v) if isinstance(v, Path) else v for k, v in recorded.items()},
+            options={k: str(v) if isinstance(v, Path) else v for k, v in given.items()},
             progress=progress,
         )
