@@ -17,6 +17,7 @@ import numpy as np
 
 from yof_darknet.datasets.faces import Face
 from yof_darknet.datasets.stats import ConversionResult
+from yof_darknet.safeio import LEDGER
 
 FIXTURE_VIDEOS = {
     "9001": "videos/batch1/9001.avi",
@@ -92,7 +93,7 @@ def tree_files(folder: Path) -> dict[str, bytes]:
     return {
         str(path.relative_to(folder)): path.read_bytes()
         for path in sorted(folder.rglob("*"))
-        if path.is_file()
+        if path.is_file() and path.name != LEDGER  # its order is the order work finished in
     }
 
 

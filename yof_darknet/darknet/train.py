@@ -173,7 +173,7 @@ def train(
         Path(weights).resolve() if weights else None,
         gpus=gpus,
         clear=clear,
-        map_during_training=valid.is_file() and valid.stat().st_size > 0,
+        map_during_training=valid is not None and valid.is_file() and valid.stat().st_size > 0,
     )
     stdbuf = shutil.which("stdbuf")
     if stdbuf:  # pjreddie's stdout is block-buffered on a pipe

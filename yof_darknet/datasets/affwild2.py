@@ -14,8 +14,9 @@ labels beside them and a manifest per video), and returns a ``ConversionResult``
 Skip reasons (faces: one person in one frame): ``label_ignore`` (-1), ``label_other`` (7),
 ``bad_line``, ``bad_label``, ``missing_video``, ``unreadable_video``, ``no_frame`` (line past the
 last decoded frame), ``no_face``, ``unassigned``, ``crowded``. Files: ``empty_annotation``,
-``header_only``, ``duplicate_annotation``, ``side_conflict``, ``duplicate_video``,
-``not_annotated`` (in ``--videos-list`` only), ``unreadable_video``.
+``header_only``, ``missing_header`` (no header line: read from line 1, counted),
+``duplicate_annotation``, ``side_conflict``, ``duplicate_video``, ``not_annotated`` (in
+``--videos-list`` only), ``unreadable_video``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from yof_darknet.datasets.faces import FaceDetector, create_detector
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.datasets.writer import Item
 from yof_darknet.errors import DatasetError
+from yof_darknet.safeio import protected, protected_inputs
 
 DATASET = "affwild2"
 MAX_REPORTED = 50  # problem messages kept in stats.json (all are counted)
@@ -116,9 +118,14 @@ def default_detector_factory(options: AffWild2Options) -> DetectorFactory:
 
 
 def _convert_in_worker(
-    job: VideoJob, out_dir: Path, settings: dict[str, Any], factory: DetectorFactory
+    job: VideoJob,
+    out_dir: Path,
+    settings: dict[str, Any],
+    factory: DetectorFactory,
+    inputs: tuple[list[str], list[str]],
 ) -> tuple[VideoResult, bool]:
-    return convert_video(job, out_dir, settings, factory())
+    with protected(*inputs[0], *inputs[1]):  # the parent's read-only inputs, in this process too
+        return convert_video(job, out_dir, settings, factory())
 
 
 def _count_unconverted(stats: ConversionStats, job: VideoJob, reason: str, stride: int) -> None:
@@ -151,8 +158,10 @@ def _run_videos(
             return results
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(options.workers, mp_context=context) as pool:
+            inputs = protected_inputs()
             futures = [
-                pool.submit(_convert_in_worker, job, out_dir, settings, factory) for job in jobs
+                pool.submit(_convert_in_worker, job, out_dir, settings, factory, inputs)
+                for job in jobs
             ]
             try:
                 for future in futures:
@@ -246,7 +255,9 @@ def convert_affwild2(
         else:
             runnable.append(job)
     factory = detector_factory or default_detector_factory(options)
-    results = _run_videos(runnable, out_dir, options, factory, progress)
+    inputs = [p for job in runnable for p in (job.video, *(a.path for a in job.persons.values()))]
+    with protected(*inputs):  # the raw files, also where links in the raw folder lead
+        results = _run_videos(runnable, out_dir, options, factory, progress)
     items = _summarise(stats, results, problems, out_dir, options.split_by)
     if options.shard is not None:
         stats.details["shard"] = f"{options.shard[0]}/{options.shard[1]}"

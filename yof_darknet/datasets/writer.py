@@ -11,12 +11,20 @@ import contextlib
 import hashlib
 import os
 import shutil
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from yof_darknet.errors import DatasetError
+from yof_darknet.safeio import (  # re-exported: the writers of every stage import them from here
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_writable,
+    temporary_sibling,
+)
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "temporary_sibling"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _DARKNET_PATH_MAX = 4095  # both forks copy paths into 4096-byte buffers
@@ -107,6 +115,24 @@ def label_path_problem(image: Path) -> str | None:
     return None
 
 
+# Darknet's option parser (``read_data_cfg``: ``strip`` in utils.c, both forks) deletes every
+# space, tab and newline of an obj.data line before it splits key and value.
+_STRIPPED = (" ", "\t", "\n", "\r")
+
+
+def darknet_path_problem(path: Path | str) -> str | None:
+    """Why Darknet could not use ``path`` in an ``obj.data`` (or None): whitespace anywhere."""
+    text = os.path.abspath(path)
+    found = sorted({repr(c) for c in text if c in _STRIPPED})
+    if found:
+        return (
+            f"the path {text!r} holds whitespace ({', '.join(found)}); Darknet's obj.data "
+            "parser deletes every space and tab in a line, so it would open another path. "
+            "Use a folder whose full path has no whitespace"
+        )
+    return None
+
+
 def check_label_path(image: Path) -> Path:
     """Return ``image``'s label path, or raise if either fork would look for it elsewhere."""
     problem = label_path_problem(image)
@@ -150,48 +176,6 @@ def label_line(class_id: int, xyxy: Sequence[float], image_wh: tuple[int, int]) 
     return f"{class_id} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
 
 
-def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
-    """Where to write ``path`` before renaming it into place: a hidden name in its folder, unique
-    to this process and thread, that keeps ``path``'s suffix (OpenCV picks a video container by
-    it)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.{tag}{path.suffix}")
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block ends.
-
-    When the block raises, whatever was written there is removed: ``path`` is never half a file.
-    """
-    tmp = temporary_sibling(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half a file.
-
-    The file gets the usual ``0666 & ~umask`` mode; its folder is created when missing.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    with atomic_path(path) as tmp:
-        try:
-            fd = os.open(tmp, flags, 0o666)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, flags, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def place_image(source: Path, target: Path, *, copy: bool = False) -> None:
     """Put ``source`` at ``target`` as a symlink (default) or a copy; the source is never touched.
 
@@ -201,6 +185,7 @@ def place_image(source: Path, target: Path, *, copy: bool = False) -> None:
     The symlink points at ``source`` made absolute (pass a resolved path to skip symlinks).
     """
     source = Path(os.path.abspath(source))
+    check_writable(target)
     if copy:
         if target.is_file() and not target.is_symlink():
             have, want = target.stat(), source.stat()

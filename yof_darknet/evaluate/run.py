@@ -116,6 +116,7 @@ def load_test_set(data: Path) -> TestSet:
     names = obj.read_names()
     base = Path(data).resolve().parent
     images = _resolve(obj.read_list("valid"), base)
+    assert obj.valid is not None  # read_list refused a file without valid=
     position = {p.resolve(): i for i, p in enumerate(images)}
     subsets: dict[str, np.ndarray] = {}
     for name, filename in SUBSET_LISTS.items():
