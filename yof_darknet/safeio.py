@@ -191,6 +191,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 LEDGER = ".yof-written"
 
 
+def _plain_name(name: str) -> bool:
+    """A name in this folder (``sub/`` for a sub-folder): never a path that leads elsewhere."""
+    bare = name.removesuffix("/")
+    return bool(bare) and "/" not in bare and bare not in (".", "..") and "\0" not in bare
+
+
 class Ledger:
     """The names the package wrote in one folder (``folder/.yof-written``, one per line).
 
@@ -202,11 +208,11 @@ class Ledger:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.path = self.folder / LEDGER
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            data = b""
-        self._names = {os.fsdecode(line) for line in data.split(b"\n") if line}
+        data = b""
+        with contextlib.suppress(FileNotFoundError):
+            if not self.path.is_symlink():  # a link is not our ledger: it owns nothing
+                data = self.path.read_bytes()
+        self._names = {n for n in map(os.fsdecode, data.split(b"\n")) if _plain_name(n)}
 
     def names(self) -> set[str]:
         return set(self._names)
