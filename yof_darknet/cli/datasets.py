@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from yof_darknet.cli.params import EXISTING_DIR, EXISTING_FILE, OUT_DIR
+from yof_darknet.cli.params import EXISTING_DIR, EXISTING_FILE, OUT_DIR, FiniteFloat
 
 
 def _expw_job(options: dict[str, Any]):
@@ -117,7 +117,7 @@ def _echo_summary(summary) -> None:
 )
 @click.option(
     "--min-face-score",
-    type=float,
+    type=FiniteFloat(),
     default=50.0,
     help="ExpW: keep faces whose detector confidence is strictly above this.",
 )
@@ -136,7 +136,7 @@ def _echo_summary(summary) -> None:
 @click.option("--seed", type=int, default=0, help="Seed of the test split.")
 @click.option(
     "--face-threshold",
-    type=click.FloatRange(0, 1),
+    type=FiniteFloat(0, 1),
     default=0.8,
     help="Aff-Wild2: minimum RetinaFace score of a face.",
 )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_DIR, EXISTING_FILE
+from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_DIR, EXISTING_FILE, FiniteFloat
 
 _PATH = click.Path(path_type=Path)
 
@@ -29,7 +29,7 @@ _PATH = click.Path(path_type=Path)
 @click.option(
     "--iou",
     "iou_thresh",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=FiniteFloat(0, 1, min_open=True, max_open=True),
     default=0.5,
     help="IoU a detection needs (strictly more) to match a face.",
 )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from yof_darknet.cli.params import EXISTING_FILE, OUT_DIR
+from yof_darknet.cli.params import EXISTING_FILE, OUT_DIR, FiniteFloat
 
 
 class _Size(click.ParamType):
@@ -38,13 +38,13 @@ class _Size(click.ParamType):
 )
 @click.option(
     "--thresh",
-    type=click.FloatRange(0, 1),
+    type=FiniteFloat(0, 1),
     default=0.25,
     help="Report (box, class) pairs whose objectness x class probability exceeds this.",
 )
 @click.option(
     "--nms",
-    type=click.FloatRange(0, 1),
+    type=FiniteFloat(0, 1),
     default=0.45,
     help="Per-class NMS: drop a box overlapping a better one by more than this IoU (0: none).",
 )
@@ -59,7 +59,7 @@ class _Size(click.ParamType):
 @click.option("--smooth", is_flag=True, help="Track faces and smooth their class scores (EMA).")
 @click.option(
     "--smooth-alpha",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloat(0, 1, min_open=True),
     default=0.5,
     help="Weight of the newest frame in the moving average.",
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -16,3 +17,16 @@ DARKNET_OPTION = click.option(
     type=click.Path(path_type=Path),
     help="darknet binary (default: $DARKNET, third_party/darknet/darknet, then PATH).",
 )
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that must be a finite number (click's ranges let ``nan`` through: every
+    comparison with it is false), optionally within a range."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number

@@ -9,6 +9,8 @@ A cfg is a list of sections (``[net]``, ``[convolutional]``, ``[yolo]``...), eac
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +112,10 @@ def parse_setting(expression: str) -> tuple[str, str]:
     key, value = key.strip(), value.strip()
     if not sep or not key or not value or " " in key:
         raise DarknetError(f"--set {expression!r}: expected key=value, e.g. net.width=160")
+    for part in value.split(","):
+        with contextlib.suppress(ValueError):
+            if not math.isfinite(float(part)):
+                raise DarknetError(f"--set {expression!r}: {part.strip()!r} is not a finite number")
     return key, value
 
 

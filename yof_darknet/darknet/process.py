@@ -29,6 +29,7 @@ from yof_darknet.darknet.logs import (
     find_failure,
 )
 from yof_darknet.errors import DarknetError
+from yof_darknet.safeio import named, open_output
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
 _STOP_GRACE_S = 10.0
@@ -148,7 +149,7 @@ def stream_training(
     )
     follower = _Follower(rows, bar)
     interrupted, open_streams, last_output = False, 2, time.monotonic()
-    with Path(log).open("ab") as handle:
+    with open_output(Path(log), append=True) as handle:
         handle.write(f"# yof-darknet: {shlex.join(args)}\n".encode())
         try:
             while open_streams and follower.failure is None:
@@ -160,8 +161,11 @@ def stream_training(
                         break
                     continue
                 last_output = time.monotonic()
-                handle.write(chunk)
-                handle.flush()
+                try:
+                    handle.write(chunk)
+                    handle.flush()
+                except OSError as exc:  # a full disk: stop darknet, name the log
+                    raise named(exc, log) from exc
                 follower.feed(name, chunk)
                 open_streams -= not chunk
         except KeyboardInterrupt:

@@ -36,6 +36,7 @@ from yof_darknet.evaluate.inputs import (
 )
 from yof_darknet.evaluate.result import MapResult
 from yof_darknet.evaluate.table import Table2
+from yof_darknet.safeio import atomic_write_text, open_output
 
 if TYPE_CHECKING:
     from yof_darknet.darknet.binary import Darknet
@@ -154,8 +155,7 @@ def subset(
 
 def run_logged(args: list[str], cwd: Path, log: Path) -> tuple[int, str]:
     """Run darknet, keep its whole output (stdout and stderr) in ``log``; Ctrl-C stops it."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as sink:
+    with open_output(log) as sink:
         try:
             process = subprocess.Popen(
                 args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
@@ -198,7 +198,7 @@ def _evaluate_all(
 
 def _temp_obj_data(test: TestSet, folder: Path, images: Sequence[Path], results: Path) -> Path:
     listing = folder / "valid.txt"
-    listing.write_text("".join(f"{p.absolute()}\n" for p in images))
+    atomic_write_text(listing, "".join(f"{p.absolute()}\n" for p in images))
     path = folder / "obj.data"
     extra = {k: v for k, v in test.obj.extra.items() if k not in ("results", "eval")}
     extra["results"] = str(results)

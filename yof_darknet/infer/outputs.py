@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -13,9 +14,9 @@ from typing import IO, ClassVar
 import cv2
 import numpy as np
 
-from yof_darknet.datasets.writer import atomic_write_bytes, temporary_sibling
 from yof_darknet.errors import InferenceError
 from yof_darknet.infer.detector import Detection
+from yof_darknet.safeio import atomic_write_bytes, check_writable, open_output, temporary_sibling
 
 
 def frame_record(
@@ -50,8 +51,9 @@ class JsonLines:
             return
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(path)
         self._tmp = temporary_sibling(path, "partial")
-        self._stream = self._tmp.open("w")
+        self._stream = io.TextIOWrapper(open_output(self._tmp), encoding="utf-8")
 
     def write(self, record: dict) -> None:
         self._stream.write(json.dumps(record) + "\n")
@@ -92,7 +94,9 @@ class VideoSink:
             path = path.with_suffix(".mp4")
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(path)
         self._tmp = temporary_sibling(path, "partial")
+        self._tmp.unlink(missing_ok=True)  # OpenCV would write through a link left there
         codec = self._FOURCC[path.suffix.lower()]
         fourcc = cv2.VideoWriter_fourcc(*codec)
         self._writer = cv2.VideoWriter(str(self._tmp), fourcc, fps, size)
