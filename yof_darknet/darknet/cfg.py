@@ -201,6 +201,22 @@ def _validate_steps(sections: list[Section], source: str) -> None:
         )
 
 
+def check_heads(sections: list[Section], classes: int, source: str, data: Path | str) -> None:
+    """Raise unless every ``[yolo]`` head is well-formed and has ``classes`` (from ``data``)."""
+    heads = yolo_heads(sections)
+    if not heads:
+        raise DarknetError(f"{source}: no [yolo] layer")
+    for index in heads:
+        _validate_head(sections, index, source)
+    found = sorted({int(sections[i].get("classes", "0") or 0) for i in heads})
+    if found != [classes]:
+        raise DarknetError(
+            f"{source}: [yolo] classes={','.join(map(str, found))} but {data} has "
+            f"classes={classes}; these do not belong together (generate the cfg with "
+            f"`yof-darknet cfg --data {data}`)"
+        )
+
+
 def _validate_head(sections: list[Section], index: int, source: str) -> None:
     head = sections[index]
     where = f"{source}: [yolo] #{yolo_heads(sections).index(index) + 1}"

@@ -21,9 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from yof_darknet.darknet.cfg import check_heads, read_cfg
 from yof_darknet.darknet.maplog import parse_map_output, read_map_log
 from yof_darknet.darknet.objdata import ObjData, read_lines, read_obj_data, write_obj_data
 from yof_darknet.darknet.process import stop_group
+from yof_darknet.darknet.weights import check_complete
+from yof_darknet.datasets.writer import darknet_path_problem
 from yof_darknet.errors import DarknetError, EvaluationError
 from yof_darknet.evaluate.ap import Accumulation, Detections, EvalParams, GroundTruth
 from yof_darknet.evaluate.ap import evaluate as score
@@ -184,6 +187,25 @@ def find_cfg(cfg: Path | None, weights: Path) -> Path:
     raise EvaluationError(f"{weights}: cannot tell which .cfg goes with these weights; pass --cfg")
 
 
+def check_model(cfg: Path, weights: Path, test: TestSet) -> None:
+    """Refuse, before anything runs, a cfg whose heads do not fit the obj.data (classes,
+    filters) and weights that are not exactly that cfg's (truncated, empty, another network or
+    class count): either would give a wrong mAP without a word."""
+    sections = read_cfg(cfg)
+    check_heads(sections, test.obj.classes, str(cfg), test.obj_path)
+    check_complete(weights, sections, cfg)
+
+
+def check_darknet_paths(test: TestSet) -> None:
+    """Refuse paths darknet would misread in the obj.data we hand it (names=, the temporary
+    lists and results folder)."""
+    for what, path in (("names", test.obj.names), ("temporary folder", tempfile.gettempdir())):
+        problem = darknet_path_problem(path)
+        if problem is not None:
+            fix = "set TMPDIR to a folder without spaces" if what != "names" else "move it"
+            raise EvaluationError(f"{test.obj_path}: {what} {path}: {problem} ({fix})")
+
+
 def _evaluate_all(
     test: TestSet, dets: Detections, params: EvalParams
 ) -> tuple[MapResult, dict[str, MapResult], Scored]:
@@ -297,6 +319,7 @@ def run_map(request: MapRequest) -> MapOutcome:
     if request.weights is None or not request.weights.is_file():
         raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
     cfg = find_cfg(request.cfg, request.weights)
+    check_model(cfg, request.weights, test)
     if request.engine == "python":
         dets = _python_detections(test, cfg, request.weights)
         combined, per_dataset, scored = _evaluate_all(test, dets, params)
@@ -304,6 +327,7 @@ def run_map(request: MapRequest) -> MapOutcome:
     from yof_darknet.darknet.binary import find_darknet
 
     darknet = find_darknet(request.darknet)
+    check_darknet_paths(test)
     if darknet.has_map:
         combined, per_dataset = _darknet_map(request, test, darknet, cfg, request.weights)
         method = METHOD_MAP.format(flavor=f"{darknet.flavor} {darknet.version}")
