@@ -118,14 +118,16 @@ def _pretrained(opts: ReproduceOptions, echo: Echo) -> Path | None:
     from yof_darknet.darknet.download import CONV15_NAME, fetch_pretrained
 
     conv15 = opts.weights_dir / CONV15_NAME
-    if conv15.is_file():
-        echo(f"weights: {conv15}")
+    if conv15.is_file() and not (opts.weights_dir / "yolov3-tiny.weights").exists():
+        echo(f"weights: {conv15}")  # placed by hand; train checks that it fits the cfg
         return conv15
     try:
         found = fetch_pretrained(opts.weights_dir)
     except DarknetError as exc:
         echo(f"weights: pretrained weights unavailable, TRAINING FROM SCRATCH ({exc})")
         return None
+    for note in found.notes:
+        echo(f"weights: WARNING: {note}")
     echo(f"weights: {found.conv15}")
     return found.conv15
 

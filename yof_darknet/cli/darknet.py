@@ -125,6 +125,8 @@ def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
     from yof_darknet.darknet.download import fetch_pretrained
 
     found = fetch_pretrained(out)
+    for note in found.notes:
+        click.secho(f"warning: {note}", fg="yellow", err=True)
     click.echo(f"{found.weights}\n{found.conv15}")
 
 
@@ -163,6 +165,7 @@ def train(
 ) -> None:
     """Train with darknet in runs/NAME (cfg, obj.data, train.log, results.csv/png, weights/)."""
     from yof_darknet.darknet.binary import find_darknet
+    from yof_darknet.darknet.train import resume_hint
     from yof_darknet.darknet.train import train as run_training
 
     if resume and weights_path is not None:
@@ -188,9 +191,7 @@ def train(
     if result.weights is not None:
         click.echo(f"weights: {result.weights}")
     if result.interrupted:
-        click.echo(
-            f"continue with: yof-darknet train --data {data} --name {result.run_dir.name} --resume"
-        )
+        click.echo(resume_hint(data, result.run_dir, runs))
         raise SystemExit(130)
 
 

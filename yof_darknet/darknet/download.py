@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ _RETRIED = (
 class Pretrained:
     weights: Path  # yolov3-tiny.weights (checked)
     conv15: Path  # its first 15 layers, seen = 0
+    notes: tuple[str, ...] = ()  # files found wrong and moved aside
 
 
 def sha256_file(path: Path) -> str:
@@ -120,12 +122,47 @@ def download(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Pat
     return dest
 
 
+def set_aside(path: Path, why: str) -> str:
+    """Move a wrong file out of the way (kept, never deleted: it may be the user's) and say so."""
+    aside = path.with_name(f"{path.name}.rejected-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    return f"{path}: {why}; moved aside to {aside}"
+
+
+def _check_placed(weights: Path) -> str | None:
+    """A hand-placed ``yolov3-tiny.weights`` that is not pjreddie's file: moved aside, said."""
+    if not weights.is_file():
+        return None
+    got = sha256_file(weights)
+    if got == PRETRAINED_SHA256:
+        return None
+    size = weights.stat().st_size
+    return set_aside(
+        weights,
+        f"not pjreddie's yolov3-tiny.weights (SHA-256 {got[:16]}..., {size} bytes; expected "
+        f"{PRETRAINED_SHA256[:16]}..., {PRETRAINED_BYTES} bytes)",
+    )
+
+
 def fetch_pretrained(out_dir: Path, *, progress: bool = True) -> Pretrained:
-    """``out_dir/yolov3-tiny.weights`` (from ``$YOF_WEIGHTS_URL`` or pjreddie) and its conv.15."""
+    """``out_dir/yolov3-tiny.weights`` (from ``$YOF_WEIGHTS_URL`` or pjreddie) and its conv.15.
+
+    A ``yolov3-tiny.weights`` already there with another SHA-256 (a hand-placed file from
+    elsewhere) is moved aside and reported, and so is a ``yolov3-tiny.conv.15`` that is not
+    the first 15 layers of the checked weights; the right ones are then made.
+    """
     out_dir = Path(out_dir)
     url = os.environ.get("YOF_WEIGHTS_URL") or PRETRAINED_URL
-    weights = download(url, out_dir / "yolov3-tiny.weights", PRETRAINED_SHA256, progress=progress)
+    dest = out_dir / "yolov3-tiny.weights"
+    notes = [note] if (note := _check_placed(dest)) else []
+    try:
+        weights = download(url, dest, PRETRAINED_SHA256, progress=progress)
+    except DarknetError as exc:
+        raise DarknetError(" ".join([*notes, str(exc)])) from exc
     conv15 = out_dir / CONV15_NAME
-    if not conv15.is_file():
-        partial(TEMPLATE, weights, conv15, 15)
-    return Pretrained(weights, conv15)
+    expected = out_dir / f".{CONV15_NAME}.expected"
+    partial(TEMPLATE, weights, expected, 15)
+    if conv15.is_file() and conv15.read_bytes() != expected.read_bytes():
+        notes.append(set_aside(conv15, "not the first 15 layers of yolov3-tiny.weights"))
+    os.replace(expected, conv15)
+    return Pretrained(weights, conv15, tuple(notes))

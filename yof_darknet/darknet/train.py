@@ -8,6 +8,8 @@ Darknet runs with its cwd in the run folder (AlexeyAB writes ``chart.png`` there
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -26,11 +28,12 @@ from yof_darknet.darknet.cfg import (
 )
 from yof_darknet.darknet.logs import Record
 from yof_darknet.darknet.objdata import read_obj_data, write_obj_data
-from yof_darknet.darknet.process import stream_training
+from yof_darknet.darknet.process import DarknetDied, stream_training
 from yof_darknet.darknet.results import plot_results, read_results, write_results
 from yof_darknet.darknet.weights import check_fits, finished_message, read_header
-from yof_darknet.datasets.writer import atomic_write_text
+from yof_darknet.datasets.writer import atomic_write_text, darknet_path_problem
 from yof_darknet.errors import DarknetError
+from yof_darknet.safeio import sweep_temporaries
 
 CFG_NAME = "yolov3-tiny.cfg"
 
@@ -120,6 +123,38 @@ def prepare_run(
     return cfg_path, obj_path
 
 
+_WEIGHTS_NAME_ROOM = len("/_10000000.weights")
+
+
+def check_run_paths(data: Path, backup: Path, cfg_stem: str) -> None:
+    """Refuse, before anything is written, paths darknet cannot use: whitespace in obj.data's
+    paths (its parser deletes it) and weight file names longer than its 256-byte buffer."""
+    obj = read_obj_data(data)
+    for key in ("train", "valid", "names"):
+        path = getattr(obj, key)
+        if path is not None and (problem := darknet_path_problem(path)):
+            raise DarknetError(f"{data}: {key} = {path}: {problem}")
+    real = Path(os.path.realpath(backup))
+    if problem := darknet_path_problem(real):
+        raise DarknetError(f"run folder {backup.parent}: {problem} (choose --runs/--name)")
+    if len(os.fsencode(real)) + len(cfg_stem) + _WEIGHTS_NAME_ROOM > 255:
+        raise DarknetError(
+            f"run folder {backup.parent}: darknet builds weight file names in a 256-byte "
+            f"buffer and {real}/{cfg_stem}_N.weights would overflow it; choose a shorter --runs"
+        )
+
+
+def resume_hint(data: Path, run_dir: Path, runs_dir: Path) -> str:
+    """The exact command that continues this run (or says it has nothing to continue from)."""
+    if newest_weights(run_dir / "weights") is None:
+        return "no weights were saved yet: run the same command again to start over"
+    runs = f" --runs {shlex.quote(str(runs_dir))}" if runs_dir != Path("runs") else ""
+    return (
+        f"continue with: yof-darknet train --data {shlex.quote(str(data))} "
+        f"--name {shlex.quote(run_dir.name)} --resume{runs}"
+    )
+
+
 def train(
     data: Path,
     *,
@@ -140,6 +175,7 @@ def train(
     darknet = darknet or find_darknet()
     run_dir = Path(runs_dir) / (name or profile)
     backup = run_dir / "weights"
+    check_run_paths(data, backup, Path(CFG_NAME).stem)
     if resume:
         weights = newest_weights(backup)
         if weights is None:
@@ -187,6 +223,8 @@ def train(
         write_results(run_dir / "results.csv", kept + rows)
         plot_results(run_dir / "results.png", kept + rows, f"{run_dir.name} ({darknet.flavor})")
 
+    sweep_temporaries(run_dir)
+    sweep_temporaries(backup)
     try:
         interrupted = stream_training(
             args,
@@ -201,6 +239,8 @@ def train(
             final_weights=backup / f"{cfg_path.stem}_final.weights",
             progress=progress,
         )
+    except DarknetDied as exc:
+        raise DarknetDied(f"{exc}; {resume_hint(data, run_dir, Path(runs_dir))}") from None
     finally:
         save()
     last = rows[-1].line.iteration if rows else 0
