@@ -326,8 +326,8 @@ def run_map(request: MapRequest) -> MapOutcome:
         return MapOutcome(Table2(combined, METHOD_PYTHON, None, per_dataset), scored)
     from yof_darknet.darknet.binary import find_darknet
 
-    darknet = find_darknet(request.darknet)
     check_darknet_paths(test)
+    darknet = find_darknet(request.darknet)
     if darknet.has_map:
         combined, per_dataset = _darknet_map(request, test, darknet, cfg, request.weights)
         method = METHOD_MAP.format(flavor=f"{darknet.flavor} {darknet.version}")
