@@ -15,7 +15,12 @@ from tests.datasets.affwild2_helpers import (
     truth_boxes,
 )
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2, parse_shard
-from yof_darknet.datasets.affwild2_files import collect_jobs, parse_annotation, read_videos_list
+from yof_darknet.datasets.affwild2_files import (
+    Annotation,
+    collect_jobs,
+    parse_annotation,
+    read_videos_list,
+)
 from yof_darknet.datasets.affwild2_video import MANIFEST, assign_faces, folder_name
 from yof_darknet.datasets.faces import Face
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
@@ -370,3 +375,31 @@ def test_option_checks():
         AffWild2Options(split_by="people")
     with pytest.raises(DatasetError, match="--frame-stride"):
         AffWild2Options(frame_stride=0)
+
+
+@pytest.mark.parametrize("first", ["0", "-1", " 4 ", "\ufeff3"])
+def test_a_missing_header_is_detected_said_and_not_a_shift(tmp_path, first):
+    path = tmp_path / "a.txt"
+    path.write_text(f"{first}\n5\n6\n", encoding="utf-8")
+    annotation, problems = parse_annotation(path, "main")
+    assert annotation.labels == (int(first.strip("\ufeff ")), 5, 6)  # line 1 is frame 1
+    assert [p.reason for p in problems] == ["missing_header"]
+    assert str(problems[0]).startswith(f"{path}:1: first line") and "header" in str(problems[0])
+    path.write_text(f"\ufeff{HEADER}\n5\n6\n", encoding="utf-8")  # a BOM before the header
+    assert parse_annotation(path, "main") == (Annotation(path, "main", (5, 6), {}), [])
+
+
+def test_a_missing_header_is_counted_and_the_frames_keep_their_labels(
+    raw, tmp_path, truth_detector, dataset_fixtures
+):
+    annotation = raw / "annotations" / "EXPR_Set" / "Validation_Set" / "9001.txt"
+    plain = convert(copy_release(dataset_fixtures, tmp_path / "plain"), tmp_path / "p",
+                    truth_detector)  # fmt: skip
+    annotation.write_text(annotation.read_text().split("\n", 1)[1])  # header line dropped
+    result = convert(raw, tmp_path / "out", truth_detector)
+    details = result.stats.details
+    assert details["problems_by_reason"]["missing_header"] == 1
+    assert any("9001.txt:1: first line" in p for p in details["problems"])
+    assert written_labels(tmp_path / "out", result.items) == written_labels(
+        tmp_path / "p", plain.items
+    )

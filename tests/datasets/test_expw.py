@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -355,3 +356,21 @@ def test_conflicting_rows_for_one_face_drop_that_face(tmp_path):
     assert len((tmp_path / "out" / "b.txt").read_text().splitlines()) == 1
     examples = result.stats.details["conflicting_labels_examples"]
     assert examples[0] == "line 1: a.jpg box 10,10,50,50 label 3 score 90"
+
+
+def test_bom_and_non_utf8_names_are_read_as_the_file_system_names_them(tmp_path):
+    latin1 = os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 name: not UTF-8
+    utf8 = "na\u00efve.jpg"
+    root = make_expw(tmp_path / "ExpW", [], {"first.jpg": (64, 64), latin1: (64, 64),
+                                             utf8: (64, 64)})  # fmt: skip
+    rows = [b"first.jpg 0 5 5 50 50 90.0 3", b"caf\xe9.jpg 0 5 5 50 50 90.0 4",
+            "na\u00efve.jpg 0 5 5 50 50 90.0 5".encode()]  # fmt: skip
+    (root / "label" / "label.lst").write_bytes(b"\xef\xbb\xbf" + b"\n".join(rows) + b"\n")
+    out = tmp_path / "out"
+    summary = build_datasets([expw_job(root)], out, test_per_dataset=0)
+    expw = summary.stats["datasets"]["expw"]
+    assert expw["faces"]["kept"] == 3 and expw["faces"]["skipped"] == {}
+    listed = (out / "train.txt").read_bytes().split(b"\n")
+    assert os.fsencode(out / "expw" / latin1) in listed  # the same bytes as on disk
+    assert os.fsencode(out / "expw" / "first.jpg") in listed  # the BOM is not part of a name
+    assert (out / "expw" / latin1).resolve() == (root / "image" / "origin" / latin1).resolve()
