@@ -73,7 +73,7 @@ def map_command(
     confusion_matrix.{csv,png} and pr_curves.png. Per dataset (ExpW, Aff-Wild2) when
     test_expw.txt / test_affwild2.txt sit beside the test list.
     """
-    from yof_darknet.evaluate.run import MapRequest, run_map, write_outputs
+    from yof_darknet.evaluate.run import MapRequest, map_inputs, run_map, write_outputs
     from yof_darknet.evaluate.table import render
 
     request = MapRequest(
@@ -81,7 +81,7 @@ def map_command(
         engine=engine, from_log=from_log, results=results, out=out, darknet=darknet_path,
     )  # fmt: skip
     outcome = run_map(request)
-    written = write_outputs(outcome, out)
+    written = write_outputs(outcome, out, map_inputs(request))
     click.echo(render(outcome.table, fmt), nl=False)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from yof_darknet.darknet.cfg import TEMPLATE
 from yof_darknet.darknet.weights import partial
 from yof_darknet.errors import DarknetError
+from yof_darknet.safeio import open_output
 
 PRETRAINED_URL = "https://pjreddie.com/media/files/yolov3-tiny.weights"
 # SHA-256 and size of pjreddie's yolov3-tiny.weights (COCO), as pinned by independent public
@@ -66,9 +67,8 @@ def _transfer(url: str, part: Path, progress: bool) -> None:
         if have and response.status_code != 206:  # the server ignored Range: start over
             have = 0
         total = int(response.headers.get("Content-Length", 0)) + have
-        mode = "ab" if have else "wb"
         with (
-            part.open(mode) as handle,
+            open_output(part, append=bool(have)) as handle,
             tqdm(
                 total=total or None,
                 initial=have,

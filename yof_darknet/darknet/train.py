@@ -33,7 +33,7 @@ from yof_darknet.darknet.results import plot_results, read_results, write_result
 from yof_darknet.darknet.weights import check_fits, finished_message, read_header
 from yof_darknet.datasets.writer import atomic_write_text, darknet_path_problem
 from yof_darknet.errors import DarknetError
-from yof_darknet.safeio import sweep_temporaries
+from yof_darknet.safeio import protected, sweep_temporaries
 
 CFG_NAME = "yolov3-tiny.cfg"
 
@@ -176,6 +176,32 @@ def train(
     run_dir = Path(runs_dir) / (name or profile)
     backup = run_dir / "weights"
     check_run_paths(data, backup, Path(CFG_NAME).stem)
+    obj = read_obj_data(data)
+    with protected(data, obj.train, obj.valid, obj.names, cfg, weights):
+        return _train(
+            data, run_dir, profile=profile, cfg=cfg, weights=weights, resume=resume, gpus=gpus,
+            max_batches=max_batches, overrides=overrides, clear=clear, darknet=darknet,
+            runs_dir=Path(runs_dir), progress=progress,
+        )  # fmt: skip
+
+
+def _train(
+    data: Path,
+    run_dir: Path,
+    *,
+    profile: str,
+    cfg: Path | None,
+    weights: Path | None,
+    resume: bool,
+    gpus: str | None,
+    max_batches: int | None,
+    overrides: Sequence[str],
+    clear: bool,
+    darknet: Darknet,
+    runs_dir: Path,
+    progress: bool,
+) -> TrainResult:
+    backup = run_dir / "weights"
     if resume:
         weights = newest_weights(backup)
         if weights is None:

@@ -53,6 +53,7 @@ from yof_darknet.datasets.writer import (
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
 from yof_darknet.safeio import (
+    ensure_real_folder,
     protected,
     prune_owned,
     replace_together,
@@ -259,8 +260,7 @@ def _build(
     summary.lists = {key: out / f"{key}.txt" for key in lists}
     names_path = out / "obj.names"
     atomic_write_text(names_path, "".join(f"{name}\n" for name in CLASSES))
-    backup = out / "backup"
-    backup.mkdir(exist_ok=True)
+    backup = ensure_real_folder(out / "backup")  # darknet writes weights there
     obj = ObjData(len(CLASSES), summary.lists["train"], summary.lists["test"], names_path, backup)
     summary.stats = {
         "version": STATS_VERSION,

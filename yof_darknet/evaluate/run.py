@@ -39,7 +39,7 @@ from yof_darknet.evaluate.inputs import (
 )
 from yof_darknet.evaluate.result import MapResult
 from yof_darknet.evaluate.table import Table2
-from yof_darknet.safeio import atomic_write_text, open_output
+from yof_darknet.safeio import atomic_write_text, open_output, protected, sweep_temporaries
 
 if TYPE_CHECKING:
     from yof_darknet.darknet.binary import Darknet
@@ -297,8 +297,18 @@ def _python_detections(test: TestSet, cfg: Path, weights: Path) -> Detections:
     )
 
 
+def map_inputs(request: MapRequest) -> tuple[Path | None, ...]:
+    """What ``map`` reads and must never write: obj.data, weights, cfg, the log, the results."""
+    return (request.data, request.weights, request.cfg, request.from_log, request.results)
+
+
 def run_map(request: MapRequest) -> MapOutcome:
     """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise."""
+    with protected(*map_inputs(request)):
+        return _run_map(request)
+
+
+def _run_map(request: MapRequest) -> MapOutcome:
     params = EvalParams(iou_thresh=request.iou_thresh, points=request.points)
     if request.from_log is not None:
         result = read_map_log(request.from_log)
@@ -337,9 +347,15 @@ def run_map(request: MapRequest) -> MapOutcome:
     return MapOutcome(Table2(combined, METHOD_VALID, darknet.flavor, per_dataset), scored)
 
 
-def write_outputs(outcome: MapOutcome, out: Path) -> list[Path]:
+def write_outputs(outcome: MapOutcome, out: Path, inputs: Sequence[Path | None] = ()) -> list[Path]:
     """Write Table II (md, csv, json) and, when our evaluator scored, the confusion matrix and
-    PR curves into ``out``; return the paths written."""
+    PR curves into ``out`` (never over one of ``inputs``); return the paths written."""
+    with protected(*inputs):
+        sweep_temporaries(out)
+        return _write_outputs(outcome, out)
+
+
+def _write_outputs(outcome: MapOutcome, out: Path) -> list[Path]:
     from yof_darknet.evaluate.report import write_report
     from yof_darknet.evaluate.table import write_table
 
