@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.datasets.expw_trees import make_expw, tree_digest
+from tests.support.expw import make_expw, tree_digest
 from yof_darknet import __version__
 from yof_darknet.cli import main
-from yof_darknet.darknet.cfg import parse_setting
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.cfg import parse_setting
 
 
 def test_python_dash_m_runs_the_cli():

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.datasets.affwild2_helpers import TruthDetector, copy_release
-from tests.datasets.expw_trees import make_expw, tree_digest
+from tests.support.affwild2 import TruthDetector, copy_release
+from tests.support.expw import make_expw, tree_digest
 from yof_darknet.cli import main
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
 from yof_darknet.datasets.build import DatasetJob, build_datasets, expw_job
 from yof_darknet.errors import DatasetError, YofError
-from yof_darknet.safeio import LEDGER, OutputError
+from yof_darknet.fileio import OutputError
+from yof_darknet.owned import LEDGER
 
 ROWS = [f"p{i}.jpg 0 5 5 50 50 {60 + i}.0 {i % 7}" for i in range(6)]
 

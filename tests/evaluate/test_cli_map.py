@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.darknet.test_weights import write_weights
+from tests.support.darknet import write_weights
 from yof_darknet.cli import main
-from yof_darknet.darknet.cfg import generate_cfg
+from yof_darknet.darknet.profiles import generate_cfg
 
 
 @pytest.fixture()

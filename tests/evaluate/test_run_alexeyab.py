@@ -11,8 +11,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from yof_darknet.cli import main
-from yof_darknet.darknet.cfg import read_cfg
-from yof_darknet.darknet.weights import layer_param_counts, pack_header
+from yof_darknet.formats.cfg import read_cfg
+from yof_darknet.formats.weights import layer_param_counts, pack_header
 
 FAKE = """#!{python}
 import json, pathlib, sys

@@ -36,10 +36,10 @@ from tqdm import tqdm
 from yof_darknet.datasets.affwild2_files import Problem, VideoJob, collect_jobs, read_videos_list
 from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, label_outcome
 from yof_darknet.datasets.faces import FaceDetector, create_detector
+from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
-from yof_darknet.datasets.writer import Item
 from yof_darknet.errors import DatasetError
-from yof_darknet.safeio import protected, protected_inputs
+from yof_darknet.fileio import protected, protected_inputs
 
 DATASET = "affwild2"
 MAX_REPORTED = 50  # problem messages kept in stats.json (all are counted)

@@ -40,26 +40,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from yof_darknet.darknet.objdata import ObjData, obj_data_text
+from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.split import Split, split_items
 from yof_darknet.datasets.stats import ConversionResult
-from yof_darknet.datasets.writer import (
-    IMAGE_SUFFIXES,
-    Item,
-    atomic_write_text,
-    darknet_path_problem,
-    label_path_problem,
-)
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
-from yof_darknet.safeio import (
-    ensure_real_folder,
-    protected,
-    prune_owned,
-    replace_together,
-    sweep_temporaries,
-    unlink_owned,
-)
+from yof_darknet.fileio import atomic_write_text, protected, unlink_owned
+from yof_darknet.formats.labels import IMAGE_SUFFIXES, darknet_path_problem, label_path_problem
+from yof_darknet.formats.objdata import ObjData, obj_data_text
+from yof_darknet.owned import ensure_real_folder, prune_owned, replace_together, sweep_temporaries
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options

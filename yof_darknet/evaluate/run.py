@@ -21,12 +21,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from yof_darknet.darknet.cfg import check_heads, read_cfg
-from yof_darknet.darknet.maplog import parse_map_output, read_map_log
-from yof_darknet.darknet.objdata import ObjData, read_lines, read_obj_data, write_obj_data
-from yof_darknet.darknet.process import stop_group
-from yof_darknet.darknet.weights import check_complete
-from yof_darknet.datasets.writer import darknet_path_problem
 from yof_darknet.errors import DarknetError, EvaluationError
 from yof_darknet.evaluate.ap import Accumulation, Detections, EvalParams, GroundTruth
 from yof_darknet.evaluate.ap import evaluate as score
@@ -37,12 +31,19 @@ from yof_darknet.evaluate.inputs import (
     load_ground_truth,
     read_valid_results,
 )
-from yof_darknet.evaluate.result import MapResult
 from yof_darknet.evaluate.table import Table2
-from yof_darknet.safeio import atomic_write_text, open_output, protected, sweep_temporaries
+from yof_darknet.fileio import atomic_write_text, open_output, protected, read_lines
+from yof_darknet.formats.cfg import check_heads, read_cfg
+from yof_darknet.formats.labels import darknet_path_problem
+from yof_darknet.formats.maplog import parse_map_output, read_map_log
+from yof_darknet.formats.mapresult import MapResult
+from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
+from yof_darknet.formats.weights import check_complete
+from yof_darknet.owned import sweep_temporaries
+from yof_darknet.runner import stop_group
 
 if TYPE_CHECKING:
-    from yof_darknet.darknet.binary import Darknet
+    from yof_darknet.formats.binary import Darknet
 
 SUBSET_LISTS = {"expw": "test_expw.txt", "affwild2": "test_affwild2.txt"}
 MAP_THRESH, MAP_NMS = 0.005, 0.45
@@ -334,7 +335,7 @@ def _run_map(request: MapRequest) -> MapOutcome:
         dets = _python_detections(test, cfg, request.weights)
         combined, per_dataset, scored = _evaluate_all(test, dets, params)
         return MapOutcome(Table2(combined, METHOD_PYTHON, None, per_dataset), scored)
-    from yof_darknet.darknet.binary import find_darknet
+    from yof_darknet.formats.binary import find_darknet
 
     check_darknet_paths(test)
     darknet = find_darknet(request.darknet)

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.fileio import atomic_write_bytes, check_writable, open_output, temporary_sibling
 from yof_darknet.infer.detector import Detection
-from yof_darknet.safeio import atomic_write_bytes, check_writable, open_output, temporary_sibling
 
 
 def frame_record(

@@ -12,13 +12,13 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.fileio import check_writable, protected
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
 from yof_darknet.infer.outputs import JsonLines, VideoSink, frame_record, save_image
 from yof_darknet.infer.smooth import Smoother
 from yof_darknet.infer.sources import Source, display_problem, resolve_source
 from yof_darknet.infer.video import open_capture, stream_detections, stream_fps
-from yof_darknet.safeio import check_writable, protected
 
 WINDOW = "yof-darknet detect"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)

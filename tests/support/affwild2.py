@@ -17,7 +17,7 @@ import numpy as np
 
 from yof_darknet.datasets.faces import Face
 from yof_darknet.datasets.stats import ConversionResult
-from yof_darknet.safeio import LEDGER
+from yof_darknet.owned import LEDGER
 
 FIXTURE_VIDEOS = {
     "9001": "videos/batch1/9001.avi",

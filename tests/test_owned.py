@@ -1,5 +1,6 @@
-"""safeio: writes never pass through links into inputs, prunes touch only owned files, lists
-switch as one unit, a full disk leaves no half-written file, killed runs' temporaries go."""
+"""fileio and owned: writes never pass through links into inputs, prunes touch only owned
+files, lists switch as one unit, a full disk leaves no half-written file, killed runs'
+temporaries go."""
 
 from __future__ import annotations
 
@@ -11,18 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.datasets.expw_trees import tree_digest
-from yof_darknet import safeio
-from yof_darknet.safeio import (
-    Ledger,
-    OutputError,
-    atomic_write_bytes,
-    atomic_write_text,
-    protected,
-    prune_owned,
-    replace_together,
-    sweep_temporaries,
-)
+from tests.support.expw import tree_digest
+from yof_darknet import fileio, owned
+from yof_darknet.fileio import OutputError, atomic_write_bytes, atomic_write_text, protected
+from yof_darknet.owned import Ledger, prune_owned, replace_together, sweep_temporaries
 
 
 @pytest.fixture
@@ -66,7 +59,7 @@ def test_writes_into_protected_inputs_are_refused_through_any_link(raw, tmp_path
 
 
 def test_the_package_itself_is_never_written(tmp_path):
-    package = Path(safeio.__file__).parent
+    package = Path(fileio.__file__).parent
     with pytest.raises(OutputError, match="the package's own files"):
         atomic_write_text(package / "expressions.py", "")
     (tmp_path / "pkg").symlink_to(package)
@@ -105,15 +98,15 @@ def test_lists_switch_as_one_unit_and_a_kill_before_the_switch_keeps_the_old_set
     real_replace = os.replace
 
     def killed_at_the_switch(src, dst):
-        if Path(dst).name == safeio.SWITCH:
+        if Path(dst).name == owned.SWITCH:
             raise KeyboardInterrupt  # the kill lands between the list links and the switch
         real_replace(src, dst)
 
     second = {"train.txt": b"b1\n", "test.txt": b"b2\n", "stats.json": b"b"}
-    monkeypatch.setattr(safeio.os, "replace", killed_at_the_switch)
+    monkeypatch.setattr(owned.os, "replace", killed_at_the_switch)
     with pytest.raises(KeyboardInterrupt):
         replace_together(out, second)
-    monkeypatch.setattr(safeio.os, "replace", real_replace)
+    monkeypatch.setattr(owned.os, "replace", real_replace)
     assert {n: (out / n).read_bytes() for n in first} == first  # all of the old run
 
     replace_together(out, second)
