@@ -56,9 +56,13 @@ def protected(*inputs: Path | str | None) -> Iterator[None]:
         real = os.path.realpath(item)
         if os.path.isdir(real):
             added_trees.append(real)
-        elif real not in _files:
-            _files[real] = str(item)
-            added_files.append(real)
+            continue
+        # the file, and the link the user named it by (replacing that link loses the input too)
+        for entry in {real, os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(item))),
+                                         os.path.basename(item))}:  # fmt: skip
+            if entry not in _files:
+                _files[entry] = str(item)
+                added_files.append(entry)
     _trees.extend(added_trees)
     _real_parents.clear()
     try:

@@ -111,6 +111,21 @@ def ensure_real_folder(folder: Path, owner: Ledger | None = None) -> Path:
     return folder
 
 
+def refuse_linked_folders(root: Path) -> None:
+    """Raise ``OutputError`` if ``root`` or a folder below it is a link: the package writes its
+    own trees (the embedded sample) only into real folders, never through a link elsewhere."""
+    root = Path(root)
+    if root.is_symlink():
+        raise OutputError(
+            f"{root}: is a link (to {os.readlink(root)}); outputs are never written through "
+            "links: remove it or choose another folder"
+        )
+    for dirpath, dirnames, _ in os.walk(root):
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                refuse_linked_folders(Path(dirpath) / name)
+
+
 def prune_owned(folder: Path, keep: set[str], suffixes: tuple[str, ...]) -> int:
     """Delete the files with ``suffixes`` that ``folder``'s ledgers own and ``keep`` (absolute
     paths) does not hold; return how many. Links are removed as links, linked folders are not

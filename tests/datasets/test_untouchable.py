@@ -185,3 +185,30 @@ def test_spaces_in_the_output_path_are_refused_before_anything_is_written(expw, 
     with pytest.raises(YofError, match=r"whitespace .*deletes every space"):
         build_datasets([expw_job(expw)], out)
     assert not out.exists()
+
+
+def test_the_sample_is_never_written_through_a_link_into_real_data(expw, tmp_path):
+    out = tmp_path / "sample"
+    out.mkdir()
+    (out / "ExpW").symlink_to(expw)  # `yof-darknet sample` pointed where the real ExpW lives
+    before = tree_digest(expw)
+    result = CliRunner().invoke(main, ["sample", str(out), "--images", "4"])
+    assert result.exit_code == 1 and "ExpW: is a link" in result.output
+    assert tree_digest(expw) == before
+    (out / "ExpW").unlink()
+    (out / "ExpW" / "label").mkdir(parents=True)
+    (out / "ExpW" / "image").symlink_to(expw / "image")
+    result = CliRunner().invoke(main, ["sample", str(out), "--images", "4"])
+    assert result.exit_code == 1 and "image: is a link" in result.output
+    assert tree_digest(expw) == before
+
+
+def test_cfg_out_never_replaces_its_obj_data(expw, tmp_path):
+    out = tmp_path / "out"
+    build_datasets([expw_job(expw)], out, test_per_dataset=2)
+    obj = out / "obj.data"
+    before = obj.read_bytes()
+    for target in (obj, out / ".yof-lists" / "obj.data"):  # the link, and where it leads
+        result = CliRunner().invoke(main, ["cfg", "--data", str(obj), "--out", str(target)])
+        assert result.exit_code == 1 and "refusing to replace the input" in result.output
+        assert obj.is_symlink() and obj.read_bytes() == before

@@ -52,11 +52,12 @@ def doctor(darknet_path: Path | None) -> None:
 def cfg(data: Path, profile: str, settings: tuple[str, ...], out: Path) -> None:
     """Write the run cfg: cfg/yolov3-tiny.cfg (Table I) + profile + classes of --data."""
     from yof_darknet.darknet.profiles import generate_cfg
-    from yof_darknet.fileio import atomic_write_text
+    from yof_darknet.fileio import atomic_write_text, protected
     from yof_darknet.formats.objdata import read_obj_data
 
     classes = read_obj_data(data).classes
-    atomic_write_text(out, generate_cfg(classes, profile, settings))
+    with protected(data):  # --out may not replace the obj.data it reads
+        atomic_write_text(out, generate_cfg(classes, profile, settings))
     click.echo(f"{out}: profile {profile}, {classes} classes")
 
 
