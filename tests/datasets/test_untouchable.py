@@ -212,3 +212,33 @@ def test_cfg_out_never_replaces_its_obj_data(expw, tmp_path):
         result = CliRunner().invoke(main, ["cfg", "--data", str(obj), "--out", str(target)])
         assert result.exit_code == 1 and "refusing to replace the input" in result.output
         assert obj.is_symlink() and obj.read_bytes() == before
+
+
+def test_out_linked_to_where_a_link_in_the_raw_folder_leads_is_refused(tmp_path):
+    images = tmp_path / "disk2" / "origin"  # the raw images live elsewhere, linked from ExpW
+    expw = make_expw(tmp_path / "ExpW", ROWS, {f"p{i}.jpg": (64, 64) for i in range(6)})
+    images.parent.mkdir()
+    (expw / "image" / "origin").rename(images)
+    (expw / "image" / "origin").symlink_to(images)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "expw").symlink_to(images)
+    before = tree_digest(images)
+    with pytest.raises(DatasetError, match=r"overlap; choose another --out"):
+        build_datasets([expw_job(expw)], out, test_per_dataset=2)
+    assert tree_digest(images) == before
+
+
+def test_out_linked_to_where_a_linked_video_lives_is_refused(affwild2, dataset_fixtures, tmp_path):
+    batch = tmp_path / "disk2" / "batch1"
+    batch.mkdir(parents=True)
+    for video in (affwild2 / "videos" / "batch1").iterdir():
+        video.rename(batch / video.name)
+        video.symlink_to(batch / video.name)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "affwild2").symlink_to(batch)
+    before = tree_digest(batch)
+    with pytest.raises(OutputError, match="refusing to write there"):
+        build_datasets([affwild2_job(affwild2, dataset_fixtures)], out, test_per_dataset=2)
+    assert tree_digest(batch) == before

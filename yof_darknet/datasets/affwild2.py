@@ -256,7 +256,9 @@ def convert_affwild2(
             runnable.append(job)
     factory = detector_factory or default_detector_factory(options)
     inputs = [p for job in runnable for p in (job.video, *(a.path for a in job.persons.values()))]
-    with protected(*inputs):  # the raw files, also where links in the raw folder lead
+    folders = {os.path.dirname(os.path.realpath(path)) for path in inputs if path is not None}
+    # the raw tree, and the folders its files really are in (links in the raw folder resolved)
+    with protected(root, *sorted(folders)):
         results = _run_videos(runnable, out_dir, options, factory, progress)
     items = _summarise(stats, results, problems, out_dir, options.split_by)
     if options.shard is not None:

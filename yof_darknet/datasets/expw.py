@@ -31,7 +31,7 @@ from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import KEPT, NO_CLASS, ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import EXPW_TO_CLASS
-from yof_darknet.fileio import atomic_write_text, place_image
+from yof_darknet.fileio import atomic_write_text, place_image, protected
 from yof_darknet.formats.labels import check_label_path, label_line, safe_stem
 from yof_darknet.owned import Ledger
 
@@ -326,24 +326,31 @@ def convert_expw(
     stats.add(KEPT, rows["class_id"].to_numpy())
     items, labels, renamed = _plan(rows.sort_values(["name", "face_id", "line"]), out_dir)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(out_dir)  # owned before written: a killed run's files are still ours
-    ledger.record(n for it in items for n in (it.image.name, it.image.with_suffix(".txt").name))
-    show = progress and len(items) >= PROGRESS_MIN
-    sources = [image_dir / item.group for item in items]
-    targets = [item.image for item in items]
-    # one thread: files created in one folder serialise on its lock; threads only add contention
-    placements = zip(sources, targets, labels, strict=True)
-    bar = tqdm(placements, total=len(items), desc="expw: writing", unit="img", disable=not show)
-    for source, target, label in bar:
-        _place(source, target, label, copy)
-    renamed_file = out_dir / "renamed.tsv"
-    if renamed:
-        table = "".join(f"{old}\t{new}\n" for old, new in sorted(renamed.items()))
-        ledger.record([renamed_file.name])
-        atomic_write_text(renamed_file, "original\toutput\n" + table)
-        stats.details["renamed_file"] = str(renamed_file)
-    else:
-        ledger.remove(renamed_file.name)
-    stats.details["renamed"] = len(renamed)
+    for a, b in ((out_dir, image_dir), (image_dir, out_dir)):
+        if a == b or a.is_relative_to(b):
+            raise DatasetError(
+                f"{out_dir}: the output folder and the ExpW images ({image_dir}, links "
+                "resolved) overlap; choose another --out"
+            )
+    with protected(image_dir, layout.label_file):  # also where links in the raw folder lead
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger(out_dir)  # owned before written: a killed run's files are still ours
+        ledger.record(n for it in items for n in (it.image.name, it.image.with_suffix(".txt").name))
+        show = progress and len(items) >= PROGRESS_MIN
+        sources = [image_dir / item.group for item in items]
+        targets = [item.image for item in items]
+        # one thread: files created in one folder serialise on its lock; threads only add contention
+        placements = zip(sources, targets, labels, strict=True)
+        bar = tqdm(placements, total=len(items), desc="expw: writing", unit="img", disable=not show)
+        for source, target, label in bar:
+            _place(source, target, label, copy)
+        renamed_file = out_dir / "renamed.tsv"
+        if renamed:
+            table = "".join(f"{old}\t{new}\n" for old, new in sorted(renamed.items()))
+            ledger.record([renamed_file.name])
+            atomic_write_text(renamed_file, "original\toutput\n" + table)
+            stats.details["renamed_file"] = str(renamed_file)
+        else:
+            ledger.remove(renamed_file.name)
+        stats.details["renamed"] = len(renamed)
     return ConversionResult(items, stats)

@@ -300,7 +300,8 @@ def _python_detections(test: TestSet, cfg: Path, weights: Path) -> Detections:
 
 def map_inputs(request: MapRequest) -> tuple[Path | None, ...]:
     """What ``map`` reads and must never write: obj.data, weights, cfg, the log, the results."""
-    return (request.data, request.weights, request.cfg, request.from_log, request.results)
+    results = sorted(request.results.iterdir()) if request.results is not None else []
+    return (request.data, request.weights, request.cfg, request.from_log, *results)
 
 
 def run_map(request: MapRequest) -> MapOutcome:
