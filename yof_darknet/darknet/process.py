@@ -11,7 +11,6 @@ import codecs
 import os
 import queue
 import shlex
-import signal
 import subprocess
 import threading
 import time
@@ -30,7 +29,7 @@ from yof_darknet.formats.trainlog import (
     divergence_message,
     find_failure,
 )
-from yof_darknet.runner import stop_group
+from yof_darknet.runner import death_message, stop_group
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
 
@@ -171,29 +170,3 @@ def stream_training(
 
 class DarknetDied(DarknetError):
     """Darknet stopped without a message we know: killed, crashed, or an exit code alone."""
-
-
-def death_message(code: int, tail: Sequence[str]) -> str:
-    """What an unexplained exit of darknet most likely means."""
-    last = " | ".join(tail[-3:])
-    said = f"; its last output: {last}" if last else " and printed nothing"
-    if code < 0 or code > 128:  # a signal (the shell's 128 + n when a wrapper died of it)
-        number = -code if code < 0 else code - 128
-        name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
-        if number == signal.SIGKILL:
-            cause = (
-                "most likely the kernel's out-of-memory killer (see `dmesg` or `journalctl -k`: "
-                "raise subdivisions, lower batch or width/height) or a job limit (SLURM "
-                "--mem/--time)"
-            )
-        elif number == signal.SIGSEGV:
-            cause = "a crash (a Darknet bug, a cfg it cannot handle, or a broken build)"
-        else:
-            cause = "something outside stopped it"
-        return f"darknet was killed by {name}{said}: {cause}"
-    if not last:
-        return (
-            f"darknet exited with code {code} and printed nothing: it could not start (check "
-            "`yof-darknet doctor`) or was stopped from outside"
-        )
-    return f"darknet exited with code {code}{said}"

@@ -40,7 +40,7 @@ from yof_darknet.formats.mapresult import MapResult
 from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
 from yof_darknet.formats.weights import check_complete
 from yof_darknet.owned import sweep_temporaries
-from yof_darknet.runner import stop_group
+from yof_darknet.runner import death_message, stop_group
 
 if TYPE_CHECKING:
     from yof_darknet.formats.binary import Darknet
@@ -247,7 +247,8 @@ def _darknet_map(
             code, text = run_logged(args, folder, log)
             result = parse_map_output(text, str(log))
             if code != 0:
-                raise DarknetError(f"{log}: darknet exited with code {code}; see the log")
+                tail = [line for line in text.splitlines() if line.strip()][-3:]
+                raise DarknetError(f"{log}: {death_message(code, tail)}; see the log")
             results[name] = result
     combined = results.pop("combined")
     return combined, results
@@ -282,7 +283,9 @@ def _darknet_valid(
         log = out / "valid.log"
         code, text = run_logged(args, folder, log)
         if code != 0 or "Couldn't open file" in text:
-            raise DarknetError(f"{log}: `detector valid` failed (exit code {code}); see the log")
+            tail = [line for line in text.splitlines() if line.strip()][-3:]
+            why = death_message(code, tail) if code else "it could not open a file"
+            raise DarknetError(f"{log}: `detector valid` failed: {why}; see the log")
         return read_valid_results(results, test.names, linked)
 
 

@@ -15,7 +15,13 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
-from yof_darknet.fileio import atomic_write_bytes, check_writable, open_output, temporary_sibling
+from yof_darknet.fileio import (
+    atomic_write_bytes,
+    check_writable,
+    named,
+    open_output,
+    temporary_sibling,
+)
 from yof_darknet.infer.detector import Detection
 
 
@@ -56,15 +62,22 @@ class JsonLines:
         self._stream = io.TextIOWrapper(open_output(self._tmp), encoding="utf-8")
 
     def write(self, record: dict) -> None:
-        self._stream.write(json.dumps(record) + "\n")
-        if self._tmp is None:
-            self._stream.flush()
+        try:
+            self._stream.write(json.dumps(record) + "\n")
+            if self._tmp is None:
+                self._stream.flush()
+        except OSError as exc:  # a full disk: the CLI names the file
+            raise named(exc, self.target) from exc
 
     def close(self) -> None:
         """Finish the file (renamed into place; a run stopped by q/Ctrl-C keeps what it wrote)."""
         if self._tmp is None:
             return
-        self._stream.close()
+        try:
+            self._stream.close()
+        except OSError as exc:
+            self._tmp.unlink(missing_ok=True)
+            raise named(exc, self.target) from exc
         os.replace(self._tmp, self.target)
         self._tmp = None
 
