@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from tqdm import tqdm
 
 from yof_darknet.darknet.profiles import TEMPLATE
 from yof_darknet.errors import DarknetError
 from yof_darknet.fileio import open_output
 from yof_darknet.formats.weights import partial
+from yof_darknet.progress import Progress
 
 PRETRAINED_URL = "https://pjreddie.com/media/files/yolov3-tiny.weights"
 # SHA-256 and size of pjreddie's yolov3-tiny.weights (COCO), as pinned by independent public
@@ -69,18 +69,18 @@ def _transfer(url: str, part: Path, progress: bool) -> None:
         total = int(response.headers.get("Content-Length", 0)) + have
         with (
             open_output(part, append=bool(have)) as handle,
-            tqdm(
+            Progress(
+                part.name.removesuffix(".part"),
                 total=total or None,
                 initial=have,
                 unit="B",
                 unit_scale=True,
-                desc=part.name.removesuffix(".part"),
-                disable=not progress,
-            ) as bar,
+                enabled=progress,
+            ) as reporter,
         ):
             for block in response.iter_content(_CHUNK):
                 handle.write(block)
-                bar.update(len(block))
+                reporter.update(len(block))
         if total and part.stat().st_size < total:
             raise requests.ConnectionError(f"transfer ended at {part.stat().st_size} of {total}")
 

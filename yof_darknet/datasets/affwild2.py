@@ -31,8 +31,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from yof_darknet.datasets.affwild2_files import Problem, VideoJob, collect_jobs, read_videos_list
 from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, label_outcome
 from yof_darknet.datasets.faces import FaceDetector, create_detector
@@ -40,6 +38,7 @@ from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
 from yof_darknet.fileio import protected, protected_inputs
+from yof_darknet.progress import Progress
 
 DATASET = "affwild2"
 MAX_REPORTED = 50  # problem messages kept in stats.json (all are counted)
@@ -147,14 +146,14 @@ def _run_videos(
     if not jobs:
         return []
     settings = options.settings()
-    bar = tqdm(total=len(jobs), desc="affwild2: videos", unit="video", disable=not progress)
+    reporter = Progress("affwild2: videos", total=len(jobs), unit="video", enabled=progress)
     results: list[tuple[VideoResult, bool]] = []
-    with bar:
+    with reporter:
         if options.workers == 1 or len(jobs) == 1:
             detector = factory()
             for job in jobs:
                 results.append(convert_video(job, out_dir, settings, detector))
-                bar.update()
+                reporter.update()
             return results
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(options.workers, mp_context=context) as pool:
@@ -166,7 +165,7 @@ def _run_videos(
             try:
                 for future in futures:
                     results.append(future.result())
-                    bar.update()
+                    reporter.update()
             except BaseException:
                 for future in futures:
                     future.cancel()
