@@ -16,6 +16,7 @@ The rules every writer and deleter of the package follows:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -163,9 +164,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+# Errors of the file being written, whatever file the failing call named (a copy names its
+# source, a write names none): they are reported with the output's path.
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
 def named(exc: OSError, path: Path | str) -> OSError:
-    """``exc`` with the file it was about (a failed ``write`` names none): the CLI prints it."""
-    if exc.filename is not None:
+    """``exc`` naming the file it was about, ``path`` (the output) when the disk refused the
+    write: the CLI prints that name."""
+    if exc.filename is not None and exc.errno not in _WRITE_ERRORS:
         return exc
     return type(exc)(exc.errno, exc.strerror, str(path))
 
