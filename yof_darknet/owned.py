@@ -107,6 +107,8 @@ def ensure_real_folder(folder: Path, owner: Ledger | None = None) -> Path:
             "outputs are never written through links: remove it and run again"
         )
     check_writable(folder / "probe")
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of this folder", str(folder))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
