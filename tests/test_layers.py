@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "yof_darknet"
 LAYERS = (
     ("top", {"cli", "pipeline", "doctor", "__main__"}),
     ("stage", {"datasets", "darknet", "evaluate", "infer"}),
-    ("bottom", {"formats", "fileio", "runner", "progress", "cluster"}),
+    ("bottom", {"formats", "fileio", "owned", "runner", "progress", "cluster"}),
     ("ground", {"expressions", "errors", "options", "__init__"}),
 )
 # Stage -> stage imports that run another stage, each named in the README.

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.fileio import check_writable, protected
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
 from yof_darknet.infer.options import DetectOptions
@@ -62,10 +63,45 @@ def _annotate(image: np.ndarray, detections: list[Detection], tracks: Sequence[i
 
 
 def run_detect(options: DetectOptions) -> DetectSummary:
-    """Run ``detect`` as the CLI describes and count what it did."""
+    """Run ``detect`` as the CLI describes and count what it did.
+
+    No output may replace an input (an image, the video, the weights, cfg or names): such a
+    run is refused before the first detection.
+    """
     if options.show and (problem := display_problem()):
         raise InferenceError(problem)
     source = resolve_source(options.source)
+    inputs = [options.weights, options.cfg, options.names, source.path, *source.images]
+    with protected(*inputs):
+        for target in _outputs(source, options):
+            check_writable(target)
+        return _run(source, options)
+
+
+def _outputs(source: Source, options: DetectOptions) -> list[Path]:
+    """Every file this run will write."""
+    targets = [Path(options.json)] if options.json not in (None, "-") else []
+    if options.save is not None:
+        if source.kind == "images":
+            assert source.root is not None
+            targets += [
+                options.save / path.relative_to(source.root)
+                for path in source.images
+                if path.is_relative_to(source.root)  # others are missing: skipped when met
+            ]
+        else:
+            name = _video_name(source)
+            targets += [options.save / name, options.save / Path(name).with_suffix(".mp4")]
+    return targets
+
+
+def _video_name(source: Source) -> str:
+    if source.path is not None:
+        return source.path.name
+    return f"{source.name}.mp4" if source.camera is not None else "stream.mp4"
+
+
+def _run(source: Source, options: DetectOptions) -> DetectSummary:
     detector = Detector(
         options.cfg, options.weights, options.names, size=options.size, threads=options.threads
     )
@@ -138,10 +174,7 @@ def _stream_frames(
     capture = open_capture(source)
     sink: VideoSink | None = None
     rate = _Rate()
-    if source.path is not None:
-        video_name = source.path.name
-    else:
-        video_name = f"{source.name}.mp4" if source.camera is not None else "stream.mp4"
+    video_name = _video_name(source)
     try:
         for frame in stream_detections(
             capture,
