@@ -76,9 +76,9 @@ def _features(img, f, label: int, thick: int) -> None:
         _line(img, f, (0.7, -0.65), (0.1, -0.3), thick)
         _line(img, f, (-0.55, -0.12), (-0.2, -0.12), thick)
         _line(img, f, (0.55, -0.12), (0.2, -0.12), thick)
-        _ellipse(img, f, (0, 0.5), (0.48, 0.2), _WHITE, -1)
-        _ellipse(img, f, (0, 0.5), (0.48, 0.2), _INK, thick)
-        _line(img, f, (-0.45, 0.5), (0.45, 0.5), thick)
+        _ellipse(img, f, (0, 0.5), (0.5, 0.24), _WHITE, -1)
+        _ellipse(img, f, (0, 0.5), (0.5, 0.24), _INK, max(1, thick // 2))
+        _line(img, f, (-0.45, 0.5), (0.45, 0.5), max(1, thick // 2))
     elif label == 1:  # disgust: one brow up, one down, squint, zigzag mouth pulled to one side
         _line(img, f, (-0.7, -0.65), (-0.15, -0.5), thick)
         _line(img, f, (0.15, -0.3), (0.7, -0.42), thick)
