@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from yof_darknet.cli.params import EXISTING_DIR, EXISTING_FILE, OUT_DIR
+from yof_darknet.datasets.sample import DEFAULT_IMAGES
 
 
 def _expw_job(options: dict[str, Any]):
@@ -212,7 +213,7 @@ def datasets(**options: Any) -> None:
 @click.option(
     "--images",
     type=click.IntRange(min=1),
-    default=400,
+    default=DEFAULT_IMAGES,
     help="Number of ExpW images with drawn faces.",
 )
 @click.option(
