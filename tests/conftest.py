@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("YOF_SHARED", ROOT.parent / "shared")).resolve()
-FIXTURES = SHARED / "fixtures"
+from tests.support import FIXTURES
+from tests.support.darknet import make_dataset
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +36,9 @@ def debian_darknet() -> Path:
     if path is None:
         pytest.skip("Debian's darknet is not installed (apt-get install darknet)")
     return Path(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # a fixed folder name: pjreddie rewrites 'images'/'raw' anywhere in a path (test names vary)
+    return make_dataset(tmp_path_factory.mktemp("dn") / "set")

@@ -22,9 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.darknet.objdata import read_lines, read_obj_data
 from yof_darknet.errors import InferenceError, YofError
 from yof_darknet.expressions import CLASSES
+from yof_darknet.fileio import read_lines
+from yof_darknet.formats.objdata import read_obj_data
 from yof_darknet.infer.netcfg import NetSpec, opencv_cfg_text, read_net_spec
 from yof_darknet.infer.preprocess import Placement, darknet_input, to_image_boxes
 from yof_darknet.infer.weightsfile import check_weights_size
