@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from yof_darknet.errors import YofError
 from yof_darknet.formats.binary import INSTALL_HINT, Darknet, find_darknet
+from yof_darknet.runner import run
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def _gpu_names() -> list[str]:
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return []
-    done = subprocess.run([smi, "-L"], capture_output=True, text=True, check=False, timeout=30)
+    done = run([smi, "-L"], timeout=30)
     return [line.strip() for line in done.stdout.splitlines() if line.startswith("GPU")]
 
 

@@ -26,7 +26,7 @@ from yof_darknet.formats.cfg import (
     validate_cfg,
     yolo_heads,
 )
-from yof_darknet.formats.labels import alexeyab_label_path
+from yof_darknet.formats.labels import label_path, read_labels
 from yof_darknet.formats.objdata import read_obj_data
 
 # yolov3-tiny's COCO anchors (pixels at 416x416), the template's default
@@ -50,9 +50,9 @@ class AnchorReport:
     skipped_boxes: int  # zero-size boxes
 
 
-def label_path(image: Path) -> Path | None:
-    """The label file darknet would use: beside the image, else AlexeyAB's labels/ mapping."""
-    for candidate in (image.with_suffix(".txt"), Path(alexeyab_label_path(str(image)))):
+def _find_label(image: Path) -> Path | None:
+    """The label file darknet would use: beside the image (hank-ai), else AlexeyAB's mapping."""
+    for candidate in (label_path(image, "hank-ai"), label_path(image)):
         if candidate.is_file():
             return candidate
     return None
@@ -64,22 +64,15 @@ def load_boxes_wh(obj_data: Path) -> tuple[np.ndarray, int, int]:
     sizes: list[tuple[float, float]] = []
     missing = skipped = 0
     for image in obj.read_list("train"):
-        path = label_path(image if image.is_absolute() else obj.train.parent / image)
+        path = _find_label(image if image.is_absolute() else obj.train.parent / image)
         if path is None:
             missing += 1
             continue
-        for number, raw in enumerate(path.read_text().splitlines(), start=1):
-            parts = raw.split()
-            if not parts:
-                continue
-            try:
-                w, h = float(parts[3]), float(parts[4])
-            except (IndexError, ValueError) as exc:
-                raise DatasetError(f"{path}:{number}: expected 'class cx cy w h'") from exc
-            if w <= 0 or h <= 0:
+        for label in read_labels(path):
+            if label.w <= 0 or label.h <= 0:
                 skipped += 1
                 continue
-            sizes.append((w, h))
+            sizes.append((label.w, label.h))
     return np.asarray(sizes, dtype=np.float64).reshape(-1, 2), missing, skipped
 
 

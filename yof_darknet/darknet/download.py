@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from tqdm import tqdm
 
 from yof_darknet.darknet.profiles import TEMPLATE
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.weights import partial
+from yof_darknet.progress import Progress
 
 PRETRAINED_URL = "https://pjreddie.com/media/files/yolov3-tiny.weights"
 # SHA-256 and size of pjreddie's yolov3-tiny.weights (COCO), as pinned by independent public
@@ -67,18 +67,18 @@ def _transfer(url: str, part: Path, progress: bool) -> None:
         mode = "ab" if have else "wb"
         with (
             part.open(mode) as handle,
-            tqdm(
+            Progress(
+                part.name.removesuffix(".part"),
                 total=total or None,
                 initial=have,
                 unit="B",
                 unit_scale=True,
-                desc=part.name.removesuffix(".part"),
-                disable=not progress,
-            ) as bar,
+                enabled=progress,
+            ) as reporter,
         ):
             for block in response.iter_content(_CHUNK):
                 handle.write(block)
-                bar.update(len(block))
+                reporter.update(len(block))
         if total and part.stat().st_size < total:
             raise requests.ConnectionError(f"transfer ended at {part.stat().st_size} of {total}")
 

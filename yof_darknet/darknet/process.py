@@ -1,24 +1,16 @@
-"""Run ``darknet detector train`` and follow it: log, records, progress bar, failures, Ctrl-C.
+"""Run ``darknet detector train`` and follow it: log, records, progress, failures, Ctrl-C.
 
-stdout and stderr are read on separate pipes by two threads; the chunks are written to the log
-in the order they arrive and split into lines per stream (a line can be cut anywhere between
-chunks). Darknet runs in its own process group so that stopping it stops its children too.
+The chunks of stdout and stderr (``runner.Streaming``) are written to the log in the order they
+arrive and split into lines per stream (a line can be cut anywhere between chunks).
 """
 
 from __future__ import annotations
 
 import codecs
-import os
-import queue
 import shlex
-import subprocess
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
-
-from tqdm import tqdm
 
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.trainlog import (
@@ -28,17 +20,10 @@ from yof_darknet.formats.trainlog import (
     divergence_message,
     find_failure,
 )
-from yof_darknet.runner import stop_group
+from yof_darknet.progress import Progress
+from yof_darknet.runner import Streaming
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
-
-
-def _pump(name: str, pipe: IO[bytes], chunks: queue.Queue) -> None:
-    while True:
-        chunk = os.read(pipe.fileno(), 65536)
-        chunks.put((name, chunk))
-        if not chunk:
-            return
 
 
 def _written_since(path: Path | None, started: float) -> bool:
@@ -46,10 +31,10 @@ def _written_since(path: Path | None, started: float) -> bool:
 
 
 class _Follower:
-    """Per-stream decoding, line splitting and record building, plus the progress bar."""
+    """Per-stream decoding, line splitting and record building, plus the progress."""
 
-    def __init__(self, rows: list[Record], bar: tqdm) -> None:
-        self.rows, self.bar = rows, bar
+    def __init__(self, rows: list[Record], progress: Progress) -> None:
+        self.rows, self.progress = rows, progress
         self.decoders = {n: codecs.getincrementaldecoder("utf-8")("replace") for n in ("o", "e")}
         self.splitters = {n: LineSplitter() for n in ("o", "e")}
         self.recorders = {n: Recorder() for n in ("o", "e")}
@@ -80,9 +65,8 @@ class _Follower:
         self._add(recorder.push(line))
         current = recorder.pending
         if current is not None:
-            self.bar.set_postfix_str(f"avg loss {current.avg_loss:.3f}", refresh=False)
-            if current.iteration > self.bar.n:
-                self.bar.update(current.iteration - self.bar.n)
+            self.progress.note(f"avg loss {current.avg_loss:.3f}")
+            self.progress.advance_to(current.iteration)
             if current.diverged and self.failure is None:
                 self.failure = divergence_message(current)
 
@@ -90,7 +74,9 @@ class _Follower:
         self.rows.extend(records)
         for record in records:
             if record.map is not None:
-                self.bar.write(f"iteration {record.line.iteration}: mAP@0.50 = {record.map:.4f}")
+                self.progress.write(
+                    f"iteration {record.line.iteration}: mAP@0.50 = {record.map:.4f}"
+                )
 
 
 def stream_training(
@@ -110,53 +96,36 @@ def stream_training(
     Raises ``DarknetError`` with the fix on a known failure or an unexplained exit.
     """
     started = time.time() - 1  # mtime granularity
-    process = subprocess.Popen(
-        list(args),
-        cwd=cwd,
-        stdin=subprocess.PIPE if answer_yes else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
+    # hank-ai's CPU builds ask before training
+    run = Streaming(args, cwd=cwd, answer=b"yes\n" if answer_yes else None)
+    reporter = Progress(  # on a terminal only: a log file would get every redraw of the bar
+        "train", total=max_batches, initial=start, unit="it", enabled=progress, show="tty"
     )
-    if answer_yes and process.stdin is not None:  # hank-ai's CPU builds ask before training
-        process.stdin.write(b"yes\n")
-        process.stdin.close()
-    chunks: queue.Queue = queue.Queue()
-    for name, pipe in (("o", process.stdout), ("e", process.stderr)):
-        threading.Thread(target=_pump, args=(name, pipe, chunks), daemon=True).start()
-    bar = tqdm(  # disable=None: no bar when stderr is not a terminal (the log has it all)
-        total=max_batches,
-        initial=start,
-        unit="it",
-        desc="train",
-        disable=None if progress else True,
-    )
-    follower = _Follower(rows, bar)
-    interrupted, open_streams, last_output = False, 2, time.monotonic()
+    follower = _Follower(rows, reporter)
+    interrupted, last_output = False, time.monotonic()
     with Path(log).open("ab") as handle:
         handle.write(f"# yof-darknet: {shlex.join(args)}\n".encode())
         try:
-            while open_streams and follower.failure is None:
-                try:
-                    name, chunk = chunks.get(timeout=1.0)
-                except queue.Empty:
+            while run.open_streams and follower.failure is None:
+                got = run.next_chunk(timeout=1.0)
+                if got is None:
                     idle = time.monotonic() - last_output
                     if idle > _HANG_AFTER_FINAL_S and _written_since(final_weights, started):
                         break
                     continue
+                name, chunk = got
                 last_output = time.monotonic()
                 handle.write(chunk)
                 handle.flush()
                 follower.feed(name, chunk)
-                open_streams -= not chunk
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            if open_streams or follower.failure is not None:
-                stop_group(process)
+            if run.open_streams or follower.failure is not None:
+                run.stop()
             follower.finish()
-            bar.close()
-    code = process.wait()
+            reporter.close()
+    code = run.wait()
     if follower.failure is not None:
         raise DarknetError(f"{follower.failure} (full log: {log})")
     if code != 0 and not interrupted and not _written_since(final_weights, started):

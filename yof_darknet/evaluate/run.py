@@ -12,7 +12,6 @@ Paths, in the order the command tries them:
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from yof_darknet.fileio import read_lines
 from yof_darknet.formats.maplog import parse_map_output, read_map_log
 from yof_darknet.formats.mapresult import MapResult
 from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
-from yof_darknet.runner import stop_group
+from yof_darknet.runner import run_logged
 
 if TYPE_CHECKING:
     from yof_darknet.formats.binary import Darknet
@@ -152,23 +151,12 @@ def subset(
     return d, g
 
 
-def run_logged(args: list[str], cwd: Path, log: Path) -> tuple[int, str]:
-    """Run darknet, keep its whole output (stdout and stderr) in ``log``; Ctrl-C stops it."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as sink:
-        try:
-            process = subprocess.Popen(
-                args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        except OSError as exc:
-            raise DarknetError(f"{args[0]}: cannot run it ({exc})") from exc
-        try:
-            code = process.wait()
-        except KeyboardInterrupt:
-            stop_group(process)
-            raise
-    return code, log.read_text(errors="replace")
+def _run_darknet(args: list[str], cwd: Path, log: Path) -> tuple[int, str]:
+    """Exit code and output of darknet, whose whole output is kept in ``log``."""
+    try:
+        return run_logged(args, cwd, log)
+    except OSError as exc:
+        raise DarknetError(f"{args[0]}: cannot run it ({exc})") from exc
 
 
 def find_cfg(cfg: Path | None, weights: Path) -> Path:
@@ -221,7 +209,7 @@ def _darknet_map(
                     "-iou_thresh", str(request.iou_thresh)]  # fmt: skip
             suffix = "" if name == "combined" else f"_{name}"
             log = request.out / f"map{suffix}.log"
-            code, text = run_logged(args, folder, log)
+            code, text = _run_darknet(args, folder, log)
             result = parse_map_output(text, str(log))
             if code != 0:
                 raise DarknetError(f"{log}: darknet exited with code {code}; see the log")
@@ -257,7 +245,7 @@ def _darknet_valid(
         args = [str(darknet.path), "detector", "valid", str(data), str(cfg.resolve()),
                 str(weights.resolve())]  # fmt: skip
         log = out / "valid.log"
-        code, text = run_logged(args, folder, log)
+        code, text = _run_darknet(args, folder, log)
         if code != 0 or "Couldn't open file" in text:
             raise DarknetError(f"{log}: `detector valid` failed (exit code {code}); see the log")
         return read_valid_results(results, test.names, linked)
