@@ -23,8 +23,8 @@ import numpy as np
 
 from yof_darknet.darknet.cfg import generate_cfg
 from yof_darknet.expressions import CLASSES
+from yof_darknet.formats.netinput import darknet_input
 from yof_darknet.infer.detector import Detector
-from yof_darknet.infer.preprocess import darknet_input
 from yof_darknet.infer.weightsfile import write_random_weights
 
 SIZES = (416, 320)

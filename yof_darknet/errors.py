@@ -21,3 +21,7 @@ class EvaluationError(YofError):
 
 class InferenceError(YofError):
     """A model, image, video or camera cannot be used for detection."""
+
+
+class ExportError(YofError):
+    """A Darknet model cannot be converted (layer not supported, weights of another cfg...)."""

@@ -13,9 +13,10 @@ from tests.boxes import iou_xyxy
 from tests.infer.conftest import TinyModel
 from yof_darknet.errors import InferenceError
 from yof_darknet.expressions import CLASSES
-from yof_darknet.infer.detector import Detection, Detector, resolve_names
+from yof_darknet.formats.names import resolve_names
+from yof_darknet.formats.netinput import darknet_input, darknet_resize
+from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.netcfg import opencv_cfg_text, read_net_spec
-from yof_darknet.infer.preprocess import darknet_input, darknet_resize
 
 Record = tuple[int, float, tuple[float, float, float, float]]
 
