@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# the Darknet-trained tiny model, shared by the infer and export tests (one training per session).
+from tests.tinymodel import tiny_model  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("YOF_SHARED", ROOT.parent / "shared")).resolve()
 FIXTURES = SHARED / "fixtures"

@@ -35,10 +35,16 @@ _PATH = click.Path(path_type=Path)
 )
 @click.option(
     "--engine",
-    type=click.Choice(["darknet", "python"]),
+    type=click.Choice(["darknet", "python", "onnx"]),
     default="darknet",
     help="darknet: `detector map` (AlexeyAB, hank-ai) or `detector valid` + our evaluator "
-    "(pjreddie); python: OpenCV DNN detections + our evaluator, no darknet needed.",
+    "(pjreddie); python: OpenCV DNN detections + our evaluator, no darknet needed; onnx: ONNX "
+    "Runtime detections (of --model, or the cfg + weights exported) + our evaluator.",
+)
+@click.option(
+    "--model",
+    type=EXISTING_FILE,
+    help="--engine onnx: an exported ONNX model (e.g. int8); --weights/--cfg then optional.",
 )
 @click.option(
     "--from-log", type=EXISTING_FILE, help="Parse a saved `detector map` (or -map training) log."
@@ -61,6 +67,7 @@ def map_command(
     points: str,
     iou_thresh: float,
     engine: str,
+    model: Path | None,
     from_log: Path | None,
     results: Path | None,
     fmt: str,
@@ -79,6 +86,7 @@ def map_command(
     request = MapRequest(
         data=data, weights=weights, cfg=cfg, points=int(points), iou_thresh=iou_thresh,
         engine=engine, from_log=from_log, results=results, out=out, darknet=darknet_path,
+        model=model,
     )  # fmt: skip
     outcome = run_map(request)
     written = write_outputs(outcome, out)

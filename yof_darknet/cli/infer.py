@@ -6,29 +6,38 @@ from pathlib import Path
 
 import click
 
-from yof_darknet.cli.params import EXISTING_FILE, OUT_DIR
-
-
-class _Size(click.ParamType):
-    """``416`` (square) or ``416x320`` (width x height)."""
-
-    name = "N|WxH"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, tuple)):
-            return value
-        parts = str(value).lower().split("x")
-        if len(parts) in (1, 2) and all(p.isdigit() for p in parts):
-            numbers = [int(p) for p in parts]
-            return numbers[0] if len(numbers) == 1 else (numbers[0], numbers[1])
-        self.fail(f"{value!r} is not a size like 416 or 416x320", param, ctx)
+from yof_darknet.cli.params import EXISTING_FILE, OUT_DIR, NetSize
 
 
 @click.command("detect")
 @click.argument("source")
-@click.option("--weights", required=True, type=EXISTING_FILE, help="Darknet .weights file.")
+@click.option("--weights", type=EXISTING_FILE, help="Darknet .weights file.")
+@click.option("--cfg", type=EXISTING_FILE, help="The Darknet cfg the weights belong to.")
 @click.option(
-    "--cfg", required=True, type=EXISTING_FILE, help="The Darknet cfg the weights belong to."
+    "--model",
+    type=EXISTING_FILE,
+    help="An ONNX model from `yof-darknet export` (fp32 or int8); --cfg/--weights optional "
+    "[default: --cfg + --weights exported once into .yof-onnx/ beside the weights].",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["ort", "opencv"]),
+    default="ort",
+    help="ort: ONNX Runtime; opencv: OpenCV DNN's Darknet importer (opencv-python<5), or its "
+    "ONNX reader with an fp32 --model.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    help="cuda: ONNX Runtime's CUDA provider (onnxruntime-gpu) or OpenCV's CUDA backend; "
+    "auto: CUDA when there.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Video files: frames per network run (a GPU gains from 4-8; CPUs from 1).",
 )
 @click.option(
     "--names",
@@ -48,7 +57,9 @@ class _Size(click.ParamType):
     default=0.45,
     help="Per-class NMS: drop a box overlapping a better one by more than this IoU (0: none).",
 )
-@click.option("--size", type=_Size(), help="Network input, a multiple of 32 [default: the cfg's].")
+@click.option(
+    "--size", type=NetSize(), help="Network input, a multiple of 32 [default: the cfg's]."
+)
 @click.option("--show", is_flag=True, help="Window with boxes and FPS; q or Esc quits.")
 @click.option(
     "--save",
@@ -63,11 +74,15 @@ class _Size(click.ParamType):
     default=0.5,
     help="Weight of the newest frame in the moving average.",
 )
-@click.option("--threads", type=click.IntRange(min=1), help="OpenCV CPU threads.")
+@click.option("--threads", type=click.IntRange(min=1), help="Engine CPU threads.")
 def detect(
     source: str,
-    weights: Path,
-    cfg: Path,
+    weights: Path | None,
+    cfg: Path | None,
+    model: Path | None,
+    engine: str,
+    device: str,
+    batch: int,
     names: Path | None,
     thresh: float,
     nms: float,
@@ -84,6 +99,8 @@ def detect(
     --show/--save/--json, JSON lines go to stdout."""
     from yof_darknet.infer.run import DetectOptions, run_detect
 
+    if model is None and (weights is None or cfg is None):
+        raise click.UsageError("give --weights and --cfg, or --model")
     if not (show or save or json_out):
         json_out = "-"
     options = DetectOptions(
@@ -100,13 +117,17 @@ def detect(
         smooth,
         smooth_alpha,
         threads,
+        model=model,
+        engine=engine,
+        device=device,
+        batch=batch,
     )
     summary = run_detect(options)
     for reason in summary.skipped:
         click.echo(f"skipped {reason}", err=True)
     click.echo(
         f"detect: {summary.frames} frame(s), {summary.detections} detection(s), "
-        f"{summary.fps:.1f} FPS ({summary.backend})",
+        f"{summary.fps:.1f} FPS ({summary.engine}, {summary.backend})",
         err=True,
     )
     if save is not None:

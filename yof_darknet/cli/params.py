@@ -16,3 +16,18 @@ DARKNET_OPTION = click.option(
     type=click.Path(path_type=Path),
     help="darknet binary (default: $DARKNET, third_party/darknet/darknet, then PATH).",
 )
+
+
+class NetSize(click.ParamType):
+    """``416`` (square) or ``416x320`` (width x height)."""
+
+    name = "N|WxH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, tuple)):
+            return value
+        parts = str(value).lower().split("x")
+        if len(parts) in (1, 2) and all(p.isdigit() for p in parts):
+            numbers = [int(p) for p in parts]
+            return numbers[0] if len(numbers) == 1 else (numbers[0], numbers[1])
+        self.fail(f"{value!r} is not a size like 416 or 416x320", param, ctx)

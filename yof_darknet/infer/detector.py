@@ -140,7 +140,13 @@ class Detector:
             )
         self.engine = self._engine(engine, info, threads, device, bn_flavor)
         self.backend = self.engine.backend
-        self.precision = info.precision if info is not None and engine == "ort" else "fp32"
+        self.precision = "fp32"
+        if engine == "ort":
+            self.precision = (
+                read_model_info(self.model).precision if info is None else info.precision
+            )
+        what = {"ort": f"onnxruntime {self.precision}", "opencv": "opencv darknet importer"}
+        self.description = "opencv onnx" if engine == "opencv" and self.model else what[engine]
 
     def _engine(
         self, engine: str, info: ModelInfo | None, threads: int | None, device: str, flavor: str

@@ -26,8 +26,8 @@ _QUIT_KEYS = (ord("q"), ord("Q"), 27)
 @dataclass
 class DetectOptions:
     source: str
-    weights: Path
-    cfg: Path
+    weights: Path | None
+    cfg: Path | None
     names: Path | None = None
     thresh: float = 0.25
     nms: float = 0.45
@@ -38,6 +38,10 @@ class DetectOptions:
     smooth: bool = False
     smooth_alpha: float = 0.5
     threads: int | None = None
+    model: Path | None = None
+    engine: str = "ort"
+    device: str = "auto"
+    batch: int = 1
 
 
 @dataclass
@@ -48,6 +52,7 @@ class DetectSummary:
     seconds: float = 0.0
     saved: list[Path] = field(default_factory=list)
     backend: str = "cpu"
+    engine: str = "ort"
 
     @property
     def fps(self) -> float:
@@ -83,11 +88,18 @@ def run_detect(options: DetectOptions) -> DetectSummary:
         raise InferenceError(problem)
     source = resolve_source(options.source)
     detector = Detector(
-        options.cfg, options.weights, options.names, size=options.size, threads=options.threads
+        options.cfg,
+        options.weights,
+        options.names,
+        size=options.size,
+        threads=options.threads,
+        engine=options.engine,
+        model=options.model,
+        device=options.device,
     )
     smoother = Smoother(detector.names, options.smooth_alpha) if options.smooth else None
     json_out = JsonLines(options.json) if options.json else None
-    summary = DetectSummary(backend=detector.backend)
+    summary = DetectSummary(backend=detector.backend, engine=detector.description)
     started = time.perf_counter()
     frames = (
         _image_frames(source, detector, options, summary)
@@ -165,6 +177,7 @@ def _stream_frames(
             live=source.kind == "live",
             thresh=options.thresh,
             nms=options.nms,
+            batch=options.batch,
         ):
             yield source.name, frame.index, frame.image, frame.detections
             fps = rate.tick()

@@ -1,4 +1,5 @@
-"""A tiny YOLOv3-tiny model trained once per session by Debian's darknet, and its images.
+"""A tiny YOLOv3-tiny model trained once per session by Debian's darknet, and its images
+(the session fixture `tiny_model`, registered in tests/conftest.py).
 
 Darknet starts from random weights whose batch-norm statistics are calibrated on the training
 images (darknet's own start, rolling variance 0, needs hundreds of iterations before inference
