@@ -1,5 +1,6 @@
 """The fp32 model ``detect`` runs when given only a cfg and weights: exported once into a cache
-folder beside the weights (``.yof-onnx/``), or the user cache when that folder is read-only.
+folder beside the weights (``.yof-onnx/``), or the user cache (``$XDG_CACHE_HOME/yof-darknet/onnx``)
+when that folder cannot be written.
 
 The file name carries the hashes of the cfg text and the weights, the network size and the
 batch-norm flavor, so a cached model is never stale and never stands for other inputs; it is
@@ -39,12 +40,18 @@ def cached_model(
         f"{sha256_file(cfg)} {sha256_file(weights)} {size[0]}x{size[1]} {flavor}".encode()
     ).hexdigest()[:20]
     name = f"{weights.stem}.{size[0]}x{size[1]}.{key}.onnx"
-    beside = weights.parent / CACHE_FOLDER
-    for folder in (beside, _user_cache()):
+    folders = (weights.parent / CACHE_FOLDER, _user_cache())
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    for folder in folders:
         path = folder / name
-        if path.is_file():
+        try:
+            export_model(
+                ExportOptions(cfg, weights, path, names=names, size=size, bn_flavor=flavor)
+            )
             return path
-    folder = beside if os.access(weights.parent, os.W_OK) else _user_cache()
-    path = folder / name
-    export_model(ExportOptions(cfg, weights, path, names=names, size=size, bn_flavor=flavor))
-    return path
+        except OSError:  # a read-only run folder (or a file in the way): the user cache then
+            if folder == folders[-1]:
+                raise
+    raise AssertionError("unreachable")

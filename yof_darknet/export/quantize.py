@@ -71,7 +71,9 @@ def quantize_static_qdq(
     }[calibration]
     with tempfile.TemporaryDirectory(prefix="yof-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(fp32), str(prepared))
+        # the graph's shapes are static but for the batch: ONNX's own shape inference is enough
+        # (ORT's symbolic one would need sympy).
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
         quantize_static(
             str(prepared),
             str(out),
