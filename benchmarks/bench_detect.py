@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.darknet.cfg import generate_cfg
+from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.expressions import CLASSES
 from yof_darknet.formats.netinput import darknet_input
 from yof_darknet.infer.detector import Detector

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-# the Darknet-trained tiny model, shared by the infer and export tests (one training per session).
-from tests.tinymodel import tiny_model  # noqa: F401
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("YOF_SHARED", ROOT.parent / "shared")).resolve()
-FIXTURES = SHARED / "fixtures"
+from tests.support import FIXTURES
+from tests.support.darknet import make_dataset
+from tests.support.model import TinyModel, train_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +37,15 @@ def debian_darknet() -> Path:
     if path is None:
         pytest.skip("Debian's darknet is not installed (apt-get install darknet)")
     return Path(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # a fixed folder name: pjreddie rewrites 'images'/'raw' anywhere in a path (test names vary)
+    return make_dataset(tmp_path_factory.mktemp("dn") / "set")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, darknet_fixtures: Path, debian_darknet: Path) -> TinyModel:
+    """The model Debian's darknet trains once per session, for the infer and export tests."""
+    return train_tiny_model(tmp_path_factory.mktemp("tinymodel"), darknet_fixtures, debian_darknet)

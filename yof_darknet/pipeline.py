@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from yof_darknet.errors import DarknetError
 
 if TYPE_CHECKING:
-    from yof_darknet.darknet.binary import Darknet
+    from yof_darknet.formats.binary import Darknet
 
 SAMPLE_BANNER = (
     "No dataset paths given (EXPW=, AFFWILD2=): running on the EMBEDDED SAMPLE (drawn faces and "
@@ -71,7 +71,7 @@ Echo = Callable[[str], None]
 def _sample(opts: ReproduceOptions, echo: Echo) -> tuple[Path, Path]:
     """Write the embedded sample once (a marker records the seed and the control flag)."""
     from yof_darknet.datasets.sample import write_sample
-    from yof_darknet.datasets.writer import atomic_write_text
+    from yof_darknet.fileio import atomic_write_text
 
     sample_dir = opts.sample_dir or Path("data") / opts.sample_name
     marker = sample_dir / ".complete.json"
@@ -133,9 +133,10 @@ def _pretrained(opts: ReproduceOptions, echo: Echo) -> Path | None:
 def _cfg(obj_data: Path, profile: str, overrides: tuple[str, ...], echo: Echo) -> Path:
     """The run cfg of ``profile`` with k-means anchors at its network size, beside obj.data."""
     from yof_darknet.darknet.anchors import apply_anchors, compute_anchors
-    from yof_darknet.darknet.cfg import generate_cfg, net_int, read_cfg
-    from yof_darknet.darknet.objdata import read_obj_data
-    from yof_darknet.datasets.writer import atomic_write_text
+    from yof_darknet.darknet.profiles import generate_cfg
+    from yof_darknet.fileio import atomic_write_text
+    from yof_darknet.formats.cfg import net_int, read_cfg
+    from yof_darknet.formats.objdata import read_obj_data
 
     cfg = obj_data.parent / f"yolov3-tiny.{profile}.cfg"
     atomic_write_text(cfg, generate_cfg(read_obj_data(obj_data).classes, profile, overrides))
@@ -187,10 +188,10 @@ def _train(
 
 def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
     """Run every stage; return the run folder, the model and Table II (markdown)."""
-    from yof_darknet.darknet.binary import find_darknet
     from yof_darknet.darknet.train import CFG_NAME
     from yof_darknet.evaluate.run import MapRequest, run_map, write_outputs
     from yof_darknet.evaluate.table import render_markdown
+    from yof_darknet.formats.binary import find_darknet
 
     minutes: dict[str, float] = {}
     clock = time.monotonic()

@@ -16,8 +16,9 @@ from yof_darknet.darknet.anchors import (
     load_boxes_wh,
     mean_best_iou,
 )
-from yof_darknet.darknet.cfg import generate_cfg, read_cfg, yolo_heads
+from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.errors import DarknetError, DatasetError
+from yof_darknet.formats.cfg import read_cfg, yolo_heads
 
 ALEXEYAB_ANCHORS = [(32, 32), (40, 40), (48, 48), (55, 55), (61, 61), (66, 66)]  # anchors.txt
 ALEXEYAB_AVG_IOU = 0.9182  # "avg IoU = 91.82 %" in alexeyab/calc_anchors.stdout.txt

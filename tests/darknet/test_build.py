@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 PINNED = "59596d7880f6504768df41d6daa586f5cb2b932f"
 # a stand-in for AlexeyAB's Makefile: the "binary" prints the make variables it was built with

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.darknet.test_weights import write_weights
+from tests.support.darknet import write_weights
 from yof_darknet.darknet import download as download_module
-from yof_darknet.darknet.cfg import generate_cfg
 from yof_darknet.darknet.download import download, fetch_pretrained
-from yof_darknet.darknet.weights import read_header
+from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.weights import read_header
 
 WEIGHTS = "/yolov3-tiny.weights"
 

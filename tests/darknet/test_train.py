@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.darknet.conftest import make_dataset
-from tests.darknet.test_binary import replay_binary
-from yof_darknet.darknet.binary import SUBMODULE_BINARY, Darknet, probe
-from yof_darknet.darknet.cfg import read_cfg
-from yof_darknet.darknet.objdata import read_obj_data
+from tests.support.darknet import make_dataset, replay_binary
 from yof_darknet.darknet.train import newest_weights, train, train_command
-from yof_darknet.darknet.weights import read_header
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.binary import SUBMODULE_BINARY, Darknet, probe
+from yof_darknet.formats.cfg import read_cfg
+from yof_darknet.formats.objdata import read_obj_data
+from yof_darknet.formats.weights import read_header
 
 TINY = ["width=64", "height=64", "batch=2", "subdivisions=1", "burn_in=1"]
 ITERATION = re.compile(r"^(\d+): ([\d.]+), ([\d.]+) avg", re.MULTILINE)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.datasets.affwild2_helpers import (
+from tests.support.affwild2 import (
     Interrupted,
     InterruptingDetector,
     TruthDetector,
@@ -19,9 +19,9 @@ from yof_darknet.datasets.affwild2_files import collect_jobs, parse_annotation, 
 from yof_darknet.datasets.affwild2_video import MANIFEST, assign_faces, folder_name
 from yof_darknet.datasets.faces import Face
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
-from yof_darknet.datasets.writer import check_label_path, label_line
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import AFFWILD2_TO_CLASS
+from yof_darknet.formats.labels import check_label_path, label_line
 
 HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise"
 LABELS_9001 = [0, 0, 0, 4, 4, 4, 4, 4, -1, -1, -1, 5, 5, 5, 1, 1, 2, 3, 6, 6]

@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.datasets.expw_trees import make_expw, tree_digest, write_jpeg
+from tests.support.expw import make_expw, tree_digest, write_jpeg
 from yof_darknet.cli import main
-from yof_darknet.darknet.objdata import read_obj_data
 from yof_darknet.datasets.build import DatasetJob, build_datasets, expw_job
+from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import KEPT, ConversionResult, ConversionStats
-from yof_darknet.datasets.writer import Item, atomic_write_text, label_line, place_image
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
+from yof_darknet.fileio import atomic_write_text, place_image
+from yof_darknet.formats.labels import label_line
+from yof_darknet.formats.objdata import read_obj_data
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.datasets.expw_trees import make_expw, tree_digest, write_jpeg
-from tests.datasets.test_writer import parse_line
+from tests.support.boxes import parse_line
+from tests.support.expw import make_expw, tree_digest, write_jpeg
 from yof_darknet.datasets.expw import convert_expw, find_layout, output_name
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
-from yof_darknet.datasets.writer import check_label_path
 from yof_darknet.errors import DatasetError
+from yof_darknet.formats.labels import check_label_path
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.boxes import iou_xyxy
+from tests.support.boxes import iou_xyxy
 from yof_darknet.datasets.faces import (
     DETECTORS,
     Face,

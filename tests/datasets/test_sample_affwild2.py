@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.boxes import iou_xyxy
+from tests.support.boxes import iou_xyxy
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
 from yof_darknet.datasets.sample_affwild2 import ASSETS, HEADER, VIDEOS, sample_truth
 from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample as write_sample

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.split import FALLBACK_TEST_FRACTION, split_items
-from yof_darknet.datasets.writer import Item
 
 
 def items(n: int, dataset: str = "expw", group_size: int = 1) -> list[Item]:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yof_darknet.darknet.maplog import read_map_log
 from yof_darknet.evaluate.ap import (
     Detections,
     EvalParams,
@@ -18,7 +17,8 @@ from yof_darknet.evaluate.ap import (
     match,
 )
 from yof_darknet.evaluate.inputs import read_valid_results
-from yof_darknet.evaluate.result import MapResult
+from yof_darknet.formats.maplog import read_map_log
+from yof_darknet.formats.mapresult import MapResult
 
 from .conftest import NAMES
 

@@ -7,10 +7,10 @@ import io
 import json
 from pathlib import Path
 
-from yof_darknet.darknet.maplog import read_map_log
 from yof_darknet.evaluate.ap import EvalParams, evaluate
 from yof_darknet.evaluate.run import subset
 from yof_darknet.evaluate.table import Table2, render, write_table
+from yof_darknet.formats.maplog import read_map_log
 
 
 def test_table_from_a_darknet_log(darknet_fixtures: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 
-from tests.tinymodel import TinyModel
+from tests.support.model import TinyModel
 from yof_darknet.cli import main
 from yof_darknet.errors import ExportError
 from yof_darknet.export.run import ExportOptions, detect_bn_flavor, export_model

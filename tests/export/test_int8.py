@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tinymodel import TinyModel
+from tests.support.model import TinyModel
 from yof_darknet.evaluate.run import MapRequest, run_map
 from yof_darknet.export.quantize import cpu_has_vnni
 from yof_darknet.export.run import ExportOptions, export_model

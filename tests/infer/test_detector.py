@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.boxes import iou_xyxy
-from tests.tinymodel import TinyModel
+from tests.support.boxes import iou_xyxy
+from tests.support.model import TinyModel
 from yof_darknet.errors import InferenceError
 from yof_darknet.expressions import CLASSES
 from yof_darknet.formats.names import resolve_names

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.tinymodel import TinyModel
+from tests.support.model import TinyModel
 from yof_darknet.cli import main
 from yof_darknet.errors import InferenceError
 from yof_darknet.export.cache import CACHE_FOLDER

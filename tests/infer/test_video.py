@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.tinymodel import TinyModel
+from tests.support.model import TinyModel
 from yof_darknet.cli import main
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps

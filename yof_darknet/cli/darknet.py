@@ -29,7 +29,7 @@ _SET_OPTION = click.option(
 @DARKNET_OPTION
 def doctor(darknet_path: Path | None) -> None:
     """Show darknet (flavor, GPU, OpenCV), opencv-python, onnxruntime and the face detector."""
-    from yof_darknet.darknet.doctor import run_checks
+    from yof_darknet.doctor import run_checks
 
     checks = run_checks(darknet_path)
     for check in checks:
@@ -51,9 +51,9 @@ def doctor(darknet_path: Path | None) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def cfg(data: Path, profile: str, settings: tuple[str, ...], out: Path) -> None:
     """Write the run cfg: cfg/yolov3-tiny.cfg (Table I) + profile + classes of --data."""
-    from yof_darknet.darknet.cfg import generate_cfg
-    from yof_darknet.darknet.objdata import read_obj_data
-    from yof_darknet.datasets.writer import atomic_write_text
+    from yof_darknet.darknet.profiles import generate_cfg
+    from yof_darknet.fileio import atomic_write_text
+    from yof_darknet.formats.objdata import read_obj_data
 
     classes = read_obj_data(data).classes
     atomic_write_text(out, generate_cfg(classes, profile, settings))
@@ -72,7 +72,7 @@ def anchors(
 ) -> None:
     """k-means (1 - IoU) anchors of the training boxes; --apply writes them into --cfg."""
     from yof_darknet.darknet.anchors import apply_anchors, compute_anchors
-    from yof_darknet.darknet.cfg import net_int, read_cfg
+    from yof_darknet.formats.cfg import net_int, read_cfg
 
     if apply and cfg_path is None:
         raise click.UsageError("--apply needs --cfg")
@@ -110,7 +110,7 @@ def anchors(
 @click.option("--cfg", "cfg_path", type=EXISTING_FILE)
 def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
     """Download yolov3-tiny.weights (SHA-256 checked, resumable) and make yolov3-tiny.conv.15."""
-    from yof_darknet.darknet.weights import finished_message, read_header
+    from yof_darknet.formats.weights import finished_message, read_header
 
     if inspect is not None:
         header = read_header(inspect)
@@ -162,8 +162,8 @@ def train(
     darknet_path: Path | None,
 ) -> None:
     """Train with darknet in runs/NAME (cfg, obj.data, train.log, results.csv/png, weights/)."""
-    from yof_darknet.darknet.binary import find_darknet
     from yof_darknet.darknet.train import train as run_training
+    from yof_darknet.formats.binary import find_darknet
 
     if resume and weights_path is not None:
         raise click.UsageError("--resume takes the run's own newest weights; drop --weights")

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.darknet.cfg import (
+from yof_darknet.errors import DarknetError, DatasetError
+from yof_darknet.fileio import atomic_write_text
+from yof_darknet.formats.cfg import (
     dump_cfg,
     leading_comments,
     read_cfg,
@@ -24,9 +26,8 @@ from yof_darknet.darknet.cfg import (
     validate_cfg,
     yolo_heads,
 )
-from yof_darknet.darknet.objdata import read_obj_data
-from yof_darknet.datasets.writer import alexeyab_label_path, atomic_write_text
-from yof_darknet.errors import DarknetError, DatasetError
+from yof_darknet.formats.labels import alexeyab_label_path
+from yof_darknet.formats.objdata import read_obj_data
 
 # yolov3-tiny's COCO anchors (pixels at 416x416), the template's default
 DEFAULT_ANCHORS_WH: tuple[tuple[int, int], ...] = (

@@ -15,9 +15,9 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
-from yof_darknet.darknet.cfg import TEMPLATE
-from yof_darknet.darknet.weights import partial
+from yof_darknet.darknet.profiles import TEMPLATE
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.weights import partial
 
 PRETRAINED_URL = "https://pjreddie.com/media/files/yolov3-tiny.weights"
 # SHA-256 and size of pjreddie's yolov3-tiny.weights (COCO), as pinned by independent public

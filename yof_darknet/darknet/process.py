@@ -11,7 +11,6 @@ import codecs
 import os
 import queue
 import shlex
-import signal
 import subprocess
 import threading
 import time
@@ -21,17 +20,17 @@ from typing import IO
 
 from tqdm import tqdm
 
-from yof_darknet.darknet.logs import (
+from yof_darknet.errors import DarknetError
+from yof_darknet.formats.trainlog import (
     LineSplitter,
     Record,
     Recorder,
     divergence_message,
     find_failure,
 )
-from yof_darknet.errors import DarknetError
+from yof_darknet.runner import stop_group
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
-_STOP_GRACE_S = 10.0
 
 
 def _pump(name: str, pipe: IO[bytes], chunks: queue.Queue) -> None:
@@ -44,20 +43,6 @@ def _pump(name: str, pipe: IO[bytes], chunks: queue.Queue) -> None:
 
 def _written_since(path: Path | None, started: float) -> bool:
     return path is not None and path.is_file() and path.stat().st_mtime >= started
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGINT to darknet's process group, SIGKILL if it is still there after a grace period."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=_STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        process.wait()
 
 
 class _Follower:

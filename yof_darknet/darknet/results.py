@@ -8,8 +8,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from yof_darknet.darknet.logs import Record, TrainLine
-from yof_darknet.datasets.writer import atomic_write_bytes, atomic_write_text
+from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.formats.trainlog import Record, TrainLine
 
 COLUMNS = ("iteration", "loss", "avg_loss", "lr", "seconds", "images", "map")
 

@@ -13,24 +13,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from yof_darknet.darknet.binary import Darknet, find_darknet
-from yof_darknet.darknet.cfg import (
+from yof_darknet.darknet.process import stream_training
+from yof_darknet.darknet.profiles import generate_cfg
+from yof_darknet.darknet.results import plot_results, read_results, write_results
+from yof_darknet.errors import DarknetError
+from yof_darknet.fileio import atomic_write_text
+from yof_darknet.formats.binary import Darknet, find_darknet
+from yof_darknet.formats.cfg import (
     apply_setting,
     dump_cfg,
-    generate_cfg,
     net_int,
     parse_cfg,
     parse_setting,
     read_cfg,
     validate_cfg,
 )
-from yof_darknet.darknet.logs import Record
-from yof_darknet.darknet.objdata import read_obj_data, write_obj_data
-from yof_darknet.darknet.process import stream_training
-from yof_darknet.darknet.results import plot_results, read_results, write_results
-from yof_darknet.darknet.weights import check_fits, finished_message, read_header
-from yof_darknet.datasets.writer import atomic_write_text
-from yof_darknet.errors import DarknetError
+from yof_darknet.formats.objdata import read_obj_data, write_obj_data
+from yof_darknet.formats.trainlog import Record
+from yof_darknet.formats.weights import check_fits, finished_message, read_header
 
 CFG_NAME = "yolov3-tiny.cfg"
 

@@ -35,8 +35,8 @@ from tqdm import tqdm
 from yof_darknet.datasets.affwild2_files import Problem, VideoJob, collect_jobs, read_videos_list
 from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, label_outcome
 from yof_darknet.datasets.faces import FaceDetector, create_detector
+from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
-from yof_darknet.datasets.writer import Item
 from yof_darknet.errors import DatasetError
 
 DATASET = "affwild2"

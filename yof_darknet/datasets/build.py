@@ -40,17 +40,14 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from yof_darknet.darknet.objdata import ObjData, write_obj_data
+from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.split import Split, split_items
 from yof_darknet.datasets.stats import ConversionResult
-from yof_darknet.datasets.writer import (
-    IMAGE_SUFFIXES,
-    Item,
-    atomic_write_text,
-    label_path_problem,
-)
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
+from yof_darknet.fileio import atomic_write_text
+from yof_darknet.formats.labels import IMAGE_SUFFIXES, label_path_problem
+from yof_darknet.formats.objdata import ObjData, write_obj_data
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options

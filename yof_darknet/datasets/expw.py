@@ -25,17 +25,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import KEPT, NO_CLASS, ConversionResult, ConversionStats
-from yof_darknet.datasets.writer import (
-    Item,
-    atomic_write_text,
-    check_label_path,
-    label_line,
-    place_image,
-    safe_stem,
-)
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import EXPW_TO_CLASS
+from yof_darknet.fileio import atomic_write_text, place_image
+from yof_darknet.formats.labels import check_label_path, label_line, safe_stem
 
 DATASET = "expw"
 NUMERIC = ["face_id", "top", "left", "right", "bottom", "confidence", "label"]

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from yof_darknet.datasets.sample_faces import draw_face
-from yof_darknet.datasets.writer import atomic_write_bytes, atomic_write_text
 from yof_darknet.expressions import CLASSES
+from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
 
 DEFAULT_IMAGES = 400
 _SIDES = (144, 160, 176)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.datasets.writer import atomic_path, atomic_write_text
+from yof_darknet.fileio import atomic_path, atomic_write_text
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "faces"
 HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yof_darknet.datasets.writer import Item
+from yof_darknet.datasets.items import Item
 
 FALLBACK_TEST_FRACTION = 0.2  # used when a dataset has no more items than the requested test size
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from yof_darknet.datasets.writer import Item
+from yof_darknet.datasets.items import Item
 from yof_darknet.expressions import CLASSES
 
 KEPT = "kept"

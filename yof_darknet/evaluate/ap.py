@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yof_darknet.evaluate.result import ClassAP, MapResult
+from yof_darknet.formats.mapresult import ClassAP, MapResult
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import imagesize
 import numpy as np
 
-from yof_darknet.datasets.writer import alexeyab_label_path
 from yof_darknet.errors import EvaluationError
 from yof_darknet.evaluate.ap import Detections, GroundTruth
+from yof_darknet.formats.labels import alexeyab_label_path
 
 if TYPE_CHECKING:
     from yof_darknet.infer.detector import Detection

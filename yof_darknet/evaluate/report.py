@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from yof_darknet.datasets.writer import atomic_write_bytes, atomic_write_text
 from yof_darknet.evaluate.ap import (
     Accumulation,
     Detections,
     GroundTruth,
     best_ground_truth,
 )
-from yof_darknet.evaluate.result import MapResult
+from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.formats.mapresult import MapResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -23,9 +23,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from yof_darknet.darknet.maplog import parse_map_output, read_map_log
-from yof_darknet.darknet.objdata import ObjData, read_lines, read_obj_data, write_obj_data
-from yof_darknet.darknet.process import stop_group
 from yof_darknet.errors import DarknetError, EvaluationError
 from yof_darknet.evaluate.ap import Accumulation, Detections, EvalParams, GroundTruth
 from yof_darknet.evaluate.ap import evaluate as score
@@ -36,11 +33,15 @@ from yof_darknet.evaluate.inputs import (
     load_ground_truth,
     read_valid_results,
 )
-from yof_darknet.evaluate.result import MapResult
 from yof_darknet.evaluate.table import Table2
+from yof_darknet.fileio import read_lines
+from yof_darknet.formats.maplog import parse_map_output, read_map_log
+from yof_darknet.formats.mapresult import MapResult
+from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
+from yof_darknet.runner import stop_group
 
 if TYPE_CHECKING:
-    from yof_darknet.darknet.binary import Darknet
+    from yof_darknet.formats.binary import Darknet
 
 SUBSET_LISTS = {"expw": "test_expw.txt", "affwild2": "test_affwild2.txt"}
 MAP_THRESH, MAP_NMS = 0.005, 0.45
@@ -315,7 +316,7 @@ def run_map(request: MapRequest) -> MapOutcome:
         combined, per_dataset, scored = _evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)
-    from yof_darknet.darknet.binary import find_darknet
+    from yof_darknet.formats.binary import find_darknet
 
     darknet = find_darknet(request.darknet)
     if darknet.has_map:

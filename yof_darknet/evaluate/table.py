@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yof_darknet.datasets.writer import atomic_write_text
-from yof_darknet.evaluate.result import MapResult
 from yof_darknet.expressions import PAPER_AP, PAPER_MAP
+from yof_darknet.fileio import atomic_write_text
+from yof_darknet.formats.mapresult import MapResult
 
 DATASET_TITLES = {"expw": "ExpW", "affwild2": "Aff-Wild2"}
 

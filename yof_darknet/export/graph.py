@@ -27,8 +27,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from yof_darknet.darknet.cfg import Section, net_int
 from yof_darknet.errors import ExportError
+from yof_darknet.formats.cfg import Section, net_int
 
 OPSET = 13
 INPUT = "images"

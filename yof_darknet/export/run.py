@@ -18,16 +18,15 @@ import cv2
 import numpy as np
 import onnx
 
-from yof_darknet.darknet.cfg import apply_setting, net_int, parse_cfg
-from yof_darknet.darknet.objdata import read_lines
-from yof_darknet.darknet.weights import read_header
-from yof_darknet.datasets.writer import atomic_write_bytes
 from yof_darknet.errors import DarknetError, ExportError
 from yof_darknet.export.graph import INPUT, build_model
 from yof_darknet.export.quantize import CALIBRATIONS, cpu_has_vnni, quantize_static_qdq
+from yof_darknet.fileio import atomic_write_bytes, read_lines
+from yof_darknet.formats.cfg import apply_setting, net_int, parse_cfg
 from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo, head_specs, sha256_file
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import fill_input
+from yof_darknet.formats.weights import read_header
 
 BN_FLAVORS = ("auto", "alexeyab", "pjreddie")
 # pjreddie prints "12: 3.4, 5.6 avg, 0.001 rate", AlexeyAB "12: 3.4, 5.6 avg loss, ..." and

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yof_darknet.darknet.cfg import Section, yolo_heads
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.cfg import Section, yolo_heads
 
 METADATA_KEY = "yof_darknet"
 FORMAT_VERSION = 1

@@ -13,8 +13,8 @@ from typing import IO, ClassVar
 import cv2
 import numpy as np
 
-from yof_darknet.datasets.writer import atomic_write_bytes, temporary_sibling
 from yof_darknet.errors import InferenceError
+from yof_darknet.fileio import atomic_write_bytes, temporary_sibling
 from yof_darknet.infer.detector import Detection
 
 

@@ -3,7 +3,7 @@
 Neither darknet nor OpenCV complains about a weights file that is too short (the missing floats
 are read as zeros or garbage), so :func:`check_weights_size` compares the file with the cfg first.
 Random weights (:func:`write_random_weights`) serve the speed benchmark and give tests a starting
-point. The layout itself lives in :mod:`yof_darknet.darknet.weights`.
+point. The layout itself lives in :mod:`yof_darknet.formats.weights`.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.darknet.cfg import Section, net_int, parse_cfg
-from yof_darknet.darknet.weights import FLOAT_BYTES, layer_param_counts, pack_header, read_header
-from yof_darknet.datasets.writer import atomic_write_bytes
 from yof_darknet.errors import DarknetError, InferenceError
+from yof_darknet.fileio import atomic_write_bytes
+from yof_darknet.formats.cfg import Section, net_int, parse_cfg
+from yof_darknet.formats.weights import FLOAT_BYTES, layer_param_counts, pack_header, read_header
 
 _OBJECTNESS_LOGIT = -4.0
 
 
 def check_weights_size(cfg: Path, text: str, weights: Path) -> None:
     """Raise if ``weights`` does not hold exactly the floats the cfg ``text`` needs (cfgs with
-    layer types :mod:`yof_darknet.darknet.weights` does not size are not checked)."""
+    layer types :mod:`yof_darknet.formats.weights` does not size are not checked)."""
     try:
         needed = sum(layer_param_counts(parse_cfg(text, str(cfg))))
     except DarknetError:

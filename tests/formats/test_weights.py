@@ -5,12 +5,14 @@ from __future__ import annotations
 import struct
 import subprocess
 
-import numpy as np
 import pytest
 
-from yof_darknet.darknet.cfg import TEMPLATE, generate_cfg, parse_cfg, read_cfg
+from tests.support.darknet import write_weights
 from yof_darknet.darknet.download import PRETRAINED_BYTES
-from yof_darknet.darknet.weights import (
+from yof_darknet.darknet.profiles import TEMPLATE, generate_cfg
+from yof_darknet.errors import DarknetError
+from yof_darknet.formats.cfg import parse_cfg, read_cfg
+from yof_darknet.formats.weights import (
     check_fits,
     finished_message,
     pack_header,
@@ -18,16 +20,6 @@ from yof_darknet.darknet.weights import (
     read_header,
     weights_bytes,
 )
-from yof_darknet.errors import DarknetError
-
-
-def write_weights(path, cfg, seen: int, *, legacy: bool = False, seed: int = 0) -> bytes:
-    """A weights file of the right size for ``cfg`` with random parameters; returns the body."""
-    count = weights_bytes(read_cfg(cfg)) // 4
-    body = np.random.default_rng(seed).standard_normal(count).astype("<f4").tobytes()
-    header = struct.pack("<3iI", 0, 1, 0, seen) if legacy else struct.pack("<3iQ", 0, 2, 5, seen)
-    path.write_bytes(header + body)
-    return body
 
 
 def test_header_versions(tmp_path):

@@ -1,5 +1,4 @@
-"""A tiny YOLOv3-tiny model trained once per session by Debian's darknet, and its images
-(the session fixture `tiny_model`, registered in tests/conftest.py).
+"""A tiny YOLOv3-tiny model trained once per session by Debian's darknet, and its images.
 
 Darknet starts from random weights whose batch-norm statistics are calibrated on the training
 images (darknet's own start, rolling variance 0, needs hundreds of iterations before inference
@@ -19,10 +18,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
-from yof_darknet.datasets.writer import check_label_path
 from yof_darknet.expressions import CLASSES
+from yof_darknet.formats.labels import check_label_path
 from yof_darknet.infer.weightsfile import write_random_weights
 
 NET = 96
@@ -105,9 +103,8 @@ def tiny_cfg(template: str) -> str:
     return template
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory, darknet_fixtures: Path, debian_darknet: Path) -> TinyModel:
-    root = tmp_path_factory.mktemp("tinymodel")
+def train_tiny_model(root: Path, darknet_fixtures: Path, debian_darknet: Path) -> TinyModel:
+    """Generate the images in ``root`` and train the model there with Debian's darknet."""
     rng = np.random.default_rng(7)
     lists: dict[str, list[Path]] = {"train": [], "valid": []}
     for split, count in (("train", 16), ("valid", 6)):

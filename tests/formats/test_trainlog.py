@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from yof_darknet.darknet.logs import (
+from yof_darknet.formats.trainlog import (
     LineSplitter,
     TrainLine,
     find_failure,

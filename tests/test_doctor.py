@@ -7,7 +7,7 @@ import struct
 from click.testing import CliRunner
 
 from yof_darknet.cli import main
-from yof_darknet.darknet.cfg import generate_cfg
+from yof_darknet.darknet.profiles import generate_cfg
 
 
 def test_doctor_reports_debian_darknet(debian_darknet):

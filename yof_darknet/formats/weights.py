@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.darknet.cfg import Section, net_int, read_cfg
-from yof_darknet.datasets.writer import atomic_write_bytes
 from yof_darknet.errors import DarknetError
+from yof_darknet.fileio import atomic_write_bytes
+from yof_darknet.formats.cfg import Section, net_int, read_cfg
 
 FLOAT_BYTES = 4
 _NO_WEIGHTS = ("maxpool", "upsample", "yolo", "region", "shortcut", "route", "dropout", "avgpool")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from yof_darknet.darknet.logs import strip_escapes
-from yof_darknet.darknet.maplog import parse_map_blocks, parse_map_output, read_map_log
 from yof_darknet.errors import EvaluationError
+from yof_darknet.formats.maplog import parse_map_blocks, parse_map_output, read_map_log
+from yof_darknet.formats.trainlog import strip_escapes
 
 NAMES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"]
 TP_FP_IOU050 = [(2, 4), (0, 0), (2, 2), (2, 1), (1, 1), (3, 1), (1, 2)]

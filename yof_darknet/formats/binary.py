@@ -26,8 +26,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.darknet.logs import strip_escapes
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.trainlog import strip_escapes
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMODULE_BINARY = ROOT / "third_party" / "darknet" / "darknet"

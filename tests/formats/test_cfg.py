@@ -9,21 +9,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 from yof_darknet.cli import main
-from yof_darknet.darknet.cfg import (
-    TEMPLATE,
+from yof_darknet.darknet.profiles import PROFILES, TEMPLATE, generate_cfg, profile_settings
+from yof_darknet.errors import DarknetError
+from yof_darknet.formats.cfg import (
     apply_setting,
     dump_cfg,
-    generate_cfg,
     parse_cfg,
     read_cfg,
     set_anchors,
     validate_cfg,
     yolo_heads,
 )
-from yof_darknet.darknet.profiles import PROFILES, profile_settings
-from yof_darknet.errors import DarknetError
 
 # The paper's Table I (YOLOv3-tiny at 416x416) with 7 classes: layer, type, filters, size,
 # stride, input (w, h, c), output (w, h, c); route lists its source layers in `filters`.

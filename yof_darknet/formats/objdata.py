@@ -5,13 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yof_darknet.datasets.writer import atomic_write_text
 from yof_darknet.errors import DatasetError
-
-
-def read_lines(path: Path) -> list[str]:
-    """The non-blank lines of a names file or an image list, stripped."""
-    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+from yof_darknet.fileio import atomic_write_text, read_lines
 
 
 @dataclass(frozen=True)

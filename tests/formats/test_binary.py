@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from yof_darknet.darknet import binary
-from yof_darknet.darknet.binary import find_darknet, probe
+from tests.support.darknet import replay_binary
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats import binary
+from yof_darknet.formats.binary import find_darknet, probe
 
 PROBE = "/nonexistent/yof-probe.data"
-REPLAY = """#!{python}
-import json, sys
-answers = json.load(open({table!r}))
-out, err = answers.get(" ".join(sys.argv[1:]), ["", ""])
-sys.stdout.write(out)
-sys.stderr.write(err)
-"""
-
-
-def replay_binary(folder: Path, answers: dict[str, tuple[str, str]]) -> Path:
-    """An executable that prints recorded (stdout, stderr) for each argument string."""
-    folder.mkdir(parents=True, exist_ok=True)
-    table = folder / "answers.json"
-    table.write_text(json.dumps(answers))
-    path = folder / "darknet"
-    path.write_text(REPLAY.format(python=sys.executable, table=str(table)))
-    path.chmod(0o755)
-    return path
 
 
 def _read(fixtures: Path, name: str) -> tuple[str, str]:

@@ -19,9 +19,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from yof_darknet.darknet.logs import strip_escapes
 from yof_darknet.errors import EvaluationError
-from yof_darknet.evaluate.result import ClassAP, MapResult
+from yof_darknet.formats.mapresult import ClassAP, MapResult
+from yof_darknet.formats.trainlog import strip_escapes
 
 _NUM = r"(-?nan|-?inf|-?[0-9]+(?:\.[0-9]*)?)"
 

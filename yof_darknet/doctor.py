@@ -7,8 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.darknet.binary import INSTALL_HINT, Darknet, find_darknet
 from yof_darknet.errors import YofError
+from yof_darknet.formats.binary import INSTALL_HINT, Darknet, find_darknet
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,103 @@
+"""The one rule of dependencies: a module imports only from its own package or a layer below.
+
+Layers, top to bottom (README, "Architecture"); the parts of one layer other than the stages may
+import each other (the hook's cycle check keeps them acyclic), stages never do, except where one
+stage really runs another (``ACROSS``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "yof_darknet"
+LAYERS = (
+    ("top", {"cli", "pipeline", "doctor", "__main__"}),
+    ("stage", {"datasets", "darknet", "evaluate", "infer", "export"}),
+    ("bottom", {"formats", "fileio", "runner"}),
+    ("ground", {"expressions", "errors", "__init__"}),
+)
+# Stage -> stage imports that run another stage, each named in the README.
+ACROSS = {
+    ("evaluate", "infer"),  # map --engine python|onnx runs the detector
+    ("infer", "export"),  # detect exports cfg + weights to the ONNX model it runs (the cache)
+}
+
+
+def layer_of(part: str) -> int:
+    for rank, (_, parts) in enumerate(LAYERS):
+        if part in parts:
+            return rank
+    raise AssertionError(f"yof_darknet/{part}: in no layer; add it to LAYERS and the README")
+
+
+def _part(package: Path, name: str) -> str:
+    """``name`` imported from the package itself: a module or package, else ``__init__``'s."""
+    is_module = (package / f"{name}.py").is_file() or (package / name).is_dir()
+    return name if is_module else "__init__"
+
+
+def imported_parts(package: Path, path: Path) -> set[tuple[str, int]]:
+    """(part of yof_darknet, line) of every import in ``path``, lazy and TYPE_CHECKING included."""
+    rel = path.relative_to(package).with_suffix("")
+    base = ["yof_darknet", *rel.parts[:-1]]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = base[: len(base) - node.level + 1]
+                modules = [".".join([*anchor, *([node.module] if node.module else [])])]
+            else:
+                modules = [node.module or ""]
+            if modules == ["yof_darknet"]:  # `from yof_darknet import pipeline, __version__`
+                modules = [f"yof_darknet.{_part(package, alias.name)}" for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            parts = module.split(".")
+            if parts[0] == "yof_darknet" and len(parts) > 1:
+                found.add((parts[1], node.lineno))
+    return found
+
+
+def violations(package: Path = PACKAGE) -> list[str]:
+    problems = []
+    for path in sorted(package.rglob("*.py")):
+        source = path.relative_to(package).with_suffix("").parts[0]
+        rank = layer_of(source)
+        for target, line in sorted(imported_parts(package, path)):
+            if target == source:
+                continue
+            to = layer_of(target)
+            where = f"yof_darknet/{path.relative_to(package)}:{line}: {source} imports {target}"
+            if to < rank:
+                problems.append(f"{where} (upward: {LAYERS[to][0]} is above {LAYERS[rank][0]})")
+            elif to == rank and LAYERS[rank][0] == "stage" and (source, target) not in ACROSS:
+                problems.append(f"{where} (across stages)")
+    return problems
+
+
+def test_every_import_goes_down_or_stays_in_its_package():
+    assert violations() == []
+
+
+@pytest.mark.parametrize(
+    ("source", "code", "message"),
+    [
+        ("formats/fake.py", "from yof_darknet.darknet.train import train\n", "upward"),
+        ("datasets/fake.py", "from yof_darknet.evaluate import ap\n", "across stages"),
+        ("infer/fake.py", "if True:\n    from ..datasets.faces import Face\n", "across stages"),
+        ("fileio.py", "from yof_darknet import pipeline\n", "upward"),
+    ],
+)
+def test_the_check_sees_upward_and_cross_stage_imports(tmp_path, source, code, message):
+    root = tmp_path / "yof_darknet"
+    (root / source).parent.mkdir(parents=True, exist_ok=True)
+    (root / "pipeline.py").write_text("")
+    (root / source).write_text(code)
+    (found,) = violations(root)
+    assert message in found and source in found
