@@ -11,14 +11,20 @@ on CPUs without VNNI: there ORT's u8 x s8 kernel adds pairs of products in 16 bi
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 CALIBRATIONS = ("percentile", "minmax", "entropy")
-# activations kept per calibration pass: bounds the memory of the histogram collection.
+# activations kept per calibration pass: bounds the memory of the collection.
 _MAX_INTERMEDIATE = 16
+
+
+def _chunk(count: int) -> int:
+    """Images per calibration pass: ONNX Runtime's min/max calibrator fails ("No data is
+    collected") when the image count is a multiple of it, so avoid that."""
+    return _MAX_INTERMEDIATE if count % _MAX_INTERMEDIATE else _MAX_INTERMEDIATE - 1
 
 
 def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -38,7 +44,7 @@ def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 def quantize_static_qdq(
     fp32: Path,
     out: Path,
-    blobs: Iterable[np.ndarray],
+    blobs: Sequence[np.ndarray],
     *,
     input_name: str,
     calibration: str = "percentile",
@@ -84,5 +90,5 @@ def quantize_static_qdq(
             reduce_range=reduce_range,
             calibrate_method=method,
             nodes_to_exclude=list(exclude),
-            extra_options={"CalibMaxIntermediateOutputs": _MAX_INTERMEDIATE},
+            extra_options={"CalibMaxIntermediateOutputs": _chunk(len(blobs))},
         )
