@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 
 from tests.support.model import TinyModel
-from yof_darknet.evaluate.run import MapRequest, run_map
 from yof_darknet.export.quantize import cpu_has_vnni
 from yof_darknet.export.run import ExportOptions, export_model
 from yof_darknet.infer.detector import Detector
 from yof_darknet.infer.engines import read_model_info
-
-
-def _map(data: Path, model: Path) -> float:
-    return run_map(MapRequest(data=data, engine="onnx", model=model)).table.combined.map
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +25,7 @@ def exported(tiny_model: TinyModel, tmp_path_factory) -> dict[str, Path]:
                       calibrate=tiny_model.root / "train.txt", images=12)
     )  # fmt: skip
     assert result.calibrated_on == 12 and not result.skipped
-    # every image the model saw or was validated on: 22 images, 33 shapes
-    listing = root / "all.txt"
-    images = tiny_model.train_images + tiny_model.valid_images
-    listing.write_text("".join(f"{p}\n" for p in images))
-    data = root / "all.data"
-    data.write_text(tiny_model.data.read_text().replace(str(tiny_model.root / "valid.txt"),
-                                                        str(listing)))  # fmt: skip
-    return {"fp32": fp32, "int8": int8, "data": data}
+    return {"fp32": fp32, "int8": int8}
 
 
 def test_int8_records_its_quantization(exported: dict[str, Path]):
@@ -50,29 +38,24 @@ def test_int8_records_its_quantization(exported: dict[str, Path]):
     assert info.outputs == read_model_info(exported["fp32"]).outputs
 
 
-def test_int8_runs_in_onnx_runtime_close_to_fp32(exported, tiny_model: TinyModel):
+def test_int8_outputs_follow_fp32(exported, tiny_model: TinyModel):
+    """Objectness and class probabilities of every anchor, int8 against fp32: correlation above
+    0.98 and a mean absolute difference under 0.01. (The 120-iteration model of the README's
+    int8 table gives 0.9993 and 1.2e-4; a wrong scale or an overflowing kernel gives far less.)
+    The mAP change itself is measured on trained models, see the README."""
     import cv2
 
     fp32 = Detector(model=exported["fp32"])
     int8 = Detector(model=exported["int8"])
     assert int8.precision == "int8" and fp32.precision == "fp32"
-    for path in tiny_model.valid_images:
-        image = cv2.imread(str(path))
-        a, _ = fp32.forward(image)
-        b, _ = int8.forward(image)
-        # class probabilities of the confident rows move by a few hundredths, not more.
-        confident = a[:, 4] > 0.1
-        assert np.abs(a[confident, 4:] - b[confident, 4:]).max() < 0.1
-
-
-def test_int8_map_change_is_small(exported: dict[str, Path]):
-    """mAP of the int8 model against fp32 on the 22 images, 33 shapes.
-
-    The bound: one shape of 33 changing from found to missed moves its class's AP by up to
-    1/(its 4-5 shapes), i.e. the mAP of 7 classes by up to ~3.5 points; we allow that one
-    flip and no more (5 points). The issue's 0.5-point bound is checked in `make bench` on
-    the 88 test images of the trained sample model, where one flip costs far less."""
-    fp32, int8 = _map(exported["data"], exported["fp32"]), _map(exported["data"], exported["int8"])
-    print(f"tiny model mAP fp32 {fp32:.4f}, int8 {int8:.4f}, change {100 * (int8 - fp32):+.2f}")
-    assert fp32 > 0.2  # the bound means nothing on a model that finds nothing
-    assert abs(int8 - fp32) <= 0.05
+    pairs = [
+        (fp32.forward(image)[0][:, 4:], int8.forward(image)[0][:, 4:])
+        for image in (cv2.imread(str(p)) for p in tiny_model.valid_images)
+    ]
+    a = np.concatenate([x for x, _ in pairs])
+    b = np.concatenate([y for _, y in pairs])
+    correlation = np.corrcoef(a[:, 0], b[:, 0])[0, 1]
+    print(f"int8 vs fp32: objectness correlation {correlation:.4f}, "
+          f"mean |difference| {np.abs(a - b).mean():.2e}")  # fmt: skip
+    assert correlation > 0.98
+    assert np.abs(a - b).mean() < 0.01
