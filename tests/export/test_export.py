@@ -16,7 +16,7 @@ from tests.support.model import TinyModel
 from yof_darknet.cli import main
 from yof_darknet.errors import ExportError
 from yof_darknet.export.run import ExportOptions, detect_bn_flavor, export_model
-from yof_darknet.formats.modelinfo import sha256_file
+from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.netinput import darknet_input
 from yof_darknet.infer.engines import OpenCVEngine, read_model_info
 from yof_darknet.infer.netcfg import opencv_cfg_text

@@ -7,7 +7,6 @@ SHA-256 matched.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from tqdm import tqdm
 
 from yof_darknet.darknet.profiles import TEMPLATE
 from yof_darknet.errors import DarknetError
+from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.weights import partial
 
 PRETRAINED_URL = "https://pjreddie.com/media/files/yolov3-tiny.weights"
@@ -41,14 +41,6 @@ _RETRIED = (
 class Pretrained:
     weights: Path  # yolov3-tiny.weights (checked)
     conv15: Path  # its first 15 layers, seen = 0
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _transfer(url: str, part: Path, progress: bool) -> None:

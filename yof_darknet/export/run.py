@@ -21,9 +21,9 @@ import onnx
 from yof_darknet.errors import DarknetError, ExportError
 from yof_darknet.export.graph import INPUT, build_model
 from yof_darknet.export.quantize import CALIBRATIONS, cpu_has_vnni, quantize_static_qdq
-from yof_darknet.fileio import atomic_write_bytes, read_lines
+from yof_darknet.fileio import atomic_write_bytes, read_lines, sha256_file
 from yof_darknet.formats.cfg import apply_setting, net_int, parse_cfg
-from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo, head_specs, sha256_file
+from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import fill_input
 from yof_darknet.formats.weights import read_header

@@ -11,10 +11,8 @@ pre-process its input (size, letterbox) and decode its raw head outputs (anchors
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from yof_darknet.errors import DarknetError
@@ -22,15 +20,6 @@ from yof_darknet.formats.cfg import Section, yolo_heads
 
 METADATA_KEY = "yof_darknet"
 FORMAT_VERSION = 1
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file's bytes, as ``sha256sum`` prints it."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

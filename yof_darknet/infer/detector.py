@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.cfg import parse_cfg
-from yof_darknet.formats.modelinfo import ModelInfo, head_specs, sha256_file
+from yof_darknet.formats.modelinfo import ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import Placement, fill_input, to_image_boxes
 from yof_darknet.infer.engines import Engine, OpenCVEngine, OrtEngine, read_model_info
