@@ -30,17 +30,16 @@ def _sized(tiny_model: TinyModel, tmp_path: Path) -> list[np.ndarray]:
     return images
 
 
-def _assert_rows_close(a: np.ndarray, b: np.ndarray, image: np.ndarray) -> None:
-    """Scores within 1e-4; boxes within 1e-4 of their size, and within 0.01 px for the rows
-    that can become detections (objectness above `detector map`'s 0.005) with a box inside the
-    image (a barely trained model also predicts boxes 16 images wide)."""
+def _assert_rows_close(a: np.ndarray, b: np.ndarray, net: int = 96) -> None:
+    """Scores within 1e-4; boxes within 1e-4 of their size (+ 1e-4 of the input), and within
+    0.01 px of the network input for the rows that can become detections (objectness above
+    `detector map`'s 0.005) with a box inside the image (a barely trained model also predicts
+    boxes 16 images wide)."""
     np.testing.assert_allclose(a[:, 4:], b[:, 4:], rtol=0, atol=1e-4)
-    np.testing.assert_allclose(a[:, :4], b[:, :4], rtol=1e-4, atol=1e-6)
-    height, width = image.shape[:2]
-    scale = np.array([width, height, width, height], np.float32)
+    np.testing.assert_allclose(a[:, :4], b[:, :4], rtol=1e-4, atol=1e-4)
     live = (a[:, 4] > 0.005) & (a[:, 2:4] <= 1.0).all(axis=1)
     assert live.sum() > 0
-    assert np.abs((a[live, :4] - b[live, :4]) * scale).max() < 0.01
+    assert np.abs((a[live, :4] - b[live, :4]) * net).max() < 0.01
 
 
 @pytest.mark.parametrize("letter_box", [False, True])
@@ -57,7 +56,7 @@ def test_ort_equals_opencv_darknet_importer(
     for image in _sized(tiny_model, tmp_path):
         (a, pa), (b, pb) = ort.forward(image), opencv.forward(image)
         assert pa == pb
-        _assert_rows_close(a, b, image)
+        _assert_rows_close(a, b)
 
 
 def test_opencv_onnx_reader_runs_the_fp32_export(tiny_model: TinyModel, tmp_path: Path):
@@ -67,7 +66,7 @@ def test_opencv_onnx_reader_runs_the_fp32_export(tiny_model: TinyModel, tmp_path
     ort = Detector(model=model)
     assert reader.description == "opencv onnx" and ort.description == "onnxruntime fp32"
     for image in _sized(tiny_model, tmp_path)[:3]:
-        _assert_rows_close(reader.forward(image)[0], ort.forward(image)[0], image)
+        _assert_rows_close(reader.forward(image)[0], ort.forward(image)[0])
 
 
 @pytest.mark.parametrize("engine", ["ort", "opencv"])
