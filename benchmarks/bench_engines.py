@@ -146,15 +146,16 @@ def _sample_map() -> None:
     if not (weights.is_file() and cfg.is_file() and SAMPLE_DATA.is_file()):
         print(f"int8 mAP: no trained sample model ({weights}); run `make reproduce` first")
         return
-    from yof_darknet.evaluate.run import MapRequest, run_map
+    from yof_darknet.evaluate.options import MapOptions
+    from yof_darknet.evaluate.run import run_map
     from yof_darknet.formats.objdata import read_obj_data
 
     with tempfile.TemporaryDirectory(prefix="yof-bench-int8-") as tmp:
         int8 = Path(tmp) / "int8.onnx"
         train = read_obj_data(SAMPLE_DATA).train
         export_model(ExportOptions(cfg, weights, int8, int8=True, calibrate=train))
-        fp32 = run_map(MapRequest(data=SAMPLE_DATA, weights=weights, cfg=cfg, engine="onnx"))
-        quant = run_map(MapRequest(data=SAMPLE_DATA, engine="onnx", model=int8))
+        fp32 = run_map(MapOptions(data=SAMPLE_DATA, weights=weights, cfg=cfg, engine="onnx"))
+        quant = run_map(MapOptions(data=SAMPLE_DATA, engine="onnx", model=int8))
     a, b = fp32.table.combined.map, quant.table.combined.map
     print(
         f"sample test set mAP@0.5: fp32 {100 * a:.2f}, int8 {100 * b:.2f}, "

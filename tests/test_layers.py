@@ -16,8 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "yof_darknet"
 LAYERS = (
     ("top", {"cli", "pipeline", "doctor", "__main__"}),
     ("stage", {"datasets", "darknet", "evaluate", "infer", "export"}),
-    ("bottom", {"formats", "fileio", "runner"}),
-    ("ground", {"expressions", "errors", "__init__"}),
+    ("bottom", {"formats", "fileio", "runner", "progress", "cluster"}),
+    ("ground", {"expressions", "errors", "options", "__init__"}),
 )
 # Stage -> stage imports that run another stage, each named in the README.
 ACROSS = {
@@ -101,3 +101,22 @@ def test_the_check_sees_upward_and_cross_stage_imports(tmp_path, source, code, m
     (root / source).write_text(code)
     (found,) = violations(root)
     assert message in found and source in found
+
+
+def test_test_modules_share_helpers_only_through_tests_support():
+    tests = Path(__file__).resolve().parent
+    support = tests / "support"
+    problems = []
+    for path in sorted(tests.rglob("*.py")):
+        if support in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or node.module == "tests"):
+                problems.append(f"{path.relative_to(tests)}:{node.lineno}: {ast.unparse(node)}")
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.startswith("tests.") and not name.startswith("tests.support"):
+                    problems.append(f"{path.relative_to(tests)}:{node.lineno}: imports {name}")
+    assert problems == []

@@ -23,5 +23,9 @@ class InferenceError(YofError):
     """A model, image, video or camera cannot be used for detection."""
 
 
+class ClusterError(YofError):
+    """A scheduler's variables (SLURM array, CPUs, GPUs) do not say what the task was given."""
+
+
 class ExportError(YofError):
     """A Darknet model cannot be converted (layer not supported, weights of another cfg...)."""

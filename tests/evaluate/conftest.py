@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.darknet import NAMES
 from yof_darknet.evaluate.ap import Detections, GroundTruth
 from yof_darknet.evaluate.inputs import load_ground_truth
-
-NAMES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 
 def read_dets_dump(path: Path) -> Detections:

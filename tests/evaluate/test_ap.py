@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.darknet import NAMES
 from yof_darknet.evaluate.ap import (
     Detections,
     EvalParams,
@@ -19,8 +20,6 @@ from yof_darknet.evaluate.ap import (
 from yof_darknet.evaluate.inputs import read_valid_results
 from yof_darknet.formats.maplog import read_map_log
 from yof_darknet.formats.mapresult import MapResult
-
-from .conftest import NAMES
 
 
 def _two(value: float | None) -> str:

@@ -8,20 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.darknet import NAMES
 from yof_darknet.errors import EvaluationError
-from yof_darknet.evaluate.inputs import (
-    check_test_images,
-    label_path,
-    load_ground_truth,
-    read_valid_results,
-)
-
-from .conftest import NAMES
-
-
-def test_label_path_follows_alexeyab(tmp_path: Path) -> None:
-    assert label_path(Path("/d/JPEGImages/valid/a.jpg")) == Path("/d/labels/valid/a.txt")
-    assert label_path(Path("/d/faces/a.png")) == Path("/d/faces/a.txt")
+from yof_darknet.evaluate.inputs import check_test_images, load_ground_truth, read_valid_results
+from yof_darknet.formats.labels import label_path
 
 
 def test_ground_truth_of_the_fixture(valid_images: list[Path]) -> None:

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.support.darknet import NAMES
 from yof_darknet.cli import main
-
-from .conftest import NAMES
 
 pytestmark = pytest.mark.slow
 SIZE = 64

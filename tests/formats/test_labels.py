@@ -11,6 +11,7 @@ from yof_darknet.formats.labels import (
     alexeyab_label_path,
     check_label_path,
     label_line,
+    label_path,
     pjreddie_label_path,
     xyxy_to_cxcywh_norm,
 )
@@ -74,3 +75,8 @@ def test_fork_rewrites_match_the_c_code():
     # AlexeyAB: only the COCO/VOC folders, extension only at the end
     assert alexeyab_label_path("/a/images/x.jpg") == "/a/images/x.txt"
     assert alexeyab_label_path("/a/JPEGImages/x.jpg.png") == "/a/labels/x.jpg.txt"
+
+
+def test_label_path_follows_alexeyab() -> None:
+    assert label_path(Path("/d/JPEGImages/valid/a.jpg")) == Path("/d/labels/valid/a.txt")
+    assert label_path(Path("/d/faces/a.png")) == Path("/d/faces/a.txt")

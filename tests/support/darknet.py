@@ -19,6 +19,8 @@ from yof_darknet.formats.objdata import ObjData, write_obj_data
 from yof_darknet.formats.weights import weights_bytes
 
 SIZE = 64
+# The class names of the shared fixtures' dataset (../shared/fixtures/darknet/dataset).
+NAMES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 REPLAY = """#!{python}
 import json, sys
 answers = json.load(open({table!r}))

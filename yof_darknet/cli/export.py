@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from yof_darknet.cli.params import EXISTING_FILE, NetSize
+from yof_darknet.cli.params import EXISTING_FILE, SizeType
 
 
 @click.command("export")
@@ -20,7 +20,7 @@ from yof_darknet.cli.params import EXISTING_FILE, NetSize
     type=EXISTING_FILE,
     help="Class names recorded in the model [default: as `detect` finds them].",
 )
-@click.option("--size", type=NetSize(), help="Network input, a multiple of 32 [default: cfg's].")
+@click.option("--size", type=SizeType(), help="Network input, a multiple of 32 [default: cfg's].")
 @click.option(
     "--bn-flavor",
     type=click.Choice(["auto", "alexeyab", "pjreddie"]),

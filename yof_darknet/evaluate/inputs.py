@@ -17,17 +17,12 @@ import numpy as np
 
 from yof_darknet.errors import EvaluationError
 from yof_darknet.evaluate.ap import Detections, GroundTruth
-from yof_darknet.formats.labels import alexeyab_label_path
+from yof_darknet.formats.labels import label_path, read_labels
 
 if TYPE_CHECKING:
     from yof_darknet.infer.detector import Detection
 
 _LISTED = 20
-
-
-def label_path(image: Path) -> Path:
-    """The label file AlexeyAB's darknet reads for ``image``."""
-    return Path(alexeyab_label_path(str(image)))
 
 
 def check_test_images(images: Sequence[Path], list_file: Path) -> None:
@@ -57,27 +52,12 @@ def load_ground_truth(images: Sequence[Path], num_classes: int) -> GroundTruth:
     """Every labelled box of ``images`` (in list order), validated like the dataset writer."""
     image_ids: list[int] = []
     class_ids: list[int] = []
-    boxes: list[list[float]] = []
+    boxes: list[tuple[float, ...]] = []
     for index, image in enumerate(images):
-        path = label_path(image)
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                class_id = int(fields[0])
-                box = [float(v) for v in fields[1:5]]
-            except ValueError:
-                box = []
-            if len(fields) != 5 or len(box) != 4:
-                raise EvaluationError(f"{path}:{number}: expected 'class cx cy w h', got {line!r}")
-            if not 0 <= class_id < num_classes:
-                raise EvaluationError(
-                    f"{path}:{number}: class {class_id} is outside 0..{num_classes - 1}"
-                )
+        for label in read_labels(label_path(image), num_classes, error=EvaluationError):
             image_ids.append(index)
-            class_ids.append(class_id)
-            boxes.append(box)
+            class_ids.append(label.class_id)
+            boxes.append(label.box)
     return GroundTruth.from_arrays(image_ids, class_ids, np.reshape(boxes, (-1, 4)), len(images))
 
 

@@ -14,7 +14,6 @@ Paths, in the order the command tries them:
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,12 +32,13 @@ from yof_darknet.evaluate.inputs import (
     load_ground_truth,
     read_valid_results,
 )
+from yof_darknet.evaluate.options import MapOptions
 from yof_darknet.evaluate.table import Table2
 from yof_darknet.fileio import read_lines
 from yof_darknet.formats.maplog import parse_map_output, read_map_log
 from yof_darknet.formats.mapresult import MapResult
 from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
-from yof_darknet.runner import stop_group
+from yof_darknet.runner import run_logged
 
 if TYPE_CHECKING:
     from yof_darknet.formats.binary import Darknet
@@ -62,23 +62,6 @@ METHOD_PYTHON = (
     "{engine} detections (no darknet; thresh 0.005, NMS 0.45 as in `detector map`) scored "
     "by our evaluator (AlexeyAB's `detector map` arithmetic)"
 )
-
-
-@dataclass(frozen=True)
-class MapRequest:
-    """Options of ``yof-darknet map`` (see its ``--help``)."""
-
-    data: Path | None
-    weights: Path | None = None
-    cfg: Path | None = None
-    points: int = 0
-    iou_thresh: float = 0.5
-    engine: str = "darknet"
-    from_log: Path | None = None
-    results: Path | None = None
-    out: Path = Path("map")
-    darknet: Path | None = None
-    model: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -155,23 +138,12 @@ def subset(
     return d, g
 
 
-def run_logged(args: list[str], cwd: Path, log: Path) -> tuple[int, str]:
-    """Run darknet, keep its whole output (stdout and stderr) in ``log``; Ctrl-C stops it."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as sink:
-        try:
-            process = subprocess.Popen(
-                args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        except OSError as exc:
-            raise DarknetError(f"{args[0]}: cannot run it ({exc})") from exc
-        try:
-            code = process.wait()
-        except KeyboardInterrupt:
-            stop_group(process)
-            raise
-    return code, log.read_text(errors="replace")
+def _run_darknet(args: list[str], cwd: Path, log: Path) -> tuple[int, str]:
+    """Exit code and output of darknet, whose whole output is kept in ``log``."""
+    try:
+        return run_logged(args, cwd, log)
+    except OSError as exc:
+        raise DarknetError(f"{args[0]}: cannot run it ({exc})") from exc
 
 
 def find_cfg(cfg: Path | None, weights: Path) -> Path:
@@ -210,7 +182,7 @@ def _temp_obj_data(test: TestSet, folder: Path, images: Sequence[Path], results:
 
 
 def _darknet_map(
-    request: MapRequest, test: TestSet, darknet: Darknet, cfg: Path, weights: Path
+    request: MapOptions, test: TestSet, darknet: Darknet, cfg: Path, weights: Path
 ) -> tuple[MapResult, dict[str, MapResult]]:
     """AlexeyAB / hank-ai: ``detector map`` on the whole list and on each sub-list."""
     lists = {"combined": np.arange(len(test.images)), **test.subsets}
@@ -220,11 +192,11 @@ def _darknet_map(
             folder = Path(tmp)
             data = _temp_obj_data(test, folder, [test.images[i] for i in indices], folder)
             args = [str(darknet.path), "detector", "map", str(data), str(cfg.resolve()),
-                    str(weights.resolve()), "-dont_show", "-points", str(request.points),
-                    "-iou_thresh", str(request.iou_thresh)]  # fmt: skip
+                    str(weights.resolve()), "-dont_show", "-points", str(request.points_or_default),
+                    "-iou_thresh", str(request.iou_or_default)]  # fmt: skip
             suffix = "" if name == "combined" else f"_{name}"
             log = request.out / f"map{suffix}.log"
-            code, text = run_logged(args, folder, log)
+            code, text = _run_darknet(args, folder, log)
             result = parse_map_output(text, str(log))
             if code != 0:
                 raise DarknetError(f"{log}: darknet exited with code {code}; see the log")
@@ -260,7 +232,7 @@ def _darknet_valid(
         args = [str(darknet.path), "detector", "valid", str(data), str(cfg.resolve()),
                 str(weights.resolve())]  # fmt: skip
         log = out / "valid.log"
-        code, text = run_logged(args, folder, log)
+        code, text = _run_darknet(args, folder, log)
         if code != 0 or "Couldn't open file" in text:
             raise DarknetError(f"{log}: `detector valid` failed (exit code {code}); see the log")
         return read_valid_results(results, test.names, linked)
@@ -284,9 +256,9 @@ def _python_detections(
     return dets, name.get(detector.description, f"ONNX Runtime ({detector.precision})")
 
 
-def run_map(request: MapRequest) -> MapOutcome:
+def run_map(request: MapOptions) -> MapOutcome:
     """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise."""
-    params = EvalParams(iou_thresh=request.iou_thresh, points=request.points)
+    params = EvalParams(iou_thresh=request.iou_or_default, points=request.points_or_default)
     if request.from_log is not None:
         result = read_map_log(request.from_log)
         flavor = result.source
@@ -311,8 +283,10 @@ def run_map(request: MapRequest) -> MapOutcome:
     if request.weights is None or not request.weights.is_file():
         raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
     cfg = find_cfg(request.cfg, request.weights)
-    if request.engine in ("python", "onnx"):
-        dets, engine = _python_detections(test, cfg, request.weights, request.engine, request.model)
+    if request.engine_or_default in ("python", "onnx"):
+        dets, engine = _python_detections(
+            test, cfg, request.weights, request.engine_or_default, request.model
+        )
         combined, per_dataset, scored = _evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)

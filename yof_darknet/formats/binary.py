@@ -28,6 +28,7 @@ from pathlib import Path
 
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.trainlog import strip_escapes
+from yof_darknet.runner import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMODULE_BINARY = ROOT / "third_party" / "darknet" / "darknet"
@@ -65,46 +66,33 @@ def _run(args: list[str]) -> str:
     """stdout + stderr of a probe run, escapes removed (cwd: an empty temporary folder)."""
     with tempfile.TemporaryDirectory(prefix="yof-probe-") as cwd:
         try:
-            done = subprocess.run(
-                args,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=_PROBE_TIMEOUT_S,
-                check=False,
-            )
+            done = run(args, cwd=Path(cwd), timeout=_PROBE_TIMEOUT_S)
         except subprocess.TimeoutExpired as exc:
             raise DarknetError(f"{args[0]}: `{' '.join(args[1:])}` hung for 30 s") from exc
         except OSError as exc:
             raise DarknetError(f"{args[0]}: cannot run it ({exc}); {INSTALL_HINT}") from exc
-    text = (done.stdout + done.stderr).decode("utf-8", "replace")
-    return strip_escapes(text)
-
-
-def _tool(args: list[str]) -> subprocess.CompletedProcess[str]:
-    """A system tool's run (ldd, git, dpkg), its output captured as text."""
-    return subprocess.run(args, capture_output=True, text=True, check=False)
+    return strip_escapes(done.stdout + done.stderr)
 
 
 def _linked_libraries(path: Path) -> str:
     """``ldd`` output (empty when unavailable): tells CUDA/cuDNN/OpenCV of a silent binary."""
     ldd = shutil.which("ldd")
-    return "" if ldd is None else _tool([ldd, str(path)]).stdout
+    return "" if ldd is None else run([ldd, str(path)]).stdout
 
 
 def _version_from_source(path: Path) -> str:
     """The git commit of the checkout holding ``path`` or its Debian package version."""
     git = shutil.which("git")
     if git and (path.parent / ".git").exists():
-        done = _tool([git, "-C", str(path.parent), "describe", "--always", "--tags", "--dirty"])
+        done = run([git, "-C", str(path.parent), "describe", "--always", "--tags", "--dirty"])
         if done.returncode == 0 and done.stdout.strip():
             return f"git {done.stdout.strip()}"
     dpkg = shutil.which("dpkg")
     if dpkg:
-        owner = _tool([dpkg, "-S", str(path)])
+        owner = run([dpkg, "-S", str(path)])
         if owner.returncode == 0 and ":" in owner.stdout:
             package = owner.stdout.split(":", 1)[0].strip()
-            query = _tool(["dpkg-query", "-W", "-f=${Version}", package])
+            query = run(["dpkg-query", "-W", "-f=${Version}", package])
             if query.returncode == 0 and query.stdout.strip():
                 return f"{package} {query.stdout.strip()}"
     return "unknown"

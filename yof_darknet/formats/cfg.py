@@ -100,7 +100,14 @@ def net_int(sections: Sequence[Section], key: str, default: int = 0) -> int:
 
 
 def parse_setting(expression: str) -> tuple[str, str]:
-    """``'net.width=160'`` → ``('net.width', '160')``."""
+    """A ``--set`` expression split into key and value.
+
+    >>> parse_setting("net.width = 160")
+    ('net.width', '160')
+    >>> parse_setting("width")
+    Traceback (most recent call last):
+    yof_darknet.errors.DarknetError: --set 'width': expected key=value, e.g. net.width=160
+    """
     key, sep, value = expression.partition("=")
     key, value = key.strip(), value.strip()
     if not sep or not key or not value or " " in key:
@@ -109,7 +116,23 @@ def parse_setting(expression: str) -> tuple[str, str]:
 
 
 def apply_setting(sections: list[Section], key: str, value: str) -> None:
-    """Set ``key`` (``width`` = ``net.width``; ``yolo.thresh`` = every ``[yolo]``) to ``value``."""
+    r"""Set ``key`` (``width`` = ``net.width``; ``yolo.thresh`` = every ``[yolo]``) to ``value``.
+
+    >>> sections = parse_cfg("[net]\nwidth=416\n[yolo]\nmask=0\n[yolo]\nmask=1\n")
+    >>> apply_setting(sections, "width", "160")
+    >>> apply_setting(sections, "yolo.random", "0")
+    >>> print(dump_cfg(sections), end="")
+    [net]
+    width=160
+    <BLANKLINE>
+    [yolo]
+    mask=0
+    random=0
+    <BLANKLINE>
+    [yolo]
+    mask=1
+    random=0
+    """
     name, _, option = key.rpartition(".")
     name = name or "net"
     targets = [s for s in sections if s.name == name or (name == "net" and s.name == "network")]

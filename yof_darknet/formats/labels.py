@@ -1,8 +1,8 @@
-"""Darknet label files: label lines, and label paths both forks can find.
+"""Darknet label files: their lines (``class cx cy w h``), reading them, and where they are.
 
 Darknet reads an image list and derives each label path from the image path by string rewriting.
-The two forks rewrite differently (see ``pjreddie_label_path`` and ``alexeyab_label_path``); we put
-``x.txt`` beside ``x.jpg`` and refuse any output path on which either fork would look elsewhere.
+The forks rewrite differently (``label_path``); we put ``x.txt`` beside ``x.jpg`` and refuse any
+output path on which either fork would look elsewhere (``check_label_path``).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
-from yof_darknet.errors import DatasetError
+from yof_darknet.errors import DatasetError, YofError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _DARKNET_PATH_MAX = 4095  # both forks copy paths into 4096-byte buffers
@@ -23,7 +24,11 @@ def _replace_first(text: str, old: str, new: str) -> str:
 
 
 def pjreddie_label_path(image_path: str) -> str:
-    """Label path as pjreddie's darknet (Debian's package) derives it (``fill_truth_detection``)."""
+    """Label path as pjreddie's darknet (Debian's package) derives it (``fill_truth_detection``).
+
+    >>> pjreddie_label_path("/data/images/drawings/a.jpg")  # 'raw' inside 'drawings' too
+    '/data/labels/dlabelsings/a.txt'
+    """
     path = image_path
     for old, new in (
         ("images", "labels"),
@@ -52,7 +57,13 @@ _ALEXEYAB_EXTENSIONS = (
 
 
 def alexeyab_label_path(image_path: str) -> str:
-    """Label path as AlexeyAB's darknet derives it (``replace_image_to_label``, utils.c)."""
+    """Label path as AlexeyAB's darknet derives it (``replace_image_to_label``, utils.c).
+
+    >>> alexeyab_label_path("/data/VOC/JPEGImages/a.jpg")
+    '/data/VOC/labels/a.txt'
+    >>> alexeyab_label_path("/data/images/drawings/a.JPEG")
+    '/data/images/drawings/a.txt'
+    """
     path = image_path
     for old, new in _ALEXEYAB_DIRS:
         path = _replace_first(path, old, new)
@@ -62,6 +73,79 @@ def alexeyab_label_path(image_path: str) -> str:
             path = path[: -len(ext)] + ".txt"
             break
     return path
+
+
+def label_path(image: Path | str, fork: str = "alexeyab") -> Path:
+    """The label file ``fork``'s darknet reads for ``image``: ``"alexeyab"`` (the default: the
+    fork ``detector map`` and training use), ``"pjreddie"``, or ``"hank-ai"`` (beside the image:
+    only the extension changes).
+
+    >>> label_path("/data/VOC/JPEGImages/a.jpg")
+    PosixPath('/data/VOC/labels/a.txt')
+    >>> label_path("/data/images/a.jpg", "pjreddie")
+    PosixPath('/data/labels/a.txt')
+    >>> label_path("/data/JPEGImages/a.jpg", "hank-ai")
+    PosixPath('/data/JPEGImages/a.txt')
+    """
+    if fork == "hank-ai":
+        return Path(image).with_suffix(".txt")
+    rules = {"alexeyab": alexeyab_label_path, "pjreddie": pjreddie_label_path}
+    return Path(rules[fork](str(image)))
+
+
+class Label(NamedTuple):
+    """One line of a label file: the class and the box, normalised to the image (0..1)."""
+
+    class_id: int
+    cx: float
+    cy: float
+    w: float
+    h: float
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return self.cx, self.cy, self.w, self.h
+
+
+def parse_label_line(line: str) -> Label | None:
+    """``class cx cy w h`` as Darknet reads it; ``None`` for a blank line, ``ValueError`` else.
+
+    >>> parse_label_line("3 0.5 0.25 0.1 0.2")
+    Label(class_id=3, cx=0.5, cy=0.25, w=0.1, h=0.2)
+    >>> parse_label_line("  ") is None
+    True
+    >>> parse_label_line("3 0.5 0.25")
+    Traceback (most recent call last):
+    ValueError: expected 'class cx cy w h', got '3 0.5 0.25'
+    """
+    fields = line.split()
+    if not fields:
+        return None
+    try:
+        if len(fields) == 5:
+            return Label(int(fields[0]), *(float(value) for value in fields[1:]))
+    except ValueError:
+        pass
+    raise ValueError(f"expected 'class cx cy w h', got {line!r}")
+
+
+def read_labels(
+    path: Path, classes: int | None = None, *, error: type[YofError] = DatasetError
+) -> list[Label]:
+    """Every label of the file ``path``; a malformed line, or a class outside ``0..classes-1``
+    when ``classes`` is given, raises ``error`` naming the file and line."""
+    labels = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        try:
+            label = parse_label_line(line)
+        except ValueError as exc:
+            raise error(f"{path}:{number}: {exc}") from None
+        if label is None:
+            continue
+        if classes is not None and not 0 <= label.class_id < classes:
+            raise error(f"{path}:{number}: class {label.class_id} is outside 0..{classes - 1}")
+        labels.append(label)
+    return labels
 
 
 def label_path_problem(image: Path) -> str | None:
@@ -117,13 +201,21 @@ def safe_stem(stem: str, key: str | None = None, *, hashed: bool = False) -> str
 def xyxy_to_cxcywh_norm(
     xyxy: Sequence[float], image_wh: tuple[int, int]
 ) -> tuple[float, float, float, float]:
-    """Pixel box (x1, y1, x2, y2) → Darknet's normalised (cx, cy, w, h)."""
+    """Pixel box (x1, y1, x2, y2) → Darknet's normalised (cx, cy, w, h).
+
+    >>> xyxy_to_cxcywh_norm((10, 20, 30, 60), (100, 200))
+    (0.2, 0.2, 0.2, 0.2)
+    """
     x1, y1, x2, y2 = xyxy
     width, height = image_wh
     return ((x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height)
 
 
 def label_line(class_id: int, xyxy: Sequence[float], image_wh: tuple[int, int]) -> str:
-    """One Darknet label line, ``class cx cy w h`` with 6 decimals (no newline)."""
+    """One Darknet label line, ``class cx cy w h`` with 6 decimals (no newline).
+
+    >>> label_line(3, (10, 20, 30, 60), (100, 200))
+    '3 0.200000 0.200000 0.200000 0.200000'
+    """
     cx, cy, w, h = xyxy_to_cxcywh_norm(xyxy, image_wh)
     return f"{class_id} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"

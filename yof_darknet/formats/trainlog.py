@@ -72,7 +72,11 @@ def strip_escapes(text: str) -> str:
 
 
 def parse_duration_s(text: str) -> float | None:
-    """hank-ai durations: ``12.5 milliseconds``, ``1 second``, ``2.7 minutes``, ``39`` (s)."""
+    """hank-ai durations: ``12.5 milliseconds``, ``1 second``, ``2.7 minutes``, ``39`` (s).
+
+    >>> parse_duration_s("2.7 minutes"), parse_duration_s("39"), parse_duration_s("a while")
+    (162.0, 39.0, None)
+    """
     match = re.fullmatch(r"\s*([\d.]+)\s*([a-z]*)\s*", text)
     if not match:
         return None
@@ -83,7 +87,24 @@ def parse_duration_s(text: str) -> float | None:
 
 
 def parse_train_line(line: str) -> TrainLine | None:
-    """The iteration record in ``line`` (any flavor), or None."""
+    """The iteration record in ``line`` (any flavor), or None.
+
+    AlexeyAB and pjreddie:
+
+    >>> line = parse_train_line(" 2: 46.410313, 47.367741 avg loss, 0.000000 rate, "
+    ...                         "4.113608 seconds, 16 images, 0.764001 hours left")
+    >>> line.iteration, line.avg_loss, line.images, line.seconds_left
+    (2, 47.367741, 16, 2750.4036)
+
+    hank-ai:
+
+    >>> parse_train_line("2: loss=50.350, avg loss=50.490, last=none, best=none, mAP=100, "
+    ...                  "rate=0.00002560, load 8=11.7 milliseconds, train=1.2 seconds, "
+    ...                  "16 images, time remaining=38 seconds").seconds_left
+    38.0
+    >>> parse_train_line("Loading weights from yolov3-tiny.conv.15...") is None
+    True
+    """
     line = strip_escapes(line)
     match = _CLASSIC.match(line)
     if match:
@@ -112,7 +133,13 @@ def parse_train_line(line: str) -> TrainLine | None:
 
 
 def parse_map_line(line: str) -> float | None:
-    """The mAP (a fraction, 0..1) of a training-time mAP block's result line, or None."""
+    """The mAP (a fraction, 0..1) of a training-time mAP block's result line, or None.
+
+    >>> parse_map_line(" mean_average_precision (mAP@0.50) = 0.612345 ")  # AlexeyAB
+    0.612345
+    >>> parse_map_line("-> mean average precision (mAP@0.50)=61.23%")  # hank-ai
+    0.6123
+    """
     line = strip_escapes(line)
     match = _MAP_ALEXEYAB.match(line)
     if match:

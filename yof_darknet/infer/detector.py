@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yof_darknet.cluster import available_cpus
 from yof_darknet.errors import InferenceError
 from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.cfg import parse_cfg
@@ -139,6 +140,7 @@ class Detector:
                 f"{self.model}: exported for {info.width}x{info.height}, not "
                 f"{self.width}x{self.height}; export it again with --size or drop --size"
             )
+        threads = threads if threads is not None else available_cpus()
         self.engine = self._engine(engine, info, threads, device, bn_flavor)
         self.backend = self.engine.backend
         self.precision = "fp32"

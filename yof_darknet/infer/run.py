@@ -14,6 +14,7 @@ import numpy as np
 from yof_darknet.errors import InferenceError
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
+from yof_darknet.infer.options import DetectOptions
 from yof_darknet.infer.outputs import JsonLines, VideoSink, frame_record, save_image
 from yof_darknet.infer.smooth import Smoother
 from yof_darknet.infer.sources import Source, display_problem, resolve_source
@@ -24,26 +25,6 @@ _QUIT_KEYS = (ord("q"), ord("Q"), 27)
 
 
 @dataclass
-class DetectOptions:
-    source: str
-    weights: Path | None
-    cfg: Path | None
-    names: Path | None = None
-    thresh: float = 0.25
-    nms: float = 0.45
-    size: int | tuple[int, int] | None = None
-    show: bool = False
-    save: Path | None = None
-    json: str | None = None
-    smooth: bool = False
-    smooth_alpha: float = 0.5
-    threads: int | None = None
-    model: Path | None = None
-    engine: str = "ort"
-    device: str = "auto"
-    batch: int = 1
-
-
 @dataclass
 class DetectSummary:
     frames: int = 0

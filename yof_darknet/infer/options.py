@@ -1,0 +1,72 @@
+"""``DetectOptions``: every option of ``yof-darknet detect`` (its click options are generated
+from these fields by ``cli/params.py``). Import-light: no OpenCV here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from yof_darknet.options import option
+
+
+@dataclass
+class DetectOptions:
+    """Every option of ``detect`` (its click options are generated from these fields)."""
+
+    source: str  # the command's argument
+    weights: Path | None = option(None, "Darknet .weights file.", path="file")
+    cfg: Path | None = option(None, "The Darknet cfg the weights belong to.", path="file")
+    model: Path | None = option(
+        None,
+        "An ONNX model from `yof-darknet export` (fp32 or int8); --cfg/--weights optional "
+        "[default: --cfg + --weights exported once into .yof-onnx/ beside the weights].",
+        path="file",
+    )
+    engine: str = option(
+        "ort",
+        "ort: ONNX Runtime; opencv: OpenCV DNN's Darknet importer (opencv-python<5), or its "
+        "ONNX reader with an fp32 --model.",
+        choices=("ort", "opencv"),
+    )
+    device: str = option(
+        "auto",
+        "cuda: ONNX Runtime's CUDA provider (onnxruntime-gpu) or OpenCV's CUDA backend; "
+        "auto: CUDA when there.",
+        choices=("auto", "cpu", "cuda"),
+    )
+    batch: int = option(
+        1, "Video files: frames per network run (a GPU gains from 4-8; CPUs from 1).", min=1
+    )
+    names: Path | None = option(
+        None,
+        "Class names, one per line [default: the names= of an obj.data beside the cfg, an "
+        "obj.names beside the cfg or weights, else the 7 expressions].",
+        path="file",
+    )
+    thresh: float = option(
+        0.25,
+        "Report (box, class) pairs whose objectness x class probability exceeds this.",
+        min=0,
+        max=1,
+    )
+    nms: float = option(
+        0.45,
+        "Per-class NMS: drop a box overlapping a better one by more than this IoU (0: none).",
+        min=0,
+        max=1,
+    )
+    size: int | tuple[int, int] | None = option(
+        None, "Network input, a multiple of 32 [default: the cfg's].", kind="size"
+    )
+    show: bool = option(False, "Window with boxes and FPS; q or Esc quits.")
+    save: Path | None = option(
+        None,
+        "Folder for the annotated images (same relative paths) or video (same fps and size).",
+        path="out",
+    )
+    json: str | None = option(None, "One JSON object per frame per line.", metavar="FILE|-")
+    smooth: bool = option(False, "Track faces and smooth their class scores (EMA).")
+    smooth_alpha: float = option(
+        0.5, "Weight of the newest frame in the moving average.", min=0, max=1, min_open=True
+    )
+    threads: int | None = option(None, "Engine CPU threads.", min=1)
