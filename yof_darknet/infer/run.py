@@ -25,7 +25,6 @@ _QUIT_KEYS = (ord("q"), ord("Q"), 27)
 
 
 @dataclass
-@dataclass
 class DetectSummary:
     frames: int = 0
     detections: int = 0
