@@ -9,6 +9,7 @@ import pytest
 
 from tests.support import FIXTURES
 from tests.support.darknet import make_dataset
+from tests.support.model import TinyModel, train_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,9 @@ def debian_darknet() -> Path:
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # a fixed folder name: pjreddie rewrites 'images'/'raw' anywhere in a path (test names vary)
     return make_dataset(tmp_path_factory.mktemp("dn") / "set")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, darknet_fixtures: Path, debian_darknet: Path) -> TinyModel:
+    """The model Debian's darknet trains once per session, for the infer and export tests."""
+    return train_tiny_model(tmp_path_factory.mktemp("tinymodel"), darknet_fixtures, debian_darknet)

@@ -33,6 +33,7 @@ class DetectSummary:
     seconds: float = 0.0
     saved: list[Path] = field(default_factory=list)
     backend: str = "cpu"
+    engine: str = "ort"
 
     @property
     def fps(self) -> float:
@@ -103,11 +104,18 @@ def _video_name(source: Source) -> str:
 
 def _run(source: Source, options: DetectOptions) -> DetectSummary:
     detector = Detector(
-        options.cfg, options.weights, options.names, size=options.size, threads=options.threads
+        options.cfg,
+        options.weights,
+        options.names,
+        size=options.size,
+        threads=options.threads,
+        engine=options.engine,
+        model=options.model,
+        device=options.device,
     )
     smoother = Smoother(detector.names, options.smooth_alpha) if options.smooth else None
     json_out = JsonLines(options.json) if options.json else None
-    summary = DetectSummary(backend=detector.backend)
+    summary = DetectSummary(backend=detector.backend, engine=detector.description)
     started = time.perf_counter()
     frames = (
         _image_frames(source, detector, options, summary)
@@ -182,6 +190,7 @@ def _stream_frames(
             live=source.kind == "live",
             thresh=options.thresh,
             nms=options.nms,
+            batch=options.batch,
         ):
             yield source.name, frame.index, frame.image, frame.detections
             fps = rate.tick()
