@@ -5,7 +5,8 @@ import pytest
 
 from yof_darknet.expressions import CLASSES
 from yof_darknet.infer.detector import Detection
-from yof_darknet.infer.smooth import Smoother, iou_matrix, merge_faces
+from yof_darknet.infer.smooth import Smoother, merge_faces
+from yof_darknet.infer.tracker import Tracker, iou_matrix
 
 HAPPY, SAD = CLASSES.index("happiness"), CLASSES.index("sadness")
 
@@ -33,26 +34,26 @@ def test_one_flipped_frame_keeps_the_smoothed_label():
     smoother = Smoother(CLASSES, alpha=0.5)
     out = [smoother.update(f) for f in frames]
     assert all(len(frame) == 1 for frame in out)
-    assert {track for frame in out for track, _ in frame} == {1}
-    assert [d.name for frame in out for _, d in frame] == ["happiness"] * 10
-    assert out[5][0][1].score == pytest.approx(0.5 * 0.3 + 0.5 * 0.8)
-    assert out[5][0][1].xyxy == frames[5][0].xyxy
+    assert {t.track_id for frame in out for t in frame} == {1}
+    assert [t.detection.name for frame in out for t in frame] == ["happiness"] * 10
+    assert out[5][0].detection.score == pytest.approx(0.5 * 0.3 + 0.5 * 0.8)
+    assert out[5][0].detection.xyxy == frames[5][0].xyxy
 
 
 def test_alpha_one_is_no_smoothing():
     smoother = Smoother(CLASSES, alpha=1.0)
-    names = [smoother.update(f)[0][1].name for f in _sequence()]
+    names = [smoother.update(f)[0].detection.name for f in _sequence()]
     assert names[5] == "sadness"
 
 
 def test_tracks_split_far_faces_and_expire():
-    smoother = Smoother(CLASSES, alpha=0.5, max_missed=2)
+    smoother = Smoother(CLASSES, alpha=0.5, tracker=Tracker(max_missed=2))
     first = smoother.update([_det(HAPPY, 0.9, 0), _det(SAD, 0.9, 200)])
-    assert [t for t, _ in first] == [1, 2]
+    assert [t.track_id for t in first] == [1, 2]
     for _ in range(3):
         smoother.update([_det(HAPPY, 0.9, 0)])
     again = smoother.update([_det(HAPPY, 0.9, 0), _det(SAD, 0.9, 200)])
-    assert [t for t, _ in again] == [1, 3]
+    assert [t.track_id for t in again] == [1, 3]
 
 
 def test_merge_faces_folds_per_class_records():

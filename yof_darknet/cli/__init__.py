@@ -62,9 +62,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from yof_darknet.cli import darknet, datasets, evaluate, export, infer, pipeline
+    from yof_darknet.cli import darknet, datasets, evaluate, export, infer, pipeline, video
 
-    for module in (datasets, darknet, evaluate, infer, export, pipeline):
+    for module in (datasets, darknet, evaluate, infer, export, video, pipeline):
         for command in module.COMMANDS:
             main.add_command(command)
 

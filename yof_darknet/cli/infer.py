@@ -21,7 +21,7 @@ def detect(source: str, **given: Any) -> None:
 
     if given["model"] is None and (given["weights"] is None or given["cfg"] is None):
         raise click.UsageError("give --weights and --cfg, or --model")
-    if not (given["show"] or given["save"] or given["json"]):
+    if not (given["show"] or given["save"] or given["json"] or given["timeline"]):
         given["json"] = "-"
     options = pick(DetectOptions, given, source=source)
     summary = run_detect(options)
@@ -36,6 +36,8 @@ def detect(source: str, **given: Any) -> None:
         click.echo(f"annotated: {options.save}", err=True)
     if options.json not in (None, "-"):
         click.echo(f"json: {options.json}", err=True)
+    if options.timeline is not None:
+        click.echo(f"timelines: {options.timeline}", err=True)
 
 
 COMMANDS: list[click.Command] = [detect]

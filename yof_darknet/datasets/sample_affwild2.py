@@ -19,6 +19,7 @@ that change while the same photo only moves would be noise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,10 +145,12 @@ def _scaled_size(photo_hw: tuple[int, int], scale: float) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def sample_truth() -> dict[str, dict[str, list[tuple[float, float, float, float] | None]]]:
+def sample_truth(
+    videos: Sequence[SampleVideo] = VIDEOS,
+) -> dict[str, dict[str, list[tuple[float, float, float, float] | None]]]:
     """Video stem → side → per decoded frame, the face box (xyxy px) of the placed photo or None."""
     truth: dict[str, dict[str, list[tuple[float, float, float, float] | None]]] = {}
-    for video in VIDEOS:
+    for video in videos:
         sides = truth.setdefault(video.stem, {})
         for person in video.persons:
             photo_hw = _photo(person.photo).shape[:2]

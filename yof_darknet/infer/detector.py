@@ -17,7 +17,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -40,12 +40,18 @@ ENGINES = ("ort", "opencv")
 
 @dataclass(frozen=True)
 class Detection:
-    """One detection: class id and name, probability, box (x1, y1, x2, y2) in image pixels."""
+    """One detection: class id and name, probability, box (x1, y1, x2, y2) in image pixels.
+
+    ``probs``: the probability of every class for this box (objectness x class probability,
+    darknet's ``prob[]`` before the threshold), when the detector gives it; temporal models
+    read it.
+    """
 
     class_id: int
     name: str
     score: float
     xyxy: tuple[float, float, float, float]
+    probs: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def clipped(self, width: int, height: int) -> tuple[float, float, float, float]:
         """The box clipped to a ``width`` x ``height`` image."""
@@ -241,6 +247,7 @@ class Detector:
                 name=self.names[class_ids[k]],
                 score=float(scores[k]),
                 xyxy=tuple(float(v) for v in xyxy[box_index[k]]),
+                probs=rows[box_index[k], 5:].astype(np.float64),
             )
             for k in keep
         ]

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from yof_darknet.options import option
 
+# the models of infer/temporal.py (kept here too: this module stays import-light)
+TEMPORAL_MODELS = ("none", "ema", "centred", "viterbi")
+
 
 @dataclass
 class DetectOptions:
@@ -65,8 +68,29 @@ class DetectOptions:
         path="out",
     )
     json: str | None = option(None, "One JSON object per frame per line.", metavar="FILE|-")
-    smooth: bool = option(False, "Track faces and smooth their class scores (EMA).")
+    smooth: bool = option(False, "Track faces and smooth their scores: --temporal ema.")
+    temporal: str | None = option(
+        None,
+        "Track faces and relabel each track: ema (causal, live too), centred or viterbi (video "
+        "files: the whole video is read before anything is written) [default: none, or ema "
+        "with --smooth].",
+        choices=TEMPORAL_MODELS,
+    )
     smooth_alpha: float = option(
-        0.5, "Weight of the newest frame in the moving average.", min=0, max=1, min_open=True
+        0.5, "ema: weight of the newest frame in the moving average.", min=0, max=1, min_open=True
+    )
+    sigma: float = option(
+        3.0, "centred: standard deviation of the Gaussian window, in frames.", min=0, min_open=True
+    )
+    box: int = option(
+        0, "centred: a box window of this many frames instead of the Gaussian (0: Gaussian).", min=0
+    )
+    penalty: float = option(
+        2.0, "viterbi: log-probability cost of one label change (0: frame by frame).", min=0
+    )
+    timeline: Path | None = option(
+        None,
+        "Folder for one CSV and one PNG per face track: probabilities and label over time.",
+        path="out",
     )
     threads: int | None = option(None, "Engine CPU threads.", min=1)

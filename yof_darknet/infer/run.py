@@ -17,8 +17,11 @@ from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
 from yof_darknet.infer.options import DetectOptions
 from yof_darknet.infer.outputs import JsonLines, VideoSink, frame_record, save_image
-from yof_darknet.infer.smooth import Smoother
+from yof_darknet.infer.smooth import Smoother, merge_faces
 from yof_darknet.infer.sources import Source, display_problem, resolve_source
+from yof_darknet.infer.temporal import TemporalOptions
+from yof_darknet.infer.timeline import TrackLog, write_timelines
+from yof_darknet.infer.tracker import Tracker
 from yof_darknet.infer.video import open_capture, stream_detections, stream_fps
 
 WINDOW = "yof-darknet detect"
@@ -34,6 +37,7 @@ class DetectSummary:
     saved: list[Path] = field(default_factory=list)
     backend: str = "cpu"
     engine: str = "ort"
+    video_fps: float | None = None
 
     @property
     def fps(self) -> float:
@@ -63,20 +67,41 @@ def _annotate(image: np.ndarray, detections: list[Detection], tracks: Sequence[i
     draw_detections(image, detections, labels)
 
 
+def temporal_model(options: DetectOptions) -> TemporalOptions:
+    """The model of ``--temporal`` (``--smooth``: ema) with its parameters."""
+    name = options.temporal or ("ema" if options.smooth else "none")
+    return TemporalOptions(name, options.smooth_alpha, options.sigma, options.box, options.penalty)
+
+
+def _check(options: DetectOptions, source: Source, model: TemporalOptions) -> None:
+    if options.show and (problem := display_problem()):
+        raise InferenceError(problem)
+    if source.kind == "images" and (options.timeline or not model.causal):
+        raise InferenceError(
+            f"{source.name}: --timeline and --temporal {model.model} need a video (a file, a "
+            "camera or a stream), not images"
+        )
+    if source.kind == "live" and not model.causal:
+        raise InferenceError(
+            f"--temporal {model.model} looks at later frames, which a camera or stream does not "
+            "have yet; use --temporal ema (causal) live, or record a video file first"
+        )
+
+
 def run_detect(options: DetectOptions) -> DetectSummary:
     """Run ``detect`` as the CLI describes and count what it did.
 
     No output may replace an input (an image, the video, the weights, cfg or names): such a
     run is refused before the first detection.
     """
-    if options.show and (problem := display_problem()):
-        raise InferenceError(problem)
     source = resolve_source(options.source)
+    model = temporal_model(options)
+    _check(options, source, model)
     inputs = [options.weights, options.cfg, options.names, source.path, *source.images]
     with protected(*inputs):
         for target in _outputs(source, options):
             check_writable(target)
-        return _run(source, options)
+        return _run(source, options, model)
 
 
 def _outputs(source: Source, options: DetectOptions) -> list[Path]:
@@ -102,7 +127,7 @@ def _video_name(source: Source) -> str:
     return f"{source.name}.mp4" if source.camera is not None else "stream.mp4"
 
 
-def _run(source: Source, options: DetectOptions) -> DetectSummary:
+def _run(source: Source, options: DetectOptions, model: TemporalOptions) -> DetectSummary:
     detector = Detector(
         options.cfg,
         options.weights,
@@ -113,22 +138,40 @@ def _run(source: Source, options: DetectOptions) -> DetectSummary:
         model=options.model,
         device=options.device,
     )
-    smoother = Smoother(detector.names, options.smooth_alpha) if options.smooth else None
-    json_out = JsonLines(options.json) if options.json else None
     summary = DetectSummary(backend=detector.backend, engine=detector.description)
+    log = TrackLog() if options.timeline or not model.causal else None
     started = time.perf_counter()
+    replay = None
+    if not model.causal:
+        assert log is not None
+        _track_video(source, detector, options, log, summary)
+        log.relabel(model)
+        replay = _Replay(log, detector.names)
+    smoother = None
+    if replay is None and (model.model != "none" or log is not None):
+        alpha = model.alpha if model.model == "ema" else 1.0
+        smoother = Smoother(detector.names, alpha)
+    json_out = JsonLines(options.json) if options.json else None
     frames = (
         _image_frames(source, detector, options, summary)
         if source.kind == "images"
-        else _stream_frames(source, detector, options, summary)
+        else _stream_frames(source, replay or detector, options, summary)
     )
     try:
         for name, index, image, detections in frames:
             tracks = None
-            if smoother is not None:
+            if replay is not None:
+                tracks = replay.tracks[index]
+            elif smoother is not None:
                 tracked = smoother.update(detections)
-                tracks = [t for t, _ in tracked]
-                detections = [d for _, d in tracked]
+                if log is not None:
+                    for track in tracked:
+                        log.add(
+                            track.track_id, index, track.xyxy, track.raw, track.detection.class_id
+                        )
+                if model.model != "none":
+                    tracks = [t.track_id for t in tracked]
+                    detections = [t.detection for t in tracked]
             summary.frames += 1
             summary.detections += len(detections)
             if json_out is not None:
@@ -142,7 +185,62 @@ def _run(source: Source, options: DetectOptions) -> DetectSummary:
             json_out.close()
         if options.show:
             cv2.destroyAllWindows()
+    if options.timeline is not None and log is not None:
+        stem = Path(source.name).stem if source.path is not None else source.name
+        fps = summary.video_fps or 30.0
+        summary.saved += write_timelines(log, options.timeline, stem, fps, detector.names)
     return summary
+
+
+def _track_video(
+    source: Source,
+    detector: Detector,
+    options: DetectOptions,
+    log: TrackLog,
+    summary: DetectSummary,
+) -> None:
+    """First pass of an offline model: detect and track every frame of the video into ``log``."""
+    capture = open_capture(source)
+    tracker = Tracker()
+    try:
+        summary.video_fps = stream_fps(capture)
+        for frame in stream_detections(
+            capture, detector, live=False, thresh=options.thresh, nms=options.nms
+        ):
+            faces = merge_faces(frame.detections, len(detector.names))
+            for track_id, face in tracker.update(faces):
+                log.add(track_id, frame.index, face.xyxy, face.scores)
+    finally:
+        capture.release()
+
+
+class _Replay:
+    """The second pass of an offline model: per frame, the tracked faces with their smoothed
+    labels, served through the detector's ``detect`` so the video is drawn, saved and written
+    exactly as in one pass (a video file is read in order and never drops a frame)."""
+
+    def __init__(self, log: TrackLog, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.detections: dict[int, list[Detection]] = {}
+        self.tracks: dict[int, list[int]] = {}
+        for track_id, rows in sorted(log.tracks.items()):
+            for frame, box, probs, label in zip(
+                rows.frames, rows.boxes, rows.probs, rows.labels, strict=True
+            ):
+                detection = Detection(label, self.names[label], float(probs[label]), box, probs)
+                self.detections.setdefault(frame, []).append(detection)
+                self.tracks.setdefault(frame, []).append(track_id)
+        self._next = 0
+
+    def detect(self, image: np.ndarray, thresh: float, nms: float) -> list[Detection]:
+        frame, self._next = self._next, self._next + 1
+        self.tracks.setdefault(frame, [])
+        return self.detections.get(frame, [])
+
+    def detect_batch(
+        self, images: Sequence[np.ndarray], thresh: float, nms: float
+    ) -> list[list[Detection]]:
+        return [self.detect(image, thresh, nms) for image in images]
 
 
 def _show(image: np.ndarray, wait_ms: int) -> bool:
@@ -177,9 +275,10 @@ def _image_frames(
 
 
 def _stream_frames(
-    source: Source, detector: Detector, options: DetectOptions, summary: DetectSummary
+    source: Source, detector: Detector | _Replay, options: DetectOptions, summary: DetectSummary
 ) -> Iterator[tuple[str, int, np.ndarray, list[Detection]]]:
     capture = open_capture(source)
+    summary.video_fps = stream_fps(capture)
     sink: VideoSink | None = None
     rate = _Rate()
     video_name = _video_name(source)
