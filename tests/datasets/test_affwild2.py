@@ -17,10 +17,10 @@ from tests.support.affwild2 import (
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2, parse_shard
 from yof_darknet.datasets.affwild2_files import collect_jobs, parse_annotation, read_videos_list
 from yof_darknet.datasets.affwild2_video import MANIFEST, assign_faces, folder_name
-from yof_darknet.datasets.faces import Face
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import AFFWILD2_TO_CLASS
+from yof_darknet.faces import Face
 from yof_darknet.formats.labels import check_label_path, label_line
 
 HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise"

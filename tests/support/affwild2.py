@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.datasets.faces import Face
 from yof_darknet.datasets.stats import ConversionResult
+from yof_darknet.faces import Face
 
 FIXTURE_VIDEOS = {
     "9001": "videos/batch1/9001.avi",

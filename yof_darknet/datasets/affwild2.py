@@ -32,10 +32,10 @@ from typing import Any
 
 from yof_darknet.datasets.affwild2_files import Problem, VideoJob, collect_jobs, read_videos_list
 from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, label_outcome
-from yof_darknet.datasets.faces import FaceDetector, create_detector
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
+from yof_darknet.faces import FaceDetector, create_detector
 from yof_darknet.progress import Progress
 
 DATASET = "affwild2"
