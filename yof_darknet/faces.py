@@ -156,6 +156,9 @@ def create_detector(
     return factory(threshold=threshold, max_side=max_side, threads=threads)
 
 
+DEFAULT_CROP_MARGIN = 0.2  # of the box width (height) on each side: brow, chin and cheeks in view
+
+
 def crop_box(
     xyxy: tuple[float, float, float, float], image_wh: tuple[int, int], margin: float
 ) -> tuple[int, int, int, int]:

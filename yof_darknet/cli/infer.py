@@ -26,9 +26,13 @@ class _Size(click.ParamType):
 
 @click.command("detect")
 @click.argument("source")
-@click.option("--weights", required=True, type=EXISTING_FILE, help="Darknet .weights file.")
+@click.option("--weights", type=EXISTING_FILE, help="Darknet .weights file.")
+@click.option("--cfg", type=EXISTING_FILE, help="The Darknet cfg the weights belong to.")
 @click.option(
-    "--cfg", required=True, type=EXISTING_FILE, help="The Darknet cfg the weights belong to."
+    "--cascade",
+    metavar="CLASSIFIER_CFG:WEIGHTS",
+    help="Two stages instead of --cfg/--weights: RetinaFace faces, then this expression "
+    "classifier (`yof-darknet train-classifier`) on each face; score = face x class probability.",
 )
 @click.option(
     "--names",
@@ -66,8 +70,9 @@ class _Size(click.ParamType):
 @click.option("--threads", type=click.IntRange(min=1), help="OpenCV CPU threads.")
 def detect(
     source: str,
-    weights: Path,
-    cfg: Path,
+    weights: Path | None,
+    cfg: Path | None,
+    cascade: str | None,
     names: Path | None,
     thresh: float,
     nms: float,
@@ -100,6 +105,7 @@ def detect(
         smooth,
         smooth_alpha,
         threads,
+        cascade,
     )
     summary = run_detect(options)
     for reason in summary.skipped:

@@ -172,7 +172,7 @@ def find_cfg(cfg: Path | None, weights: Path) -> Path:
     raise EvaluationError(f"{weights}: cannot tell which .cfg goes with these weights; pass --cfg")
 
 
-def _evaluate_all(
+def evaluate_all(
     test: TestSet, dets: Detections, params: EvalParams
 ) -> tuple[MapResult, dict[str, MapResult], Scored]:
     gts = load_ground_truth(test.images, len(test.names))
@@ -279,7 +279,7 @@ def run_map(request: MapRequest) -> MapOutcome:
     check_test_images(test.images, test.obj.valid)
     if request.results is not None:
         dets = read_valid_results(request.results, test.names, test.images)
-        combined, per_dataset, scored = _evaluate_all(test, dets, params)
+        combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_RESULTS.format(path=request.results)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)
     if request.weights is None or not request.weights.is_file():
@@ -287,7 +287,7 @@ def run_map(request: MapRequest) -> MapOutcome:
     cfg = find_cfg(request.cfg, request.weights)
     if request.engine == "python":
         dets = _python_detections(test, cfg, request.weights)
-        combined, per_dataset, scored = _evaluate_all(test, dets, params)
+        combined, per_dataset, scored = evaluate_all(test, dets, params)
         return MapOutcome(Table2(combined, METHOD_PYTHON, None, per_dataset), scored)
     from yof_darknet.formats.binary import find_darknet
 
@@ -297,7 +297,7 @@ def run_map(request: MapRequest) -> MapOutcome:
         method = METHOD_MAP.format(flavor=f"{darknet.flavor} {darknet.version}")
         return MapOutcome(Table2(combined, method, darknet.flavor, per_dataset), None)
     dets = _darknet_valid(test, darknet, cfg, request.weights, request.out)
-    combined, per_dataset, scored = _evaluate_all(test, dets, params)
+    combined, per_dataset, scored = evaluate_all(test, dets, params)
     return MapOutcome(Table2(combined, METHOD_VALID, darknet.flavor, per_dataset), scored)
 
 

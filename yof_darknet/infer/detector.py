@@ -100,7 +100,48 @@ def cuda_available() -> bool:
         return False
 
 
-class Detector:
+class FileDetection:
+    """``detect_files`` for any detector with ``detect(image, thresh, nms)`` (this one, the
+    cascade)."""
+
+    def detect(self, image_bgr: np.ndarray, thresh: float, nms: float) -> list[Detection]:
+        raise NotImplementedError
+
+    def detect_files(
+        self, paths: Iterable[Path], thresh: float = 0.005, nms: float = 0.45
+    ) -> Iterator[tuple[Path, list[Detection]]]:
+        """Detect in image files (for evaluation), reading the next image in a background thread
+        while the network runs. Defaults are ``detector map``'s thresholds."""
+        loaded: queue.Queue[tuple[Path, np.ndarray | None] | None] = queue.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def read_all() -> None:
+            for path in paths:
+                if stop.is_set():
+                    break
+                loaded.put((Path(path), cv2.imread(str(path), cv2.IMREAD_COLOR)))
+            loaded.put(None)
+
+        reader = threading.Thread(target=read_all, daemon=True)
+        reader.start()
+        try:
+            while (item := loaded.get()) is not None:
+                path, image = item
+                if image is None:
+                    raise InferenceError(
+                        f"{path}: cannot read this image (missing or not an image)"
+                    )
+                yield path, self.detect(image, thresh, nms)
+        finally:
+            stop.set()
+            while reader.is_alive():
+                try:
+                    loaded.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+
+
+class Detector(FileDetection):
     """Load a Darknet cfg + weights with ``cv2.dnn.readNetFromDarknet``.
 
     ``names``: a list of class names, a names file, or ``None`` (see :func:`resolve_names`).
@@ -204,39 +245,6 @@ class Detector:
             )
             for k in keep
         ]
-
-    def detect_files(
-        self, paths: Iterable[Path], thresh: float = 0.005, nms: float = 0.45
-    ) -> Iterator[tuple[Path, list[Detection]]]:
-        """Detect in image files (for evaluation), reading the next image in a background thread
-        while the network runs. Defaults are ``detector map``'s thresholds."""
-        loaded: queue.Queue[tuple[Path, np.ndarray | None] | None] = queue.Queue(maxsize=4)
-        stop = threading.Event()
-
-        def read_all() -> None:
-            for path in paths:
-                if stop.is_set():
-                    break
-                loaded.put((Path(path), cv2.imread(str(path), cv2.IMREAD_COLOR)))
-            loaded.put(None)
-
-        reader = threading.Thread(target=read_all, daemon=True)
-        reader.start()
-        try:
-            while (item := loaded.get()) is not None:
-                path, image = item
-                if image is None:
-                    raise InferenceError(
-                        f"{path}: cannot read this image (missing or not an image)"
-                    )
-                yield path, self.detect(image, thresh, nms)
-        finally:
-            stop.set()
-            while reader.is_alive():
-                try:
-                    loaded.get(timeout=0.1)
-                except queue.Empty:
-                    continue
 
 
 def _class_nms(xywh: np.ndarray, scores: np.ndarray, members: np.ndarray, nms: float) -> np.ndarray:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.infer.cascade import Cascade, parse_cascade
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
 from yof_darknet.infer.outputs import JsonLines, VideoSink, frame_record, save_image
@@ -26,8 +27,8 @@ _QUIT_KEYS = (ord("q"), ord("Q"), 27)
 @dataclass
 class DetectOptions:
     source: str
-    weights: Path
-    cfg: Path
+    weights: Path | None
+    cfg: Path | None
     names: Path | None = None
     thresh: float = 0.25
     nms: float = 0.45
@@ -38,6 +39,19 @@ class DetectOptions:
     smooth: bool = False
     smooth_alpha: float = 0.5
     threads: int | None = None
+    cascade: str | None = None  # CLASSIFIER_CFG:WEIGHTS: RetinaFace + classifier instead
+
+
+def make_detector(options: DetectOptions) -> Detector | Cascade:
+    """The single-stage detector of ``--cfg``/``--weights``, or the cascade of ``--cascade``."""
+    if options.cascade is not None:
+        cfg, weights = parse_cascade(options.cascade)
+        return Cascade(cfg, weights, options.names, threads=options.threads)
+    if options.cfg is None or options.weights is None:
+        raise InferenceError("detect needs --cfg and --weights (or --cascade CFG:WEIGHTS)")
+    return Detector(
+        options.cfg, options.weights, options.names, size=options.size, threads=options.threads
+    )
 
 
 @dataclass
@@ -82,9 +96,7 @@ def run_detect(options: DetectOptions) -> DetectSummary:
     if options.show and (problem := display_problem()):
         raise InferenceError(problem)
     source = resolve_source(options.source)
-    detector = Detector(
-        options.cfg, options.weights, options.names, size=options.size, threads=options.threads
-    )
+    detector = make_detector(options)
     smoother = Smoother(detector.names, options.smooth_alpha) if options.smooth else None
     json_out = JsonLines(options.json) if options.json else None
     summary = DetectSummary(backend=detector.backend)
@@ -126,7 +138,7 @@ def _show(image: np.ndarray, wait_ms: int) -> bool:
 
 
 def _image_frames(
-    source: Source, detector: Detector, options: DetectOptions, summary: DetectSummary
+    source: Source, detector: Detector | Cascade, options: DetectOptions, summary: DetectSummary
 ) -> Iterator[tuple[str, int, np.ndarray, list[Detection]]]:
     """Yield (name, index, image, detections) per image; annotate, save and show after the
     consumer has drawn on ``image`` in place."""
@@ -149,7 +161,7 @@ def _image_frames(
 
 
 def _stream_frames(
-    source: Source, detector: Detector, options: DetectOptions, summary: DetectSummary
+    source: Source, detector: Detector | Cascade, options: DetectOptions, summary: DetectSummary
 ) -> Iterator[tuple[str, int, np.ndarray, list[Detection]]]:
     capture = open_capture(source)
     sink: VideoSink | None = None

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
-from yof_darknet.infer.detector import Detection, Detector
+from yof_darknet.infer.detector import Detection, FileDetection
 from yof_darknet.infer.sources import Source
 
 _END = object()
@@ -56,7 +56,7 @@ def stream_fps(capture: cv2.VideoCapture, default: float = 30.0) -> float:
 
 def stream_detections(
     capture: cv2.VideoCapture,
-    detector: Detector,
+    detector: FileDetection,
     *,
     live: bool,
     thresh: float,
