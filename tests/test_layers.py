@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "yof_darknet"
 LAYERS = (
-    ("top", {"cli", "pipeline", "doctor", "__main__"}),
+    ("top", {"cli", "pipeline", "doctor", "compare", "__main__"}),
     ("stage", {"datasets", "darknet", "evaluate", "infer"}),
     ("bottom", {"formats", "fileio", "runner", "progress", "faces"}),
     ("ground", {"expressions", "errors", "__init__"}),

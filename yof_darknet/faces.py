@@ -156,6 +156,7 @@ def create_detector(
     return factory(threshold=threshold, max_side=max_side, threads=threads)
 
 
+CROP_RECORD = "classifier.json"  # beside a classifier's cfg: the margin of its training crops
 DEFAULT_CROP_MARGIN = 0.2  # of the box width (height) on each side: brow, chin and cheeks in view
 
 

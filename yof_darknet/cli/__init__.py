@@ -33,9 +33,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from yof_darknet.cli import darknet, datasets, evaluate, infer, pipeline
+    from yof_darknet.cli import cascade, darknet, datasets, evaluate, infer, pipeline
 
-    for module in (datasets, darknet, evaluate, infer, pipeline):
+    for module in (datasets, darknet, evaluate, infer, pipeline, cascade):
         for command in module.COMMANDS:
             main.add_command(command)
 

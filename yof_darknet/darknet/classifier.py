@@ -12,6 +12,7 @@ AlexeyAB ``_last``, ``_N`` and ``_final``. ``--resume`` continues from the newes
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from yof_darknet.darknet.process import stream_training
 from yof_darknet.darknet.results import plot_results, read_results, write_results
 from yof_darknet.darknet.train import newest_weights
 from yof_darknet.errors import DarknetError
+from yof_darknet.faces import CROP_RECORD
 from yof_darknet.fileio import atomic_write_text, read_lines
 from yof_darknet.formats.binary import Darknet, find_darknet
 from yof_darknet.formats.cfg import apply_setting, dump_cfg, net_int, parse_setting, read_cfg
@@ -127,8 +129,18 @@ def train_classifier(
             "another --name"
         )
     backup.mkdir(parents=True, exist_ok=True)
+    record = (
+        json.loads((crops / "crops.json").read_text()) if (crops / "crops.json").is_file() else {}
+    )
     if not (resume and cfg_path.is_file()):
-        atomic_write_text(cfg_path, classifier_cfg(len(labels), profile, overrides))
+        size = record.get("size")  # the net sees the crops at the size they were cut
+        sized = [f"width={size}", f"height={size}", f"min_crop={size}"] if size else []
+        if size:  # darknet rescales to min..max_crop and cuts size x size: a small zoom jitter
+            sized.append(f"max_crop={size + size // 8}")
+        atomic_write_text(cfg_path, classifier_cfg(len(labels), profile, [*sized, *overrides]))
+    if "margin" in record:  # the cascade cuts its crops with the same margin
+        crop = {"margin": record["margin"], "size": record.get("size")}
+        atomic_write_text(run_dir / CROP_RECORD, json.dumps(crop) + "\n")
     data_path = run_dir / "classifier.data"
     atomic_write_text(
         data_path,

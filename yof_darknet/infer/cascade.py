@@ -22,11 +22,16 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
-from yof_darknet.faces import DEFAULT_CROP_MARGIN, Face, FaceDetector, create_detector, face_crop
+from yof_darknet.faces import (
+    CROP_RECORD,
+    DEFAULT_CROP_MARGIN,
+    Face,
+    FaceDetector,
+    create_detector,
+    face_crop,
+)
 from yof_darknet.formats.cfg import net_int, read_cfg
 from yof_darknet.infer.detector import Detection, FileDetection, cuda_available, resolve_names
-
-CROP_RECORD = "classifier.json"  # beside the classifier cfg: the margin its crops were cut with
 
 
 def parse_cascade(value: str) -> tuple[Path, Path]:
