@@ -10,6 +10,7 @@ import pytest
 from tests.support import FIXTURES
 from tests.support.classifier import train_tiny_classifier
 from tests.support.darknet import make_dataset
+from tests.support.model import TinyModel, train_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +50,9 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, debian_darknet: Path):
     """The cascade's classifier, trained for a few iterations by Debian's darknet."""
     return train_tiny_classifier(tmp_path_factory.mktemp("cls"), debian_darknet)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, darknet_fixtures: Path, debian_darknet: Path) -> TinyModel:
+    """A tiny YOLOv3-tiny trained once per session by Debian's darknet (see tests.support.model)."""
+    return train_tiny_model(tmp_path_factory.mktemp("tinymodel"), darknet_fixtures, debian_darknet)

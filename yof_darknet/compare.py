@@ -53,7 +53,10 @@ def face_photos() -> list[np.ndarray]:
     import cv2
     from matplotlib import cbook
 
-    paths = [*sorted(ASSETS.glob("*.jpg")), Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))]
+    paths = [
+        *sorted(ASSETS.glob("*.jpg")),
+        Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+    ]
     return [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
 
 
