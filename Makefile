@@ -36,7 +36,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/yolov3-tiny_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/yolov3-tiny.cfg)
 
-.PHONY: setup test lint format datasets bench darknet weights train map reproduce control demo
+.PHONY: setup test lint format datasets bench darknet weights train map reproduce control demo slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -101,3 +101,11 @@ demo: $(STAMP) ## detect on DEMO_SOURCE= with runs/DEMO_RUN's model: annotated i
 		echo "demo: $(DEMO_SOURCE) is missing: run 'make reproduce' first (it writes the sample's test list)"; exit 1; }
 	$(YOF) detect $(DEMO_SOURCE) --weights $(DEMO_MODEL) --cfg $(DEMO_CFG) \
 		--save $(DEMO_OUT)/annotated --json $(DEMO_OUT)/detections.jsonl
+
+SHARDS ?= 16
+
+slurm: $(STAMP) ## submit the SLURM chain: AFFWILD2= in SHARDS= array tasks → merge (+ EXPW=) into DATA= → train PROFILE=/RUN=
+	@test -n "$(AFFWILD2)" || { echo "slurm: give AFFWILD2=/path/to/Aff-Wild2 (and EXPW=)"; exit 1; }
+	AFFWILD2='$(abspath $(AFFWILD2))' $(if $(EXPW),EXPW='$(abspath $(EXPW))') OUT='$(abspath $(DATA))' \
+		YOF='$(abspath $(YOF))' PROFILE='$(PROFILE)' $(if $(RUN),RUN='$(RUN)') \
+		scripts/slurm/submit.sh --shards $(SHARDS)

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yof_darknet.cluster import available_cpus
 from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.expressions import CLASSES
 from yof_darknet.infer.detector import Detector
@@ -119,7 +120,7 @@ def bench_darknet(darknet: str, cfg: Path, weights: Path, paths: list[Path], thr
 
 
 def main() -> None:
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = available_cpus()
     darknet = shutil.which("darknet")
     images = _images()
     # other processes on the same cores slow both programs down: say how busy the machine was.

@@ -21,3 +21,7 @@ class EvaluationError(YofError):
 
 class InferenceError(YofError):
     """A model, image, video or camera cannot be used for detection."""
+
+
+class ClusterError(YofError):
+    """A scheduler's variables (SLURM array, CPUs, GPUs) do not say what the task was given."""

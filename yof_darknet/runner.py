@@ -7,7 +7,8 @@ Three ways, by how long a program runs and who reads its output:
 * ``Streaming``: a long run read as it comes, stdout and stderr on separate pipes (training).
 
 The long runs get their own process group, so that stopping them (Ctrl-C, a failure seen in the
-output) stops their children too.
+output) stops their children too, and ``OMP_NUM_THREADS`` set to the CPUs the task was given
+(``cluster.thread_env``), so that an OpenMP darknet does not start a thread per core of the node.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
+
+from yof_darknet.cluster import thread_env
 
 _STOP_GRACE_S = 10.0
 
@@ -64,7 +67,7 @@ def run_logged(args: Sequence[str], cwd: Path, log: Path) -> tuple[int, str]:
     with log.open("wb") as sink:
         process = subprocess.Popen(
             list(args), cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, env=thread_env(),
         )  # fmt: skip
         try:
             code = process.wait()
@@ -98,6 +101,7 @@ class Streaming:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            env=thread_env(),
         )
         if answer is not None and self.process.stdin is not None:
             self.process.stdin.write(answer)

@@ -127,10 +127,10 @@ def test_datasets_command_converts_shards_and_merges(sample, tmp_path):
 
     from yof_darknet.cli import main
 
-    def run(out: Path, *extra: str) -> str:
+    def run(out: Path, *extra: str, code: int = 0, env: dict[str, str] | None = None) -> str:
         args = ["datasets", "--affwild2", str(sample), "--out", str(out), *extra]
-        result = CliRunner().invoke(main, [*args, "--test-per-dataset", "6"])
-        assert result.exit_code == 0, result.output
+        result = CliRunner().invoke(main, [*args, "--test-per-dataset", "6"], env=env)
+        assert result.exit_code == code, result.output
         return result.output
 
     plain = tmp_path / "plain"
@@ -143,12 +143,38 @@ def test_datasets_command_converts_shards_and_merges(sample, tmp_path):
     assert stats["faces"]["skipped"] == {"label_ignore": 14, "no_frame": 1}
 
     sharded = tmp_path / "sharded"
-    assert "run the same command without --shard" in run(sharded, "--shard", "0/2")
+    assert "command with --merge instead of --shard" in run(sharded, "--shard", "0/2")
     assert not (sharded / "train.txt").exists()
-    run(sharded, "--shard", "1/2")
-    assert "2 videos (2 resumed)" in run(sharded)
+    assert "shard 1/2: no record" in run(sharded, "--merge", code=1)
+    assert not (sharded / "train.txt").exists()
+    array_task = {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "0",
+                  "SLURM_ARRAY_TASK_MAX": "1", "SLURM_CPUS_PER_TASK": "1"}  # fmt: skip
+    assert "--shard auto: shard 1/2" in run(sharded, "--shard", "auto", env=array_task)
+    output = run(sharded, "--merge")
+    assert "2/2 shards finished: 2 videos, 40 frames labelled" in output
+    assert "2 videos (2 resumed)" in output
     for name in ("train.txt", "test.txt", "test_affwild2.txt"):
         lists = [
             (folder / name).read_text().replace(str(folder), "OUT") for folder in (plain, sharded)
         ]
         assert lists[0] == lists[1]
+
+
+def test_merge_converts_the_missing_shards_only_when_asked(sample, tmp_path):
+    from click.testing import CliRunner
+
+    from yof_darknet.cli import main
+
+    out = tmp_path / "out"
+    args = ["datasets", "--affwild2", str(sample), "--out", str(out), "--test-per-dataset", "2"]
+    quick = ["--max-frames-per-video", "4"]
+    assert CliRunner().invoke(main, [*args, *quick, "--shard", "1/2"]).exit_code == 0
+    refused = CliRunner().invoke(main, [*args, *quick, "--merge"])
+    assert refused.exit_code == 1 and "1 of 2 shards" in refused.output
+    result = CliRunner().invoke(main, [*args, *quick, "--merge", "--convert-missing"])
+    assert result.exit_code == 0, result.output
+    assert "--convert-missing: converting shard(s) [0] in this job" in result.output
+    assert "2 videos (1 resumed)" in result.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["options"]["shards"] == {"count": 2, "finished": 1, "converted_here": [0]}
+    assert stats["datasets"]["affwild2"]["details"]["frames_labelled"] == 8

@@ -141,7 +141,10 @@ def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
 )  # fmt: skip
 @click.option("--name", default=None, help="run folder runs/NAME [default: the profile]")
 @click.option("--resume", is_flag=True, help="continue from the run's newest weights")
-@click.option("--gpus", default=None, help="e.g. 0,1 (passed to darknet -gpus)")
+@click.option(
+    "--gpus", default=None,
+    help="e.g. 0,1 (passed to darknet -gpus); auto: every GPU this job was given (--gres=gpu:N)",
+)  # fmt: skip
 @click.option("--max-batches", type=int, default=None, help="iterations (steps at 80 %/90 %)")
 @click.option("--clear", is_flag=True, help="reset the weights' iteration counter (-clear)")
 @_SET_OPTION
@@ -167,6 +170,11 @@ def train(
 
     if resume and weights_path is not None:
         raise click.UsageError("--resume takes the run's own newest weights; drop --weights")
+    if gpus == "auto":
+        from yof_darknet.cluster import visible_gpus
+
+        gpus = visible_gpus()
+        click.echo(f"--gpus auto: {gpus}", err=True)
     darknet = find_darknet(darknet_path)
     click.echo(f"darknet: {darknet.path} ({darknet.flavor})", err=True)
     result = run_training(

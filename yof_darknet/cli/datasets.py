@@ -2,10 +2,13 @@
 
 ``datasets`` collects one ``DatasetJob`` per ``--<dataset>`` option (``_expw_job``; add a
 ``_<name>_job`` plus its options for another dataset) and hands them to ``build_datasets``.
+``--shard`` converts one shard of the Aff-Wild2 videos and records how it ended
+(``datasets.shards``); ``--merge`` checks those records before building.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from typing import Any
 import click
 
 from yof_darknet.cli.params import EXISTING_DIR, EXISTING_FILE, OUT_DIR
+from yof_darknet.errors import DatasetError
 
 
 def _expw_job(options: dict[str, Any]):
@@ -26,12 +30,45 @@ def _expw_job(options: dict[str, Any]):
     )
 
 
+def _workers(text: str) -> int:
+    """``--workers N``, or ``auto``: one per CPU this task was given."""
+    from yof_darknet.cluster import AUTO, available_cpus
+
+    if text == AUTO:
+        return available_cpus()
+    try:
+        workers = int(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: give a number or auto", param_hint="--workers"
+        ) from None
+    if workers < 1:
+        raise click.BadParameter(f"{workers}: use 1 or more", param_hint="--workers")
+    return workers
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    """``--shard I/N``, or ``auto``: this SLURM array task's shard."""
+    from yof_darknet.cluster import AUTO, array_shard
+    from yof_darknet.datasets.affwild2 import parse_shard
+
+    if text is None:
+        return None
+    if text != AUTO:
+        return parse_shard(text)
+    shard = array_shard()
+    click.echo(f"--shard auto: shard {shard[0]}/{shard[1]} (SLURM array task "
+               f"{os.environ['SLURM_ARRAY_TASK_ID']})")  # fmt: skip
+    return shard
+
+
 def _affwild2_options(options: dict[str, Any]):
     """The ``AffWild2Options`` whose fields are named like the CLI options (``--shard`` parsed)."""
-    from yof_darknet.datasets.affwild2 import AffWild2Options, parse_shard
+    from yof_darknet.datasets.affwild2 import AffWild2Options
 
     given = {f.name: options[f.name] for f in fields(AffWild2Options) if f.name in options}
-    given["shard"] = parse_shard(options["shard"]) if options["shard"] else None
+    given["shard"] = _shard(options["shard"])
+    given["workers"] = _workers(options["workers"])
     return AffWild2Options(**given)
 
 
@@ -42,23 +79,47 @@ def _affwild2_job(options: dict[str, Any]):
 
 
 def _affwild2_shard(options: dict[str, Any]) -> None:
-    """``--shard I/N``: convert this shard's videos only; lists come from a run without it."""
-    from yof_darknet.datasets.affwild2 import convert_affwild2
+    """``--shard I/N``: convert this shard's videos only; lists come from ``--merge``."""
     from yof_darknet.datasets.build import check_out_dir
+    from yof_darknet.datasets.shards import record_path, run_shard
 
     if not options["affwild2"]:
         raise click.UsageError("--shard splits the Aff-Wild2 videos: pass --affwild2 DIR")
     out = options["out"].resolve()
     check_out_dir(out, [options["affwild2"]], ["affwild2"])
-    result = convert_affwild2(
-        options["affwild2"], out / "affwild2", _affwild2_options(options), progress=True
-    )
+    settings = _affwild2_options(options)
+    result = run_shard(options["affwild2"], out, settings, progress=True)
     _echo_affwild2(result.stats.details)
+    shard = settings.shard
+    assert shard is not None
     click.echo(
-        f"shard {options['shard']}: {result.stats.details['videos']} videos done; when every "
-        "shard has finished, run the same command without --shard to merge them and write "
-        "the lists, obj.data and stats.json"
+        f"shard {shard[0]}/{shard[1]}: {result.stats.details['videos']} videos done "
+        f"(recorded in {record_path(out, shard)}); when every shard has finished, run the same "
+        "command with --merge instead of --shard to check them and write the lists, obj.data "
+        "and stats.json"
     )
+
+
+def _check_shards(options: dict[str, Any]) -> dict[str, Any]:
+    """``--merge``: every shard finished with these options and inputs, or stop (the check's
+    outcome goes into stats.json)."""
+    from yof_darknet.datasets.shards import check_shards, problems_message
+
+    if not options["affwild2"]:
+        raise click.UsageError("--merge joins the Aff-Wild2 shards: pass --affwild2 DIR")
+    out = options["out"].resolve()
+    check = check_shards(options["affwild2"], out, _affwild2_options(options))
+    click.echo(check.summary())
+    if check.bad:
+        if not options["convert_missing"]:
+            raise DatasetError(problems_message(check, out))
+        click.secho(f"note: {problems_message(check, out, fix=False)}", fg="yellow")
+        click.echo(f"--convert-missing: converting shard(s) {sorted(check.bad)} in this job")
+    return {
+        "count": check.count,
+        "finished": len(check.finished),
+        "converted_here": sorted(check.bad),
+    }
 
 
 def _echo_affwild2(details: dict[str, Any]) -> None:
@@ -176,23 +237,42 @@ def _echo_summary(summary) -> None:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
-    default=1,
-    help="Aff-Wild2: videos converted in parallel processes.",
+    metavar="N|auto",
+    default="1",
+    help="Aff-Wild2: videos converted in parallel processes (auto: one per CPU of the task; "
+    "never more than its CPUs).",
 )
 @click.option(
     "--shard",
-    metavar="I/N",
-    help="Aff-Wild2: convert only every N-th video from the I-th (0-based); then run "
-    "without --shard to merge.",
+    metavar="I/N|auto",
+    help="Aff-Wild2: convert only every N-th video from the I-th (0-based; auto: from the "
+    "SLURM array task), recording how the shard ended; then --merge.",
+)
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="Check that every shard finished (same options, same inputs) and write the lists; "
+    "stop naming the shards that did not.",
+)
+@click.option(
+    "--convert-missing",
+    is_flag=True,
+    help="With --merge: convert the missing or failed shards in this job instead of stopping.",
 )
 def datasets(**options: Any) -> None:
     """Convert ExpW (and Aff-Wild2) into Darknet's layout, split it and write obj.data."""
     from yof_darknet.datasets.build import build_datasets
 
+    if options["convert_missing"] and not options["merge"]:
+        raise click.UsageError("--convert-missing goes with --merge")
     if options["shard"]:
+        if options["merge"]:
+            raise click.UsageError("--shard converts one shard, --merge joins them: use one")
         _affwild2_shard(options)
         return
+    recorded = {key: str(v) if isinstance(v, Path) else v for key, v in options.items()}
+    if options["merge"]:
+        recorded["shards"] = _check_shards(options)
     makers = (("expw", _expw_job), ("affwild2", _affwild2_job))
     jobs = [make(options) for key, make in makers if options[key]]
     summary = build_datasets(
@@ -200,7 +280,7 @@ def datasets(**options: Any) -> None:
         options["out"],
         test_per_dataset=options["test_per_dataset"],
         seed=options["seed"],
-        options={key: str(v) if isinstance(v, Path) else v for key, v in options.items()},
+        options=recorded,
         progress=True,
     )
     _echo_summary(summary)

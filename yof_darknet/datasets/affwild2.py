@@ -6,10 +6,13 @@ labels beside them and a manifest per video), and returns a ``ConversionResult``
 
 - Resume: a video whose manifest matches its inputs and settings is not decoded again, and an
   interrupted run leaves only complete files (every write is a temp file + rename).
-- ``workers``: videos are converted in that many processes, each with its own detector.
+- ``workers``: videos are converted in that many processes, each with its own detector; never
+  more processes than the task's CPUs, which are shared among them (``cluster.split_cpus``: ONNX
+  Runtime, OpenCV and FFmpeg threads per worker).
 - ``shard=(i, n)``: only every n-th video from the i-th (0-based, in name order) is converted, so
-  a cluster's array jobs can split the work; a later run without ``shard`` finds every
-  manifest, converts nothing more and returns the whole dataset (the merge).
+  a cluster's array jobs can split the work (``shards.run_shard`` records how each ended); a
+  later run without ``shard`` finds every manifest, converts nothing more and returns the whole
+  dataset (the merge, after ``shards.check_shards``).
 
 Skip reasons (faces: one person in one frame): ``label_ignore`` (-1), ``label_other`` (7),
 ``bad_line``, ``bad_label``, ``missing_video``, ``unreadable_video``, ``no_frame`` (line past the
@@ -21,7 +24,6 @@ last decoded frame), ``no_face``, ``unassigned``, ``crowded``. Files: ``empty_an
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +32,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from yof_darknet.datasets.affwild2_files import Problem, VideoJob, collect_jobs, read_videos_list
+from yof_darknet.cluster import available_cpus, split_cpus
+from yof_darknet.datasets.affwild2_files import (
+    Problem,
+    VideoJob,
+    collect_jobs,
+    jobs_digest,
+    read_videos_list,
+)
 from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, label_outcome
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
@@ -102,9 +111,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def default_detector_factory(options: AffWild2Options) -> DetectorFactory:
-    """The options' detector, with the machine's cores shared among the workers."""
-    threads = max(1, (os.cpu_count() or 1) // options.workers)
+def default_detector_factory(options: AffWild2Options, threads: int = 1) -> DetectorFactory:
+    """The options' detector, running ``threads`` ONNX Runtime threads."""
     return partial(
         create_detector,
         options.detector,
@@ -114,10 +122,17 @@ def default_detector_factory(options: AffWild2Options) -> DetectorFactory:
     )
 
 
+def _limit_threads(threads: int) -> None:
+    """OpenCV's own pool (resize, JPEG encode) in this process: ``threads``, not the node's."""
+    import cv2
+
+    cv2.setNumThreads(threads)
+
+
 def _convert_in_worker(
-    job: VideoJob, out_dir: Path, settings: dict[str, Any], factory: DetectorFactory
+    job: VideoJob, out_dir: Path, settings: dict[str, Any], factory: DetectorFactory, threads: int
 ) -> tuple[VideoResult, bool]:
-    return convert_video(job, out_dir, settings, factory())
+    return convert_video(job, out_dir, settings, factory(), threads=threads)
 
 
 def _count_unconverted(stats: ConversionStats, job: VideoJob, reason: str, stride: int) -> None:
@@ -133,25 +148,31 @@ def _run_videos(
     jobs: list[VideoJob],
     out_dir: Path,
     options: AffWild2Options,
-    factory: DetectorFactory,
+    factory: DetectorFactory | None,
     progress: bool,
 ) -> list[tuple[VideoResult, bool]]:
     if not jobs:
         return []
     settings = options.settings()
+    workers, threads = split_cpus(min(options.workers, len(jobs)), available_cpus())
+    factory = factory or default_detector_factory(options, threads)
     reporter = Progress("affwild2: videos", total=len(jobs), unit="video", enabled=progress)
     results: list[tuple[VideoResult, bool]] = []
     with reporter:
-        if options.workers == 1 or len(jobs) == 1:
+        if workers == 1:
+            _limit_threads(threads)
             detector = factory()
             for job in jobs:
-                results.append(convert_video(job, out_dir, settings, detector))
+                results.append(convert_video(job, out_dir, settings, detector, threads=threads))
                 reporter.update()
             return results
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(options.workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)
+        ) as pool:
             futures = [
-                pool.submit(_convert_in_worker, job, out_dir, settings, factory) for job in jobs
+                pool.submit(_convert_in_worker, job, out_dir, settings, factory, threads)
+                for job in jobs
             ]
             try:
                 for future in futures:
@@ -244,9 +265,9 @@ def convert_affwild2(
             _count_unconverted(stats, job, "missing_video", options.frame_stride)
         else:
             runnable.append(job)
-    factory = detector_factory or default_detector_factory(options)
-    results = _run_videos(runnable, out_dir, options, factory, progress)
+    results = _run_videos(runnable, out_dir, options, detector_factory, progress)
     items = _summarise(stats, results, problems, out_dir, options.split_by)
     if options.shard is not None:
         stats.details["shard"] = f"{options.shard[0]}/{options.shard[1]}"
+        stats.details["shard_inputs"] = {"videos": len(jobs), "sha256": jobs_digest(root, jobs)}
     return ConversionResult(items, stats)

@@ -11,6 +11,8 @@ the image; an unsuffixed file paired with a suffixed one labels the other side. 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,3 +257,24 @@ def collect_jobs(
                 Problem("not_annotated", stem, "listed in --videos-list but has no annotation")
             )
     return jobs, problems
+
+
+def _file_key(root: Path, path: Path | None) -> list[object] | None:
+    if path is None:
+        return None
+    stat = path.stat()
+    return [os.path.relpath(path, root), stat.st_size, stat.st_mtime_ns]
+
+
+def jobs_digest(root: Path, jobs: list[VideoJob]) -> str:
+    """SHA-256 of a job list: each video and annotation file's path (relative to ``root``, so
+    the same data mounted elsewhere on another node matches), size and modification time."""
+    rows = [
+        [
+            job.stem,
+            _file_key(root, job.video),
+            {side: _file_key(root, a.path) for side, a in sorted(job.persons.items())},
+        ]
+        for job in jobs
+    ]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()

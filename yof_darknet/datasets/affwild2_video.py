@@ -211,12 +211,15 @@ def convert_video(
     out_dir: Path,
     settings: dict[str, Any],
     detector: FaceDetector,
+    *,
+    threads: int = 0,
 ) -> tuple[VideoResult, bool]:
     """Convert ``job`` into ``out_dir/<video>/``, or reuse its manifest: (result, resumed).
 
     ``settings`` holds ``frame_stride``, ``max_frames_per_video`` (0 = all) and
     ``drop_crowded_frames``, plus whatever identifies the detector; all of it goes into the
-    manifest's signature. An unreadable video gives a result without a manifest.
+    manifest's signature. An unreadable video gives a result without a manifest. ``threads``:
+    FFmpeg's decoding threads (0: FFmpeg's choice, one per CPU of the process's affinity).
     """
     import cv2
 
@@ -231,7 +234,8 @@ def convert_video(
     stride, limit = settings["frame_stride"], settings["max_frames_per_video"]
     persons = sorted(job.persons.items(), key=lambda kv: SIDE_ORDER.index(kv[0]))
     n_lines = max(len(annotation.labels) for _, annotation in persons)
-    capture = cv2.VideoCapture(str(job.video))
+    params = [cv2.CAP_PROP_N_THREADS, threads] if threads > 0 else []
+    capture = cv2.VideoCapture(str(job.video), cv2.CAP_ANY, params)
     decoded, index, ended = 0, 0, False
     while index < n_lines and not (limit and len(result.frames) >= limit):
         sampled = index % stride == 0

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yof_darknet.cluster import available_cpus
 from yof_darknet.errors import InferenceError, YofError
 from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import read_lines
@@ -146,7 +147,8 @@ class Detector(FileDetection):
 
     ``names``: a list of class names, a names file, or ``None`` (see :func:`resolve_names`).
     ``size``: network input (an int for a square input, or (width, height)); default: the cfg's.
-    ``threads``: OpenCV's CPU thread count (process-wide; ``None`` leaves OpenCV's default).
+    ``threads``: OpenCV's CPU thread count (process-wide; ``None``: the CPUs this task was given,
+    ``cluster.available_cpus``).
     The CUDA backend is used when the installed OpenCV has it and a GPU is visible.
     """
 
@@ -171,8 +173,7 @@ class Detector(FileDetection):
                 f"{len(self.names)} class names were given; pass the matching --names file"
             )
         self.width, self.height = _net_size(size, self.spec, self.cfg)
-        if threads is not None:
-            cv2.setNumThreads(threads)
+        cv2.setNumThreads(threads if threads is not None else available_cpus())
         check_weights_size(self.cfg, text, self.weights)
         patched = opencv_cfg_text(text, (self.width, self.height)).encode()
         try:
