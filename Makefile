@@ -10,12 +10,24 @@ EXPW     ?=
 AFFWILD2 ?=
 DATA     ?= data/darknet
 
-# Darknet stage: the binary (empty = found by yof-darknet), training profile and run name.
-DARKNET    ?=
-PROFILE    ?= paper
-RUN        ?=
-RESUME     ?=
-PRETRAINED ?= weights/yolov3-tiny.conv.15
+# Darknet stage: the binary (empty = found by yof-darknet), training profile and run name;
+# GPUS=0,1 trains on several GPUs (schedule adjusted, see the README); FROM_SCRATCH=1 lets
+# `make reproduce` train the paper profile without the pretrained weights.
+DARKNET      ?=
+PROFILE      ?= paper
+RUN          ?=
+RESUME       ?=
+PRETRAINED   ?= weights/yolov3-tiny.conv.15
+GPUS         ?=
+FROM_SCRATCH ?=
+
+# More options of a stage, as its command takes them; `make reproduce` passes all three:
+#   DATASETS_ARGS="--videos-list videos.txt --face-max-side 320"  (datasets, reproduce)
+#   TRAIN_ARGS="--set width=320 --max-batches 2000"                 (train, reproduce)
+#   MAP_ARGS="--points 11 --iou 0.5"                                  (map, reproduce)
+DATASETS_ARGS ?=
+TRAIN_ARGS    ?=
+MAP_ARGS      ?=
 
 # Evaluation (`make map`): WEIGHTS= overrides runs/RUN/weights/yolov3-tiny_final.weights and
 # CFG= runs/RUN/yolov3-tiny.cfg; ENGINE=python scores OpenCV DNN detections (no darknet);
@@ -36,7 +48,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/yolov3-tiny_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/yolov3-tiny.cfg)
 
-.PHONY: setup test lint format datasets bench darknet weights train map reproduce control demo compare slurm
+.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce control demo compare slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,7 +58,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the package (editable) with the dev tools
 
-test: $(STAMP) ## ruff + the whole test suite (uses Debian's darknet when installed)
+test: $(STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -60,7 +72,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 datasets: $(STAMP) ## convert EXPW= (and AFFWILD2=) into the Darknet layout in DATA=
-	$(YOF) datasets $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) --out $(DATA)
+	$(YOF) datasets $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) --out $(DATA) \
+		$(DATASETS_ARGS)
+
+ensure-darknet: ## use the darknet found (DARKNET=, third_party/darknet, PATH), else build the submodule, else apt-get install darknet
+	@DARKNET='$(DARKNET)' scripts/ensure-darknet.sh
 
 darknet: ## fetch third_party/darknet (AlexeyAB, pinned) and build it for this machine (DARKNET_FLAGS= overrides)
 	$(if $(DARKNET_FLAGS),DARKNET_FLAGS='$(DARKNET_FLAGS)') scripts/build-darknet.sh
@@ -72,26 +88,31 @@ weights/yolov3-tiny.conv.15: | $(STAMP)
 
 train: $(STAMP) $(if $(RESUME),,$(PRETRAINED)) ## train on DATA= with PROFILE= into runs/RUN (RESUME=1 continues, PRETRAINED= from scratch)
 	$(YOF) train --data $(DATA)/obj.data --profile $(PROFILE) $(if $(RUN),--name $(RUN)) \
-		$(if $(DARKNET),--darknet $(DARKNET)) \
-		$(if $(RESUME),--resume,$(if $(PRETRAINED),--weights $(PRETRAINED)))
+		$(if $(DARKNET),--darknet $(DARKNET)) $(if $(GPUS),--gpus $(GPUS)) \
+		$(if $(RESUME),--resume,$(if $(PRETRAINED),--weights $(PRETRAINED))) $(TRAIN_ARGS)
 
 map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{md,csv,json}, plots
 	$(YOF) map --data $(DATA)/obj.data \
 		--weights $(or $(WEIGHTS),$(RUN_DIR)/weights/yolov3-tiny_final.weights) \
 		--cfg $(or $(CFG),$(RUN_DIR)/yolov3-tiny.cfg) \
 		--out $(RUN_DIR)/map $(if $(DARKNET),--darknet $(DARKNET)) $(if $(ENGINE),--engine $(ENGINE)) \
-		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU))
+		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU)) $(MAP_ARGS)
+
+gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train the sample with -map, print it/s, mAP, FPS
+	scripts/gpu-check.sh
 
 bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests)
 	$(BIN)/python -m benchmarks
 
-reproduce: $(STAMP) ## the whole pipeline: EXPW=/AFFWILD2= (none: the embedded sample), PROFILE=, RUN=
-	$(YOF) doctor $(if $(DARKNET),--darknet $(DARKNET))
+reproduce: $(STAMP) ensure-darknet ## the whole pipeline: EXPW=/AFFWILD2= (none: the embedded sample), PROFILE=, RUN=, GPUS=, *_ARGS=
+	$(YOF) doctor $(if $(DARKNET),--darknet $(DARKNET)) $(if $(EXPW),$(if $(AFFWILD2),,--no-affwild2))
 	$(YOF) reproduce $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
 		$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
-		$(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET))
+		$(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET)) \
+		$(if $(GPUS),--gpus $(GPUS)) $(if $(FROM_SCRATCH),--from-scratch) \
+		$(DATASETS_ARGS) $(TRAIN_ARGS) $(MAP_ARGS)
 
-control: $(STAMP) ## the permuted-label control of the sample run (labels shuffled across faces)
+control: $(STAMP) ensure-darknet ## the permuted-label control of the sample run (labels shuffled across faces)
 	$(YOF) reproduce --shuffle-labels --run sample-control $(if $(DARKNET),--darknet $(DARKNET))
 
 demo: $(STAMP) ## detect on DEMO_SOURCE= with runs/DEMO_RUN's model: annotated images + JSON in runs/DEMO_RUN/demo

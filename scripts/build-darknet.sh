@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make darknet`: fetch the third_party/darknet submodule (AlexeyAB/darknet, pinned commit) and
 # build it with the flags scripts/darknet-flags.sh detects. DARKNET_FLAGS="GPU=0 OPENCV=1 ..."
-# replaces the detected flags; JOBS= sets make's parallelism (default: all cores).
+# replaces the detected flags; a word that starts with an upper-case NAME= starts a variable and
+# every other word continues the previous value, so ARCH=-gencode arch=compute_80,code=sm_80
+# reaches make whole. JOBS= sets make's parallelism (default: all cores).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,11 +23,20 @@ MSG
 fi
 
 if [ -n "${DARKNET_FLAGS:-}" ]; then
-    read -r -a flags <<<"$DARKNET_FLAGS"
+    flags=()
+    read -r -a words <<<"$DARKNET_FLAGS"
+    for word in "${words[@]}"; do
+        if [[ $word =~ ^[A-Z_][A-Z0-9_]*= ]] || [ ${#flags[@]} -eq 0 ]; then
+            flags+=("$word")
+        else
+            flags[-1]+=" $word"
+        fi
+    done
 else
     mapfile -t flags < <(scripts/darknet-flags.sh)
 fi
-echo "building $dir with: ${flags[*]}" >&2
+printf -v shown " %q" "${flags[@]}"
+echo "building $dir with:$shown" >&2
 make -C "$dir" -j"${JOBS:-$(nproc 2>/dev/null || echo 2)}" "${flags[@]}"
 test -x "$dir/darknet"
 echo "built $root/$dir/darknet" >&2

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from yof_darknet.cli import main
 from yof_darknet.darknet.profiles import generate_cfg
+from yof_darknet.doctor import gpu_mismatch
+from yof_darknet.formats.binary import FLAVORS, INSTALL_HINT, Darknet
 
 
 def test_doctor_reports_debian_darknet(debian_darknet):
@@ -27,7 +32,29 @@ def test_doctor_without_darknet_says_how_to_get_one(tmp_path):
     assert result.exit_code == 1
     assert "NO  darknet" in result.output
     assert "fix: run `make darknet`" in result.output
+    assert result.output.count(INSTALL_HINT) == 1  # the fix once, not again in the detail
     assert result.output.splitlines()[-1].startswith("not ready")
+
+
+def test_doctor_checks_the_face_detector_only_when_affwild2_is_converted(tmp_path):
+    without = CliRunner().invoke(main, ["doctor", "--no-affwild2", "--darknet", str(tmp_path)])
+    assert "face detector" not in without.output
+    assert "onnxruntime:" in without.output
+    with_it = CliRunner().invoke(main, ["doctor", "--darknet", str(tmp_path)])
+    assert "face detector:" in with_it.output
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_gpu_mismatch_is_named_for_every_flavor(flavor):
+    common = dict(version="x", has_map=True, has_dont_show=True, has_map_flag=True)
+    cpu = Darknet(Path("/dn"), flavor, has_calc_anchors=True, gpu=False, **common)
+    gpu = replace(cpu, gpu=True)
+    found = ["GPU 0: NVIDIA H100 (UUID: GPU-1)"]
+    message = gpu_mismatch(cpu, found)
+    assert message.startswith("a GPU is present (GPU 0: NVIDIA H100") and flavor in message
+    assert "CPU-only" in message and "CUDA" in message
+    assert "no GPU is visible" in gpu_mismatch(gpu, []) and flavor in gpu_mismatch(gpu, [])
+    assert gpu_mismatch(gpu, found) == "" and gpu_mismatch(cpu, []) == ""
 
 
 def test_weights_inspect_warns_about_finished_weights(tmp_path):

@@ -17,7 +17,7 @@ LAYERS = (
     ("top", {"cli", "pipeline", "doctor", "compare", "__main__"}),
     ("stage", {"datasets", "darknet", "evaluate", "infer"}),
     ("bottom", {"formats", "fileio", "runner", "progress", "cluster", "faces"}),
-    ("ground", {"expressions", "errors", "__init__"}),
+    ("ground", {"expressions", "errors", "options", "__init__"}),
 )
 # Stage -> stage imports that run another stage, each named in the README.
 ACROSS = {("evaluate", "infer")}  # map --engine python runs the OpenCV DNN detector

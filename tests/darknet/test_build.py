@@ -1,4 +1,5 @@
-"""`make darknet` (scripts/build-darknet.sh): submodule + build, offline failure, flags."""
+"""`make darknet` (scripts/build-darknet.sh): submodule + build, offline failure, flags; and
+scripts/ensure-darknet.sh (`make reproduce`/`make test`): use, build or install a darknet."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ FAKE_MAKEFILE = (
     "\tprintf '#!/bin/sh\\necho GPU=$(GPU) OPENCV=$(OPENCV) AVX=$(AVX) OPENMP=$(OPENMP)\\n'"
     " > darknet\n"
     "\tchmod +x darknet\n"
+    "\tprintf '%s\\n' '$(ARCH)' > arch.txt\n"
 )
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -37,8 +39,9 @@ def _superproject(tmp_path: Path, url: str, commit: str) -> Path:
     """A repo with our build scripts and a third_party/darknet gitlink to ``url`` at ``commit``."""
     root = tmp_path / "super"
     (root / "scripts").mkdir(parents=True)
-    for name in ("build-darknet.sh", "darknet-flags.sh"):
+    for name in ("build-darknet.sh", "darknet-flags.sh", "ensure-darknet.sh", "gpu-check.sh"):
         shutil.copy2(ROOT / "scripts" / name, root / "scripts" / name)
+    shutil.copy2(ROOT / "Makefile", root / "Makefile")
     _git(root, "init", "-q")
     (root / ".gitmodules").write_text(
         f'[submodule "third_party/darknet"]\n\tpath = third_party/darknet\n\turl = {url}\n'
@@ -57,17 +60,33 @@ def _upstream(tmp_path: Path) -> tuple[Path, str]:
     return repo, _git(repo, "rev-parse", "HEAD")
 
 
-def _build(root: Path, **env: str) -> subprocess.CompletedProcess:
+def _build(root: Path, *command: str, **env: str) -> subprocess.CompletedProcess:
     allow_file = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.file.allow"}
     allow_file["GIT_CONFIG_VALUE_0"] = "always"
+    environment = {**os.environ, **allow_file, "JOBS": "1", **env}
+    environment.pop("DARKNET", None)
     return subprocess.run(
-        ["scripts/build-darknet.sh"],
+        list(command) or ["scripts/build-darknet.sh"],
         cwd=root,
-        env={**os.environ, **allow_file, "JOBS": "1", **env},
+        env={**environment, **env},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def _path_without(tmp_path: Path, *hidden: str) -> str:
+    """A PATH with every program of this machine's PATH except ``hidden`` (darknet, apt-get...)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for folder in os.environ["PATH"].split(os.pathsep):
+        if not Path(folder).is_dir():
+            continue
+        for program in Path(folder).iterdir():
+            target = bin_dir / program.name
+            if program.name not in hidden and not target.exists() and os.access(program, os.X_OK):
+                target.symlink_to(program)
+    return str(bin_dir)
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
@@ -88,6 +107,57 @@ def test_build_initialises_the_submodule_and_builds_with_given_flags(tmp_path):
     output = subprocess.run([binary], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "GPU=0 OPENCV=1 AVX=0 OPENMP=0"
     assert _git(root / "third_party" / "darknet", "rev-parse", "HEAD") == commit
+
+
+def test_make_darknet_passes_arch_whole(tmp_path):
+    upstream, commit = _upstream(tmp_path)
+    root = _superproject(tmp_path, str(upstream), commit)
+    flags = "GPU=0 CUDNN=0 ARCH=-gencode arch=compute_80,code=sm_80"
+    done = _build(root, "make", "darknet", f"DARKNET_FLAGS={flags}")
+    assert done.returncode == 0, done.stderr
+    arch = (root / "third_party" / "darknet" / "arch.txt").read_text()
+    assert arch == "-gencode arch=compute_80,code=sm_80\n"
+
+
+def test_ensure_builds_the_submodule_when_no_darknet_is_found(tmp_path):
+    upstream, commit = _upstream(tmp_path)
+    root = _superproject(tmp_path, str(upstream), commit)
+    path = _path_without(tmp_path, "darknet", "apt-get", "sudo")
+    done = _build(root, "scripts/ensure-darknet.sh", PATH=path, DARKNET_FLAGS="GPU=0 OPENCV=0")
+    assert done.returncode == 0, done.stderr
+    assert "took path: built AlexeyAB's darknet from the submodule" in done.stderr
+    assert (root / "third_party" / "darknet" / "darknet").is_file()
+    again = _build(root, "scripts/ensure-darknet.sh", PATH=path)
+    assert again.returncode == 0, again.stderr
+    assert "using third_party/darknet/darknet" in again.stderr
+
+
+def test_ensure_without_submodule_or_package_manager_says_what_to_do(tmp_path):
+    root = _superproject(tmp_path, str(tmp_path / "unreachable.git"), PINNED)
+    path = _path_without(tmp_path, "darknet", "apt-get", "sudo")
+    done = _build(root, "scripts/ensure-darknet.sh", PATH=path)
+    assert done.returncode == 1
+    message = done.stderr
+    assert message.count("error:") == 1
+    assert "could not be fetched" in message and "apt-get cannot be used" in message
+    assert "sudo apt-get install darknet" in message
+    assert "DARKNET=/path/to/darknet" in message
+    assert PINNED in message
+
+
+def test_ensure_uses_the_darknet_it_finds(tmp_path):
+    root = _superproject(tmp_path, str(tmp_path / "unreachable.git"), PINNED)
+    tool = tmp_path / "tools" / "darknet"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    on_path = _build(root, "scripts/ensure-darknet.sh", PATH=f"{tool.parent}:{os.environ['PATH']}")
+    assert on_path.returncode == 0, on_path.stderr
+    assert f"using {tool} (found on PATH)" in on_path.stderr
+    given = _build(root, "scripts/ensure-darknet.sh", DARKNET=str(tool.parent))
+    assert given.returncode == 0 and f"using DARKNET={tool.parent}" in given.stderr
+    wrong = _build(root, "scripts/ensure-darknet.sh", DARKNET=str(tmp_path / "nothing"))
+    assert wrong.returncode == 1 and "is not a darknet executable" in wrong.stderr
 
 
 def test_build_uses_the_detected_flags_by_default(tmp_path):
@@ -124,3 +194,28 @@ def test_flag_detection_prints_one_known_flag_per_line():
     assert flags["AVX"] == ("1" if cpu_has_avx else "0")
     if flags["GPU"] == "0":
         assert flags["CUDNN"] == "0"
+
+
+def test_gpu_check_without_a_gpu_stops_before_building(tmp_path):
+    root = _superproject(tmp_path, str(tmp_path / "unreachable.git"), PINNED)
+    path = _path_without(tmp_path, "nvidia-smi")
+    done = _build(root, "scripts/gpu-check.sh", PATH=path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "gpu-check: no NVIDIA GPU visible (nvidia-smi is missing or lists none): this check "
+        "needs one; nothing was built"
+    )
+    assert not (root / "third_party" / "darknet" / "darknet").exists()
+
+
+@pytest.mark.skipif(
+    Path("/usr/local/cuda/bin/nvcc").exists(), reason="gpu-check finds /usr/local/cuda's nvcc"
+)
+def test_gpu_check_with_a_gpu_but_no_nvcc_names_it(tmp_path):
+    root = _superproject(tmp_path, str(tmp_path / "unreachable.git"), PINNED)
+    path = _path_without(tmp_path, "nvidia-smi", "nvcc")
+    (Path(path) / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Test GPU (UUID: GPU-0)'\n")
+    (Path(path) / "nvidia-smi").chmod(0o755)
+    done = _build(root, "scripts/gpu-check.sh", PATH=path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("gpu-check: nvcc not found")

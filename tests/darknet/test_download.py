@@ -6,6 +6,7 @@ import hashlib
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,15 +57,23 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, Served]]:
-    state = Served(payload=bytes(range(256)) * 4096)
+@contextmanager
+def _serving(state: Served) -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", state
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Served]]:
+    state = Served(payload=bytes(range(256)) * 4096)
+    with _serving(state) as url:
+        yield url, state
 
 
 def _sha(data: bytes) -> str:
@@ -130,3 +139,31 @@ def test_fetch_pretrained_uses_the_override_url_and_cuts_conv15(tmp_path, server
     assert found.conv15.read_bytes()[20:] == body[:30_973_376]
     assert fetch_pretrained(tmp_path / "out", progress=False) == found  # no second transfer
     assert len([r for r in state.requests if r[0] == WEIGHTS]) == 2
+
+
+def test_mirrors_are_tried_in_turn_until_one_serves_the_pinned_file(tmp_path):
+    coco_cfg = tmp_path / "coco.cfg"
+    coco_cfg.write_text(generate_cfg(80, "paper"))
+    write_weights(tmp_path / "coco.weights", coco_cfg, seen=0)
+    payload = (tmp_path / "coco.weights").read_bytes()
+    html = Served(payload=b"<!DOCTYPE html><title>moved</title>")  # a redirect to a home page
+    empty = Served(payload=payload)  # serves only WEIGHTS: the mirror's path 404s
+    good = Served(payload=payload)
+    with _serving(html) as first, _serving(empty) as second, _serving(good) as third:
+        urls = [first + WEIGHTS, second + "/elsewhere/yolov3-tiny.weights", third + WEIGHTS]
+        out = tmp_path / "out"
+        found = fetch_pretrained(out, urls=urls, sha256=_sha(payload), progress=False)
+        assert found.weights.read_bytes() == payload
+        assert [len(s.requests) for s in (html, empty, good)] == [1, 1, 1]
+        with pytest.raises(DarknetError) as caught:
+            download_module.download_first(urls[:2], tmp_path / "x", _sha(payload), progress=False)
+    message = str(caught.value)
+    assert message.startswith("no source of x worked: (1) ")
+    assert "does not match" in message and "(2) " in message and "404" in message
+
+
+def test_weights_url_variable_replaces_the_mirror_list(monkeypatch):
+    assert download_module.pretrained_urls()[0] == download_module.PRETRAINED_URL
+    assert len(download_module.PRETRAINED_URLS) >= 2
+    monkeypatch.setenv("YOF_WEIGHTS_URL", "http://a/w http://b/w")
+    assert download_module.pretrained_urls() == ("http://a/w", "http://b/w")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.darknet import make_dataset, replay_binary
+from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.darknet.train import newest_weights, train, train_command
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.binary import SUBMODULE_BINARY, Darknet, probe
@@ -43,10 +44,8 @@ def _printed(log: Path, last_run_only: bool = False) -> list[tuple[int, float]]:
 def trained(tmp_path_factory, tiny_data, debian_darknet):
     runs = tmp_path_factory.mktemp("runs")
     darknet = probe(debian_darknet)
-    first = train(
-        tiny_data, profile="sample", name="tiny", max_batches=3, overrides=TINY,
-        darknet=darknet, runs_dir=runs, progress=False,
-    )  # fmt: skip
+    options = TrainOptions(profile="sample", name="tiny", max_batches=3, overrides=TINY, runs=runs)
+    first = train(tiny_data, options, darknet=darknet, progress=False)
     return darknet, runs, first
 
 
@@ -73,13 +72,12 @@ def test_debian_darknet_trains_and_the_run_folder_has_everything(trained, tiny_d
 def test_resume_continues_from_the_newest_weights(trained, tiny_data):
     darknet, runs, _ = trained
     with pytest.raises(DarknetError, match="already holds trained weights"):
-        train(tiny_data, profile="sample", name="tiny", darknet=darknet, runs_dir=runs)
+        train(tiny_data, TrainOptions(profile="sample", name="tiny", runs=runs), darknet=darknet)
     with pytest.raises(DarknetError, match="darknet would stop at once"):
-        train(tiny_data, name="tiny", resume=True, darknet=darknet, runs_dir=runs, progress=False)
-    result = train(
-        tiny_data, name="tiny", resume=True, max_batches=5, darknet=darknet, runs_dir=runs,
-        progress=False,
-    )  # fmt: skip
+        resume = TrainOptions(name="tiny", resume=True, runs=runs)
+        train(tiny_data, resume, darknet=darknet, progress=False)
+    resume = TrainOptions(name="tiny", resume=True, max_batches=5, runs=runs)
+    result = train(tiny_data, resume, darknet=darknet, progress=False)
     assert result.iterations == 5
     assert read_header(result.weights).iterations(2) == 5
     log = (runs / "tiny" / "train.log").read_text()
@@ -93,10 +91,10 @@ def test_missing_label_stops_with_the_fix(tmp_path, debian_darknet):
     data = make_dataset(tmp_path / "set")
     (tmp_path / "set" / "img03.txt").unlink()
     with pytest.raises(DarknetError, match=r"img03\.txt \(an image list or a label file\)"):
-        train(
-            data, profile="sample", max_batches=20, overrides=TINY, darknet=probe(debian_darknet),
-            runs_dir=tmp_path / "runs", progress=False,
-        )  # fmt: skip
+        options = TrainOptions(
+            profile="sample", max_batches=20, overrides=TINY, runs=tmp_path / "runs"
+        )
+        train(data, options, darknet=probe(debian_darknet), progress=False)
 
 
 def test_flags_per_flavor(tmp_path):
@@ -133,10 +131,8 @@ def test_hankai_cpu_build_gets_yes_and_its_log_fills_results(tmp_path, darknet_f
     script.write_text(FAKE_HANKAI.format(python=sys.executable, log=str(log)))
     script.chmod(0o755)
     darknet = replace(probe(fake), path=script)  # probed as hank-ai, trains with the script
-    result = train(
-        tiny_data, profile="sample", max_batches=40, darknet=darknet, runs_dir=tmp_path / "runs",
-        progress=False,
-    )  # fmt: skip
+    options = TrainOptions(profile="sample", max_batches=40, runs=tmp_path / "runs")
+    result = train(tiny_data, options, darknet=darknet, progress=False)
     run = tmp_path / "runs" / "sample"
     argv = (run / "argv.txt").read_text().split("\n")
     assert argv[-2:] == ["-dont_show", "-map"]
@@ -194,10 +190,8 @@ def _alexeyab() -> Path | None:
 def test_alexeyab_trains_with_map_during_training(tmp_path, tiny_data):
     darknet = probe(_alexeyab())
     assert darknet.flavor == "alexeyab" and darknet.has_calc_anchors
-    result = train(
-        tiny_data, profile="sample", max_batches=3, overrides=TINY, darknet=darknet,
-        runs_dir=tmp_path, progress=False,
-    )  # fmt: skip
+    options = TrainOptions(profile="sample", max_batches=3, overrides=TINY, runs=tmp_path)
+    result = train(tiny_data, options, darknet=darknet, progress=False)
     log = (result.run_dir / "train.log").read_text()
     assert log.splitlines()[0].endswith("-dont_show -map")
     rows = _csv(result.run_dir / "results.csv")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_FILE, OUT_DIR
+from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_FILE, OUT_DIR, pick, stage_options
+from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.darknet.profiles import PROFILES
 
 _DATA_OPTION = click.option(
@@ -27,16 +29,25 @@ _SET_OPTION = click.option(
 
 @click.command()
 @DARKNET_OPTION
-def doctor(darknet_path: Path | None) -> None:
+@click.option(
+    "--affwild2/--no-affwild2",
+    default=True,
+    help="Check the face detector Aff-Wild2's conversion needs (the embedded sample has "
+    "Aff-Wild2 videos too); --no-affwild2 for an ExpW-only run.",
+)
+def doctor(darknet_path: Path | None, affwild2: bool) -> None:
     """Show darknet (flavor, GPU, OpenCV), opencv-python, onnxruntime and the face detector."""
     from yof_darknet.doctor import run_checks
 
-    checks = run_checks(darknet_path)
+    checks = run_checks(darknet_path, affwild2=affwild2)
+    shown: set[str] = set()
     for check in checks:
         mark = click.style("ok " if check.ok else "NO ", fg="green" if check.ok else "red")
         click.echo(f"{mark} {check.name}: {check.detail}")
-        if check.fix:
-            click.echo(f"    {'note' if check.ok else 'fix'}: {check.fix}")
+        for fix in check.fixes:
+            if fix not in shown:
+                shown.add(fix)
+                click.echo(f"    {'note' if check.ok else 'fix'}: {fix}")
     if all(check.ok for check in checks):
         click.secho("ready", fg="green")
     else:
@@ -130,67 +141,17 @@ def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
 
 @click.command()
 @_DATA_OPTION
-@_PROFILE_OPTION
-@click.option(
-    "--cfg", "cfg_path", type=EXISTING_FILE,
-    help="use this cfg instead of generating one from the profile",
-)  # fmt: skip
-@click.option(
-    "--weights", "weights_path", type=EXISTING_FILE,
-    help="start weights, e.g. weights/yolov3-tiny.conv.15 (default: from scratch)",
-)  # fmt: skip
-@click.option("--name", default=None, help="run folder runs/NAME [default: the profile]")
-@click.option("--resume", is_flag=True, help="continue from the run's newest weights")
-@click.option(
-    "--gpus", default=None,
-    help="e.g. 0,1 (passed to darknet -gpus); auto: every GPU this job was given (--gres=gpu:N)",
-)  # fmt: skip
-@click.option("--max-batches", type=int, default=None, help="iterations (steps at 80 %/90 %)")
-@click.option("--clear", is_flag=True, help="reset the weights' iteration counter (-clear)")
-@_SET_OPTION
-@click.option("--runs", type=OUT_DIR, default=Path("runs"))
+@stage_options(TrainOptions)
 @DARKNET_OPTION
-def train(
-    data: Path,
-    profile: str,
-    cfg_path: Path | None,
-    weights_path: Path | None,
-    name: str | None,
-    resume: bool,
-    gpus: str | None,
-    max_batches: int | None,
-    clear: bool,
-    settings: tuple[str, ...],
-    runs: Path,
-    darknet_path: Path | None,
-) -> None:
+def train(data: Path, darknet_path: Path | None, **given: Any) -> None:
     """Train with darknet in runs/NAME (cfg, obj.data, train.log, results.csv/png, weights/)."""
     from yof_darknet.darknet.train import train as run_training
     from yof_darknet.formats.binary import find_darknet
 
-    if resume and weights_path is not None:
-        raise click.UsageError("--resume takes the run's own newest weights; drop --weights")
-    if gpus == "auto":
-        from yof_darknet.cluster import visible_gpus
-
-        gpus = visible_gpus()
-        click.echo(f"--gpus auto: {gpus}", err=True)
+    options = pick(TrainOptions, given)
     darknet = find_darknet(darknet_path)
     click.echo(f"darknet: {darknet.path} ({darknet.flavor})", err=True)
-    result = run_training(
-        data,
-        profile=profile,
-        cfg=cfg_path,
-        weights=weights_path,
-        name=name,
-        resume=resume,
-        gpus=gpus,
-        max_batches=max_batches,
-        overrides=settings,
-        clear=clear,
-        darknet=darknet,
-        runs_dir=runs,
-    )
+    result = run_training(data, options, darknet=darknet)
     state = "interrupted" if result.interrupted else "done"
     click.echo(f"{state} at iteration {result.iterations}: {result.run_dir}")
     if result.weights is not None:

@@ -1,7 +1,7 @@
 """CLI commands of the dataset stage; see yof_darknet/cli/__init__.py.
 
-``datasets`` collects one ``DatasetJob`` per ``--<dataset>`` option (``_expw_job``; add a
-``_<name>_job`` plus its options for another dataset) and hands them to ``build_datasets``.
+``datasets`` takes its options from ``DatasetsOptions`` (``datasets/options.py``, shared with
+``reproduce``), which binds one converter per ``--<dataset>`` folder and runs ``build_datasets``.
 ``--shard`` converts one shard of the Aff-Wild2 videos and records how it ended
 (``datasets.shards``); ``--merge`` checks those records before building.
 """
@@ -9,42 +9,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
-from yof_darknet.cli.params import EXISTING_DIR, EXISTING_FILE, OUT_DIR
+from yof_darknet.cli.params import AFFWILD2_OPTION, EXPW_OPTION, OUT_DIR, pick, stage_options
+from yof_darknet.datasets.options import DatasetsOptions
 from yof_darknet.errors import DatasetError
-
-
-def _expw_job(options: dict[str, Any]):
-    from yof_darknet.datasets.build import expw_job
-
-    return expw_job(
-        options["expw"],
-        min_face_score=options["min_face_score"],
-        drop_mixed_images=options["drop_mixed_images"],
-        copy=options["copy"],
-    )
-
-
-def _workers(text: str) -> int:
-    """``--workers N``, or ``auto``: one per CPU this task was given."""
-    from yof_darknet.cluster import AUTO, available_cpus
-
-    if text == AUTO:
-        return available_cpus()
-    try:
-        workers = int(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: give a number or auto", param_hint="--workers"
-        ) from None
-    if workers < 1:
-        raise click.BadParameter(f"{workers}: use 1 or more", param_hint="--workers")
-    return workers
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:
@@ -62,33 +34,17 @@ def _shard(text: str | None) -> tuple[int, int] | None:
     return shard
 
 
-def _affwild2_options(options: dict[str, Any]):
-    """The ``AffWild2Options`` whose fields are named like the CLI options (``--shard`` parsed)."""
-    from yof_darknet.datasets.affwild2 import AffWild2Options
-
-    given = {f.name: options[f.name] for f in fields(AffWild2Options) if f.name in options}
-    given["shard"] = _shard(options["shard"])
-    given["workers"] = _workers(options["workers"])
-    return AffWild2Options(**given)
-
-
-def _affwild2_job(options: dict[str, Any]):
-    from yof_darknet.datasets.build import affwild2_job
-
-    return affwild2_job(options["affwild2"], _affwild2_options(options))
-
-
-def _affwild2_shard(options: dict[str, Any]) -> None:
+def _affwild2_shard(options: DatasetsOptions, affwild2: Path | None, out: Path, shard: str) -> None:
     """``--shard I/N``: convert this shard's videos only; lists come from ``--merge``."""
     from yof_darknet.datasets.build import check_out_dir
     from yof_darknet.datasets.shards import record_path, run_shard
 
-    if not options["affwild2"]:
+    if not affwild2:
         raise click.UsageError("--shard splits the Aff-Wild2 videos: pass --affwild2 DIR")
-    out = options["out"].resolve()
-    check_out_dir(out, [options["affwild2"]], ["affwild2"])
-    settings = _affwild2_options(options)
-    result = run_shard(options["affwild2"], out, settings, progress=True)
+    out = out.resolve()
+    check_out_dir(out, [affwild2], ["affwild2"])
+    settings = options.affwild2(_shard(shard))
+    result = run_shard(affwild2, out, settings, progress=True)
     _echo_affwild2(result.stats.details)
     shard = settings.shard
     assert shard is not None
@@ -100,18 +56,20 @@ def _affwild2_shard(options: dict[str, Any]) -> None:
     )
 
 
-def _check_shards(options: dict[str, Any]) -> dict[str, Any]:
+def _check_shards(
+    options: DatasetsOptions, affwild2: Path | None, out: Path, convert_missing: bool
+) -> dict[str, Any]:
     """``--merge``: every shard finished with these options and inputs, or stop (the check's
     outcome goes into stats.json)."""
     from yof_darknet.datasets.shards import check_shards, problems_message
 
-    if not options["affwild2"]:
+    if not affwild2:
         raise click.UsageError("--merge joins the Aff-Wild2 shards: pass --affwild2 DIR")
-    out = options["out"].resolve()
-    check = check_shards(options["affwild2"], out, _affwild2_options(options))
+    out = out.resolve()
+    check = check_shards(affwild2, out, options.affwild2())
     click.echo(check.summary())
     if check.bad:
-        if not options["convert_missing"]:
+        if not convert_missing:
             raise DatasetError(problems_message(check, out))
         click.secho(f"note: {problems_message(check, out, fix=False)}", fg="yellow")
         click.echo(f"--convert-missing: converting shard(s) {sorted(check.bad)} in this job")
@@ -164,84 +122,15 @@ def _echo_summary(summary) -> None:
 
 
 @click.command("datasets")
-@click.option("--expw", type=EXISTING_DIR, help="ExpW folder (label/label.lst + image/origin/).")
-@click.option(
-    "--affwild2",
-    type=EXISTING_DIR,
-    help="Aff-Wild2 folder (annotations/EXPR_* of any ABAW release + videos in any subfolder).",
-)
+@EXPW_OPTION
+@AFFWILD2_OPTION
 @click.option(
     "--out",
     required=True,
     type=OUT_DIR,
     help="Output folder: images + labels, train.txt, test*.txt, obj.data, stats.json.",
 )
-@click.option(
-    "--min-face-score",
-    type=float,
-    default=50.0,
-    help="ExpW: keep faces whose detector confidence is strictly above this.",
-)
-@click.option(
-    "--drop-mixed-images",
-    is_flag=True,
-    help="ExpW: drop a whole image when any of its faces fails --min-face-score.",
-)
-@click.option("--copy", is_flag=True, help="Copy images instead of symlinking them.")
-@click.option(
-    "--test-per-dataset",
-    type=click.IntRange(min=0),
-    default=2500,
-    help="Images (or frames) held out for test per dataset.",
-)
-@click.option("--seed", type=int, default=0, help="Seed of the test split.")
-@click.option(
-    "--face-threshold",
-    type=click.FloatRange(0, 1),
-    default=0.8,
-    help="Aff-Wild2: minimum RetinaFace score of a face.",
-)
-@click.option(
-    "--face-max-side",
-    type=click.IntRange(min=0),
-    default=640,
-    help="Aff-Wild2: the face detector sees frames shrunk to this long side (0: full size).",
-)
-@click.option(
-    "--frame-stride",
-    type=click.IntRange(min=1),
-    default=1,
-    help="Aff-Wild2: use every N-th frame.",
-)
-@click.option(
-    "--max-frames-per-video",
-    type=click.IntRange(min=0),
-    default=0,
-    help="Aff-Wild2: stop a video after this many labelled frames (0: no limit).",
-)
-@click.option(
-    "--videos-list",
-    type=EXISTING_FILE,
-    help="Aff-Wild2: convert only the videos named in this file (one per line).",
-)
-@click.option(
-    "--drop-crowded-frames",
-    is_flag=True,
-    help="Aff-Wild2: drop frames with more faces than labelled people (default: keep them).",
-)
-@click.option(
-    "--split-by",
-    type=click.Choice(["frames", "videos"]),
-    default="frames",
-    help="Aff-Wild2: hold out random frames (the paper) or whole videos (no leak).",
-)
-@click.option(
-    "--workers",
-    metavar="N|auto",
-    default="1",
-    help="Aff-Wild2: videos converted in parallel processes (auto: one per CPU of the task; "
-    "never more than its CPUs).",
-)
+@stage_options(DatasetsOptions)
 @click.option(
     "--shard",
     metavar="I/N|auto",
@@ -259,31 +148,26 @@ def _echo_summary(summary) -> None:
     is_flag=True,
     help="With --merge: convert the missing or failed shards in this job instead of stopping.",
 )
-def datasets(**options: Any) -> None:
+def datasets(
+    expw: Path | None,
+    affwild2: Path | None,
+    out: Path,
+    shard: str | None,
+    merge: bool,
+    convert_missing: bool,
+    **given: Any,
+) -> None:
     """Convert ExpW (and Aff-Wild2) into Darknet's layout, split it and write obj.data."""
-    from yof_darknet.datasets.build import build_datasets
-
-    if options["convert_missing"] and not options["merge"]:
+    options = pick(DatasetsOptions, given)
+    if convert_missing and not merge:
         raise click.UsageError("--convert-missing goes with --merge")
-    if options["shard"]:
-        if options["merge"]:
+    if shard:
+        if merge:
             raise click.UsageError("--shard converts one shard, --merge joins them: use one")
-        _affwild2_shard(options)
+        _affwild2_shard(options, affwild2, out, shard)
         return
-    recorded = {key: str(v) if isinstance(v, Path) else v for key, v in options.items()}
-    if options["merge"]:
-        recorded["shards"] = _check_shards(options)
-    makers = (("expw", _expw_job), ("affwild2", _affwild2_job))
-    jobs = [make(options) for key, make in makers if options[key]]
-    summary = build_datasets(
-        jobs,
-        options["out"],
-        test_per_dataset=options["test_per_dataset"],
-        seed=options["seed"],
-        options=recorded,
-        progress=True,
-    )
-    _echo_summary(summary)
+    extra = {"shards": _check_shards(options, affwild2, out, convert_missing)} if merge else {}
+    _echo_summary(options.build(expw, affwild2, out, recorded=extra))
 
 
 @click.command("sample")

@@ -1,63 +1,67 @@
-"""`yof-darknet reproduce`: the whole pipeline (what `make reproduce` runs)."""
+"""`yof-darknet reproduce`: the whole pipeline (what `make reproduce` runs).
+
+Its stage options are generated from the stages' own dataclasses (every ``datasets`` option, the
+``train`` options that matter to a reproduction, the scoring options of ``map``), so they carry
+the same names, ranges and choices as in those commands.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_DIR, OUT_DIR
+from yof_darknet.cli.params import (
+    AFFWILD2_OPTION,
+    DARKNET_OPTION,
+    EXPW_OPTION,
+    OUT_DIR,
+    pick,
+    stage_options,
+)
+from yof_darknet.darknet.options import TrainOptions
+from yof_darknet.datasets.options import DatasetsOptions
+from yof_darknet.evaluate.options import MapOptions
+
+TRAIN_SHARED = ("profile", "name", "gpus", "max_batches", "overrides", "runs", "anchors")
+MAP_SHARED = ("points", "iou_thresh", "engine")
 
 
 @click.command("reproduce")
-@click.option(
-    "--expw", type=EXISTING_DIR, help="Raw ExpW folder (none with --affwild2: the sample)."
-)
-@click.option("--affwild2", type=EXISTING_DIR, help="Raw Aff-Wild2 folder.")
-@click.option(
-    "--profile",
-    type=click.Choice(["paper", "sample"]),
-    help="Training profile [default: sample on the embedded sample, else paper].",
-)
-@click.option("--run", default=None, help="Run folder runs/RUN [default: the profile].")
+@EXPW_OPTION
+@AFFWILD2_OPTION
 @click.option(
     "--data",
     type=OUT_DIR,
     help="Converted dataset folder [default: data/darknet, data/sample-darknet on the sample].",
 )
 @click.option(
-    "--test-per-dataset",
-    type=click.IntRange(min=1),
-    help="Held-out images per dataset [default: 2500; 80 on the sample].",
+    "--from-scratch",
+    is_flag=True,
+    help="Train without the pretrained yolov3-tiny.conv.15 (with the paper profile, a failed "
+    "download is otherwise an error).",
 )
-@DARKNET_OPTION
-@click.option(
-    "--set",
-    "settings",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="cfg override on top of the profile (repeatable), e.g. width=64.",
-)
-@click.option("--max-batches", type=click.IntRange(min=1), help="Shorter training.")
 @click.option(
     "--shuffle-labels",
     is_flag=True,
     help="The permuted-label control: the sample's training labels shuffled across faces.",
 )
+@DARKNET_OPTION
+@stage_options(DatasetsOptions)
+@stage_options(TrainOptions, only=TRAIN_SHARED)
+@stage_options(MapOptions, only=MAP_SHARED)
 def reproduce(
     expw: Path | None,
     affwild2: Path | None,
-    profile: str | None,
-    run: str | None,
     data: Path | None,
-    test_per_dataset: int | None,
-    darknet_path: Path | None,
-    settings: tuple[str, ...],
-    max_batches: int | None,
+    from_scratch: bool,
     shuffle_labels: bool,
+    darknet_path: Path | None,
+    **given: Any,
 ) -> None:
-    """Run every stage (sample, datasets, weights, cfg, anchors, train, map) and print Table II.
+    """Run every stage (sample, datasets, weights, train with cfg + anchors, map), print Table II.
 
     Each stage skips the work already done, so running it again resumes.
     """
@@ -68,14 +72,13 @@ def reproduce(
     options = ReproduceOptions(
         expw=expw,
         affwild2=affwild2,
-        profile=profile,
-        run=run,
         data=data,
-        test_per_dataset=test_per_dataset,
         darknet=darknet_path,
         shuffle_labels=shuffle_labels,
-        overrides=settings,
-        max_batches=max_batches,
+        from_scratch=from_scratch,
+        datasets=pick(DatasetsOptions, given),
+        train=pick(TrainOptions, given),
+        map=pick(MapOptions, given),
     )
     result = run_pipeline(options, echo=click.echo)
     click.echo("")

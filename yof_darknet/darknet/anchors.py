@@ -10,11 +10,13 @@ darknet's ``calc_anchors`` does. Several k-means++ restarts; the run with the be
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from yof_darknet.darknet.options import ANCHOR_RULES
 from yof_darknet.errors import DarknetError, DatasetError
 from yof_darknet.fileio import atomic_write_text
 from yof_darknet.formats.cfg import (
@@ -193,3 +195,47 @@ def apply_anchors(cfg: Path, anchors_wh: list[tuple[int, int]]) -> None:
     header = leading_comments(Path(cfg).read_text())
     header += "\nanchors from k-means on the training boxes (yof-darknet anchors --apply)"
     atomic_write_text(Path(cfg), dump_cfg(sections, header.strip("\n")))
+
+
+def choose_anchors(obj_data: Path, cfg: Path, rule: str = "auto") -> str:
+    """Put the anchors ``rule`` picks into ``cfg`` and record why in ``anchors.json`` beside it.
+
+    ``kmeans``: k-means on the training boxes at the cfg's network size; ``default``:
+    yolov3-tiny's COCO anchors scaled from 416 to that size; ``auto``: k-means when its mean
+    IoU with the training boxes beats the defaults'. Returns a one-line summary.
+    """
+    if rule not in ANCHOR_RULES:
+        raise DarknetError(f"anchors rule {rule!r}: use one of {', '.join(ANCHOR_RULES)}")
+    sections = read_cfg(cfg)
+    net = sections[0]
+    size = (int(net.get("width", "416")), int(net.get("height", "416")))
+    default = [(max(1, round(w * size[0] / 416)), max(1, round(h * size[1] / 416)))
+               for w, h in DEFAULT_ANCHORS_WH]  # fmt: skip
+    try:
+        report: AnchorReport | None = compute_anchors(obj_data, len(default), size)
+    except DatasetError:
+        report = None  # no training boxes: nothing to fit (darknet will say what is wrong)
+    use_kmeans = report is not None and (
+        rule == "kmeans" or (rule == "auto" and report.mean_iou > report.default_mean_iou)
+    )
+    chosen = report.anchors_wh if use_kmeans and report is not None else default
+    apply_anchors(cfg, chosen)
+    record = {
+        "rule": rule,
+        "chosen": "kmeans" if use_kmeans else "default",
+        "network_size": list(size),
+        "anchors": [list(a) for a in chosen],
+        "kmeans": None if report is None else [list(a) for a in report.anchors_wh],
+        "kmeans_mean_iou": None if report is None else round(report.mean_iou, 6),
+        "default": [list(a) for a in default],
+        "default_mean_iou": None if report is None else round(report.default_mean_iou, 6),
+        "boxes": 0 if report is None else report.boxes,
+    }
+    atomic_write_text(Path(cfg).parent / "anchors.json", json.dumps(record, indent=2) + "\n")
+    text = ", ".join(f"{w},{h}" for w, h in chosen)
+    if report is None:
+        return f"anchors: {text} (defaults at {size[0]}x{size[1]}: no training boxes to fit)"
+    return (
+        f"anchors: {text} ({record['chosen']} at {size[0]}x{size[1]}, rule {rule}: mean IoU "
+        f"k-means {report.mean_iou:.3f}, defaults {report.default_mean_iou:.3f})"
+    )

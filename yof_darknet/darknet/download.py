@@ -1,5 +1,8 @@
 """Download the pretrained ``yolov3-tiny.weights`` (checked) and make ``yolov3-tiny.conv.15``.
 
+The file is tried from each of ``PRETRAINED_URLS`` in turn (the original, then mirrors; every one
+is held to the same SHA-256, so a mirror can only make the download possible, never change what
+is trained); ``$YOF_WEIGHTS_URL`` (one URL, or several separated by spaces) replaces the list.
 The transfer goes to ``<name>.part`` and resumes from there with an HTTP Range request (after an
 interruption, within a call or on the next run); the file gets its real name only after its
 SHA-256 matched.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +24,13 @@ from yof_darknet.formats.weights import partial
 from yof_darknet.progress import Progress
 
 PRETRAINED_URL = "https://pjreddie.com/media/files/yolov3-tiny.weights"
+# Mirrors of the same file: pjreddie's own data host, and a copy on GitHub that public Dockerfiles
+# and scripts download (e.g. smarthomefans/darknet-test); both are checked against the SHA-256.
+PRETRAINED_URLS = (
+    PRETRAINED_URL,
+    "https://data.pjreddie.com/files/yolov3-tiny.weights",
+    "https://github.com/smarthomefans/darknet-test/raw/master/yolov3-tiny.weights",
+)
 # SHA-256 and size of pjreddie's yolov3-tiny.weights (COCO), as pinned by independent public
 # download code, e.g. alianse777/darknet-rust examples/tiny_yolov3_inference.rs
 # (WEIGHTS_SHA256_HASH) and the TensorFlow Model Garden's YOLO file manager; the size equals
@@ -35,6 +46,33 @@ _RETRIED = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,  # the body ended early
 )
+
+
+class SourceFailed(DarknetError):
+    """One source did not give the file: ``reason`` says how, the message adds what to do."""
+
+    def __init__(self, reason: str, advice: str) -> None:
+        super().__init__(f"{reason}; {advice}")
+        self.reason = reason
+
+
+def _brief(error: Exception) -> str:
+    """A network error in a few words (requests' own text runs to several lines of repr)."""
+    text = str(error)
+    if "NameResolutionError" in text or "Failed to resolve" in text:
+        return "host not found"
+    if "Connection refused" in text:
+        return "connection refused"
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    return text if len(text) <= 120 else type(error).__name__
+
+
+def _offline_advice(dest: Path) -> str:
+    return (
+        f"Offline? Fetch the file elsewhere and put it at {dest} (its SHA-256 is checked), or "
+        "set YOF_WEIGHTS_URL to a mirror"
+    )
 
 
 @dataclass(frozen=True)
@@ -59,7 +97,7 @@ def _transfer(url: str, part: Path, progress: bool) -> None:
         if response.status_code == 416:  # already complete
             return
         if response.status_code == 404:
-            raise DarknetError(f"{url}: 404 not found; set YOF_WEIGHTS_URL to a working mirror")
+            raise SourceFailed(f"{url}: 404 not found", "set YOF_WEIGHTS_URL to a working mirror")
         response.raise_for_status()
         if have and response.status_code != 206:  # the server ignored Range: start over
             have = 0
@@ -99,32 +137,62 @@ def download(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Pat
         except _RETRIED as exc:
             error = exc
         except requests.HTTPError as exc:
-            raise DarknetError(f"{url}: {exc}; set YOF_WEIGHTS_URL to a working mirror") from exc
+            raise SourceFailed(f"{url}: {exc}", "set YOF_WEIGHTS_URL to a working mirror") from exc
     if error is not None:
         kept = part.stat().st_size if part.exists() else 0
         resume = (
-            f"{part} keeps the {kept} bytes that arrived; the next run resumes. " if kept else ""
+            f" ({part} keeps the {kept} bytes that arrived; the next run resumes)" if kept else ""
         )
-        raise DarknetError(
-            f"cannot download {url} ({error}); {resume}Offline? Fetch the file elsewhere and "
-            f"put it at {dest} (its SHA-256 is checked), or set YOF_WEIGHTS_URL to a mirror"
+        raise SourceFailed(
+            f"cannot download {url} ({_brief(error)}){resume if kept else ''}",
+            _offline_advice(dest),
         ) from error
     got = sha256_file(part)
     if got != sha256:
         part.unlink()
-        raise DarknetError(
-            f"{url}: SHA-256 {got} does not match the expected {sha256}; the file was deleted. "
-            "A proxy or mirror served something else: set YOF_WEIGHTS_URL to the original file"
+        raise SourceFailed(
+            f"{url}: SHA-256 {got} does not match the expected {sha256}; the file was deleted",
+            "a proxy or mirror served something else: set YOF_WEIGHTS_URL to the original file",
         )
     os.replace(part, dest)
     return dest
 
 
-def fetch_pretrained(out_dir: Path, *, progress: bool = True) -> Pretrained:
-    """``out_dir/yolov3-tiny.weights`` (from ``$YOF_WEIGHTS_URL`` or pjreddie) and its conv.15."""
+def pretrained_urls() -> tuple[str, ...]:
+    """``$YOF_WEIGHTS_URL`` (space-separated) when set, else the original and its mirrors."""
+    given = os.environ.get("YOF_WEIGHTS_URL", "").split()
+    return tuple(given) or PRETRAINED_URLS
+
+
+def download_first(urls: Sequence[str], dest: Path, sha256: str, *, progress: bool = True) -> Path:
+    """``download`` from the first of ``urls`` that works; the error names every failure."""
+    failures: list[SourceFailed] = []
+    for url in urls:
+        try:
+            return download(url, dest, sha256, progress=progress)
+        except SourceFailed as exc:
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    listed = "; ".join(f"({n}) {failure.reason}" for n, failure in enumerate(failures, 1))
+    raise DarknetError(f"no source of {dest.name} worked: {listed}. {_offline_advice(dest)}")
+
+
+def fetch_pretrained(
+    out_dir: Path,
+    *,
+    urls: Sequence[str] | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+) -> Pretrained:
+    """``out_dir/yolov3-tiny.weights`` (from ``pretrained_urls()``) and its conv.15."""
     out_dir = Path(out_dir)
-    url = os.environ.get("YOF_WEIGHTS_URL") or PRETRAINED_URL
-    weights = download(url, out_dir / "yolov3-tiny.weights", PRETRAINED_SHA256, progress=progress)
+    weights = download_first(
+        urls or pretrained_urls(),
+        out_dir / "yolov3-tiny.weights",
+        sha256 or PRETRAINED_SHA256,
+        progress=progress,
+    )
     conv15 = out_dir / CONV15_NAME
     if not conv15.is_file():
         partial(TEMPLATE, weights, conv15, 15)

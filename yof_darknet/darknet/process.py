@@ -9,9 +9,10 @@ from __future__ import annotations
 import codecs
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from yof_darknet.darknet.trainprogress import TrainProgress
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.trainlog import (
     LineSplitter,
@@ -20,7 +21,6 @@ from yof_darknet.formats.trainlog import (
     divergence_message,
     find_failure,
 )
-from yof_darknet.progress import Progress
 from yof_darknet.runner import Streaming
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
@@ -33,7 +33,7 @@ def _written_since(path: Path | None, started: float) -> bool:
 class _Follower:
     """Per-stream decoding, line splitting and record building, plus the progress."""
 
-    def __init__(self, rows: list[Record], progress: Progress) -> None:
+    def __init__(self, rows: list[Record], progress: TrainProgress) -> None:
         self.rows, self.progress = rows, progress
         self.decoders = {n: codecs.getincrementaldecoder("utf-8")("replace") for n in ("o", "e")}
         self.splitters = {n: LineSplitter() for n in ("o", "e")}
@@ -65,8 +65,7 @@ class _Follower:
         self._add(recorder.push(line))
         current = recorder.pending
         if current is not None:
-            self.progress.note(f"avg loss {current.avg_loss:.3f}")
-            self.progress.advance_to(current.iteration)
+            self.progress.iteration(current)
             if current.diverged and self.failure is None:
                 self.failure = divergence_message(current)
 
@@ -74,9 +73,27 @@ class _Follower:
         self.rows.extend(records)
         for record in records:
             if record.map is not None:
-                self.progress.write(
-                    f"iteration {record.line.iteration}: mAP@0.50 = {record.map:.4f}"
-                )
+                self.progress.mean_average_precision(record.line.iteration, record.map)
+
+
+class _SaveWatch:
+    """Calls ``on_save`` when a file in ``folder`` is new or rewritten (darknet saved weights)."""
+
+    def __init__(self, folder: Path | None, on_save: Callable[[], None] | None) -> None:
+        self.folder, self.on_save = folder, on_save
+        self.seen = self._state()
+
+    def _state(self) -> dict[str, int]:
+        if self.folder is None or self.on_save is None or not self.folder.is_dir():
+            return {}
+        return {p.name: p.stat().st_mtime_ns for p in self.folder.iterdir() if p.is_file()}
+
+    def check(self) -> None:
+        state = self._state()
+        changed = any(self.seen.get(name) != mtime for name, mtime in state.items())
+        self.seen = state
+        if changed and self.on_save is not None:
+            self.on_save()
 
 
 def stream_training(
@@ -90,23 +107,28 @@ def stream_training(
     answer_yes: bool = False,
     final_weights: Path | None = None,
     progress: bool = True,
+    on_save: Callable[[], None] | None = None,
 ) -> bool:
     """Run ``args`` to the end, appending records to ``rows``; True when stopped by Ctrl-C.
 
-    Raises ``DarknetError`` with the fix on a known failure or an unexplained exit.
+    ``on_save`` is called whenever darknet has saved weights (a file in the folder of
+    ``final_weights`` changed): the run's results.csv/png follow the training. Raises
+    ``DarknetError`` with the fix on a known failure or an unexplained exit.
     """
     started = time.time() - 1  # mtime granularity
     # hank-ai's CPU builds ask before training
     run = Streaming(args, cwd=cwd, answer=b"yes\n" if answer_yes else None)
-    reporter = Progress(  # on a terminal only: a log file would get every redraw of the bar
-        "train", total=max_batches, initial=start, unit="it", enabled=progress, show="tty"
-    )
+    # a bar on a terminal; else a progress line at a steady interval (a log gets no redraws)
+    reporter = TrainProgress(max_batches, start, enabled=progress)
     follower = _Follower(rows, reporter)
+    saves = _SaveWatch(final_weights.parent if final_weights else None, on_save)
     interrupted, last_output = False, time.monotonic()
     with Path(log).open("ab") as handle:
         handle.write(f"# yof-darknet: {shlex.join(args)}\n".encode())
         try:
             while run.open_streams and follower.failure is None:
+                reporter.tick()
+                saves.check()
                 got = run.next_chunk(timeout=1.0)
                 if got is None:
                     idle = time.monotonic() - last_output

@@ -9,10 +9,13 @@ Darknet runs with its cwd in the run folder (AlexeyAB writes ``chart.png`` there
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from yof_darknet.darknet import multigpu
+from yof_darknet.darknet.anchors import choose_anchors
+from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
 from yof_darknet.darknet.process import stream_training
 from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.darknet.results import plot_results, read_results, write_results
@@ -70,8 +73,9 @@ def train_command(
 
 
 def newest_weights(folder: Path) -> Path | None:
-    """The weights darknet saved last in ``folder``: the largest ``seen`` counter wins."""
-    found = [p for p in Path(folder).glob("*") if p.suffix in (".weights", ".backup")]
+    """The weights darknet saved last in ``folder`` (or ``burn-in/`` in it): the largest ``seen``
+    counter wins."""
+    found = [p for p in Path(folder).rglob("*") if p.suffix in (".weights", ".backup")]
     if not found:
         return None
     return max(found, key=lambda p: (read_header(p).seen, p.stat().st_mtime_ns))
@@ -120,30 +124,80 @@ def prepare_run(
     return cfg_path, obj_path
 
 
+def _sets_anchors(overrides: Sequence[str]) -> bool:
+    """A ``--set ...anchors=`` keeps the user's anchors instead of the anchors rule."""
+    return any(parse_setting(item)[0].rpartition(".")[2] == "anchors" for item in overrides)
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """One darknet run of a training: its cfg, obj.data (backup folder) and GPUs."""
+
+    cfg: Path
+    obj_data: Path
+    gpus: str | None
+    clear: bool
+
+    @property
+    def backup(self) -> Path:
+        return read_obj_data(self.obj_data).backup
+
+
+def _phases(
+    run_dir: Path, cfg: Path, obj_data: Path, options: TrainOptions, start: int
+) -> list[_Phase]:
+    """One phase on one GPU list; with several GPUs, the first GPU's burn-in first (when the run
+    has not reached the anchor yet), then all of them on the adjusted cfg."""
+    if options.gpu_count == 1:
+        return [_Phase(cfg, obj_data, options.gpus, options.clear)]
+    sections = read_cfg(cfg)
+    schedule = multigpu.plan(run_dir, options.gpu_count, start, net_int(sections, "burn_in"))
+    phases = []
+    if start < schedule.anchor:
+        folder = run_dir / "burn-in"
+        folder.mkdir(exist_ok=True)
+        burn_cfg = folder / CFG_NAME
+        atomic_write_text(
+            burn_cfg, dump_cfg(multigpu.burn_in_cfg(sections, schedule), "burn-in on one GPU")
+        )
+        burn_obj = folder / "obj.data"
+        backup = run_dir / "weights" / "burn-in"
+        backup.mkdir(parents=True, exist_ok=True)
+        write_obj_data(burn_obj, replace(read_obj_data(obj_data), backup=backup.resolve()))
+        phases.append(_Phase(burn_cfg, burn_obj, options.gpus.split(",")[0], options.clear))
+    folder = run_dir / "gpus"
+    folder.mkdir(exist_ok=True)
+    gpu_cfg = folder / CFG_NAME
+    header = f"{run_dir.name} on {schedule.gpus} GPUs from iteration {schedule.anchor}"
+    atomic_write_text(gpu_cfg, dump_cfg(multigpu.adjust(sections, schedule), header))
+    phases.append(_Phase(gpu_cfg, obj_data, options.gpus, options.clear and not phases))
+    return phases
+
+
 def train(
     data: Path,
+    options: TrainOptions | None = None,
     *,
-    profile: str = "paper",
-    cfg: Path | None = None,
-    weights: Path | None = None,
-    name: str | None = None,
-    resume: bool = False,
-    gpus: str | None = None,
-    max_batches: int | None = None,
-    overrides: Sequence[str] = (),
-    clear: bool = False,
     darknet: Darknet | None = None,
-    runs_dir: Path = Path("runs"),
     progress: bool = True,
+    echo: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train in ``runs_dir/name`` (name defaults to the profile); return the final weights."""
+    """Train in ``options.runs/<run name>``; return the newest weights (``_final`` when done)."""
+    options = options or TrainOptions()
     darknet = darknet or find_darknet()
-    run_dir = Path(runs_dir) / (name or profile)
+    run_dir = Path(options.runs) / options.run_name
     backup = run_dir / "weights"
-    if resume:
+    weights = options.weights
+    if options.resume:
         weights = newest_weights(backup)
         if weights is None:
             raise DarknetError(f"{run_dir}: no weights to resume from; start it without --resume")
+        planned = multigpu.recorded_gpus(run_dir)
+        if planned > 1 and options.gpu_count == 1:
+            raise DarknetError(
+                f"{run_dir} trains on {planned} GPUs (its gpus.json): resume it with --gpus "
+                f"and {planned} GPU indices"
+            )
     elif backup.is_dir() and any(backup.iterdir()):
         raise DarknetError(
             f"{run_dir} already holds trained weights; continue it with --resume or pick "
@@ -152,33 +206,25 @@ def train(
     cfg_path, obj_path = prepare_run(
         data,
         run_dir,
-        profile=profile,
-        cfg=cfg,
-        overrides=overrides,
-        max_batches=max_batches,
-        keep_cfg=resume and (run_dir / CFG_NAME).is_file(),
+        profile=options.profile or DEFAULT_PROFILE,
+        cfg=options.cfg,
+        overrides=options.overrides,
+        max_batches=options.max_batches,
+        keep_cfg=options.resume and (run_dir / CFG_NAME).is_file(),
     )
+    if not options.resume and options.cfg is None and not _sets_anchors(options.overrides):
+        echo(choose_anchors(obj_path, cfg_path, options.anchors))
     if weights is not None:
         check_fits(weights, cfg_path)
-    if weights is not None and not clear:
+    if weights is not None and not options.clear:
         message = finished_message(weights, cfg_path)
         if message:
             raise DarknetError(message)
-    sections = read_cfg(cfg_path)
+    batch = net_int(read_cfg(cfg_path), "batch", 1)
+    start = read_header(weights).iterations(batch) if weights and not options.clear else 0
     valid = read_obj_data(obj_path).valid
-    args = train_command(
-        darknet,
-        obj_path.resolve(),
-        cfg_path.resolve(),
-        Path(weights).resolve() if weights else None,
-        gpus=gpus,
-        clear=clear,
-        map_during_training=valid.is_file() and valid.stat().st_size > 0,
-    )
-    stdbuf = shutil.which("stdbuf")
-    if stdbuf:  # pjreddie's stdout is block-buffered on a pipe
-        args = [stdbuf, "-oL", *args]
-    previous = read_results(run_dir / "results.csv") if resume else []
+    map_during_training = valid.is_file() and valid.stat().st_size > 0
+    previous = read_results(run_dir / "results.csv") if options.resume else []
     rows: list[Record] = []
 
     def save() -> None:
@@ -187,20 +233,37 @@ def train(
         write_results(run_dir / "results.csv", kept + rows)
         plot_results(run_dir / "results.png", kept + rows, f"{run_dir.name} ({darknet.flavor})")
 
+    interrupted = False
     try:
-        interrupted = stream_training(
-            args,
-            cwd=run_dir,
-            log=run_dir / "train.log",
-            rows=rows,
-            max_batches=net_int(sections, "max_batches"),
-            start=read_header(weights).iterations(net_int(sections, "batch", 1))
-            if weights and not clear
-            else 0,
-            answer_yes=darknet.asks_yes_to_train_on_cpu,
-            final_weights=backup / f"{cfg_path.stem}_final.weights",
-            progress=progress,
-        )
+        for phase in _phases(run_dir, cfg_path, obj_path, options, start):
+            args = train_command(
+                darknet,
+                phase.obj_data.resolve(),
+                phase.cfg.resolve(),
+                Path(weights).resolve() if weights else None,
+                gpus=phase.gpus,
+                clear=phase.clear,
+                map_during_training=map_during_training,
+            )
+            stdbuf = shutil.which("stdbuf")
+            if stdbuf:  # pjreddie's stdout is block-buffered on a pipe
+                args = [stdbuf, "-oL", *args]
+            sections = read_cfg(phase.cfg)
+            interrupted = stream_training(
+                args,
+                cwd=run_dir,
+                log=run_dir / "train.log",
+                rows=rows,
+                max_batches=net_int(sections, "max_batches"),
+                start=read_header(weights).iterations(batch) if weights and not phase.clear else 0,
+                answer_yes=darknet.asks_yes_to_train_on_cpu,
+                final_weights=phase.backup / f"{phase.cfg.stem}_final.weights",
+                progress=progress,
+                on_save=save,
+            )
+            if interrupted:
+                break
+            weights = newest_weights(phase.backup)
     finally:
         save()
     last = rows[-1].line.iteration if rows else 0

@@ -42,6 +42,7 @@ from yof_darknet.datasets.affwild2_files import (
 )
 from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, label_outcome
 from yof_darknet.datasets.items import Item
+from yof_darknet.datasets.options import SPLIT_BY
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
 from yof_darknet.faces import FaceDetector, create_detector
@@ -49,7 +50,6 @@ from yof_darknet.progress import Progress
 
 DATASET = "affwild2"
 MAX_REPORTED = 50  # problem messages kept in stats.json (all are counted)
-SPLIT_BY = ("frames", "videos")
 
 DetectorFactory = Callable[[], FaceDetector]
 

@@ -30,6 +30,7 @@ from yof_darknet.evaluate.inputs import (
     load_ground_truth,
     read_valid_results,
 )
+from yof_darknet.evaluate.options import MapOptions
 from yof_darknet.evaluate.table import Table2
 from yof_darknet.fileio import read_lines
 from yof_darknet.formats.maplog import parse_map_output, read_map_log
@@ -59,22 +60,6 @@ METHOD_PYTHON = (
     "OpenCV DNN detections (no darknet; thresh 0.005, NMS 0.45 as in `detector map`) scored "
     "by our evaluator (AlexeyAB's `detector map` arithmetic)"
 )
-
-
-@dataclass(frozen=True)
-class MapRequest:
-    """Options of ``yof-darknet map`` (see its ``--help``)."""
-
-    data: Path | None
-    weights: Path | None = None
-    cfg: Path | None = None
-    points: int = 0
-    iou_thresh: float = 0.5
-    engine: str = "darknet"
-    from_log: Path | None = None
-    results: Path | None = None
-    out: Path = Path("map")
-    darknet: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +180,7 @@ def _temp_obj_data(test: TestSet, folder: Path, images: Sequence[Path], results:
 
 
 def _darknet_map(
-    request: MapRequest, test: TestSet, darknet: Darknet, cfg: Path, weights: Path
+    request: MapOptions, test: TestSet, darknet: Darknet, cfg: Path, weights: Path
 ) -> tuple[MapResult, dict[str, MapResult]]:
     """AlexeyAB / hank-ai: ``detector map`` on the whole list and on each sub-list."""
     lists = {"combined": np.arange(len(test.images)), **test.subsets}
@@ -205,8 +190,8 @@ def _darknet_map(
             folder = Path(tmp)
             data = _temp_obj_data(test, folder, [test.images[i] for i in indices], folder)
             args = [str(darknet.path), "detector", "map", str(data), str(cfg.resolve()),
-                    str(weights.resolve()), "-dont_show", "-points", str(request.points),
-                    "-iou_thresh", str(request.iou_thresh)]  # fmt: skip
+                    str(weights.resolve()), "-dont_show", "-points", str(request.points_or_default),
+                    "-iou_thresh", str(request.iou_or_default)]  # fmt: skip
             suffix = "" if name == "combined" else f"_{name}"
             log = request.out / f"map{suffix}.log"
             code, text = _run_darknet(args, folder, log)
@@ -263,9 +248,9 @@ def _python_detections(test: TestSet, cfg: Path, weights: Path) -> Detections:
     )
 
 
-def run_map(request: MapRequest) -> MapOutcome:
+def run_map(request: MapOptions) -> MapOutcome:
     """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise."""
-    params = EvalParams(iou_thresh=request.iou_thresh, points=request.points)
+    params = EvalParams(iou_thresh=request.iou_or_default, points=request.points_or_default)
     if request.from_log is not None:
         result = read_map_log(request.from_log)
         flavor = result.source
@@ -285,7 +270,7 @@ def run_map(request: MapRequest) -> MapOutcome:
     if request.weights is None or not request.weights.is_file():
         raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
     cfg = find_cfg(request.cfg, request.weights)
-    if request.engine == "python":
+    if request.engine_or_default == "python":
         dets = _python_detections(test, cfg, request.weights)
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         return MapOutcome(Table2(combined, METHOD_PYTHON, None, per_dataset), scored)

@@ -15,6 +15,7 @@ from yof_darknet.errors import InferenceError
 from yof_darknet.infer.cascade import Cascade, parse_cascade
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
+from yof_darknet.infer.options import DetectOptions
 from yof_darknet.infer.outputs import JsonLines, VideoSink, frame_record, save_image
 from yof_darknet.infer.smooth import Smoother
 from yof_darknet.infer.sources import Source, display_problem, resolve_source
@@ -22,24 +23,6 @@ from yof_darknet.infer.video import open_capture, stream_detections, stream_fps
 
 WINDOW = "yof-darknet detect"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)
-
-
-@dataclass
-class DetectOptions:
-    source: str
-    weights: Path | None
-    cfg: Path | None
-    names: Path | None = None
-    thresh: float = 0.25
-    nms: float = 0.45
-    size: int | tuple[int, int] | None = None
-    show: bool = False
-    save: Path | None = None
-    json: str | None = None
-    smooth: bool = False
-    smooth_alpha: float = 0.5
-    threads: int | None = None
-    cascade: str | None = None  # CLASSIFIER_CFG:WEIGHTS: RetinaFace + classifier instead
 
 
 def make_detector(options: DetectOptions) -> Detector | Cascade:
@@ -95,8 +78,8 @@ def run_detect(options: DetectOptions) -> DetectSummary:
     """Run ``detect`` as the CLI describes and count what it did."""
     if options.show and (problem := display_problem()):
         raise InferenceError(problem)
+    detector = make_detector(options)  # first: a missing --cfg/--weights is the first error
     source = resolve_source(options.source)
-    detector = make_detector(options)
     smoother = Smoother(detector.names, options.smooth_alpha) if options.smooth else None
     json_out = JsonLines(options.json) if options.json else None
     summary = DetectSummary(backend=detector.backend)

@@ -1,0 +1,89 @@
+"""``TrainOptions``: every option of the training stage, shared by ``train`` and ``reproduce``
+(their click options are generated from these fields by ``cli/params.py``). Import-light."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from yof_darknet.darknet.profiles import PROFILES
+from yof_darknet.errors import DarknetError
+from yof_darknet.options import option
+
+DEFAULT_PROFILE = "paper"
+ANCHOR_RULES = ("auto", "kmeans", "default")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Every option of the training stage; ``reproduce`` shares profile, gpus, --set and
+    --max-batches (their click options are generated from these fields by ``cli/params.py``)."""
+
+    profile: str | None = option(
+        None,
+        f"Training profile [default: {DEFAULT_PROFILE}; reproduce on the embedded sample: "
+        "sample; with --resume: the run's own cfg].",
+        choices=tuple(sorted(PROFILES)),
+    )
+    cfg: Path | None = option(
+        None, "Use this cfg instead of generating one from the profile.", path="file"
+    )
+    weights: Path | None = option(
+        None,
+        "Start weights, e.g. weights/yolov3-tiny.conv.15 (default: from scratch).",
+        path="file",
+    )
+    name: str | None = option(
+        None, "Run folder runs/NAME [default: the profile].", aliases=("--run",)
+    )
+    resume: bool = option(False, "Continue from the run's newest weights (and its own cfg).")
+    gpus: str | None = option(
+        None,
+        "GPUs for darknet -gpus, e.g. 0,1 (auto: every GPU this job was given, --gres=gpu:N): "
+        "the schedule is adjusted to keep the profile's (learning rate / N, iterations and "
+        "steps / N, burn-in on the first GPU).",
+        kind="gpus",
+    )
+    max_batches: int | None = option(
+        None, "Iterations of a shorter run (steps move to 80 % and 90 %).", min=1
+    )
+    clear: bool = option(False, "Reset the weights' iteration counter (-clear).")
+    overrides: tuple[str, ...] = option(
+        (),
+        "cfg override, repeatable: width=320 (= net.width), yolo.thresh=0.001 (every [yolo]).",
+        flag="--set",
+        metavar="KEY=VALUE",
+        multiple=True,
+    )
+    runs: Path = option(Path("runs"), "Folder of the run folders.", path="out")
+    anchors: str = option(
+        "auto",
+        "Anchors of a cfg made from the profile: k-means on the training boxes at the network "
+        "size, yolov3-tiny's defaults scaled to it, or auto (k-means when its mean IoU is "
+        "higher); the choice is written to the run's anchors.json.",
+        choices=ANCHOR_RULES,
+    )
+
+    def __post_init__(self) -> None:
+        if self.resume:
+            for given, what in (
+                (self.profile, "--profile"),
+                (self.cfg, "--cfg"),
+                (self.weights, "--weights"),
+            ):
+                if given is not None:
+                    raise DarknetError(
+                        f"{what} cannot apply with --resume: a resumed run keeps its own cfg "
+                        "and continues from its newest weights; drop it (or start a new --name)"
+                    )
+        if self.gpus is not None and not re.fullmatch(r"\d+(,\d+)*", self.gpus):
+            raise DarknetError(f"--gpus {self.gpus}: give GPU indices joined by commas, e.g. 0,1")
+
+    @property
+    def run_name(self) -> str:
+        return self.name or self.profile or DEFAULT_PROFILE
+
+    @property
+    def gpu_count(self) -> int:
+        return len(self.gpus.split(",")) if self.gpus else 1

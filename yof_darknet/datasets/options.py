@@ -1,0 +1,127 @@
+"""``DatasetsOptions``: every option of the dataset stage, shared by ``datasets`` and
+``reproduce`` (their click options are generated from these fields by ``cli/params.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from yof_darknet.options import option
+
+if TYPE_CHECKING:
+    from yof_darknet.datasets.affwild2 import AffWild2Options
+    from yof_darknet.datasets.build import BuildSummary, DatasetJob
+
+SPLIT_BY = ("frames", "videos")
+TEST_PER_DATASET = 2500  # the paper's held-out images per dataset
+
+
+@dataclass(frozen=True)
+class DatasetsOptions:
+    """How ExpW and Aff-Wild2 are converted and split (the CLI option of each field: its name)."""
+
+    min_face_score: float = option(
+        50.0, "ExpW: keep faces whose detector confidence is strictly above this."
+    )
+    drop_mixed_images: bool = option(
+        False, "ExpW: drop a whole image when any of its faces fails --min-face-score."
+    )
+    copy: bool = option(False, "Copy images instead of symlinking them.")
+    test_per_dataset: int | None = option(
+        None,
+        f"Images (or frames) held out for test per dataset [default: {TEST_PER_DATASET}; "
+        "reproduce on the embedded sample: 80].",
+        min=0,
+    )
+    seed: int = option(0, "Seed of the test split (and of the embedded sample's drawing).")
+    face_threshold: float = option(
+        0.8, "Aff-Wild2: minimum RetinaFace score of a face.", min=0, max=1
+    )
+    face_max_side: int = option(
+        640,
+        "Aff-Wild2: the face detector sees frames shrunk to this long side (0: full size).",
+        min=0,
+    )
+    frame_stride: int = option(1, "Aff-Wild2: use every N-th frame.", min=1)
+    max_frames_per_video: int = option(
+        0, "Aff-Wild2: stop a video after this many labelled frames (0: no limit).", min=0
+    )
+    videos_list: Path | None = option(
+        None, "Aff-Wild2: convert only the videos named in this file (one per line).", path="file"
+    )
+    drop_crowded_frames: bool = option(
+        False, "Aff-Wild2: drop frames with more faces than labelled people (default: keep them)."
+    )
+    split_by: str = option(
+        "frames",
+        "Aff-Wild2: hold out random frames (the paper) or whole videos (no leak).",
+        choices=SPLIT_BY,
+    )
+    workers: int = option(
+        1,
+        "Aff-Wild2: videos converted in parallel processes (auto: one per CPU of the task; "
+        "never more than its CPUs).",
+        kind="workers",
+        metavar="N|auto",
+    )
+
+    def affwild2(self, shard: tuple[int, int] | None = None) -> AffWild2Options:
+        """The Aff-Wild2 converter's options (``shard``: only that share of the videos)."""
+        from yof_darknet.datasets.affwild2 import AffWild2Options
+
+        return AffWild2Options(
+            face_threshold=self.face_threshold,
+            face_max_side=self.face_max_side,
+            frame_stride=self.frame_stride,
+            max_frames_per_video=self.max_frames_per_video,
+            drop_crowded_frames=self.drop_crowded_frames,
+            split_by=self.split_by,
+            videos_list=self.videos_list,
+            workers=self.workers,
+            shard=shard,
+        )
+
+    def jobs(self, expw: Path | None, affwild2: Path | None) -> list[DatasetJob]:
+        """One bound converter per dataset folder given."""
+        from yof_darknet.datasets.build import affwild2_job, expw_job
+
+        jobs = []
+        if expw is not None:
+            jobs.append(
+                expw_job(
+                    expw,
+                    min_face_score=self.min_face_score,
+                    drop_mixed_images=self.drop_mixed_images,
+                    copy=self.copy,
+                )
+            )
+        if affwild2 is not None:
+            jobs.append(affwild2_job(affwild2, self.affwild2()))
+        return jobs
+
+    def build(
+        self,
+        expw: Path | None,
+        affwild2: Path | None,
+        out: Path,
+        *,
+        test_default: int = TEST_PER_DATASET,
+        progress: bool = True,
+        recorded: dict | None = None,
+    ) -> BuildSummary:
+        """Convert the datasets given into ``out``: lists, obj.data and stats.json (whose
+        ``options`` are these, plus ``recorded``)."""
+        from yof_darknet.datasets.build import build_datasets
+
+        test = test_default if self.test_per_dataset is None else self.test_per_dataset
+        given = {"expw": expw, "affwild2": affwild2, "out": out, **asdict(self)}
+        given.update(test_per_dataset=test, **(recorded or {}))
+        return build_datasets(
+            self.jobs(expw, affwild2),
+            out,
+            test_per_dataset=test,
+            seed=self.seed,
+            options={k: str(v) if isinstance(v, Path) else v for k, v in given.items()},
+            progress=progress,
+        )

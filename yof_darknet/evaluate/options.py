@@ -1,0 +1,92 @@
+"""``MapOptions``: every option of ``yof-darknet map``; ``reproduce`` shares --points, --iou and
+--engine (their click options are generated from these fields by ``cli/params.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from yof_darknet.errors import EvaluationError
+from yof_darknet.options import option
+
+POINTS = (0, 11, 101)
+ENGINES = ("darknet", "python")
+
+
+@dataclass(frozen=True)
+class MapOptions:
+    """What to score and how; ``points``/``iou_thresh``/``engine`` None = their defaults."""
+
+    data: Path | None = option(
+        None, "obj.data naming the test list (valid=) and names.", path="file"
+    )
+    weights: Path | None = option(None, "Trained .weights file.", path="file")
+    cfg: Path | None = option(
+        None, "Network .cfg (default: the only .cfg beside the weights).", path="file"
+    )
+    points: int | None = option(
+        None,
+        "0: area under the PR curve (AlexeyAB's default since 2019-03); 11: VOC2007 (the only "
+        "kind before); 101: COCO [default: 0].",
+        choices=POINTS,
+    )
+    iou_thresh: float | None = option(
+        None,
+        "IoU a detection needs (strictly more) to match a face [default: 0.5].",
+        flag="--iou",
+        min=0,
+        max=1,
+        min_open=True,
+        max_open=True,
+    )
+    engine: str | None = option(
+        None,
+        "darknet: `detector map` (AlexeyAB, hank-ai) or `detector valid` + our evaluator "
+        "(pjreddie); python: OpenCV DNN detections + our evaluator, no darknet needed "
+        "[default: darknet].",
+        choices=ENGINES,
+    )
+    from_log: Path | None = option(
+        None, "Parse a saved `detector map` (or -map training) log.", path="file"
+    )
+    results: Path | None = option(
+        None, "Score existing `detector valid` files (comp4_det_test_<class>.txt).", path="dir"
+    )
+    out: Path = option(Path("map"), "Output folder.", path="any")
+    darknet: Path | None = None  # the shared --darknet option
+
+    def __post_init__(self) -> None:
+        scoring = {"--points": self.points, "--iou": self.iou_thresh, "--engine": self.engine}
+        inputs = {"--data": self.data, "--weights": self.weights, "--cfg": self.cfg}
+        for source, excluded, why in (
+            (
+                "--from-log",
+                {**scoring, **inputs, "--results": self.results},
+                "the log holds the mAP darknet already computed, with its own settings",
+            ),
+            (
+                "--results",
+                {"--weights": self.weights, "--cfg": self.cfg, "--engine": self.engine},
+                "the detections are read from the files, no network is run",
+            ),
+        ):
+            if getattr(self, source[2:].replace("-", "_")) is None:
+                continue
+            given = [name for name, value in excluded.items() if value is not None]
+            if given:
+                raise EvaluationError(
+                    f"{' and '.join(given)} cannot apply with {source}: {why}; drop "
+                    f"{'them' if len(given) > 1 else 'it'}"
+                )
+
+    @property
+    def points_or_default(self) -> int:
+        return 0 if self.points is None else self.points
+
+    @property
+    def iou_or_default(self) -> float:
+        return 0.5 if self.iou_thresh is None else self.iou_thresh
+
+    @property
+    def engine_or_default(self) -> str:
+        return self.engine or "darknet"
