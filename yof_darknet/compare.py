@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from yof_darknet.fileio import atomic_write_text
+
 FRAME_WH = (640, 480)
 FACE_COUNTS = (1, 5)
 ASSETS = Path(__file__).resolve().parent / "assets" / "faces"
@@ -147,8 +149,6 @@ def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
         found=found,
         backend={e: eng.backend for e, eng in engines.items()},
     )
-    from yof_darknet.fileio import atomic_write_text
-
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "compare.md", render_compare(result))
     record = {
@@ -207,6 +207,7 @@ def compare_sample(
 ) -> CompareResult:
     """Train both on the embedded sample (each step skipped when done), then :func:`compare`."""
     from yof_darknet.darknet.classifier import CFG_NAME, train_classifier
+    from yof_darknet.darknet.options import TrainOptions
     from yof_darknet.darknet.train import newest_weights
     from yof_darknet.datasets.crops import write_crops
     from yof_darknet.formats.binary import find_darknet
@@ -214,7 +215,7 @@ def compare_sample(
     from yof_darknet.pipeline import ReproduceOptions, reproduce
 
     started = time.monotonic()
-    detector = reproduce(ReproduceOptions(runs=runs, darknet=darknet), echo)
+    detector = reproduce(ReproduceOptions(darknet=darknet, train=TrainOptions(runs=runs)), echo)
     obj_data = Path("data/sample-darknet/obj.data")
     crops = Path("data/sample-crops")
     summary = write_crops(obj_data, crops)
