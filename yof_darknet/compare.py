@@ -105,14 +105,15 @@ def _aps(table) -> dict[str, float]:
 def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
     """Score and time both engines; write ``compare.md`` and ``compare.json`` into ``out``."""
     from yof_darknet.evaluate.cascade import evaluate_cascade, write_cascade_outputs
-    from yof_darknet.evaluate.run import MAP_THRESH, MapRequest, run_map, write_outputs
+    from yof_darknet.evaluate.options import MapOptions
+    from yof_darknet.evaluate.run import MAP_THRESH, run_map, write_outputs
     from yof_darknet.infer.cascade import Cascade
     from yof_darknet.infer.detector import Detector
 
     out = Path(options.out)
     echo("compare: scoring the single-stage detector (OpenCV DNN, our evaluator)")
     single = run_map(
-        MapRequest(
+        MapOptions(
             data=options.data,
             weights=options.detector_weights,
             cfg=options.detector_cfg,
