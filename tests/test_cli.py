@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import resource
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from tests.support.expw import make_expw, tree_digest
 from yof_darknet import __version__
 from yof_darknet.cli import main
+from yof_darknet.errors import DarknetError
+from yof_darknet.formats.cfg import parse_setting
 
 
 def test_python_dash_m_runs_the_cli():
@@ -24,3 +31,87 @@ def test_every_command_has_help():
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
         assert "Usage:" in result.output
+
+
+_FILE = str(Path(__file__))  # any existing file: the number is checked first
+NON_FINITE = [
+    ["detect", "x", "--weights", _FILE, "--cfg", _FILE, "--thresh", "nan"],
+    ["detect", "x", "--weights", _FILE, "--cfg", _FILE, "--nms", "nan"],
+    ["detect", "x", "--weights", _FILE, "--cfg", _FILE, "--smooth-alpha", "nan"],
+    ["map", "--iou", "nan"],
+    ["datasets", "--out", "o", "--min-face-score", "nan"],
+    ["datasets", "--out", "o", "--min-face-score", "inf"],
+    ["datasets", "--out", "o", "--face-threshold", "nan"],
+]
+
+
+@pytest.mark.parametrize("args", NON_FINITE, ids=lambda a: f"{a[0]} {a[-2]} {a[-1]}")
+def test_non_finite_numbers_are_rejected(args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{args[-2]}'" in result.output
+
+
+def test_a_non_finite_cfg_setting_is_rejected():
+    with pytest.raises(DarknetError, match=r"'nan' is not a finite number"):
+        parse_setting("learning_rate=nan")
+    with pytest.raises(DarknetError, match=r"'inf' is not a finite number"):
+        parse_setting("scales=.1,inf")
+
+
+def _datasets(expw: Path, out: Path, **kwargs) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "yof_darknet", "datasets", "--expw", str(expw),
+               "--out", str(out), "--copy", "--test-per-dataset", "1"]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, **kwargs)
+
+
+def _limit_file_size() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+
+def _expw(root: Path) -> Path:
+    rows = [f"p{i}.jpg 0 5 5 150 150 90.0 3" for i in range(4)]
+    return make_expw(root, rows, {f"p{i}.jpg": (160, 160) for i in range(4)})
+
+
+def _assert_one_red_line(done: subprocess.CompletedProcess, what: str) -> None:
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: /") and what in lines[0], lines
+
+
+def test_a_file_size_limit_is_one_line_naming_the_file_and_leaves_nothing_half_written(
+    tmp_path,
+):
+    expw = _expw(tmp_path / "ExpW")  # 160x160 noise JPEGs: larger than the 20 kB limit
+    before = tree_digest(expw)
+    out = tmp_path / "out"
+    done = _datasets(expw, out, preexec_fn=_limit_file_size)
+    _assert_one_red_line(done, "File too large")
+    assert "run the same command again" in done.stderr
+    assert tree_digest(expw) == before
+    assert not (out / "obj.data").exists()
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    assert _datasets(expw, out).returncode == 0  # the limit gone, the same command finishes
+    assert (out / "obj.data").is_file()
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path):
+    expw = _expw(tmp_path / "ExpW")
+    out = tmp_path / "small"
+    out.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(out)],
+                             capture_output=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (the file-size limit test covers the CLI)")
+    try:
+        before = tree_digest(expw)
+        done = _datasets(expw, out)
+        _assert_one_red_line(done, "No space left on device; free some space")
+        assert tree_digest(expw) == before
+        assert not (out / "obj.data").exists()
+        assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    finally:
+        subprocess.run(["umount", str(out)], check=True)

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "yof_darknet"
 LAYERS = (
     ("top", {"cli", "pipeline", "doctor", "compare", "__main__"}),
     ("stage", {"datasets", "darknet", "evaluate", "infer"}),
-    ("bottom", {"formats", "fileio", "runner", "progress", "cluster", "faces"}),
+    ("bottom", {"formats", "fileio", "owned", "runner", "progress", "cluster", "faces"}),
     ("ground", {"expressions", "errors", "options", "__init__"}),
 )
 # Stage -> stage imports that run another stage, each named in the README.

@@ -1,17 +1,30 @@
-"""File I/O every layer shares: atomic writes, temporary siblings, placing images, reading lists.
+"""File I/O every layer shares: atomic writes that never touch an input, placing images, lists.
 
-An output is written under a temporary name beside it and renamed into place, so a reader (or a
-re-run after a crash) never sees half a file.
+The rules every writer and deleter of the package follows:
+
+- ``protected(*inputs)``: while a stage runs, its inputs (raw dataset folders and files, test
+  images, weights, cfgs, detect sources) and the package's own folder are read-only. Every
+  write, rename or delete checks the *resolved* folder it changes (``check_writable``), so no
+  link inside an output folder can lead a write into an input.
+- An output is written under a new temporary name beside it and renamed into place
+  (``atomic_write_bytes``): a reader, or a re-run after a crash or a full disk, never sees half
+  a file, and the rename replaces a link found there instead of writing through it.
+  ``open_output`` is the one way to open a log (it removes a link at the target first).
+- Which files the package owns (and may prune) is ``yof_darknet.owned``'s business.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from yof_darknet.errors import YofError
 
 
 def read_lines(path: Path) -> list[str]:
@@ -19,10 +32,113 @@ def read_lines(path: Path) -> list[str]:
     return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+class OutputError(YofError):
+    """An output would replace, change or delete an input (or a file the package does not own)."""
+
+
+_PACKAGE = os.path.realpath(Path(__file__).parent)
+_trees: list[str] = [_PACKAGE]  # resolved folders nothing may be written into
+_files: dict[str, str] = {}  # resolved input file -> how the user named it
+_real_parents: dict[str, str] = {}  # cache: folder as written -> resolved
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+@contextlib.contextmanager
+def protected(*inputs: Path | str | None) -> Iterator[None]:
+    """Make ``inputs`` (folders: everything below them) read-only for the block's writes."""
+    added_trees: list[str] = []
+    added_files: list[str] = []
+    for item in inputs:
+        if item is None:
+            continue
+        real = os.path.realpath(item)
+        if os.path.isdir(real):
+            added_trees.append(real)
+            continue
+        # the file, and the link the user named it by (replacing that link loses the input too)
+        for entry in {real, os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(item))),
+                                         os.path.basename(item))}:  # fmt: skip
+            if entry not in _files:
+                _files[entry] = str(item)
+                added_files.append(entry)
+    _trees.extend(added_trees)
+    _real_parents.clear()
+    try:
+        yield
+    finally:
+        for real in added_trees:
+            _trees.remove(real)
+        for real in added_files:
+            _files.pop(real, None)
+        _real_parents.clear()
+
+
+def protected_inputs() -> tuple[list[str], list[str]]:
+    """The protected folders and files now (to re-enter ``protected`` in a worker process)."""
+    return [t for t in _trees if t != _PACKAGE], list(_files)
+
+
+def real_entry(path: Path | str) -> str:
+    """The directory entry a write to ``path`` changes: its resolved folder plus its name."""
+    folder, name = os.path.split(os.path.abspath(path))
+    real = _real_parents.get(folder)
+    if real is None:
+        real = _real_parents[folder] = os.path.realpath(folder)
+    return os.path.join(real, name)
+
+
+def check_writable(path: Path | str) -> None:
+    """Raise ``OutputError`` if creating, replacing or deleting ``path`` changes a protected
+    input: an entry inside a protected folder (also through a linked folder), or the entry of a
+    protected file itself."""
+    entry = real_entry(path)
+    for tree in _trees:
+        if _inside(entry, tree):
+            where = "the package's own files" if tree == _PACKAGE else f"the input folder {tree}"
+            raise OutputError(
+                f"{path}: refusing to write there: it lies in {where} (through "
+                f"{entry if entry != os.path.abspath(path) else 'its path'}); inputs are never "
+                "changed. Choose an output folder outside the inputs, and remove any link in it "
+                "that leads into them"
+            )
+    if entry in _files:
+        raise OutputError(
+            f"{path}: refusing to replace the input {_files[entry]}; choose another output path"
+        )
+
+
+def unlink_owned(path: Path) -> None:
+    """Remove ``path`` (a file or a link; a link's target is never touched) unless protected."""
+    check_writable(path)
+    path.unlink(missing_ok=True)
+
+
+def open_output(path: Path, *, append: bool = False):
+    """Open a log for writing (binary) without ever writing through a link or into an input.
+
+    A link at ``path`` is removed first; appending to a file with other hard links is refused
+    (it would change the other names too); a new file is created otherwise.
+    """
+    path = Path(path)
+    check_writable(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode) or not append:
+            path.unlink()
+        elif info.st_nlink > 1:
+            raise OutputError(f"{path}: has other hard links; appending would change them too")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_EXCL)
+    return os.fdopen(os.open(path, flags, 0o666), "ab" if append else "wb")
+
+
 def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
     """Where to write ``path`` before renaming it into place: a hidden name in its folder, unique
     to this process and thread, that keeps ``path``'s suffix (OpenCV picks a video container by
-    it)."""
+    it). ``sweep_temporaries`` recognises the name once the process is gone."""
     return path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.{tag}{path.suffix}")
 
 
@@ -30,35 +146,64 @@ def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block ends.
 
-    When the block raises, whatever was written there is removed: ``path`` is never half a file.
+    ``path`` must be writable (``check_writable``); the rename replaces whatever entry is there
+    (a link is replaced, its target untouched). When the block raises (a full disk, Ctrl-C),
+    the temporary file is removed: ``path`` is never half a file.
     """
+    path = Path(path)
+    check_writable(path)
     tmp = temporary_sibling(path)
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise named(exc, path) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half a file.
+# Errors of the file being written, whatever file the failing call named (a copy names its
+# source, a write names none): they are reported with the output's path.
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
-    The file gets the usual ``0666 & ~umask`` mode; its folder is created when missing.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+
+def named(exc: OSError, path: Path | str) -> OSError:
+    """``exc`` naming the file it was about, ``path`` (the output) when the disk refused the
+    write: the CLI prints that name."""
+    if exc.filename is not None and exc.errno not in _WRITE_ERRORS:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
+
+
+def _create_new(tmp: Path) -> int:
+    """A new file at ``tmp`` (never an existing file or a link's target)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        return os.open(tmp, flags, 0o666)
+    except FileExistsError:  # left by a killed process that had our pid
+        tmp.unlink()
+        return os.open(tmp, flags, 0o666)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a new temporary file and a rename: never half a file,
+    never through a link. The file gets ``0666 & ~umask``; its folder is created when missing."""
+    path = Path(path)
     with atomic_path(path) as tmp:
         try:
-            fd = os.open(tmp, flags, 0o666)
+            fd = _create_new(tmp)
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, flags, 0o666)
+            fd = _create_new(tmp)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """UTF-8; file names that were not UTF-8 (``os.fsdecode``) are written back as their bytes."""
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def place_image(source: Path, target: Path, *, copy: bool = False) -> None:
@@ -70,6 +215,7 @@ def place_image(source: Path, target: Path, *, copy: bool = False) -> None:
     The symlink points at ``source`` made absolute (pass a resolved path to skip symlinks).
     """
     source = Path(os.path.abspath(source))
+    check_writable(target)
     if copy:
         if target.is_file() and not target.is_symlink():
             have, want = target.stat(), source.stat()

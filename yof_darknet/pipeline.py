@@ -131,8 +131,8 @@ def _pretrained(opts: ReproduceOptions, echo: Echo) -> Path | None:
         echo("weights: --from-scratch: TRAINING FROM SCRATCH (no pretrained weights)")
         return None
     conv15 = opts.weights_dir / CONV15_NAME
-    if conv15.is_file():
-        echo(f"weights: {conv15}")
+    if conv15.is_file() and not (opts.weights_dir / "yolov3-tiny.weights").exists():
+        echo(f"weights: {conv15}")  # placed by hand; train checks that it fits the cfg
         return conv15
     try:
         found = fetch_pretrained(opts.weights_dir)
@@ -145,6 +145,8 @@ def _pretrained(opts: ReproduceOptions, echo: Echo) -> Path | None:
             ) from exc
         echo(f"weights: pretrained weights unavailable, TRAINING FROM SCRATCH ({exc})")
         return None
+    for note in found.notes:
+        echo(f"weights: WARNING: {note}")
     echo(f"weights: {found.conv15}")
     return found.conv15
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from yof_darknet.cluster import thread_env
+from yof_darknet.fileio import open_output
 
 _STOP_GRACE_S = 10.0
 
@@ -63,8 +64,7 @@ def run_logged(args: Sequence[str], cwd: Path, log: Path) -> tuple[int, str]:
 
     Returns the exit code and the log's text. Raises ``OSError`` when it cannot start.
     """
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as sink:
+    with open_output(log) as sink:  # never through a link left at the log's path
         process = subprocess.Popen(
             list(args), cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
             start_new_session=True, env=thread_env(),
@@ -126,3 +126,29 @@ class Streaming:
 
     def wait(self) -> int:
         return self.process.wait()
+
+
+def death_message(code: int, tail: Sequence[str]) -> str:
+    """What an unexplained exit of darknet most likely means."""
+    last = " | ".join(tail[-3:])
+    said = f"; its last output: {last}" if last else " and printed nothing"
+    if code < 0 or code > 128:  # a signal (the shell's 128 + n when a wrapper died of it)
+        number = -code if code < 0 else code - 128
+        name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
+        if number == signal.SIGKILL:
+            cause = (
+                "most likely the kernel's out-of-memory killer (see `dmesg` or `journalctl -k`: "
+                "raise subdivisions, lower batch or width/height) or a job limit (SLURM "
+                "--mem/--time)"
+            )
+        elif number == signal.SIGSEGV:
+            cause = "a crash (a Darknet bug, a cfg it cannot handle, or a broken build)"
+        else:
+            cause = "something outside stopped it"
+        return f"darknet was killed by {name}{said}: {cause}"
+    if not last:
+        return (
+            f"darknet exited with code {code} and printed nothing: it could not start (check "
+            "`yof-darknet doctor`) or was stopped from outside"
+        )
+    return f"darknet exited with code {code}{said}"

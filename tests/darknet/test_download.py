@@ -167,3 +167,37 @@ def test_weights_url_variable_replaces_the_mirror_list(monkeypatch):
     assert len(download_module.PRETRAINED_URLS) >= 2
     monkeypatch.setenv("YOF_WEIGHTS_URL", "http://a/w http://b/w")
     assert download_module.pretrained_urls() == ("http://a/w", "http://b/w")
+
+
+def test_a_wrong_hand_placed_weights_file_is_reported_and_moved_aside(
+    tmp_path, server, monkeypatch
+):
+    url, state = server
+    coco_cfg = tmp_path / "coco.cfg"
+    coco_cfg.write_text(generate_cfg(80, "paper"))
+    write_weights(tmp_path / "coco.weights", coco_cfg, seen=1)
+    state.payload = (tmp_path / "coco.weights").read_bytes()
+    monkeypatch.setenv("YOF_WEIGHTS_URL", url + WEIGHTS)
+    monkeypatch.setattr(download_module, "PRETRAINED_SHA256", _sha(state.payload))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "yolov3-tiny.weights").write_bytes(b"yolov4 weights from a friend")
+    (out / "yolov3-tiny.conv.15").write_bytes(b"an old cut")
+    found = fetch_pretrained(out, progress=False)
+    assert found.weights.read_bytes() == state.payload
+    assert "not pjreddie's yolov3-tiny.weights" in found.notes[0]
+    assert "not the first 15 layers" in found.notes[1]
+    aside = sorted(out.glob("*.rejected-*"))
+    assert [p.read_bytes() for p in aside] == [b"an old cut", b"yolov4 weights from a friend"]
+    assert all(str(p) in " ".join(found.notes) for p in aside)
+
+
+def test_offline_with_a_wrong_hand_placed_file_says_both(tmp_path, monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("YOF_WEIGHTS_URL", f"http://127.0.0.1:{port}{WEIGHTS}")
+    (tmp_path / "yolov3-tiny.weights").write_bytes(b"\0" * 100)
+    with pytest.raises(DarknetError, match=r"not pjreddie's .* moved aside to .* Offline\?"):
+        fetch_pretrained(tmp_path, progress=False)
+    assert len(list(tmp_path.glob("yolov3-tiny.weights.rejected-*"))) == 1

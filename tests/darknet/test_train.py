@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -198,3 +200,76 @@ def test_alexeyab_trains_with_map_during_training(tmp_path, tiny_data):
     assert [r["iteration"] for r in rows] == ["1", "2", "3"]
     assert rows[-1]["map"] != ""  # mAP is computed at max_batches
     assert result.weights.name == "yolov3-tiny_final.weights"
+
+
+def _darknet_children(marker: str) -> list[int]:
+    """Pids of the darknet processes whose command line names ``marker`` (the run folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            args = cmdline.read_bytes().split(b"\0")
+            if marker.encode() in b" ".join(args) and b"detector" in args:
+                found.append(int(cmdline.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_darknet_gets_the_cause_and_the_exact_resume_command(
+    tmp_path, trained, tiny_data, debian_darknet
+):
+    _, runs, first = trained
+    shutil.copytree(runs / "tiny", tmp_path / "my-runs" / "killed")
+    run = tmp_path / "my-runs" / "killed"
+    done_before = read_header(run / "weights" / first.weights.name).iterations(2)
+    yof = shutil.which("yof-darknet", path=str(Path(sys.executable).parent))
+    env = {**os.environ, "DARKNET": str(debian_darknet)}
+    command = [
+        yof, "train", "--data", str(tiny_data), "--name", "killed",
+        "--runs", str(tmp_path / "my-runs"), "--resume", "--max-batches", str(done_before + 6),
+        "--set", "learning_rate=0.0001",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)  # fmt: skip
+    log = run / "train.log"
+    runs_before = log.read_text().count("# yof-darknet:")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (
+        log.read_text().count("# yof-darknet:") == runs_before
+        or len(_printed(log, last_run_only=True)) < 1
+    ):
+        time.sleep(0.1)
+    children = _darknet_children(str(run))
+    assert children, "darknet did not start"
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)  # what the OOM killer does
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "darknet was killed by SIGKILL" in lines[0] and "out-of-memory killer" in lines[0]
+    hint = lines[0].split("continue with: ", 1)[1]
+    expected = (f"yof-darknet train --data {tiny_data} --name killed --resume "
+                f"--runs {tmp_path / 'my-runs'}")  # fmt: skip
+    assert hint == expected
+    assert _csv(run / "results.csv")  # what it printed before the kill is kept
+    resumed = subprocess.run([yof, *shlex.split(hint)[1:]], capture_output=True, text=True,
+                             env=env)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    final = run / "weights" / "yolov3-tiny_final.weights"
+    assert read_header(final).iterations(2) == done_before + 6
+
+
+def test_paths_darknet_cannot_use_are_refused_before_the_run_folder_is_made(
+    tmp_path, debian_darknet
+):
+    spaced = make_dataset(tmp_path / "my set")
+    darknet = probe(debian_darknet)
+    with pytest.raises(DarknetError, match=r"train = .*my set.*holds whitespace"):
+        train(spaced, name="a", darknet=darknet, runs_dir=tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs").exists()
+    plain = make_dataset(tmp_path / "set")
+    with pytest.raises(DarknetError, match=r"run folder .*my runs.*holds whitespace"):
+        train(plain, name="a", darknet=darknet, runs_dir=tmp_path / "my runs", progress=False)
+    with pytest.raises(DarknetError, match="256-byte buffer"):
+        train(plain, name="x" * 240, darknet=darknet, runs_dir=tmp_path / "r", progress=False)
+    assert not (tmp_path / "my runs").exists() and not (tmp_path / "r").exists()

@@ -15,13 +15,19 @@ from tests.support.affwild2 import (
     truth_boxes,
 )
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2, parse_shard
-from yof_darknet.datasets.affwild2_files import collect_jobs, parse_annotation, read_videos_list
+from yof_darknet.datasets.affwild2_files import (
+    Annotation,
+    collect_jobs,
+    parse_annotation,
+    read_videos_list,
+)
 from yof_darknet.datasets.affwild2_video import MANIFEST, assign_faces, folder_name
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import AFFWILD2_TO_CLASS
 from yof_darknet.faces import Face
 from yof_darknet.formats.labels import check_label_path, label_line
+from yof_darknet.owned import LEDGER
 
 HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise"
 LABELS_9001 = [0, 0, 0, 4, 4, 4, 4, 4, -1, -1, -1, 5, 5, 5, 1, 1, 2, 3, 6, 6]
@@ -92,7 +98,7 @@ def test_abaw2020_fixture_converts_to_the_truth(dataset_fixtures, truth_detector
     assert details["frame_count_differences"] == {"9002-25-320x180_right.txt": 1}
     assert any("9002-25-320x180_right.txt: 25 frame lines" in p for p in details["problems"])
     assert (out / "9001" / MANIFEST).is_file()
-    assert not [p for p in out.rglob(".*")]
+    assert not [p for p in out.rglob(".*") if p.name != LEDGER]  # no temporary file left
 
 
 def test_abaw3_layout_skips_other(dataset_fixtures, truth_detector, tmp_path):
@@ -257,7 +263,7 @@ def test_interrupted_run_resumes_to_the_same_result(raw, truth_detector, dataset
     for after in (7, 30):  # inside the first video, then inside the second
         with pytest.raises(Interrupted):
             convert(raw, out, InterruptingDetector(TruthDetector(dataset_fixtures), after))
-        assert not [p for p in out.rglob("*") if p.name.startswith(".")]
+        assert not [p for p in out.rglob("*") if p.name.startswith(".") and p.name != LEDGER]
     assert (out / "9001" / MANIFEST).is_file()
     assert not (out / "9002-25-320x180" / MANIFEST).exists()
     rerun_detector = TruthDetector(dataset_fixtures)
@@ -369,3 +375,31 @@ def test_option_checks():
         AffWild2Options(split_by="people")
     with pytest.raises(DatasetError, match="--frame-stride"):
         AffWild2Options(frame_stride=0)
+
+
+@pytest.mark.parametrize("first", ["0", "-1", " 4 ", "\ufeff3"])
+def test_a_missing_header_is_detected_said_and_not_a_shift(tmp_path, first):
+    path = tmp_path / "a.txt"
+    path.write_text(f"{first}\n5\n6\n", encoding="utf-8")
+    annotation, problems = parse_annotation(path, "main")
+    assert annotation.labels == (int(first.strip("\ufeff ")), 5, 6)  # line 1 is frame 1
+    assert [p.reason for p in problems] == ["missing_header"]
+    assert str(problems[0]).startswith(f"{path}:1: first line") and "header" in str(problems[0])
+    path.write_text(f"\ufeff{HEADER}\n5\n6\n", encoding="utf-8")  # a BOM before the header
+    assert parse_annotation(path, "main") == (Annotation(path, "main", (5, 6), {}), [])
+
+
+def test_a_missing_header_is_counted_and_the_frames_keep_their_labels(
+    raw, tmp_path, truth_detector, dataset_fixtures
+):
+    annotation = raw / "annotations" / "EXPR_Set" / "Validation_Set" / "9001.txt"
+    plain = convert(copy_release(dataset_fixtures, tmp_path / "plain"), tmp_path / "p",
+                    truth_detector)  # fmt: skip
+    annotation.write_text(annotation.read_text().split("\n", 1)[1])  # header line dropped
+    result = convert(raw, tmp_path / "out", truth_detector)
+    details = result.stats.details
+    assert details["problems_by_reason"]["missing_header"] == 1
+    assert any("9001.txt:1: first line" in p for p in details["problems"])
+    assert written_labels(tmp_path / "out", result.items) == written_labels(
+        tmp_path / "p", plain.items
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from tests.support.boxes import parse_line
 from tests.support.expw import make_expw, tree_digest, write_jpeg
+from yof_darknet.datasets.build import build_datasets, expw_job
 from yof_darknet.datasets.expw import convert_expw, find_layout, output_name
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
 from yof_darknet.errors import DatasetError
@@ -194,7 +196,7 @@ def test_bad_rows_each_give_their_counted_reason(tmp_path):
         "empty.jpg 0 10 10 50 50 90.0 5",  # 14 unreadable image (0 bytes)
         "good.jpg 8 50 40 40 60 90.0 1",  # 15 degenerate: right < left
         "good.jpg 9 100 10 50 120 90.0 1",  # 16 degenerate: top beyond the 100 px height
-        "good.jpg 10 10 10 50 50 10.0 6",  # 17 low score
+        "good.jpg 10 10 10 50 55 10.0 6",  # 17 low score
         "good.jpg 0 10 10 50 50 90.0 3",  # 18 duplicate of line 1
     ]
     root = make_expw(tmp_path / "ExpW", rows, {"good.jpg": (120, 100)})
@@ -325,7 +327,50 @@ def test_layout_prefers_the_folder_that_holds_the_listed_files(expw_fixture, tmp
     assert find_layout(root).image_dir == root / "origin"
 
 
-def test_empty_label_lst_keeps_nothing(tmp_path):
+@pytest.mark.parametrize("content", [b"", b"\n\n", b"\xef\xbb\xbf\n"])
+def test_empty_label_lst_is_one_error_and_writes_nothing(tmp_path, content):
     root = make_expw(tmp_path / "ExpW", [], {"a.jpg": (20, 20)})
+    (root / "label" / "label.lst").write_bytes(content)
+    with pytest.raises(DatasetError, match=r"label\.lst: label\.lst is empty; nothing was written"):
+        build_datasets([expw_job(root)], tmp_path / "out")
+    assert not (tmp_path / "out" / "obj.data").exists()
+    assert not list((tmp_path / "out").glob("*.txt"))
+
+
+def test_conflicting_rows_for_one_face_drop_that_face(tmp_path):
+    rows = [
+        "a.jpg 0 10 10 50 50 90.0 3",  # same face as the next row, other label
+        "a.jpg 1 10 10 50 50 90.0 4",
+        "a.jpg 2 10 10 50 50 80.0 4",  # same face again, other score
+        "a.jpg 3 10 60 90 50 90.0 0",  # another face: kept
+        "b.jpg 0 10 10 50 50 95.0 5",  # same box in another image: kept
+        "b.jpg 1 10 10 50 50 95.0 5",  # a repeat (face id aside): the face is kept once
+    ]
+    root = make_expw(tmp_path / "ExpW", rows, {"a.jpg": (100, 100), "b.jpg": (100, 100)})
     result = convert_expw(root, tmp_path / "out")
-    assert result.items == [] and result.stats.read == 0
+    skipped = result.stats.skipped()
+    assert skipped == {"conflicting_labels": 3, "duplicate": 1}
+    assert result.stats.kept == 2
+    labels = (tmp_path / "out" / "a.txt").read_text().splitlines()
+    assert len(labels) == 1 and labels[0].startswith("0 ")
+    assert len((tmp_path / "out" / "b.txt").read_text().splitlines()) == 1
+    examples = result.stats.details["conflicting_labels_examples"]
+    assert examples[0] == "line 1: a.jpg box 10,10,50,50 label 3 score 90"
+
+
+def test_bom_and_non_utf8_names_are_read_as_the_file_system_names_them(tmp_path):
+    latin1 = os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 name: not UTF-8
+    utf8 = "na\u00efve.jpg"
+    root = make_expw(tmp_path / "ExpW", [], {"first.jpg": (64, 64), latin1: (64, 64),
+                                             utf8: (64, 64)})  # fmt: skip
+    rows = [b"first.jpg 0 5 5 50 50 90.0 3", b"caf\xe9.jpg 0 5 5 50 50 90.0 4",
+            "na\u00efve.jpg 0 5 5 50 50 90.0 5".encode()]  # fmt: skip
+    (root / "label" / "label.lst").write_bytes(b"\xef\xbb\xbf" + b"\n".join(rows) + b"\n")
+    out = tmp_path / "out"
+    summary = build_datasets([expw_job(root)], out, test_per_dataset=0)
+    expw = summary.stats["datasets"]["expw"]
+    assert expw["faces"]["kept"] == 3 and expw["faces"]["skipped"] == {}
+    listed = (out / "train.txt").read_bytes().split(b"\n")
+    assert os.fsencode(out / "expw" / latin1) in listed  # the same bytes as on disk
+    assert os.fsencode(out / "expw" / "first.jpg") in listed  # the BOM is not part of a name
+    assert (out / "expw" / latin1).resolve() == (root / "image" / "origin" / latin1).resolve()

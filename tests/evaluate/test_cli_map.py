@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.support.darknet import write_weights
 from yof_darknet.cli import main
+from yof_darknet.darknet.profiles import generate_cfg
 
 
 @pytest.fixture()
@@ -93,3 +95,101 @@ def test_weights_are_required_without_log_or_results(dataset: Path, tmp_path: Pa
                                        "--out", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 1
     assert "weights file not found" in result.stderr
+
+
+@pytest.fixture()
+def model(darknet_fixtures: Path, dataset: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The fixture's 7-class cfg, weights that fit it, and a darknet that records any call."""
+    cfg = dataset / "yolov3-tiny-obj.cfg"
+    shutil.copy(darknet_fixtures / "dataset" / cfg.name, cfg)
+    weights = tmp_path / "fits.weights"
+    write_weights(weights, cfg, seen=0)
+    called = tmp_path / "darknet-was-called"
+    fake = tmp_path / "bin" / "darknet"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\ntouch {called}\nexit 1\n")
+    fake.chmod(0o755)
+    return cfg, weights, fake
+
+
+def _map(dataset: Path, cfg: Path, weights: Path, darknet: Path, out: Path):
+    args = ["map", "--data", str(dataset / "obj.data"), "--cfg", str(cfg),
+            "--weights", str(weights), "--darknet", str(darknet), "--out", str(out)]  # fmt: skip
+    return CliRunner().invoke(main, args)
+
+
+def _cut(weights: Path, target: Path, keep: int) -> Path:
+    target.write_bytes(weights.read_bytes()[:keep])
+    return target
+
+
+@pytest.mark.parametrize("engine", ["darknet", "python"])
+@pytest.mark.parametrize("case", ["truncated", "one float short", "zero bytes", "80 classes",
+                                  "another network"])  # fmt: skip
+def test_weights_that_do_not_fit_the_cfg_are_refused_before_darknet_runs(
+    model, dataset, tmp_path, case, engine
+):
+    cfg, weights, fake = model
+    if case == "truncated":
+        wrong = _cut(weights, tmp_path / "cut.weights", weights.stat().st_size // 2)
+    elif case == "one float short":
+        wrong = _cut(weights, tmp_path / "cut.weights", weights.stat().st_size - 4)
+    elif case == "zero bytes":
+        wrong = _cut(weights, tmp_path / "empty.weights", 0)
+    else:
+        other = tmp_path / "other.cfg"
+        text = generate_cfg(80, "paper")  # COCO's yolov3-tiny
+        if case == "another network":  # same heads, one more filter in the first layer
+            text = generate_cfg(7, "paper").replace("filters=16", "filters=32", 1)
+        other.write_text(text)
+        wrong = tmp_path / "other.weights"
+        write_weights(wrong, other, seen=0)
+    args = ["map", "--data", str(dataset / "obj.data"), "--cfg", str(cfg), "--weights",
+            str(wrong), "--darknet", str(fake), "--engine", engine,
+            "--out", str(tmp_path / "o")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    expected = "too short for a darknet weights file" if case == "zero bytes" else "belong to"
+    assert expected in result.stderr and str(wrong) in result.stderr
+    assert not (tmp_path / "darknet-was-called").exists()
+    assert not (tmp_path / "o" / "table2.md").exists()
+
+
+def test_a_cfg_whose_heads_disagree_with_obj_data_is_refused(model, dataset, tmp_path):
+    _, _, fake = model
+    cfg = tmp_path / "coco.cfg"
+    cfg.write_text(generate_cfg(80, "paper"))
+    weights = tmp_path / "coco.weights"
+    write_weights(weights, cfg, seen=0)
+    result = _map(dataset, cfg, weights, fake, tmp_path / "o")
+    assert result.exit_code == 1
+    assert "[yolo] classes=80 but" in result.stderr and "classes=7" in result.stderr
+    broken = tmp_path / "broken.cfg"  # classes=7 but the layer before keeps COCO's filters
+    broken.write_text(generate_cfg(7, "paper").replace("filters=36", "filters=255"))
+    result = _map(dataset, broken, weights, fake, tmp_path / "o")
+    assert result.exit_code == 1 and "filters=255" in result.stderr
+    assert not (tmp_path / "darknet-was-called").exists()
+
+
+def test_obj_data_without_valid_is_an_error_naming_the_file(model, dataset, tmp_path):
+    cfg, weights, fake = model
+    obj = dataset / "obj.data"
+    obj.write_text("".join(line + "\n" for line in obj.read_text().splitlines()
+                           if not line.startswith("valid")))  # fmt: skip
+    result = _map(dataset, cfg, weights, fake, tmp_path / "o")
+    assert result.exit_code == 1
+    assert f"{obj}: no valid= line" in result.stderr
+    assert not (tmp_path / "darknet-was-called").exists()
+
+
+def test_names_path_with_spaces_is_refused_before_darknet_runs(model, dataset, tmp_path):
+    cfg, weights, fake = model
+    spaced = tmp_path / "my names" / "obj.names"
+    spaced.parent.mkdir()
+    shutil.copy(dataset / "obj.names", spaced)
+    obj = dataset / "obj.data"
+    obj.write_text(obj.read_text().replace("names=obj.names", f"names={spaced}"))
+    result = _map(dataset, cfg, weights, fake, tmp_path / "o")
+    assert result.exit_code == 1
+    assert "holds whitespace" in result.stderr and "deletes every space" in result.stderr
+    assert not (tmp_path / "darknet-was-called").exists()

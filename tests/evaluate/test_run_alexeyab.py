@@ -11,6 +11,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from yof_darknet.cli import main
+from yof_darknet.formats.cfg import read_cfg
+from yof_darknet.formats.weights import layer_param_counts, pack_header
 
 FAKE = """#!{python}
 import json, pathlib, sys
@@ -48,8 +50,9 @@ def test_detector_map_per_list_with_flags(darknet_fixtures: Path, tmp_path: Path
         shutil.copy(source / name, dataset / name)
     lines = (source / "valid.txt").read_text().splitlines()
     (dataset / "test_expw.txt").write_text("\n".join(lines[:12]) + "\n")
-    weights = tmp_path / "final.weights"
-    weights.write_bytes(b"\0" * 16)
+    weights = tmp_path / "final.weights"  # the fake darknet reads nothing; map checks the size
+    floats = sum(layer_param_counts(read_cfg(dataset / "yolov3-tiny-obj.cfg")))
+    weights.write_bytes(pack_header(0) + bytes(4 * floats))
     out = tmp_path / "out"
     args = ["map", "--data", str(dataset / "obj.data"), "--weights", str(weights),
             "--cfg", str(dataset / "yolov3-tiny-obj.cfg"), "--points", "11",

@@ -167,3 +167,35 @@ def test_drawing_marks_the_boxes(tiny_model: TinyModel):
     assert (image[120, 50] != 255).any() and (image[120, 100] == 255).all()
     draw_fps(image, 12.5)
     assert (image[-40:, 5:80] != 255).any()  # bottom-left, clear of top labels
+
+
+def _digest(paths: list[Path]) -> list[bytes]:
+    return [path.read_bytes() for path in paths]
+
+
+def test_save_and_json_never_replace_an_input(tiny_model: TinyModel, video: Path, tmp_path: Path):
+    images = tmp_path / "photos"
+    images.mkdir()
+    for path in tiny_model.valid_images[:2]:
+        (images / path.name).write_bytes(path.read_bytes())
+    inputs = sorted(images.iterdir())
+    protected = [*inputs, video, tiny_model.weights, tiny_model.cfg]
+    before = _digest(protected)
+    runner = CliRunner()
+    linked = tmp_path / "linked"
+    linked.symlink_to(images)
+    for args in (
+        _args(tiny_model, str(images), "--save", str(images)),  # annotated over the photos
+        _args(tiny_model, str(images), "--save", str(linked)),  # the same, through a link
+        _args(tiny_model, str(video), "--save", str(video.parent)),  # over the video
+        _args(tiny_model, str(images), "--json", str(tiny_model.weights)),  # over the weights
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert "refusing to replace the input" in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and "detect:" not in result.stderr  # nothing ran
+    assert _digest(protected) == before
+    assert sorted(images.iterdir()) == inputs
+    result = runner.invoke(main, _args(tiny_model, str(images), "--save", str(images / "out")))
+    assert result.exit_code == 0, result.output  # beside the inputs is fine
+    assert _digest(protected) == before

@@ -17,6 +17,7 @@ import numpy as np
 
 from yof_darknet.datasets.stats import ConversionResult
 from yof_darknet.faces import Face
+from yof_darknet.owned import LEDGER
 
 FIXTURE_VIDEOS = {
     "9001": "videos/batch1/9001.avi",
@@ -88,11 +89,14 @@ def copy_release(fixtures: Path, root: Path, release: str = "Aff-Wild2") -> Path
 
 
 def tree_files(folder: Path) -> dict[str, bytes]:
-    """Relative path → bytes of every file below ``folder`` (to compare two outputs)."""
+    """Relative path → bytes of every file below ``folder`` (to compare two outputs). The lists
+    are read through their stable links; the generation folders behind them have per-run names."""
     return {
         str(path.relative_to(folder)): path.read_bytes()
         for path in sorted(folder.rglob("*"))
         if path.is_file()
+        and path.name != LEDGER  # its order is the order work finished in
+        and not path.relative_to(folder).parts[0].startswith(".yof-lists")
     }
 
 

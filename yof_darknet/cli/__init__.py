@@ -6,20 +6,48 @@ Each command module (datasets, darknet, evaluate, infer) exposes ``COMMANDS``; h
 
 from __future__ import annotations
 
+import errno
+
 import click
 
 from yof_darknet import __version__
 from yof_darknet.errors import YofError
 
+# File-system failures a user fixes outside the program (space, quota, permissions).
+_FILE_SYSTEM = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some of your quota or write elsewhere",
+    errno.EFBIG: "the file system (or a file-size limit) takes no file this large",
+    errno.EROFS: "write to a file system that is not read-only",
+    errno.EACCES: "check the permissions",
+    errno.EPERM: "check the permissions",
+}
+
 
 class _Group(click.Group):
-    """Turns a user-fixable error into one red line and exit code 1, instead of a traceback."""
+    """Turns a user-fixable error into one red line and exit code 1, instead of a traceback.
+
+    A full disk (or quota, permissions...) is one of them: every output is written to a
+    temporary file and renamed when complete, so nothing half-written is left and a re-run
+    resumes from the finished files.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except YofError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(1)
+        except OSError as exc:
+            if exc.errno not in _FILE_SYSTEM:
+                raise
+            where = exc.filename or "a file being written"
+            click.secho(
+                f"error: {where}: {exc.strerror}; {_FILE_SYSTEM[exc.errno]}, then run the same "
+                "command again (finished outputs are kept, no half-written file is left)",
+                fg="red",
+                err=True,
+            )
             ctx.exit(1)
 
 

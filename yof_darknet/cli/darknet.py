@@ -63,11 +63,12 @@ def doctor(darknet_path: Path | None, affwild2: bool) -> None:
 def cfg(data: Path, profile: str, settings: tuple[str, ...], out: Path) -> None:
     """Write the run cfg: cfg/yolov3-tiny.cfg (Table I) + profile + classes of --data."""
     from yof_darknet.darknet.profiles import generate_cfg
-    from yof_darknet.fileio import atomic_write_text
+    from yof_darknet.fileio import atomic_write_text, protected
     from yof_darknet.formats.objdata import read_obj_data
 
     classes = read_obj_data(data).classes
-    atomic_write_text(out, generate_cfg(classes, profile, settings))
+    with protected(data):  # --out may not replace the obj.data it reads
+        atomic_write_text(out, generate_cfg(classes, profile, settings))
     click.echo(f"{out}: profile {profile}, {classes} classes")
 
 
@@ -136,6 +137,8 @@ def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
     from yof_darknet.darknet.download import fetch_pretrained
 
     found = fetch_pretrained(out)
+    for note in found.notes:
+        click.secho(f"warning: {note}", fg="yellow", err=True)
     click.echo(f"{found.weights}\n{found.conv15}")
 
 
@@ -145,6 +148,7 @@ def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
 @DARKNET_OPTION
 def train(data: Path, darknet_path: Path | None, **given: Any) -> None:
     """Train with darknet in runs/NAME (cfg, obj.data, train.log, results.csv/png, weights/)."""
+    from yof_darknet.darknet.train import resume_hint
     from yof_darknet.darknet.train import train as run_training
     from yof_darknet.formats.binary import find_darknet
 
@@ -157,9 +161,7 @@ def train(data: Path, darknet_path: Path | None, **given: Any) -> None:
     if result.weights is not None:
         click.echo(f"weights: {result.weights}")
     if result.interrupted:
-        click.echo(
-            f"continue with: yof-darknet train --data {data} --name {result.run_dir.name} --resume"
-        )
+        click.echo(resume_hint(data, result.run_dir, Path(options.runs)))
         raise SystemExit(130)
 
 

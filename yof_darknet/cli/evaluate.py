@@ -25,12 +25,12 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     confusion_matrix.{csv,png} and pr_curves.png. Per dataset (ExpW, Aff-Wild2) when
     test_expw.txt / test_affwild2.txt sit beside the test list.
     """
-    from yof_darknet.evaluate.run import run_map, write_outputs
+    from yof_darknet.evaluate.run import map_inputs, run_map, write_outputs
     from yof_darknet.evaluate.table import render
 
     request = pick(MapOptions, given, darknet=darknet_path)
     outcome = run_map(request)
-    written = write_outputs(outcome, request.out)
+    written = write_outputs(outcome, request.out, map_inputs(request))
     click.echo(render(outcome.table, fmt), nl=False)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
 

@@ -7,6 +7,7 @@ command's keyword arguments. A command and ``reproduce`` both call them on the s
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Callable, Collection, Mapping
@@ -30,6 +31,20 @@ DARKNET_OPTION = click.option(
     type=click.Path(path_type=Path),
     help="darknet binary (default: $DARKNET, third_party/darknet/darknet, then PATH).",
 )
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that must be a finite number (click's ranges let ``nan`` through: every
+    comparison with it is false), optionally within a range."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
 
 EXPW_OPTION = click.option(
     "--expw",
@@ -118,10 +133,10 @@ def _click_type(spec: CliSpec, hint: Any) -> Any:
         return click.Choice(spec.choices)
     if spec.path:
         return _PATHS[spec.path]
-    if base in (int, float) and (spec.min is not None or spec.max is not None):
-        kind = click.IntRange if base is int else click.FloatRange
-        opens = {"min_open": spec.min_open, "max_open": spec.max_open} if base is float else {}
-        return kind(spec.min, spec.max, **opens)
+    if base is float:  # finite always: click's ranges let nan through
+        return FiniteFloat(spec.min, spec.max, min_open=spec.min_open, max_open=spec.max_open)
+    if base is int and (spec.min is not None or spec.max is not None):
+        return click.IntRange(spec.min, spec.max)
     return base
 
 

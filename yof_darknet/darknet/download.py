@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import requests
 
 from yof_darknet.darknet.profiles import TEMPLATE
 from yof_darknet.errors import DarknetError
+from yof_darknet.fileio import open_output
 from yof_darknet.formats.weights import partial
 from yof_darknet.progress import Progress
 
@@ -79,6 +81,7 @@ def _offline_advice(dest: Path) -> str:
 class Pretrained:
     weights: Path  # yolov3-tiny.weights (checked)
     conv15: Path  # its first 15 layers, seen = 0
+    notes: tuple[str, ...] = ()  # files found wrong and moved aside
 
 
 def sha256_file(path: Path) -> str:
@@ -102,9 +105,8 @@ def _transfer(url: str, part: Path, progress: bool) -> None:
         if have and response.status_code != 206:  # the server ignored Range: start over
             have = 0
         total = int(response.headers.get("Content-Length", 0)) + have
-        mode = "ab" if have else "wb"
         with (
-            part.open(mode) as handle,
+            open_output(part, append=bool(have)) as handle,
             Progress(
                 part.name.removesuffix(".part"),
                 total=total or None,
@@ -178,6 +180,28 @@ def download_first(urls: Sequence[str], dest: Path, sha256: str, *, progress: bo
     raise DarknetError(f"no source of {dest.name} worked: {listed}. {_offline_advice(dest)}")
 
 
+def set_aside(path: Path, why: str) -> str:
+    """Move a wrong file out of the way (kept, never deleted: it may be the user's) and say so."""
+    aside = path.with_name(f"{path.name}.rejected-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    return f"{path}: {why}; moved aside to {aside}"
+
+
+def _check_placed(weights: Path, sha256: str) -> str | None:
+    """A hand-placed ``yolov3-tiny.weights`` that is not pjreddie's file: moved aside, said."""
+    if not weights.is_file():
+        return None
+    got = sha256_file(weights)
+    if got == sha256:
+        return None
+    size = weights.stat().st_size
+    return set_aside(
+        weights,
+        f"not pjreddie's yolov3-tiny.weights (SHA-256 {got[:16]}..., {size} bytes; expected "
+        f"{sha256[:16]}..., {PRETRAINED_BYTES} bytes)",
+    )
+
+
 def fetch_pretrained(
     out_dir: Path,
     *,
@@ -185,15 +209,24 @@ def fetch_pretrained(
     sha256: str | None = None,
     progress: bool = True,
 ) -> Pretrained:
-    """``out_dir/yolov3-tiny.weights`` (from ``pretrained_urls()``) and its conv.15."""
+    """``out_dir/yolov3-tiny.weights`` (from ``pretrained_urls()``) and its conv.15.
+
+    A ``yolov3-tiny.weights`` already there with another SHA-256 (a hand-placed file from
+    elsewhere) is moved aside and reported, and so is a ``yolov3-tiny.conv.15`` that is not
+    the first 15 layers of the checked weights; the right ones are then made.
+    """
     out_dir = Path(out_dir)
-    weights = download_first(
-        urls or pretrained_urls(),
-        out_dir / "yolov3-tiny.weights",
-        sha256 or PRETRAINED_SHA256,
-        progress=progress,
-    )
+    sha256 = sha256 or PRETRAINED_SHA256
+    dest = out_dir / "yolov3-tiny.weights"
+    notes = [note] if (note := _check_placed(dest, sha256)) else []
+    try:
+        weights = download_first(urls or pretrained_urls(), dest, sha256, progress=progress)
+    except DarknetError as exc:
+        raise DarknetError(" ".join([*notes, str(exc)])) from exc
     conv15 = out_dir / CONV15_NAME
-    if not conv15.is_file():
-        partial(TEMPLATE, weights, conv15, 15)
-    return Pretrained(weights, conv15)
+    expected = out_dir / f".{CONV15_NAME}.expected"
+    partial(TEMPLATE, weights, expected, 15)
+    if conv15.is_file() and conv15.read_bytes() != expected.read_bytes():
+        notes.append(set_aside(conv15, "not the first 15 layers of yolov3-tiny.weights"))
+    os.replace(expected, conv15)
+    return Pretrained(weights, conv15, tuple(notes))

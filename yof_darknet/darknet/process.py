@@ -14,6 +14,7 @@ from pathlib import Path
 
 from yof_darknet.darknet.trainprogress import TrainProgress
 from yof_darknet.errors import DarknetError
+from yof_darknet.fileio import named, open_output
 from yof_darknet.formats.trainlog import (
     LineSplitter,
     Record,
@@ -21,7 +22,7 @@ from yof_darknet.formats.trainlog import (
     divergence_message,
     find_failure,
 )
-from yof_darknet.runner import Streaming
+from yof_darknet.runner import Streaming, death_message
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
 
@@ -123,7 +124,7 @@ def stream_training(
     follower = _Follower(rows, reporter)
     saves = _SaveWatch(final_weights.parent if final_weights else None, on_save)
     interrupted, last_output = False, time.monotonic()
-    with Path(log).open("ab") as handle:
+    with open_output(Path(log), append=True) as handle:
         handle.write(f"# yof-darknet: {shlex.join(args)}\n".encode())
         try:
             while run.open_streams and follower.failure is None:
@@ -137,8 +138,11 @@ def stream_training(
                     continue
                 name, chunk = got
                 last_output = time.monotonic()
-                handle.write(chunk)
-                handle.flush()
+                try:
+                    handle.write(chunk)
+                    handle.flush()
+                except OSError as exc:  # a full disk: stop darknet, name the log
+                    raise named(exc, log) from exc
                 follower.feed(name, chunk)
         except KeyboardInterrupt:
             interrupted = True
@@ -151,6 +155,9 @@ def stream_training(
     if follower.failure is not None:
         raise DarknetError(f"{follower.failure} (full log: {log})")
     if code != 0 and not interrupted and not _written_since(final_weights, started):
-        last = " | ".join(follower.tail[-3:])
-        raise DarknetError(f"darknet exited with code {code}: {last} (full log: {log})")
+        raise DarknetDied(f"{death_message(code, follower.tail)} (full log: {log})")
     return interrupted
+
+
+class DarknetDied(DarknetError):
+    """Darknet stopped without a message we know: killed, crashed, or an exit code alone."""

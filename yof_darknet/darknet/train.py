@@ -8,6 +8,8 @@ Darknet runs with its cwd in the run folder (AlexeyAB writes ``chart.png`` there
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -16,11 +18,11 @@ from pathlib import Path
 from yof_darknet.darknet import multigpu
 from yof_darknet.darknet.anchors import choose_anchors
 from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
-from yof_darknet.darknet.process import stream_training
+from yof_darknet.darknet.process import DarknetDied, stream_training
 from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.darknet.results import plot_results, read_results, write_results
 from yof_darknet.errors import DarknetError
-from yof_darknet.fileio import atomic_write_text
+from yof_darknet.fileio import atomic_write_text, protected
 from yof_darknet.formats.binary import Darknet, find_darknet
 from yof_darknet.formats.cfg import (
     apply_setting,
@@ -31,9 +33,11 @@ from yof_darknet.formats.cfg import (
     read_cfg,
     validate_cfg,
 )
+from yof_darknet.formats.labels import darknet_path_problem
 from yof_darknet.formats.objdata import read_obj_data, write_obj_data
 from yof_darknet.formats.trainlog import Record
 from yof_darknet.formats.weights import check_fits, finished_message, read_header
+from yof_darknet.owned import sweep_temporaries
 
 CFG_NAME = "yolov3-tiny.cfg"
 
@@ -174,6 +178,38 @@ def _phases(
     return phases
 
 
+_WEIGHTS_NAME_ROOM = len("/_10000000.weights")
+
+
+def check_run_paths(data: Path, backup: Path, cfg_stem: str) -> None:
+    """Refuse, before anything is written, paths darknet cannot use: whitespace in obj.data's
+    paths (its parser deletes it) and weight file names longer than its 256-byte buffer."""
+    obj = read_obj_data(data)
+    for key in ("train", "valid", "names"):
+        path = getattr(obj, key)
+        if path is not None and (problem := darknet_path_problem(path)):
+            raise DarknetError(f"{data}: {key} = {path}: {problem}")
+    real = Path(os.path.realpath(backup))
+    if problem := darknet_path_problem(real):
+        raise DarknetError(f"run folder {backup.parent}: {problem} (choose --runs/--name)")
+    if len(os.fsencode(real)) + len(cfg_stem) + _WEIGHTS_NAME_ROOM > 255:
+        raise DarknetError(
+            f"run folder {backup.parent}: darknet builds weight file names in a 256-byte "
+            f"buffer and {real}/{cfg_stem}_N.weights would overflow it; choose a shorter --runs"
+        )
+
+
+def resume_hint(data: Path, run_dir: Path, runs_dir: Path) -> str:
+    """The exact command that continues this run (or says it has nothing to continue from)."""
+    if newest_weights(run_dir / "weights") is None:
+        return "no weights were saved yet: run the same command again to start over"
+    runs = f" --runs {shlex.quote(str(runs_dir))}" if runs_dir != Path("runs") else ""
+    return (
+        f"continue with: yof-darknet train --data {shlex.quote(str(data))} "
+        f"--name {shlex.quote(run_dir.name)} --resume{runs}"
+    )
+
+
 def train(
     data: Path,
     options: TrainOptions | None = None,
@@ -186,6 +222,22 @@ def train(
     options = options or TrainOptions()
     darknet = darknet or find_darknet()
     run_dir = Path(options.runs) / options.run_name
+    backup = run_dir / "weights"
+    check_run_paths(data, backup, Path(CFG_NAME).stem)
+    obj = read_obj_data(data)
+    with protected(data, obj.train, obj.valid, obj.names, options.cfg, options.weights):
+        return _train(data, options, run_dir, darknet=darknet, progress=progress, echo=echo)
+
+
+def _train(
+    data: Path,
+    options: TrainOptions,
+    run_dir: Path,
+    *,
+    darknet: Darknet,
+    progress: bool,
+    echo: Callable[[str], None],
+) -> TrainResult:
     backup = run_dir / "weights"
     weights = options.weights
     if options.resume:
@@ -223,7 +275,7 @@ def train(
     batch = net_int(read_cfg(cfg_path), "batch", 1)
     start = read_header(weights).iterations(batch) if weights and not options.clear else 0
     valid = read_obj_data(obj_path).valid
-    map_during_training = valid.is_file() and valid.stat().st_size > 0
+    map_during_training = valid is not None and valid.is_file() and valid.stat().st_size > 0
     previous = read_results(run_dir / "results.csv") if options.resume else []
     rows: list[Record] = []
 
@@ -234,6 +286,8 @@ def train(
         plot_results(run_dir / "results.png", kept + rows, f"{run_dir.name} ({darknet.flavor})")
 
     interrupted = False
+    sweep_temporaries(run_dir)
+    sweep_temporaries(backup)
     try:
         for phase in _phases(run_dir, cfg_path, obj_path, options, start):
             args = train_command(
@@ -264,6 +318,8 @@ def train(
             if interrupted:
                 break
             weights = newest_weights(phase.backup)
+    except DarknetDied as exc:
+        raise DarknetDied(f"{exc}; {resume_hint(data, run_dir, Path(options.runs))}") from None
     finally:
         save()
     last = rows[-1].line.iteration if rows else 0

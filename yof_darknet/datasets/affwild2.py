@@ -17,13 +17,15 @@ labels beside them and a manifest per video), and returns a ``ConversionResult``
 Skip reasons (faces: one person in one frame): ``label_ignore`` (-1), ``label_other`` (7),
 ``bad_line``, ``bad_label``, ``missing_video``, ``unreadable_video``, ``no_frame`` (line past the
 last decoded frame), ``no_face``, ``unassigned``, ``crowded``. Files: ``empty_annotation``,
-``header_only``, ``duplicate_annotation``, ``side_conflict``, ``duplicate_video``,
-``not_annotated`` (in ``--videos-list`` only), ``unreadable_video``.
+``header_only``, ``missing_header`` (no header line: read from line 1, counted),
+``duplicate_annotation``, ``side_conflict``, ``duplicate_video``, ``not_annotated`` (in
+``--videos-list`` only), ``unreadable_video``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +48,7 @@ from yof_darknet.datasets.options import SPLIT_BY
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
 from yof_darknet.faces import FaceDetector, create_detector
+from yof_darknet.fileio import protected, protected_inputs
 from yof_darknet.progress import Progress
 
 DATASET = "affwild2"
@@ -130,9 +133,15 @@ def _limit_threads(threads: int) -> None:
 
 
 def _convert_in_worker(
-    job: VideoJob, out_dir: Path, settings: dict[str, Any], factory: DetectorFactory, threads: int
+    job: VideoJob,
+    out_dir: Path,
+    settings: dict[str, Any],
+    factory: DetectorFactory,
+    threads: int,
+    inputs: tuple[list[str], list[str]],
 ) -> tuple[VideoResult, bool]:
-    return convert_video(job, out_dir, settings, factory(), threads=threads)
+    with protected(*inputs[0], *inputs[1]):  # the parent's read-only inputs, in this process too
+        return convert_video(job, out_dir, settings, factory(), threads=threads)
 
 
 def _count_unconverted(stats: ConversionStats, job: VideoJob, reason: str, stride: int) -> None:
@@ -170,8 +179,9 @@ def _run_videos(
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)
         ) as pool:
+            inputs = protected_inputs()
             futures = [
-                pool.submit(_convert_in_worker, job, out_dir, settings, factory, threads)
+                pool.submit(_convert_in_worker, job, out_dir, settings, factory, threads, inputs)
                 for job in jobs
             ]
             try:
@@ -265,7 +275,11 @@ def convert_affwild2(
             _count_unconverted(stats, job, "missing_video", options.frame_stride)
         else:
             runnable.append(job)
-    results = _run_videos(runnable, out_dir, options, detector_factory, progress)
+    inputs = [p for job in runnable for p in (job.video, *(a.path for a in job.persons.values()))]
+    folders = {os.path.dirname(os.path.realpath(path)) for path in inputs if path is not None}
+    # the raw tree, and the folders its files really are in (links in the raw folder resolved)
+    with protected(root, *sorted(folders)):
+        results = _run_videos(runnable, out_dir, options, detector_factory, progress)
     items = _summarise(stats, results, problems, out_dir, options.split_by)
     if options.shard is not None:
         stats.details["shard"] = f"{options.shard[0]}/{options.shard[1]}"

@@ -73,22 +73,36 @@ def parse_annotation(path: Path, side: str) -> tuple[Annotation | None, list[Pro
 
     An empty file or one with only its header gives no annotation (``empty_annotation``,
     ``header_only``); a line that is not an integer is ``bad_line``; an integer outside
-    -1..7 is ``bad_label``.
+    -1..7 is ``bad_label``. A first line that is a number is not a header: the file lacks it
+    (``missing_header``, reported), so its first line is frame 1, not skipped as a header,
+    which would shift every label by one frame.
     """
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
     lines = text.splitlines()
     if not text.strip():
         return None, [Problem("empty_annotation", str(path), "empty annotation file; skipped")]
-    data = lines[1:]
+    problems: list[Problem] = []
+    first = 2
+    if _is_integer(lines[0]):
+        first = 1
+        problems.append(
+            Problem(
+                "missing_header",
+                f"{path}:1",
+                f"first line {lines[0].strip()!r} is a label, not the header line: the header "
+                "is missing, so line 1 is read as frame 1 (not skipped, which would shift "
+                "every label by one frame)",
+            )
+        )
+    data = lines[first - 1 :]
     while data and not data[-1].strip():
         data.pop()
     if not data:
         return None, [Problem("header_only", f"{path}:1", "header but no frame lines; skipped")]
     labels: list[int | None] = []
     bad: dict[int, str] = {}
-    problems: list[Problem] = []
     valid = {AFFWILD2_IGNORE, AFFWILD2_OTHER, *AFFWILD2_TO_CLASS}
-    for number, line in enumerate(data, start=2):
+    for number, line in enumerate(data, start=first):
         try:
             value = int(line.strip())
         except ValueError:
@@ -109,6 +123,14 @@ def parse_annotation(path: Path, side: str) -> tuple[Annotation | None, list[Pro
             continue
         labels.append(value)
     return Annotation(path, side, tuple(labels), bad), problems
+
+
+def _is_integer(line: str) -> bool:
+    try:
+        int(line.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def split_stem(annotation_stem: str) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from yof_darknet.expressions import AFFWILD2_IGNORE, AFFWILD2_OTHER, AFFWILD2_TO
 from yof_darknet.faces import Face, FaceDetector
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.formats.labels import check_label_path, label_line, safe_stem
+from yof_darknet.owned import Ledger, ensure_real_folder, sweep_temporaries
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -130,27 +131,34 @@ def label_outcome(annotation: Annotation, index: int) -> tuple[int, str | None]:
     return AFFWILD2_TO_CLASS[label], None
 
 
-def _clear(folder: Path) -> None:
-    """Remove what an earlier, unfinished or outdated run left in this video's folder."""
-    if folder.is_dir():
-        for path in folder.iterdir():
-            if path.suffix in (".jpg", ".txt") or path.name == MANIFEST:
-                path.unlink()
+def _clear(folder: Path) -> Ledger:
+    """Remove what an earlier, unfinished or outdated run wrote in this video's folder (the
+    names its ledger holds, nothing else); return the ledger for this run's writes."""
+    ensure_real_folder(folder, Ledger(folder.parent))
+    ledger = Ledger(folder)
+    for name in sorted(ledger.names()):
+        if name.endswith((".jpg", ".txt")) or name == MANIFEST:
+            ledger.remove(name)
+    sweep_temporaries(folder)
+    return ledger
 
 
-def _write_frame(path: Path, frame: np.ndarray, lines: list[str]) -> None:
+def _write_frame(path: Path, frame: np.ndarray, lines: list[str], ledger: Ledger) -> None:
     import cv2
 
     ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise OSError(f"OpenCV could not encode {path}")
+    ledger.record([path.name, path.with_suffix(".txt").name])
     atomic_write_bytes(path, data.tobytes())
     atomic_write_text(check_label_path(path), "".join(f"{line}\n" for line in lines))
 
 
 def load_manifest(folder: Path, expected: dict[str, Any]) -> VideoResult | None:
     """The finished result stored in ``folder``, if it was made from the same inputs/settings
-    and all its frames and labels are still there."""
+    and all its frames and labels are still there (never in a linked folder)."""
+    if folder.is_symlink():
+        return None
     try:
         result = VideoResult.from_json((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError, TypeError):
@@ -185,7 +193,7 @@ def _label_frame(
     name: str,
     wanted: dict[str, int],
     detector: FaceDetector,
-    folder: Path,
+    ledger: Ledger,
     drop_crowded: bool,
 ) -> None:
     """Detect faces in ``frame``, give them to the labelled people, write the frame if any kept."""
@@ -200,7 +208,7 @@ def _label_frame(
         return
     sides = [side for side in SIDE_ORDER if side in kept]
     lines = [label_line(wanted[side], kept[side].xyxy, (width, height)) for side in sides]
-    _write_frame(folder / name, frame, lines)
+    _write_frame(ledger.folder / name, frame, lines, ledger)
     for side in sides:
         result.add(KEPT, wanted[side])
     result.frames.append((name, [wanted[side] for side in sides]))
@@ -229,7 +237,7 @@ def convert_video(
     reused = load_manifest(folder, expected)
     if reused is not None:
         return reused, True
-    _clear(folder)
+    ledger = _clear(folder)
     result = VideoResult(job.stem, folder.name, expected)
     stride, limit = settings["frame_stride"], settings["max_frames_per_video"]
     persons = sorted(job.persons.items(), key=lambda kv: SIDE_ORDER.index(kv[0]))
@@ -253,7 +261,7 @@ def convert_video(
         if wanted:
             name = f"{index + 1:05d}.jpg"
             drop_crowded = settings["drop_crowded_frames"]
-            _label_frame(result, frame, name, wanted, detector, folder, drop_crowded)
+            _label_frame(result, frame, name, wanted, detector, ledger, drop_crowded)
         index += 1
     if decoded:
         frames = decoded if ended else _frame_count(capture, decoded)
@@ -270,6 +278,7 @@ def convert_video(
                     result.add(reason, class_id)
     result.faces_per_frame = dict(sorted(result.faces_per_frame.items()))
     if decoded:
+        ledger.record([MANIFEST])
         atomic_write_text(folder / MANIFEST, result.to_json())
     return result, False
 

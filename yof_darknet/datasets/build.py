@@ -45,9 +45,10 @@ from yof_darknet.datasets.split import Split, split_items
 from yof_darknet.datasets.stats import ConversionResult
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
-from yof_darknet.fileio import atomic_write_text
-from yof_darknet.formats.labels import IMAGE_SUFFIXES, label_path_problem
-from yof_darknet.formats.objdata import ObjData, write_obj_data
+from yof_darknet.fileio import atomic_write_text, protected, unlink_owned
+from yof_darknet.formats.labels import IMAGE_SUFFIXES, darknet_path_problem, label_path_problem
+from yof_darknet.formats.objdata import ObjData, obj_data_text
+from yof_darknet.owned import ensure_real_folder, prune_owned, replace_together, sweep_temporaries
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options
@@ -106,34 +107,42 @@ def affwild2_job(root: Path, options: AffWild2Options | None = None) -> DatasetJ
 
 
 def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None:
-    """Refuse an OUT folder Darknet would misread or that shares files with a raw folder."""
+    """Refuse an OUT folder Darknet would misread or that shares files with a raw folder.
+
+    Every path is resolved first, so ``OUT/<name>`` being a link into the raw data (or the raw
+    data a link into OUT) is seen for what it is.
+    """
     for name in names:
         problem = label_path_problem(out / name / "probe.jpg")
         if problem is not None:
             raise DatasetError(f"--out {out}: Darknet would not find labels under it: {problem}")
+    problem = darknet_path_problem(out)
+    if problem is not None:
+        raise DatasetError(f"--out {out}: {problem}")
+    outputs = {out: Path(os.path.realpath(out))}
+    outputs |= {out / name: Path(os.path.realpath(out / name)) for name in names}
     for raw in raws:
-        raw = raw.resolve()
-        if out == raw or out.is_relative_to(raw):
-            raise DatasetError(f"{out}: output folder is inside the raw data {raw}; choose another")
-        for name in names:
-            if raw.is_relative_to(out / name):
+        raw = Path(os.path.realpath(raw))
+        for given, real in outputs.items():
+            link = f" (a link to {real})" if real != given else ""
+            if real == raw or real.is_relative_to(raw):
                 raise DatasetError(
-                    f"{raw}: raw data lies inside the output folder {out / name}, which the "
+                    f"{given}{link}: output folder is inside the raw data {raw}; choose another "
+                    "--out (and remove any link in it that leads into the raw data)"
+                )
+            if given != out and raw.is_relative_to(real):
+                raise DatasetError(
+                    f"{raw}: raw data lies inside the output folder {given}{link}, which the "
                     "converter rewrites; move the raw data or choose another --out"
                 )
 
 
 def _prune(folder: Path, items: Sequence[Item]) -> int:
-    """Delete images and ``.txt`` files under ``folder`` that are not ``items`` or their labels."""
-    keep = {os.path.abspath(it.image) for it in items}
+    """Delete images and labels under ``folder`` that this package wrote (its ledgers) and
+    this run did not produce; nothing else is ever deleted."""
+    keep = {str(it.image) for it in items}
     keep |= {os.path.splitext(path)[0] + ".txt" for path in keep}
-    removed = 0
-    for path in folder.rglob("*"):
-        stale = path.suffix.lower() in (*IMAGE_SUFFIXES, ".txt") and str(path) not in keep
-        if stale and (path.is_symlink() or path.is_file()):
-            path.unlink()
-            removed += 1
-    return removed
+    return prune_owned(folder, keep, (*IMAGE_SUFFIXES, ".txt"))
 
 
 def _split_counts(split: Split) -> dict[str, Any]:
@@ -178,8 +187,8 @@ def _previous_datasets(stats_path: Path) -> set[str]:
         return set()
 
 
-def _write_list(path: Path, items: Sequence[Item]) -> None:
-    atomic_write_text(path, "".join(f"{item.image}\n" for item in items))
+def _list_bytes(items: Sequence[Item]) -> bytes:
+    return "".join(f"{item.image}\n" for item in items).encode("utf-8", "surrogateescape")
 
 
 def build_datasets(
@@ -199,19 +208,31 @@ def build_datasets(
         raise DatasetError(f"dataset given twice: {names}")
     out = Path(out).resolve()
     check_out_dir(out, [job.raw for job in jobs], names)
-    out.mkdir(parents=True, exist_ok=True)
-    stats_path = out / "stats.json"
-    previous = _previous_datasets(stats_path)
+    with protected(*(job.raw for job in jobs)):
+        return _build(jobs, out, test_per_dataset, seed, options, progress)
 
+
+def _build(
+    jobs: Sequence[DatasetJob],
+    out: Path,
+    test_per_dataset: int,
+    seed: int,
+    options: dict[str, Any] | None,
+    progress: bool,
+) -> BuildSummary:
+    out.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(out)
+    stats_path = out / "stats.json"
     summary = BuildSummary(out, {}, out / "obj.data", stats_path)
     train: list[Item] = []
     test: list[Item] = []
     per_dataset: dict[str, list[Item]] = {}
     datasets: dict[str, Any] = {}
     for job in jobs:
-        result = job.convert(out / job.name, progress=progress)
+        folder = Path(os.path.realpath(out / job.name))
+        result = job.convert(folder, progress=progress)
         if job.prune:
-            result.stats.details["stale_files_removed"] = _prune(out / job.name, result.items)
+            result.stats.details["stale_files_removed"] = _prune(folder, result.items)
         if not result.items:
             summary.messages.append(
                 f"{job.name}: no image kept; see the skip reasons in {stats_path}"
@@ -224,20 +245,12 @@ def build_datasets(
         per_dataset[job.name] = split.test
         datasets[job.name] = _dataset_stats(job, result, split, test_per_dataset)
 
-    for name in sorted(previous - set(names)):
-        (out / f"test_{name}.txt").unlink(missing_ok=True)
     lists = {"train": train, "test": test} | {f"test_{n}": it for n, it in per_dataset.items()}
-    for key, items in lists.items():
-        summary.lists[key] = out / f"{key}.txt"
-        _write_list(summary.lists[key], items)
+    summary.lists = {key: out / f"{key}.txt" for key in lists}
     names_path = out / "obj.names"
     atomic_write_text(names_path, "".join(f"{name}\n" for name in CLASSES))
-    backup = out / "backup"
-    backup.mkdir(exist_ok=True)
-    write_obj_data(
-        summary.obj_data,
-        ObjData(len(CLASSES), summary.lists["train"], summary.lists["test"], names_path, backup),
-    )
+    backup = ensure_real_folder(out / "backup")  # darknet writes weights there
+    obj = ObjData(len(CLASSES), summary.lists["train"], summary.lists["test"], names_path, backup)
     summary.stats = {
         "version": STATS_VERSION,
         "out": str(out),
@@ -253,7 +266,17 @@ def build_datasets(
         },
         "datasets": datasets,
     }
-    atomic_write_text(stats_path, json.dumps(summary.stats, indent=2) + "\n")
+    # One unit: the lists, obj.data and stats.json of one run, never a mix of two runs. With
+    # nothing to train on, only stats.json (it says why): no obj.data, no empty lists.
+    files = {"stats.json": (json.dumps(summary.stats, indent=2) + "\n").encode()}
+    if train:
+        files |= {f"{key}.txt": _list_bytes(items) for key, items in lists.items()}
+        files["obj.data"] = obj_data_text(obj).encode("utf-8", "surrogateescape")
+    for name in _previous_datasets(out / "stats.json") - set(per_dataset):
+        stale = out / f"test_{name}.txt"
+        if stale.is_file() and not stale.is_symlink():  # a list an earlier version wrote
+            unlink_owned(stale)
+    replace_together(out, files)
     if not train:
         raise DatasetError(
             f"{out / 'train.txt'}: no training image was kept; the skip reasons per dataset are "

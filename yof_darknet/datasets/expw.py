@@ -6,7 +6,9 @@ our class order. Each row ends up kept or counted under exactly one reason, chec
 
 - malformed rows, reported with file:line: ``wrong_field_count``, ``non_numeric``,
   ``label_out_of_range``, ``bad_face_id``, ``bad_image_name`` (a path in the name);
-- ``duplicate``: an exact repeat of an earlier row;
+- ``duplicate``: a repeat of an earlier row (the face id aside): the face is kept once;
+- ``conflicting_labels``: rows for the same face (same image and box) that disagree on the label
+  or the score; every row of that face is dropped, since nothing tells which one is right;
 - ``low_score``: confidence not above ``min_face_score``;
 - ``mixed_image`` (with ``drop_mixed_images``): a passing face in an image with a low-score face;
 - ``missing_image``, ``unreadable_image``: the image file is absent or its header unusable;
@@ -28,8 +30,9 @@ from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import KEPT, NO_CLASS, ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import EXPW_TO_CLASS
-from yof_darknet.fileio import atomic_write_text, place_image
+from yof_darknet.fileio import atomic_write_text, place_image, protected
 from yof_darknet.formats.labels import check_label_path, label_line, safe_stem
+from yof_darknet.owned import Ledger
 from yof_darknet.progress import Progress
 
 DATASET = "expw"
@@ -71,10 +74,9 @@ def find_layout(root: Path) -> ExpwLayout:
             f"{root}: no ExpW image folder (looked for image/origin/ and origin/, each possibly "
             "doubled as origin/origin/); extract origin.7z.001… there"
         )
-    with label_file.open(encoding="utf-8", errors="replace") as handle:
-        names = [
-            line.split()[0] for line, _ in zip(handle, range(200), strict=False) if line.split()
-        ]
+    with label_file.open("rb") as handle:
+        head = [line for line, _ in zip(handle, range(200), strict=False)]
+    names = [fields[0] for fields in (decode_names(line).split() for line in head) if fields]
     found = [sum((folder / name).exists() for name in names) for folder in folders]
     return ExpwLayout(label_file, folders[int(np.argmax(found))])
 
@@ -88,14 +90,26 @@ def _report(stats: ConversionStats, label_file: Path, rows: list[tuple[int, str,
             examples.append(f"{label_file}:{number}: {why}")
 
 
+def decode_names(data: bytes) -> str:
+    """``label.lst`` bytes as text: a UTF-8 byte order mark dropped, names decoded as the file
+    system decodes them (bytes that are not UTF-8 survive and name the same file)."""
+    return os.fsdecode(data.removeprefix(b"\xef\xbb\xbf"))
+
+
 def read_label_lst(path: Path, stats: ConversionStats) -> pd.DataFrame:
     """Well-formed rows of ``label.lst`` as a frame (``line`` = 1-based line number).
 
-    Malformed rows are counted in ``stats`` and never returned; blank lines are ignored.
+    Malformed rows are counted in ``stats`` and never returned; blank lines are ignored. A file
+    without a single row is an error (nothing to convert).
     """
     rows: list[list[str]] = []
     bad: list[tuple[int, str, str]] = []
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = decode_names(path.read_bytes())
+    if not text.strip():
+        raise DatasetError(
+            f"{path}: label.lst is empty; nothing was written. Restore it from the ExpW "
+            "download (one row per face: image face_id top left right bottom confidence label)"
+        )
     for number, line in enumerate(text.split("\n"), start=1):
         fields = line.split()
         if len(fields) == len(COLUMNS):
@@ -193,8 +207,20 @@ def _count_out(
 def _filter(
     rows: pd.DataFrame, stats: ConversionStats, min_face_score: float, drop_mixed: bool
 ) -> pd.DataFrame:
-    """Drop duplicates, low scores and (optionally) mixed images; counts each drop."""
-    rows = _count_out(stats, rows, rows.duplicated(subset=COLUMNS).to_numpy(), "duplicate")
+    """Drop duplicates, conflicting rows, low scores and (optionally) mixed images; counts each
+    drop."""
+    face = ["name", "top", "left", "right", "bottom"]
+    repeat = rows.duplicated(subset=[*face, "confidence", "label"]).to_numpy()
+    rows = _count_out(stats, rows, repeat, "duplicate")
+    conflicting = rows.duplicated(subset=face, keep=False).to_numpy()
+    if conflicting.any():
+        examples = rows[conflicting].sort_values("line").head(MAX_EXAMPLES)
+        stats.details["conflicting_labels_examples"] = [
+            f"line {row.line}: {row.name} box {row.left:g},{row.top:g},{row.right:g},"
+            f"{row.bottom:g} label {row.label} score {row.confidence:g}"
+            for row in examples.itertuples()
+        ]
+    rows = _count_out(stats, rows, conflicting, "conflicting_labels")
     low = ~(rows["confidence"] > min_face_score).to_numpy()
     low_images = rows["name"][low].unique()
     rows = _count_out(stats, rows, low, "low_score")
@@ -300,21 +326,31 @@ def convert_expw(
     stats.add(KEPT, rows["class_id"].to_numpy())
     items, labels, renamed = _plan(rows.sort_values(["name", "face_id", "line"]), out_dir)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    show = progress and len(items) >= PROGRESS_MIN
-    sources = [image_dir / item.group for item in items]
-    targets = [item.image for item in items]
-    # one thread: files created in one folder serialise on its lock; threads only add contention
-    placements = zip(sources, targets, labels, strict=True)
-    with Progress("expw: writing", total=len(items), unit="img", enabled=show) as reporter:
-        for source, target, label in reporter.iterate(placements):
-            _place(source, target, label, copy)
-    renamed_file = out_dir / "renamed.tsv"
-    if renamed:
-        table = "".join(f"{old}\t{new}\n" for old, new in sorted(renamed.items()))
-        atomic_write_text(renamed_file, "original\toutput\n" + table)
-        stats.details["renamed_file"] = str(renamed_file)
-    else:
-        renamed_file.unlink(missing_ok=True)
-    stats.details["renamed"] = len(renamed)
+    for a, b in ((out_dir, image_dir), (image_dir, out_dir)):
+        if a == b or a.is_relative_to(b):
+            raise DatasetError(
+                f"{out_dir}: the output folder and the ExpW images ({image_dir}, links "
+                "resolved) overlap; choose another --out"
+            )
+    with protected(image_dir, layout.label_file):  # also where links in the raw folder lead
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger(out_dir)  # owned before written: a killed run's files are still ours
+        ledger.record(n for it in items for n in (it.image.name, it.image.with_suffix(".txt").name))
+        show = progress and len(items) >= PROGRESS_MIN
+        sources = [image_dir / item.group for item in items]
+        targets = [item.image for item in items]
+        # one thread: files created in one folder serialise on its lock; threads only add contention
+        placements = zip(sources, targets, labels, strict=True)
+        with Progress("expw: writing", total=len(items), unit="img", enabled=show) as reporter:
+            for source, target, label in reporter.iterate(placements):
+                _place(source, target, label, copy)
+        renamed_file = out_dir / "renamed.tsv"
+        if renamed:
+            table = "".join(f"{old}\t{new}\n" for old, new in sorted(renamed.items()))
+            ledger.record([renamed_file.name])
+            atomic_write_text(renamed_file, "original\toutput\n" + table)
+            stats.details["renamed_file"] = str(renamed_file)
+        else:
+            ledger.remove(renamed_file.name)
+        stats.details["renamed"] = len(renamed)
     return ConversionResult(items, stats)

@@ -30,6 +30,7 @@ import numpy as np
 from yof_darknet.datasets.sample_faces import draw_face
 from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.owned import refuse_linked_folders
 
 DEFAULT_IMAGES = 400
 _SIDES = (144, 160, 176)
@@ -319,6 +320,8 @@ def write_sample(
     """
     from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample
 
+    for folder in (out / "ExpW", out / "AffWild2"):
+        refuse_linked_folders(folder)  # a link there could lead into real data
     expw = write_expw_sample(out / "ExpW", seed, images, shuffle_labels)
     write_affwild2_sample(out / "AffWild2", seed)
     if shuffle_labels:

@@ -19,13 +19,12 @@ that change while the same photo only moves would be noise.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.fileio import atomic_path, atomic_write_text
+from yof_darknet.fileio import atomic_path, atomic_write_bytes, atomic_write_text
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "faces"
 HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise"
@@ -203,6 +202,7 @@ def write_sample_video(video: SampleVideo, path: Path, rng: np.random.Generator)
     background = _background(video.size, rng)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
+        tmp.unlink(missing_ok=True)  # OpenCV would write through a link left there
         fourcc = cv2.VideoWriter_fourcc(*video.fourcc)
         writer = cv2.VideoWriter(str(tmp), fourcc, video.fps, video.size)
         if not writer.isOpened():
@@ -233,4 +233,4 @@ def write_affwild2_sample(out_dir: Path, seed: int = 0) -> None:
     out_dir = Path(out_dir)
     for video in VIDEOS:
         write_video_tree(out_dir, video, rng)
-    shutil.copyfile(ASSETS / "SOURCES.md", out_dir / "SOURCES.md")
+    atomic_write_bytes(out_dir / "SOURCES.md", (ASSETS / "SOURCES.md").read_bytes())

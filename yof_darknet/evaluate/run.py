@@ -32,11 +32,15 @@ from yof_darknet.evaluate.inputs import (
 )
 from yof_darknet.evaluate.options import MapOptions
 from yof_darknet.evaluate.table import Table2
-from yof_darknet.fileio import read_lines
+from yof_darknet.fileio import atomic_write_text, protected, read_lines
+from yof_darknet.formats.cfg import check_heads, read_cfg
+from yof_darknet.formats.labels import darknet_path_problem
 from yof_darknet.formats.maplog import parse_map_output, read_map_log
 from yof_darknet.formats.mapresult import MapResult
 from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
-from yof_darknet.runner import run_logged
+from yof_darknet.formats.weights import check_complete
+from yof_darknet.owned import sweep_temporaries
+from yof_darknet.runner import death_message, run_logged
 
 if TYPE_CHECKING:
     from yof_darknet.formats.binary import Darknet
@@ -101,6 +105,7 @@ def load_test_set(data: Path) -> TestSet:
     names = obj.read_names()
     base = Path(data).resolve().parent
     images = _resolve(obj.read_list("valid"), base)
+    assert obj.valid is not None  # read_list refused a file without valid=
     position = {p.resolve(): i for i, p in enumerate(images)}
     subsets: dict[str, np.ndarray] = {}
     for name, filename in SUBSET_LISTS.items():
@@ -157,6 +162,25 @@ def find_cfg(cfg: Path | None, weights: Path) -> Path:
     raise EvaluationError(f"{weights}: cannot tell which .cfg goes with these weights; pass --cfg")
 
 
+def check_model(cfg: Path, weights: Path, test: TestSet) -> None:
+    """Refuse, before anything runs, a cfg whose heads do not fit the obj.data (classes,
+    filters) and weights that are not exactly that cfg's (truncated, empty, another network or
+    class count): either would give a wrong mAP without a word."""
+    sections = read_cfg(cfg)
+    check_heads(sections, test.obj.classes, str(cfg), test.obj_path)
+    check_complete(weights, sections, cfg)
+
+
+def check_darknet_paths(test: TestSet) -> None:
+    """Refuse paths darknet would misread in the obj.data we hand it (names=, the temporary
+    lists and results folder)."""
+    for what, path in (("names", test.obj.names), ("temporary folder", tempfile.gettempdir())):
+        problem = darknet_path_problem(path)
+        if problem is not None:
+            fix = "set TMPDIR to a folder without spaces" if what != "names" else "move it"
+            raise EvaluationError(f"{test.obj_path}: {what} {path}: {problem} ({fix})")
+
+
 def evaluate_all(
     test: TestSet, dets: Detections, params: EvalParams
 ) -> tuple[MapResult, dict[str, MapResult], Scored]:
@@ -171,7 +195,7 @@ def evaluate_all(
 
 def _temp_obj_data(test: TestSet, folder: Path, images: Sequence[Path], results: Path) -> Path:
     listing = folder / "valid.txt"
-    listing.write_text("".join(f"{p.absolute()}\n" for p in images))
+    atomic_write_text(listing, "".join(f"{p.absolute()}\n" for p in images))
     path = folder / "obj.data"
     extra = {k: v for k, v in test.obj.extra.items() if k not in ("results", "eval")}
     extra["results"] = str(results)
@@ -197,7 +221,8 @@ def _darknet_map(
             code, text = _run_darknet(args, folder, log)
             result = parse_map_output(text, str(log))
             if code != 0:
-                raise DarknetError(f"{log}: darknet exited with code {code}; see the log")
+                tail = [line for line in text.splitlines() if line.strip()][-3:]
+                raise DarknetError(f"{log}: {death_message(code, tail)}; see the log")
             results[name] = result
     combined = results.pop("combined")
     return combined, results
@@ -232,7 +257,9 @@ def _darknet_valid(
         log = out / "valid.log"
         code, text = _run_darknet(args, folder, log)
         if code != 0 or "Couldn't open file" in text:
-            raise DarknetError(f"{log}: `detector valid` failed (exit code {code}); see the log")
+            tail = [line for line in text.splitlines() if line.strip()][-3:]
+            why = death_message(code, tail) if code else "it could not open a file"
+            raise DarknetError(f"{log}: `detector valid` failed: {why}; see the log")
         return read_valid_results(results, test.names, linked)
 
 
@@ -248,8 +275,19 @@ def _python_detections(test: TestSet, cfg: Path, weights: Path) -> Detections:
     )
 
 
+def map_inputs(request: MapOptions) -> tuple[Path | None, ...]:
+    """What ``map`` reads and must never write: obj.data, weights, cfg, the log, the results."""
+    results = sorted(request.results.iterdir()) if request.results is not None else []
+    return (request.data, request.weights, request.cfg, request.from_log, *results)
+
+
 def run_map(request: MapOptions) -> MapOutcome:
     """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise."""
+    with protected(*map_inputs(request)):
+        return _run_map(request)
+
+
+def _run_map(request: MapOptions) -> MapOutcome:
     params = EvalParams(iou_thresh=request.iou_or_default, points=request.points_or_default)
     if request.from_log is not None:
         result = read_map_log(request.from_log)
@@ -270,12 +308,14 @@ def run_map(request: MapOptions) -> MapOutcome:
     if request.weights is None or not request.weights.is_file():
         raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
     cfg = find_cfg(request.cfg, request.weights)
+    check_model(cfg, request.weights, test)
     if request.engine_or_default == "python":
         dets = _python_detections(test, cfg, request.weights)
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         return MapOutcome(Table2(combined, METHOD_PYTHON, None, per_dataset), scored)
     from yof_darknet.formats.binary import find_darknet
 
+    check_darknet_paths(test)
     darknet = find_darknet(request.darknet)
     if darknet.has_map:
         combined, per_dataset = _darknet_map(request, test, darknet, cfg, request.weights)
@@ -286,9 +326,15 @@ def run_map(request: MapOptions) -> MapOutcome:
     return MapOutcome(Table2(combined, METHOD_VALID, darknet.flavor, per_dataset), scored)
 
 
-def write_outputs(outcome: MapOutcome, out: Path) -> list[Path]:
+def write_outputs(outcome: MapOutcome, out: Path, inputs: Sequence[Path | None] = ()) -> list[Path]:
     """Write Table II (md, csv, json) and, when our evaluator scored, the confusion matrix and
-    PR curves into ``out``; return the paths written."""
+    PR curves into ``out`` (never over one of ``inputs``); return the paths written."""
+    with protected(*inputs):
+        sweep_temporaries(out)
+        return _write_outputs(outcome, out)
+
+
+def _write_outputs(outcome: MapOutcome, out: Path) -> list[Path]:
     from yof_darknet.evaluate.report import write_report
     from yof_darknet.evaluate.table import write_table
 

@@ -7,6 +7,8 @@ A cfg is a list of sections (``[net]``, ``[convolutional]``, ``[yolo]``...), eac
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +114,10 @@ def parse_setting(expression: str) -> tuple[str, str]:
     key, value = key.strip(), value.strip()
     if not sep or not key or not value or " " in key:
         raise DarknetError(f"--set {expression!r}: expected key=value, e.g. net.width=160")
+    for part in value.split(","):
+        with contextlib.suppress(ValueError):
+            if not math.isfinite(float(part)):
+                raise DarknetError(f"--set {expression!r}: {part.strip()!r} is not a finite number")
     return key, value
 
 
@@ -210,6 +216,22 @@ def _validate_steps(sections: list[Section], source: str) -> None:
     if steps != sorted(steps) or (steps and steps[-1] >= max_batches):
         raise DarknetError(
             f"{source}: steps={steps} must increase and stay below max_batches={max_batches}"
+        )
+
+
+def check_heads(sections: list[Section], classes: int, source: str, data: Path | str) -> None:
+    """Raise unless every ``[yolo]`` head is well-formed and has ``classes`` (from ``data``)."""
+    heads = yolo_heads(sections)
+    if not heads:
+        raise DarknetError(f"{source}: no [yolo] layer")
+    for index in heads:
+        _validate_head(sections, index, source)
+    found = sorted({int(sections[i].get("classes", "0") or 0) for i in heads})
+    if found != [classes]:
+        raise DarknetError(
+            f"{source}: [yolo] classes={','.join(map(str, found))} but {data} has "
+            f"classes={classes}; these do not belong together (generate the cfg with "
+            f"`yof-darknet cfg --data {data}`)"
         )
 
 

@@ -8,6 +8,7 @@ output path on which either fork would look elsewhere (``check_label_path``).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -167,6 +168,24 @@ def label_path_problem(image: Path) -> str | None:
                 "(it rewrites 'images', 'JPEGImages', 'raw' and '.jpg'/'.png' anywhere in the "
                 "path); choose an output folder whose path has none of them"
             )
+    return None
+
+
+# Darknet's option parser (``read_data_cfg``: ``strip`` in utils.c, both forks) deletes every
+# space, tab and newline of an obj.data line before it splits key and value.
+_STRIPPED = (" ", "\t", "\n", "\r")
+
+
+def darknet_path_problem(path: Path | str) -> str | None:
+    """Why Darknet could not use ``path`` in an ``obj.data`` (or None): whitespace anywhere."""
+    text = os.path.abspath(path)
+    found = sorted({repr(c) for c in text if c in _STRIPPED})
+    if found:
+        return (
+            f"the path {text!r} holds whitespace ({', '.join(found)}); Darknet's obj.data "
+            "parser deletes every space and tab in a line, so it would open another path. "
+            "Use a folder whose full path has no whitespace"
+        )
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,10 +16,11 @@ class ObjData:
 
     classes: int
     train: Path
-    valid: Path
+    valid: Path | None  # None: the file has no valid= (nothing to score)
     names: Path
     backup: Path
     extra: dict[str, str] = field(default_factory=dict)
+    source: Path | None = None  # the file it was read from
 
     def read_names(self) -> list[str]:
         """Class names from ``names``, one per line (blank lines ignored)."""
@@ -33,7 +35,12 @@ class ObjData:
 
     def read_list(self, key: str = "valid") -> list[Path]:
         """Image paths of the ``train`` or ``valid`` list, in file order."""
-        path: Path = getattr(self, key)
+        path: Path | None = getattr(self, key)
+        if path is None:
+            raise DatasetError(
+                f"{self.source}: no {key}= line, so there is no test list to score (Darknet "
+                f"would silently score the training list); add '{key} = <your test.txt>'"
+            )
         if not path.is_file():
             raise DatasetError(f"{path}: image list not found (obj.data {key}=)")
         return [Path(line) for line in read_lines(path)]
@@ -66,20 +73,28 @@ def read_obj_data(path: Path) -> ObjData:
         return candidate if candidate.is_absolute() else (path.parent / candidate).resolve()
 
     train = resolve(values.pop("train"))
-    valid = resolve(values.pop("valid", str(train)))
+    valid = resolve(values.pop("valid")) if values.get("valid") else None
+    values.pop("valid", None)
     names = resolve(values.pop("names"))
     backup = resolve(values.pop("backup", "backup"))
-    return ObjData(classes, train, valid, names, backup, values)
+    return ObjData(classes, train, valid, names, backup, values, path)
+
+
+def obj_data_text(data: ObjData) -> str:
+    """``obj.data`` with absolute paths (darknet's cwd then does not matter); links are kept as
+    named (a dataset's lists are stable links to the current generation)."""
+    lines = [
+        f"classes = {data.classes}",
+        *(
+            f"{key} = {os.path.abspath(getattr(data, key))}"
+            for key in ("train", "valid", "names", "backup")
+            if getattr(data, key) is not None
+        ),
+        *(f"{key} = {value}" for key, value in data.extra.items()),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def write_obj_data(path: Path, data: ObjData) -> None:
-    """Write ``obj.data`` atomically with absolute paths (darknet's cwd then does not matter)."""
-    lines = [
-        f"classes = {data.classes}",
-        f"train = {Path(data.train).resolve()}",
-        f"valid = {Path(data.valid).resolve()}",
-        f"names = {Path(data.names).resolve()}",
-        f"backup = {Path(data.backup).resolve()}",
-        *(f"{key} = {value}" for key, value in data.extra.items()),
-    ]
-    atomic_write_text(Path(path), "\n".join(lines) + "\n")
+    """Write ``obj.data`` atomically (see ``obj_data_text``)."""
+    atomic_write_text(Path(path), obj_data_text(data))

@@ -120,6 +120,26 @@ def check_fits(weights: Path, cfg: Path) -> None:
         )
 
 
+def check_complete(weights: Path, sections: Sequence[Section], cfg: Path | str) -> None:
+    """Raise unless ``weights`` holds exactly the parameters of every layer of ``cfg``.
+
+    What ``map`` and ``detect`` need: darknet and OpenCV read a short file's missing floats as
+    zeros or garbage, and another architecture's or class count's file as shifted values,
+    without a word. A cfg with a layer type not sized here is not checked.
+    """
+    try:
+        needed = sum(layer_param_counts(sections))
+    except DarknetError:
+        return
+    header = read_header(weights)
+    have = (Path(weights).stat().st_size - header.size) / FLOAT_BYTES
+    if have != needed:
+        raise DarknetError(
+            f"{weights}: holds {have:.0f} weights but {cfg} needs {needed}; these weights "
+            "belong to another cfg (another network or class count) or the file is cut short"
+        )
+
+
 def partial(cfg: Path, weights: Path, out: Path, layers: int = 15) -> Path:
     """``darknet partial cfg weights out layers``: the first ``layers`` layers, ``seen`` reset."""
     sections = read_cfg(cfg)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -14,7 +15,13 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
-from yof_darknet.fileio import atomic_write_bytes, temporary_sibling
+from yof_darknet.fileio import (
+    atomic_write_bytes,
+    check_writable,
+    named,
+    open_output,
+    temporary_sibling,
+)
 from yof_darknet.infer.detector import Detection
 
 
@@ -50,19 +57,27 @@ class JsonLines:
             return
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(path)
         self._tmp = temporary_sibling(path, "partial")
-        self._stream = self._tmp.open("w")
+        self._stream = io.TextIOWrapper(open_output(self._tmp), encoding="utf-8")
 
     def write(self, record: dict) -> None:
-        self._stream.write(json.dumps(record) + "\n")
-        if self._tmp is None:
-            self._stream.flush()
+        try:
+            self._stream.write(json.dumps(record) + "\n")
+            if self._tmp is None:
+                self._stream.flush()
+        except OSError as exc:  # a full disk: the CLI names the file
+            raise named(exc, self.target) from exc
 
     def close(self) -> None:
         """Finish the file (renamed into place; a run stopped by q/Ctrl-C keeps what it wrote)."""
         if self._tmp is None:
             return
-        self._stream.close()
+        try:
+            self._stream.close()
+        except OSError as exc:
+            self._tmp.unlink(missing_ok=True)
+            raise named(exc, self.target) from exc
         os.replace(self._tmp, self.target)
         self._tmp = None
 
@@ -92,7 +107,9 @@ class VideoSink:
             path = path.with_suffix(".mp4")
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(path)
         self._tmp = temporary_sibling(path, "partial")
+        self._tmp.unlink(missing_ok=True)  # OpenCV would write through a link left there
         codec = self._FOURCC[path.suffix.lower()]
         fourcc = cv2.VideoWriter_fourcc(*codec)
         self._writer = cv2.VideoWriter(str(self._tmp), fourcc, fps, size)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.fileio import check_writable, protected
 from yof_darknet.infer.cascade import Cascade, parse_cascade
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
@@ -25,16 +26,21 @@ WINDOW = "yof-darknet detect"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)
 
 
-def make_detector(options: DetectOptions) -> Detector | Cascade:
-    """The single-stage detector of ``--cfg``/``--weights``, or the cascade of ``--cascade``."""
+def model_paths(options: DetectOptions) -> list[Path]:
+    """The model files of this run: ``--cfg``/``--weights``, or the two of ``--cascade``."""
     if options.cascade is not None:
-        cfg, weights = parse_cascade(options.cascade)
-        return Cascade(cfg, weights, options.names, threads=options.threads)
+        return list(parse_cascade(options.cascade))
     if options.cfg is None or options.weights is None:
         raise InferenceError("detect needs --cfg and --weights (or --cascade CFG:WEIGHTS)")
-    return Detector(
-        options.cfg, options.weights, options.names, size=options.size, threads=options.threads
-    )
+    return [options.cfg, options.weights]
+
+
+def make_detector(options: DetectOptions) -> Detector | Cascade:
+    """The single-stage detector of ``--cfg``/``--weights``, or the cascade of ``--cascade``."""
+    cfg, weights = model_paths(options)
+    if options.cascade is not None:
+        return Cascade(cfg, weights, options.names, threads=options.threads)
+    return Detector(cfg, weights, options.names, size=options.size, threads=options.threads)
 
 
 @dataclass
@@ -75,11 +81,47 @@ def _annotate(image: np.ndarray, detections: list[Detection], tracks: Sequence[i
 
 
 def run_detect(options: DetectOptions) -> DetectSummary:
-    """Run ``detect`` as the CLI describes and count what it did."""
+    """Run ``detect`` as the CLI describes and count what it did.
+
+    No output may replace an input (an image, the video, the weights, cfg or names): such a
+    run is refused before the first detection.
+    """
     if options.show and (problem := display_problem()):
         raise InferenceError(problem)
-    detector = make_detector(options)  # first: a missing --cfg/--weights is the first error
+    models = model_paths(options)  # first: a missing --cfg/--weights is the first error
     source = resolve_source(options.source)
+    inputs = [*models, options.names, source.path, *source.images]
+    with protected(*inputs):
+        for target in _outputs(source, options):
+            check_writable(target)
+        return _run(source, options)
+
+
+def _outputs(source: Source, options: DetectOptions) -> list[Path]:
+    """Every file this run will write."""
+    targets = [Path(options.json)] if options.json not in (None, "-") else []
+    if options.save is not None:
+        if source.kind == "images":
+            assert source.root is not None
+            targets += [
+                options.save / path.relative_to(source.root)
+                for path in source.images
+                if path.is_relative_to(source.root)  # others are missing: skipped when met
+            ]
+        else:
+            name = _video_name(source)
+            targets += [options.save / name, options.save / Path(name).with_suffix(".mp4")]
+    return targets
+
+
+def _video_name(source: Source) -> str:
+    if source.path is not None:
+        return source.path.name
+    return f"{source.name}.mp4" if source.camera is not None else "stream.mp4"
+
+
+def _run(source: Source, options: DetectOptions) -> DetectSummary:
+    detector = make_detector(options)
     smoother = Smoother(detector.names, options.smooth_alpha) if options.smooth else None
     json_out = JsonLines(options.json) if options.json else None
     summary = DetectSummary(backend=detector.backend)
@@ -149,10 +191,7 @@ def _stream_frames(
     capture = open_capture(source)
     sink: VideoSink | None = None
     rate = _Rate()
-    if source.path is not None:
-        video_name = source.path.name
-    else:
-        video_name = f"{source.name}.mp4" if source.camera is not None else "stream.mp4"
+    video_name = _video_name(source)
     try:
         for frame in stream_detections(
             capture,

@@ -17,28 +17,19 @@ import numpy as np
 from yof_darknet.errors import DarknetError, InferenceError
 from yof_darknet.fileio import atomic_write_bytes
 from yof_darknet.formats.cfg import Section, net_int, parse_cfg
-from yof_darknet.formats.weights import FLOAT_BYTES, layer_param_counts, pack_header, read_header
+from yof_darknet.formats.weights import check_complete, layer_param_counts, pack_header
 
 _OBJECTNESS_LOGIT = -4.0
 
 
 def check_weights_size(cfg: Path, text: str, weights: Path) -> None:
-    """Raise if ``weights`` does not hold exactly the floats the cfg ``text`` needs (cfgs with
-    layer types :mod:`yof_darknet.formats.weights` does not size are not checked)."""
+    """Raise if ``weights`` does not hold exactly the floats the cfg ``text`` needs
+    (``darknet.weights.check_complete``)."""
     try:
-        needed = sum(layer_param_counts(parse_cfg(text, str(cfg))))
-    except DarknetError:
-        return  # a layer type the sizer does not know
-    try:
-        header = read_header(weights)
+        sections = parse_cfg(text, str(cfg))
+        check_complete(weights, sections, cfg)
     except DarknetError as exc:
         raise InferenceError(str(exc)) from None
-    have = (weights.stat().st_size - header.size) / FLOAT_BYTES
-    if have != needed:
-        raise InferenceError(
-            f"{weights}: holds {have:.0f} weights but {cfg} needs {needed}; "
-            "these weights belong to another cfg (or the file is cut short)"
-        )
 
 
 def write_random_weights(
