@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 YOF    := $(BIN)/yof-darknet
 STAMP  := $(VENV)/.installed
+# OpenCV 5 beside the package's own OpenCV 4: the tests check that ONNX Runtime detection works
+# with OpenCV 5 (which has no Darknet importer); the package comes from .venv.
+CV5       := .venv-cv5
+CV5_STAMP := $(CV5)/.installed
 
 # Dataset locations (empty = the embedded sample) and the output of `make datasets`.
 EXPW     ?=
@@ -56,9 +60,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+$(CV5_STAMP): $(STAMP)
+	test -x $(CV5)/bin/python || $(PYTHON) -m venv $(CV5)
+	$(CV5)/bin/python -m pip install -q "opencv-python-headless>=5,<6" \
+		"numpy==$$($(BIN)/python -c 'import numpy; print(numpy.__version__)')"
+	touch $(CV5_STAMP)
+
 setup: $(STAMP) ## create .venv and install the package (editable) with the dev tools
 
-test: $(STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed)
+test: $(STAMP) $(CV5_STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

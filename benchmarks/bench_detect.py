@@ -1,5 +1,5 @@
-"""Detection speed: frames per second of ``Detector.detect`` (darknet pre-processing, OpenCV
-forward, decode, NMS; model load excluded) at 416 and 320 with the paper's 7-class
+"""Detection speed: frames per second of ``Detector.detect`` (darknet pre-processing, ONNX
+Runtime fp32 forward, decode, NMS; model load excluded) at 416 and 320 with the paper's 7-class
 yolov3-tiny, and the ratio to Debian darknet's own ``detector test`` on the same images.
 
 Weights are random (the right size; batch norm calibrated on the images so the activations and
@@ -24,8 +24,8 @@ import numpy as np
 from yof_darknet.cluster import available_cpus
 from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.expressions import CLASSES
+from yof_darknet.formats.netinput import darknet_input
 from yof_darknet.infer.detector import Detector
-from yof_darknet.infer.preprocess import darknet_input
 from yof_darknet.infer.weightsfile import write_random_weights
 
 SIZES = (416, 320)
@@ -58,7 +58,7 @@ def _median_ms(samples: list[float]) -> float:
 
 
 def bench_ours(cfg: Path, weights: Path, size: int, images: list[np.ndarray], threads: int):
-    detector = Detector(cfg, weights, list(CLASSES), size=size, threads=threads)
+    detector = Detector(cfg, weights, list(CLASSES), size=size, threads=threads, engine="ort")
     for index in range(WARMUP):
         detector.detect(images[index % len(images)])
     total, cpu, pre, forward, post = [], [], [], [], []

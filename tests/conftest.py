@@ -54,5 +54,5 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, debian_darknet: Pa
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, darknet_fixtures: Path, debian_darknet: Path) -> TinyModel:
-    """A tiny YOLOv3-tiny trained once per session by Debian's darknet (see tests.support.model)."""
+    """The model Debian's darknet trains once per session, for the infer and export tests."""
     return train_tiny_model(tmp_path_factory.mktemp("tinymodel"), darknet_fixtures, debian_darknet)

@@ -21,7 +21,7 @@ def test_doctor_reports_debian_darknet(debian_darknet):
     darknet = next(line for line in lines if "darknet:" in line)
     assert darknet.startswith("ok ") and "pjreddie" in darknet and "CPU only" in darknet
     assert any("no `detector map`" in line for line in lines)  # the note with the fix
-    for name in ("opencv-python:", "onnxruntime:", "face detector:"):
+    for name in ("opencv-python:", "onnxruntime:", "engines:", "face detector:"):
         assert any(name in line for line in lines), name
     assert "Darknet importer present" in result.output
     assert result.exit_code == (0 if lines[-1] == "ready" else 1)

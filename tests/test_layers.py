@@ -15,12 +15,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "yof_darknet"
 LAYERS = (
     ("top", {"cli", "pipeline", "doctor", "compare", "__main__"}),
-    ("stage", {"datasets", "darknet", "evaluate", "infer"}),
+    ("stage", {"datasets", "darknet", "evaluate", "infer", "export"}),
     ("bottom", {"formats", "fileio", "owned", "runner", "progress", "cluster", "faces"}),
     ("ground", {"expressions", "errors", "options", "__init__"}),
 )
 # Stage -> stage imports that run another stage, each named in the README.
-ACROSS = {("evaluate", "infer")}  # map --engine python runs the OpenCV DNN detector
+ACROSS = {
+    ("evaluate", "infer"),  # map --engine python|onnx runs the detector
+    ("infer", "export"),  # detect exports cfg + weights to the ONNX model it runs (the cache)
+}
 
 
 def layer_of(part: str) -> int:

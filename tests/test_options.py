@@ -100,9 +100,14 @@ def test_datasets_options_reach_the_affwild2_converter_options(tmp_path):
 
 def test_detect_options_come_from_its_dataclass():
     detect = _options("detect")
-    # --cascade CFG:WEIGHTS replaces them, so they are checked when detect runs
-    assert not detect["weights"].required and detect["cascade"].metavar == "CLASSIFIER_CFG:WEIGHTS"
+    # --weights + --cfg, or an exported --model: none of the three is required on its own.
+    assert not (detect["weights"].required or detect["cfg"].required or detect["model"].required)
+    assert detect["cascade"].metavar == "CLASSIFIER_CFG:WEIGHTS"
+    assert detect["engine"].type.choices == ("ort", "opencv")
     assert detect["size"].type.convert("416x320", None, None) == (416, 320)
     assert detect["smooth_alpha"].type.min_open and detect["json"].metavar == "FILE|-"
     result = CliRunner().invoke(main, ["detect", "x.jpg", "--cfg", __file__])
-    assert result.exit_code == 1 and "detect needs --cfg and --weights" in result.output
+    assert (
+        result.exit_code == 2
+        and "give --weights and --cfg, or --model, or --cascade" in result.output
+    )

@@ -109,13 +109,41 @@ def check_opencv() -> Check:
     except ImportError as exc:
         return Check("opencv-python", False, str(exc), ("pip install 'opencv-python<5'",))
     if not hasattr(cv2.dnn, "readNetFromDarknet"):
+        # video I/O and drawing still work; only `--engine opencv` needs the importer.
         return Check(
             "opencv-python",
-            False,
-            f"{cv2.__version__} has no Darknet importer (removed in OpenCV 5)",
-            ("pip install 'opencv-python>=4.11,<5'",),
+            True,
+            f"{cv2.__version__} has no Darknet importer (removed in OpenCV 5): "
+            "`detect --engine opencv` and `map --engine python` are unavailable",
+            ("for them: pip install 'opencv-python>=4.11,<5'",),
         )
     return Check("opencv-python", True, f"{cv2.__version__} (Darknet importer present)")
+
+
+def check_engines() -> Check:
+    """Which detection engines this install can run (``detect --engine``)."""
+    engines, missing = [], []
+    try:
+        import onnxruntime
+
+        providers = onnxruntime.get_available_providers()
+        devices = "CPU" + (", CUDA" if "CUDAExecutionProvider" in providers else "")
+        engines.append(f"ort (ONNX Runtime: {devices})")
+    except ImportError:
+        missing.append("ort: pip install onnxruntime (or onnxruntime-gpu)")
+    try:
+        import cv2
+
+        if hasattr(cv2.dnn, "readNetFromDarknet"):
+            engines.append("opencv (Darknet importer and ONNX reader)")
+        else:
+            engines.append("opencv (ONNX reader only: fp32 `--model` files)")
+            missing.append("opencv on cfg + weights: pip install 'opencv-python<5'")
+    except ImportError:
+        missing.append("opencv: pip install opencv-python")
+    if not engines:
+        return Check("engines", False, "none", tuple(missing))
+    return Check("engines", True, "; ".join(engines), tuple(missing))
 
 
 def check_onnxruntime() -> Check:
@@ -150,7 +178,13 @@ def check_face_detector() -> Check:
 
 def run_checks(darknet: Path | None = None, *, affwild2: bool = True) -> list[Check]:
     """Every check the run needs: the face detector only when Aff-Wild2 is converted."""
-    checks = [check_darknet(darknet), check_gpu(), check_opencv(), check_onnxruntime()]
+    checks = [
+        check_darknet(darknet),
+        check_gpu(),
+        check_opencv(),
+        check_onnxruntime(),
+        check_engines(),
+    ]
     if affwild2:
         checks.append(check_face_detector())
     return checks

@@ -25,3 +25,7 @@ class InferenceError(YofError):
 
 class ClusterError(YofError):
     """A scheduler's variables (SLURM array, CPUs, GPUs) do not say what the task was given."""
+
+
+class ExportError(YofError):
+    """A Darknet model cannot be converted (layer not supported, weights of another cfg...)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import stat
@@ -240,3 +241,12 @@ def place_image(source: Path, target: Path, *, copy: bool = False) -> None:
             os.utime(tmp, ns=(want.st_atime_ns, want.st_mtime_ns))
         else:
             tmp.symlink_to(source)
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, as ``sha256sum`` prints it."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -265,11 +265,23 @@ def test_paths_darknet_cannot_use_are_refused_before_the_run_folder_is_made(
     spaced = make_dataset(tmp_path / "my set")
     darknet = probe(debian_darknet)
     with pytest.raises(DarknetError, match=r"train = .*my set.*holds whitespace"):
-        train(spaced, name="a", darknet=darknet, runs_dir=tmp_path / "runs", progress=False)
+        train(
+            spaced, TrainOptions(name="a", runs=tmp_path / "runs"), darknet=darknet, progress=False
+        )
     assert not (tmp_path / "runs").exists()
     plain = make_dataset(tmp_path / "set")
     with pytest.raises(DarknetError, match=r"run folder .*my runs.*holds whitespace"):
-        train(plain, name="a", darknet=darknet, runs_dir=tmp_path / "my runs", progress=False)
+        train(
+            plain,
+            TrainOptions(name="a", runs=tmp_path / "my runs"),
+            darknet=darknet,
+            progress=False,
+        )
     with pytest.raises(DarknetError, match="256-byte buffer"):
-        train(plain, name="x" * 240, darknet=darknet, runs_dir=tmp_path / "r", progress=False)
+        train(
+            plain,
+            TrainOptions(name="x" * 240, runs=tmp_path / "r"),
+            darknet=darknet,
+            progress=False,
+        )
     assert not (tmp_path / "my runs").exists() and not (tmp_path / "r").exists()

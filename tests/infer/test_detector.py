@@ -13,9 +13,10 @@ from tests.support.boxes import iou_xyxy
 from tests.support.model import TinyModel
 from yof_darknet.errors import InferenceError
 from yof_darknet.expressions import CLASSES
-from yof_darknet.infer.detector import Detection, Detector, resolve_names
+from yof_darknet.formats.names import resolve_names
+from yof_darknet.formats.netinput import darknet_input, darknet_resize
+from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.netcfg import opencv_cfg_text, read_net_spec
-from yof_darknet.infer.preprocess import darknet_input, darknet_resize
 
 Record = tuple[int, float, tuple[float, float, float, float]]
 
@@ -81,7 +82,14 @@ def _match(ours: list[Record], theirs: list[Record]):
 
 
 def _assert_same_records(detector: Detector, images: list[Path], expected) -> int:
+    """Our records equal darknet's, up to NMS ties and scores at valid's threshold: scores
+    within 1e-3 and boxes within 0.02 px (images up to twice the network size). Measured over
+    sessions (darknet trains a new model each time): scores 1e-5 to 7.7e-4 apart, boxes
+    < 0.007 px, the same for both engines, which agree with each other within 2e-5
+    (test_engines): what is left is darknet's own float arithmetic (its gemm sums in
+    another order), amplified by a barely trained network."""
     total = 0
+    worst_score = worst_box = 0.0
     for path in images:
         image = cv2.imread(str(path))
         height, width = image.shape[:2]
@@ -95,19 +103,26 @@ def _assert_same_records(detector: Detector, images: list[Path], expected) -> in
         for a, b in ties:
             assert abs(a[1] - b[1]) < 1e-4 and iou_xyxy(a[2], b[2]) > 0.45, (path, ties)
         assert len(ties) + len(unpaired) <= 2, (path, ties, unpaired)
+        for a, b in pairs:
+            if _box_difference(a, b) <= 1.0:
+                worst_score = max(worst_score, abs(a[1] - b[1]))
+                worst_box = max(worst_box, _box_difference(a, b))
         total += len(pairs)
+    assert worst_score <= 1e-3 and worst_box <= 0.02, (worst_score, worst_box)
     return total
 
 
-def test_detections_equal_darknet_valid(tiny_model: TinyModel, debian_darknet: Path):
+@pytest.mark.parametrize("engine", ["ort", "opencv"])
+def test_detections_equal_darknet_valid(tiny_model: TinyModel, debian_darknet: Path, engine):
     """Net-sized images: no resize, so darknet's letterbox and our plain resize agree."""
     expected = _darknet_valid(tiny_model, debian_darknet, tiny_model.data, tiny_model.cfg)
-    detector = Detector(tiny_model.cfg, tiny_model.weights, tiny_model.names)
+    detector = Detector(tiny_model.cfg, tiny_model.weights, tiny_model.names, engine=engine)
     assert _assert_same_records(detector, tiny_model.valid_images, expected) > 100
 
 
+@pytest.mark.parametrize("engine", ["ort", "opencv"])
 def test_letterboxed_other_sizes_equal_darknet_valid(
-    tiny_model: TinyModel, debian_darknet: Path, tmp_path: Path
+    tiny_model: TinyModel, debian_darknet: Path, tmp_path: Path, engine: str
 ):
     """Wide, tall, larger and smaller images through darknet's own resize and letterbox:
     pjreddie always letterboxes; our detector does when the cfg says letter_box=1."""
@@ -126,7 +141,7 @@ def test_letterboxed_other_sizes_equal_darknet_valid(
     cfg = tmp_path / "letterbox.cfg"
     cfg.write_text(tiny_model.cfg.read_text().replace("[net]\n", "[net]\nletter_box=1\n", 1))
     expected = _darknet_valid(tiny_model, debian_darknet, data, cfg)
-    detector = Detector(cfg, tiny_model.weights, tiny_model.names)
+    detector = Detector(cfg, tiny_model.weights, tiny_model.names, engine=engine)
     assert detector.spec.letter_box
     assert _assert_same_records(detector, images, expected) > 50
 

@@ -1,7 +1,8 @@
 """The `yof-darknet` command line: a thin click layer over the package's functions.
 
-Each command module (datasets, darknet, evaluate, infer) exposes ``COMMANDS``; heavy libraries
-(cv2, onnxruntime, matplotlib) are imported inside the commands so that ``--help`` stays fast.
+Each command module (datasets, darknet, evaluate, infer, export) exposes ``COMMANDS``; heavy
+libraries (cv2, onnxruntime, matplotlib) are imported inside the commands so that ``--help`` stays
+fast.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from yof_darknet.cli import cascade, darknet, datasets, evaluate, infer, pipeline
+    from yof_darknet.cli import cascade, darknet, datasets, evaluate, export, infer, pipeline
 
-    for module in (datasets, darknet, evaluate, infer, pipeline, cascade):
+    for module in (datasets, darknet, evaluate, infer, export, pipeline, cascade):
         for command in module.COMMANDS:
             main.add_command(command)
 

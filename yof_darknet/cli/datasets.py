@@ -16,6 +16,7 @@ import click
 
 from yof_darknet.cli.params import AFFWILD2_OPTION, EXPW_OPTION, OUT_DIR, pick, stage_options
 from yof_darknet.datasets.options import DatasetsOptions
+from yof_darknet.datasets.sample import DEFAULT_IMAGES
 from yof_darknet.errors import DatasetError
 
 
@@ -176,7 +177,7 @@ def datasets(
 @click.option(
     "--images",
     type=click.IntRange(min=1),
-    default=400,
+    default=DEFAULT_IMAGES,
     help="Number of ExpW images with drawn faces.",
 )
 @click.option(

@@ -19,6 +19,12 @@ def detect(source: str, **given: Any) -> None:
     --show/--save/--json, JSON lines go to stdout."""
     from yof_darknet.infer.run import run_detect
 
+    if (
+        given["cascade"] is None
+        and given["model"] is None
+        and None in (given["weights"], given["cfg"])
+    ):
+        raise click.UsageError("give --weights and --cfg, or --model, or --cascade")
     if not (given["show"] or given["save"] or given["json"]):
         given["json"] = "-"
     options = pick(DetectOptions, given, source=source)
@@ -27,7 +33,7 @@ def detect(source: str, **given: Any) -> None:
         click.echo(f"skipped {reason}", err=True)
     click.echo(
         f"detect: {summary.frames} frame(s), {summary.detections} detection(s), "
-        f"{summary.fps:.1f} FPS ({summary.backend})",
+        f"{summary.fps:.1f} FPS ({summary.engine}, {summary.backend})",
         err=True,
     )
     if options.save is not None:

@@ -10,7 +10,6 @@ SHA-256 matched.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ import requests
 
 from yof_darknet.darknet.profiles import TEMPLATE
 from yof_darknet.errors import DarknetError
-from yof_darknet.fileio import open_output
+from yof_darknet.fileio import open_output, sha256_file
 from yof_darknet.formats.weights import partial
 from yof_darknet.progress import Progress
 
@@ -82,14 +81,6 @@ class Pretrained:
     weights: Path  # yolov3-tiny.weights (checked)
     conv15: Path  # its first 15 layers, seen = 0
     notes: tuple[str, ...] = ()  # files found wrong and moved aside
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _transfer(url: str, part: Path, progress: bool) -> None:

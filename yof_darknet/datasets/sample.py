@@ -27,15 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.datasets.sample_faces import draw_face
+from yof_darknet.datasets.sample_faces import draw_face, face_colour
 from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.owned import refuse_linked_folders
 
-DEFAULT_IMAGES = 400
+DEFAULT_IMAGES = 600
 _SIDES = (144, 160, 176)
-_FACES_PER_IMAGE = ((1, 0.45), (2, 0.35), (3, 0.2))
-_FACE_FRACTION = {1: (0.45, 0.75), 2: (0.35, 0.55), 3: (0.3, 0.42)}  # face width / image side
+_FACES_PER_IMAGE = ((1, 0.6), (2, 0.3), (3, 0.1))
+_FACE_FRACTION = {1: (0.5, 0.8), 2: (0.38, 0.55), 3: (0.3, 0.42)}  # face width / image side
 _ADJECTIVES = (
     ("angry", "furious", "irate"),
     ("disgusted", "revolted", "repelled"),
@@ -137,15 +137,19 @@ def _background_box(
 
 
 def _background(rng: np.random.Generator, side: int) -> np.ndarray:
-    """Dim, low-saturation clutter: a gradient, noise and a few grey shapes, never a face colour."""
+    """Dim, low-saturation clutter: a gradient, noise and a few grey shapes, darker than any face.
+
+    Brightness stays under 140 (a face's fill is 165 or more), so that a face's outline is
+    always visible; it is drawn the same way whatever the classes of the faces put on it.
+    """
     import cv2
 
-    base = rng.uniform(45, 120) + rng.uniform(-10, 10, size=3)
+    base = rng.uniform(45, 105) + rng.uniform(-10, 10, size=3)
     ramp = np.linspace(-20, 20, side)[None, :, None] * rng.choice([-1, 1])
     img = np.clip(base + ramp + rng.normal(0, 6, size=(side, side, 3)), 0, 255).astype(np.uint8)
     img = np.ascontiguousarray(np.swapaxes(img, 0, 1) if rng.random() < 0.5 else img)
     for _ in range(int(rng.integers(2, 6))):
-        grey = int(rng.integers(30, 160))
+        grey = int(rng.integers(30, 140))
         p1 = tuple(int(v) for v in rng.integers(0, side, size=2))
         p2 = tuple(int(v) for v in rng.integers(0, side, size=2))
         if rng.random() < 0.5:
@@ -182,7 +186,7 @@ def _face_image(seed: int, index: int, info: ExpwSampleInfo) -> tuple[str, bytes
     labels = [int(rng.integers(len(CLASSES))) for _ in faces]
     img = _background(rng, side)
     for face, label in zip(faces, labels, strict=True):
-        draw_face(img, face, label, int(rng.integers(-20, 21)))
+        draw_face(img, face, label, face_colour(rng))
     name = _name(labels[0], index, rng)
     rows: list[Row] = []
     for face_id, (face, label) in enumerate(zip(faces, labels, strict=True)):

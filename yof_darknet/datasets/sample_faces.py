@@ -1,29 +1,34 @@
-"""Drawn faces for the embedded sample: one bold, large look per expression class.
+"""Drawn faces for the embedded sample: the expression lives in the brows, eyes and mouth only.
 
-From scratch on 2 CPU cores, YOLOv3-tiny has a few hundred iterations to learn both where faces
-are and which expression they show, so each class differs in what a small network sees first:
-the face colour (six hues 60 degrees apart, which Darknet's ``hue=.1`` augmentation cannot carry
-into a neighbour, and a grey one for neutral) and thick, face-sized brows, eyes and mouth.
-All sizes scale with the face box, so a small face carries the same cues as a large one.
+Every face is drawn the same way whatever its class: a filled ellipse of a random colour (any
+hue, saturation and brightness, drawn by the caller independently of the class) with a dark
+outline, and dark brows, eyes and mouth. Only those strokes differ between the classes, so a
+network can only score by reading them; the colour, size, shape and place of a face tell nothing.
+From scratch on 2 CPU cores YOLOv3-tiny has a few hundred iterations to learn both where faces
+are and which expression they show, so the strokes are bold and large (all sizes scale with the
+face box, so a small face carries the same cues as a large one).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# BGR face colours in CLASSES order: anger red, disgust green, fear magenta, happiness yellow,
-# sadness blue, surprise cyan, neutral light grey (no hue, so colour jitter cannot move it).
-FACE_BGR: tuple[tuple[int, int, int], ...] = (
-    (40, 40, 215),
-    (50, 175, 40),
-    (200, 50, 195),
-    (40, 215, 235),
-    (215, 90, 30),
-    (220, 205, 40),
-    (205, 205, 205),
-)
 _INK = (20, 20, 20)
 _WHITE = (250, 250, 250)
+# Stroke width = the face's smaller semi-axis / _STROKE: bold enough to survive the network's
+# 128 px input when three faces share an image.
+_STROKE = 4.5
+
+
+def face_colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A random BGR fill: any hue, saturation 0-170, brightness 165-245 (dark ink stays visible)."""
+    import cv2
+
+    hsv = np.array(
+        [[[rng.uniform(0, 180), rng.uniform(0, 170), rng.uniform(165, 245)]]], dtype=np.float32
+    )
+    bgr = cv2.cvtColor(hsv.round().astype(np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
+    return (int(bgr[0]), int(bgr[1]), int(bgr[2]))
 
 
 def _pt(cx: float, cy: float, rx: float, ry: float, u: float, v: float) -> tuple[int, int]:
@@ -66,59 +71,61 @@ def _dot_eyes(img, f, radius: float) -> None:
 
 def _features(img, f, label: int, thick: int) -> None:
     """Brows, eyes and mouth of class ``label`` on the face ``f = (cx, cy, rx, ry)``."""
-    if label == 0:  # anger: brows in a steep V, slit eyes, clenched frown with teeth
-        _line(img, f, (-0.7, -0.62), (-0.12, -0.35), thick)
-        _line(img, f, (0.7, -0.62), (0.12, -0.35), thick)
-        _line(img, f, (-0.55, -0.18), (-0.2, -0.18), thick)
-        _line(img, f, (0.55, -0.18), (0.2, -0.18), thick)
-        _ellipse(img, f, (0, 0.45), (0.42, 0.16), _INK, -1)
-        _line(img, f, (-0.36, 0.45), (0.36, 0.45), max(1, thick // 2))
+    if label == 0:  # anger: brows in a steep V, slit eyes, clenched teeth
+        _line(img, f, (-0.7, -0.65), (-0.1, -0.3), thick)
+        _line(img, f, (0.7, -0.65), (0.1, -0.3), thick)
+        _line(img, f, (-0.55, -0.12), (-0.2, -0.12), thick)
+        _line(img, f, (0.55, -0.12), (0.2, -0.12), thick)
+        _ellipse(img, f, (0, 0.5), (0.5, 0.24), _WHITE, -1)
+        _ellipse(img, f, (0, 0.5), (0.5, 0.24), _INK, max(1, thick // 2))
+        _line(img, f, (-0.45, 0.5), (0.45, 0.5), max(1, thick // 2))
     elif label == 1:  # disgust: one brow up, one down, squint, zigzag mouth pulled to one side
-        _line(img, f, (-0.7, -0.6), (-0.15, -0.48), thick)
+        _line(img, f, (-0.7, -0.65), (-0.15, -0.5), thick)
         _line(img, f, (0.15, -0.3), (0.7, -0.42), thick)
-        _line(img, f, (-0.55, -0.2), (-0.2, -0.2), thick)
-        _dot_eyes(img, f, 0.1)
-        _poly(img, f, [(-0.5, 0.35), (-0.25, 0.5), (0.0, 0.3), (0.25, 0.55), (0.55, 0.4)], thick)
+        _line(img, f, (-0.55, -0.18), (-0.2, -0.18), thick)
+        _dot_eyes(img, f, 0.12)
+        _poly(img, f, [(-0.6, 0.3), (-0.3, 0.58), (0.0, 0.3), (0.3, 0.6), (0.6, 0.4)], thick)
     elif label == 2:  # fear: brows raised and pulled together, huge eyes, wide open mouth
-        _line(img, f, (-0.7, -0.55), (-0.12, -0.75), thick)
-        _line(img, f, (0.7, -0.55), (0.12, -0.75), thick)
-        _round_eyes(img, f, 0.2, thick)
-        _ellipse(img, f, (0, 0.45), (0.5, 0.2), _INK, -1)
-        _ellipse(img, f, (0, 0.45), (0.4, 0.07), _WHITE, -1)
+        _line(img, f, (-0.7, -0.55), (-0.12, -0.78), thick)
+        _line(img, f, (0.7, -0.55), (0.12, -0.78), thick)
+        _round_eyes(img, f, 0.22, thick)
+        _ellipse(img, f, (0, 0.5), (0.55, 0.24), _INK, -1)
+        _ellipse(img, f, (0, 0.5), (0.42, 0.08), _WHITE, -1)
     elif label == 3:  # happiness: arched brows, closed ^ eyes, wide open smile
-        _ellipse(img, f, (-0.38, -0.42), (0.25, 0.12), _INK, thick, (180, 360))
-        _ellipse(img, f, (0.38, -0.42), (0.25, 0.12), _INK, thick, (180, 360))
-        _ellipse(img, f, (-0.38, -0.12), (0.2, 0.14), _INK, thick, (180, 360))
-        _ellipse(img, f, (0.38, -0.12), (0.2, 0.14), _INK, thick, (180, 360))
-        _ellipse(img, f, (0, 0.22), (0.6, 0.45), _INK, -1, (0, 180))
+        _ellipse(img, f, (-0.38, -0.45), (0.25, 0.14), _INK, thick, (180, 360))
+        _ellipse(img, f, (0.38, -0.45), (0.25, 0.14), _INK, thick, (180, 360))
+        _ellipse(img, f, (-0.38, -0.1), (0.2, 0.16), _INK, thick, (180, 360))
+        _ellipse(img, f, (0.38, -0.1), (0.2, 0.16), _INK, thick, (180, 360))
+        _ellipse(img, f, (0, 0.22), (0.62, 0.5), _INK, -1, (0, 180))
     elif label == 4:  # sadness: brows slanting up inwards, drooping eyes, deep frown, a tear
-        _line(img, f, (-0.7, -0.35), (-0.12, -0.6), thick)
-        _line(img, f, (0.7, -0.35), (0.12, -0.6), thick)
-        _ellipse(img, f, (-0.38, -0.22), (0.2, 0.12), _INK, thick, (0, 180))
-        _ellipse(img, f, (0.38, -0.22), (0.2, 0.12), _INK, thick, (0, 180))
-        _ellipse(img, f, (0, 0.7), (0.5, 0.35), _INK, thick, (180, 360))
-        _ellipse(img, f, (-0.45, 0.15), (0.09, 0.15), _WHITE, -1)
+        _line(img, f, (-0.7, -0.32), (-0.12, -0.62), thick)
+        _line(img, f, (0.7, -0.32), (0.12, -0.62), thick)
+        _ellipse(img, f, (-0.38, -0.2), (0.2, 0.14), _INK, thick, (0, 180))
+        _ellipse(img, f, (0.38, -0.2), (0.2, 0.14), _INK, thick, (0, 180))
+        _ellipse(img, f, (0, 0.75), (0.55, 0.4), _INK, thick, (180, 360))
+        _ellipse(img, f, (-0.45, 0.18), (0.1, 0.17), _WHITE, -1)
     elif label == 5:  # surprise: brows high up, big round eyes, tall round O mouth
-        _ellipse(img, f, (-0.38, -0.6), (0.25, 0.15), _INK, thick, (180, 360))
-        _ellipse(img, f, (0.38, -0.6), (0.25, 0.15), _INK, thick, (180, 360))
-        _round_eyes(img, f, 0.18, thick)
-        _ellipse(img, f, (0, 0.45), (0.22, 0.33), _INK, -1)
+        _ellipse(img, f, (-0.38, -0.62), (0.25, 0.15), _INK, thick, (180, 360))
+        _ellipse(img, f, (0.38, -0.62), (0.25, 0.15), _INK, thick, (180, 360))
+        _round_eyes(img, f, 0.2, thick)
+        _ellipse(img, f, (0, 0.48), (0.25, 0.36), _INK, -1)
     else:  # neutral: straight brows, dot eyes, straight mouth
-        _line(img, f, (-0.62, -0.45), (-0.15, -0.45), thick)
-        _line(img, f, (0.62, -0.45), (0.15, -0.45), thick)
-        _dot_eyes(img, f, 0.11)
-        _line(img, f, (-0.4, 0.45), (0.4, 0.45), thick)
+        _line(img, f, (-0.62, -0.48), (-0.15, -0.48), thick)
+        _line(img, f, (0.62, -0.48), (0.15, -0.48), thick)
+        _dot_eyes(img, f, 0.12)
+        _line(img, f, (-0.42, 0.48), (0.42, 0.48), thick)
 
 
-def draw_face(img: np.ndarray, ltrb: tuple[int, int, int, int], label: int, jitter: int) -> None:
+def draw_face(
+    img: np.ndarray, ltrb: tuple[int, int, int, int], label: int, colour: tuple[int, int, int]
+) -> None:
     """Draw a face of class ``label`` filling the box ``ltrb`` (pixels) of the BGR image ``img``.
 
-    ``jitter`` (-20..20) shifts the face colour a little, so that no two faces are identical.
+    ``colour`` is the BGR fill (``face_colour``); the caller draws it independently of ``label``.
     """
     left, top, right, bottom = ltrb
     f = ((left + right) / 2, (top + bottom) / 2, (right - left) / 2, (bottom - top) / 2)
-    colour = tuple(int(np.clip(c + jitter, 0, 255)) for c in FACE_BGR[label])
-    thick = max(2, round(min(f[2], f[3]) / 6))
+    thick = max(2, round(min(f[2], f[3]) / _STROKE))
     _ellipse(img, f, (0, 0), (1, 1), colour, -1)
     _ellipse(img, f, (0, 0), (1, 1), _INK, max(1, thick // 2))
     _features(img, f, label, thick)

@@ -10,7 +10,7 @@ from yof_darknet.errors import EvaluationError
 from yof_darknet.options import option
 
 POINTS = (0, 11, 101)
-ENGINES = ("darknet", "python")
+ENGINES = ("darknet", "python", "onnx")
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,15 @@ class MapOptions:
     engine: str | None = option(
         None,
         "darknet: `detector map` (AlexeyAB, hank-ai) or `detector valid` + our evaluator "
-        "(pjreddie); python: OpenCV DNN detections + our evaluator, no darknet needed "
+        "(pjreddie); python: OpenCV DNN detections + our evaluator, no darknet needed; onnx: "
+        "ONNX Runtime detections (of --model, or the cfg + weights exported) + our evaluator "
         "[default: darknet].",
         choices=ENGINES,
+    )
+    model: Path | None = option(
+        None,
+        "--engine onnx: an exported ONNX model (e.g. int8); --weights/--cfg then optional.",
+        path="file",
     )
     from_log: Path | None = option(
         None, "Parse a saved `detector map` (or -map training) log.", path="file"

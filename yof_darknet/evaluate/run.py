@@ -5,6 +5,8 @@ Paths, in the order the command tries them:
 * ``from_log``: parse a saved ``detector map`` log (no darknet, no images needed);
 * ``results``: score existing ``detector valid`` result files with our evaluator;
 * ``engine="python"``: OpenCV DNN detections (``detector map``'s thresholds), our evaluator;
+* ``engine="onnx"``: ONNX Runtime detections (the cfg + weights exported, or ``model``: an
+  exported fp32/int8 model), same thresholds and evaluator (``map`` runs the detect stage here);
 * ``engine="darknet"``: AlexeyAB / hank-ai run ``detector map`` and we parse it (per dataset:
   one more ``map`` run on each sub-list); pjreddie has no ``map``, so it runs ``detector valid``
   and our evaluator scores the result files.
@@ -61,7 +63,7 @@ METHOD_RESULTS = (
     "0.6 instead of map's 0.005 and 0.45, so expect small differences from `detector map`"
 )
 METHOD_PYTHON = (
-    "OpenCV DNN detections (no darknet; thresh 0.005, NMS 0.45 as in `detector map`) scored "
+    "{engine} detections (no darknet; thresh 0.005, NMS 0.45 as in `detector map`) scored "
     "by our evaluator (AlexeyAB's `detector map` arithmetic)"
 )
 
@@ -263,16 +265,22 @@ def _darknet_valid(
         return read_valid_results(results, test.names, linked)
 
 
-def _python_detections(test: TestSet, cfg: Path, weights: Path) -> Detections:
+def _python_detections(
+    test: TestSet, cfg: Path | None, weights: Path | None, engine: str, model: Path | None
+) -> tuple[Detections, str]:
     from yof_darknet.infer.detector import Detector
 
-    detector = Detector(cfg, weights, test.names)
+    detector = Detector(
+        cfg, weights, test.names, engine="opencv" if engine == "python" else "ort", model=model
+    )
     sizes = image_sizes(test.images)
     found = detector.detect_files(test.images, MAP_THRESH, MAP_NMS)
-    return detections_from_objects(
+    dets = detections_from_objects(
         (index, dets, (int(sizes[index, 0]), int(sizes[index, 1])))
         for index, (_, dets) in enumerate(found)
     )
+    name = {"opencv darknet importer": "OpenCV DNN", "opencv onnx": "OpenCV DNN (ONNX)"}
+    return dets, name.get(detector.description, f"ONNX Runtime ({detector.precision})")
 
 
 def map_inputs(request: MapOptions) -> tuple[Path | None, ...]:
@@ -305,14 +313,22 @@ def _run_map(request: MapOptions) -> MapOutcome:
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_RESULTS.format(path=request.results)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)
+    if request.engine == "onnx" and request.model is not None and request.weights is None:
+        dets, engine = _python_detections(test, request.cfg, None, "onnx", request.model)
+        combined, per_dataset, scored = evaluate_all(test, dets, params)
+        method = METHOD_PYTHON.format(engine=engine)
+        return MapOutcome(Table2(combined, method, None, per_dataset), scored)
     if request.weights is None or not request.weights.is_file():
         raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
     cfg = find_cfg(request.cfg, request.weights)
     check_model(cfg, request.weights, test)
-    if request.engine_or_default == "python":
-        dets = _python_detections(test, cfg, request.weights)
+    if request.engine_or_default in ("python", "onnx"):
+        dets, engine = _python_detections(
+            test, cfg, request.weights, request.engine_or_default, request.model
+        )
         combined, per_dataset, scored = evaluate_all(test, dets, params)
-        return MapOutcome(Table2(combined, METHOD_PYTHON, None, per_dataset), scored)
+        method = METHOD_PYTHON.format(engine=engine)
+        return MapOutcome(Table2(combined, method, None, per_dataset), scored)
     from yof_darknet.formats.binary import find_darknet
 
     check_darknet_paths(test)

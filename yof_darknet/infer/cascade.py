@@ -31,7 +31,9 @@ from yof_darknet.faces import (
     face_crop,
 )
 from yof_darknet.formats.cfg import net_int, read_cfg
-from yof_darknet.infer.detector import Detection, FileDetection, cuda_available, resolve_names
+from yof_darknet.formats.names import resolve_names
+from yof_darknet.infer.detector import Detection, Detector
+from yof_darknet.infer.engines import opencv_cuda_available
 
 
 def parse_cascade(value: str) -> tuple[Path, Path]:
@@ -78,7 +80,7 @@ class Classifier:
                 f"{weights}: OpenCV cannot load these weights with {cfg} "
                 f"({str(exc).strip().splitlines()[-1]}); are they from this cfg?"
             ) from None
-        self.backend = "cuda" if cuda_available() else "cpu"
+        self.backend = "cuda" if opencv_cuda_available() else "cpu"
         if self.backend == "cuda":
             self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
             self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
@@ -93,7 +95,7 @@ class Classifier:
         return self.net.forward().reshape(len(crops), -1)
 
 
-class Cascade(FileDetection):
+class Cascade:
     """RetinaFace + the expression classifier; ``names`` as for ``Detector``.
 
     ``face_threshold``: minimum RetinaFace score of a face; ``face_max_side``: RetinaFace sees the
@@ -121,12 +123,22 @@ class Cascade(FileDetection):
             threshold=face_threshold, max_side=face_max_side, threads=threads or 1
         )
         self.backend = self.classifier.backend
+        self.description = "cascade: RetinaFace (onnxruntime) + classifier (opencv)"
         classes = self.classifier.probabilities([np.zeros((8, 8, 3), np.uint8)]).shape[1]
         if classes != len(self.names):
             raise InferenceError(
                 f"{self.cfg}: the classifier has {classes} outputs but {len(self.names)} class "
                 "names were given; pass the matching --names file"
             )
+
+    def detect_batch(
+        self, images: Sequence[np.ndarray], thresh: float = 0.25, nms: float = 0.45
+    ) -> list[list[Detection]]:
+        """:meth:`detect` of each image (RetinaFace sees one frame at a time)."""
+        return [self.detect(image, thresh, nms) for image in images]
+
+    # the detector's reader thread over image files; it only needs ``self.detect``
+    detect_files = Detector.detect_files
 
     def classify(self, image_bgr: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """(faces, classes) class probabilities of ``faces`` (e.g. ground-truth boxes)."""

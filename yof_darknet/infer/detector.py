@@ -1,4 +1,4 @@
-"""A Darknet YOLO detector run by OpenCV's DNN module, with darknet's own pre/post-processing.
+"""A Darknet YOLO detector (ONNX Runtime or OpenCV DNN) with darknet's pre/post-processing.
 
     detector = Detector("runs/sample/yolov3-tiny.cfg", "runs/sample/yolov3-tiny_final.weights")
     for d in detector.detect(cv2.imread("face.jpg")):
@@ -13,23 +13,29 @@ not clipped (``detector map`` scores them unclipped); :meth:`Detection.clipped` 
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from yof_darknet.cluster import available_cpus
-from yof_darknet.errors import InferenceError, YofError
-from yof_darknet.expressions import CLASSES
-from yof_darknet.fileio import read_lines
-from yof_darknet.formats.objdata import read_obj_data
+from yof_darknet.errors import InferenceError
+from yof_darknet.fileio import sha256_file
+from yof_darknet.formats.cfg import parse_cfg
+from yof_darknet.formats.modelinfo import ModelInfo, head_specs
+from yof_darknet.formats.names import resolve_names
+from yof_darknet.formats.netinput import Placement, fill_input, to_image_boxes
+from yof_darknet.infer.engines import Engine, OpenCVEngine, OrtEngine, read_model_info
 from yof_darknet.infer.netcfg import NetSpec, opencv_cfg_text, read_net_spec
-from yof_darknet.infer.preprocess import Placement, darknet_input, to_image_boxes
 from yof_darknet.infer.weightsfile import check_weights_size
+from yof_darknet.infer.yolo import decode_heads
+
+ENGINES = ("ort", "opencv")
 
 
 @dataclass(frozen=True)
@@ -53,164 +59,156 @@ class Detection:
         )
 
 
-def read_names(path: Path) -> list[str]:
-    """Class names from a names file, one per line (blank lines ignored)."""
-    if not path.is_file():
-        raise InferenceError(f"{path}: names file not found; pass --names FILE")
-    return read_lines(path)
-
-
-def resolve_names(names: Sequence[str] | str | Path | None, cfg: Path, weights: Path) -> list[str]:
-    """The class names: a list as given, a names file, or (``None``) the ``names=`` file of an
-    ``obj.data`` beside the cfg (a run folder), an ``obj.names`` beside the cfg or the weights,
-    else the 7 expression classes."""
-    if isinstance(names, (str, Path)):
-        return read_names(Path(names))
-    if names is not None:
-        return list(names)
-    try:
-        return read_names(read_obj_data(cfg.parent / "obj.data").names)
-    except YofError:
-        pass
-    for folder in (cfg.parent, weights.parent, weights.parent.parent):
-        candidate = folder / "obj.names"
-        if candidate.is_file():
-            return read_names(candidate)
-    return list(CLASSES)
-
-
-def _net_size(size: int | tuple[int, int] | None, spec: NetSpec, cfg: Path) -> tuple[int, int]:
-    width, height = (
-        (spec.width, spec.height)
-        if size is None
-        else ((size, size) if isinstance(size, int) else size)
-    )
+def _net_size(
+    size: int | tuple[int, int] | None, default: tuple[int, int], where: Path
+) -> tuple[int, int]:
+    width, height = default if size is None else ((size, size) if isinstance(size, int) else size)
     if width <= 0 or height <= 0 or width % 32 or height % 32:
         raise InferenceError(
-            f"{cfg}: network size {width}x{height} is not a positive multiple of 32; "
+            f"{where}: network size {width}x{height} is not a positive multiple of 32; "
             "pick e.g. --size 320 or 416"
         )
     return width, height
 
 
-def cuda_available() -> bool:
-    """Whether the installed OpenCV was built with CUDA and sees a GPU."""
-    try:
-        return cv2.cuda.getCudaEnabledDeviceCount() > 0
-    except (cv2.error, AttributeError):
-        return False
+class Detector:
+    """A Darknet YOLO detector run by ONNX Runtime (``engine="ort"``) or OpenCV DNN
+    (``engine="opencv"``); both feed the same decoder (:mod:`yof_darknet.infer.yolo`).
 
-
-class FileDetection:
-    """``detect_files`` for any detector with ``detect(image, thresh, nms)`` (this one, the
-    cascade)."""
-
-    def detect(self, image_bgr: np.ndarray, thresh: float, nms: float) -> list[Detection]:
-        raise NotImplementedError
-
-    def detect_files(
-        self, paths: Iterable[Path], thresh: float = 0.005, nms: float = 0.45
-    ) -> Iterator[tuple[Path, list[Detection]]]:
-        """Detect in image files (for evaluation), reading the next image in a background thread
-        while the network runs. Defaults are ``detector map``'s thresholds."""
-        loaded: queue.Queue[tuple[Path, np.ndarray | None] | None] = queue.Queue(maxsize=4)
-        stop = threading.Event()
-
-        def read_all() -> None:
-            for path in paths:
-                if stop.is_set():
-                    break
-                loaded.put((Path(path), cv2.imread(str(path), cv2.IMREAD_COLOR)))
-            loaded.put(None)
-
-        reader = threading.Thread(target=read_all, daemon=True)
-        reader.start()
-        try:
-            while (item := loaded.get()) is not None:
-                path, image = item
-                if image is None:
-                    raise InferenceError(
-                        f"{path}: cannot read this image (missing or not an image)"
-                    )
-                yield path, self.detect(image, thresh, nms)
-        finally:
-            stop.set()
-            while reader.is_alive():
-                try:
-                    loaded.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-
-
-class Detector(FileDetection):
-    """Load a Darknet cfg + weights with ``cv2.dnn.readNetFromDarknet``.
-
-    ``names``: a list of class names, a names file, or ``None`` (see :func:`resolve_names`).
-    ``size``: network input (an int for a square input, or (width, height)); default: the cfg's.
-    ``threads``: OpenCV's CPU thread count (process-wide; ``None``: the CPUs this task was given,
-    ``cluster.available_cpus``).
-    The CUDA backend is used when the installed OpenCV has it and a GPU is visible.
+    ``cfg`` + ``weights``: the Darknet model. With ``engine="ort"`` it is exported once into a
+    cache beside the weights (:mod:`yof_darknet.export.cache`); ``model`` gives an exported ONNX
+    file instead (fp32 or int8; cfg and weights may then be omitted, and when given must be the
+    ones it was exported from). ``engine="opencv"`` reads the cfg + weights with OpenCV's Darknet
+    importer (OpenCV < 5 only) or, given ``model``, the fp32 ONNX file with its ONNX reader.
+    ``names``: a list of class names, a names file, or ``None`` (see :func:`resolve_names`; a
+    model alone brings its own). ``size``: network input (an int for a square input, or
+    (width, height)); default: the cfg's or the model's. ``threads``: CPU threads of the engine.
+    ``device``: ``auto`` (CUDA when the engine has it and a GPU is there), ``cpu`` or ``cuda``.
     """
 
     def __init__(
         self,
-        cfg: str | Path,
-        weights: str | Path,
+        cfg: str | Path | None = None,
+        weights: str | Path | None = None,
         names: Sequence[str] | str | Path | None = None,
         size: int | tuple[int, int] | None = None,
         threads: int | None = None,
+        *,
+        engine: str = "ort",
+        model: str | Path | None = None,
+        device: str = "auto",
+        bn_flavor: str = "auto",
     ) -> None:
-        self.cfg, self.weights = Path(cfg), Path(weights)
-        for path, what in ((self.cfg, "cfg"), (self.weights, "weights")):
-            if not path.is_file():
+        if engine not in ENGINES:
+            raise InferenceError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
+        self.cfg = None if cfg is None else Path(cfg)
+        self.weights = None if weights is None else Path(weights)
+        self.model = None if model is None else Path(model)
+        for path, what in ((self.cfg, "cfg"), (self.weights, "weights"), (self.model, "model")):
+            if path is not None and not path.is_file():
                 raise InferenceError(f"{path}: {what} file not found")
-        text = self.cfg.read_text(errors="replace")
-        self.spec = read_net_spec(self.cfg, text)
-        self.names = resolve_names(names, self.cfg, self.weights)
+        if self.model is None and (self.cfg is None or self.weights is None):
+            raise InferenceError("a detector needs --cfg and --weights, or --model")
+        info = read_model_info(self.model) if self.model is not None else None
+        if self.cfg is not None and self.weights is not None:
+            text = self.cfg.read_text(errors="replace")
+            self.spec = read_net_spec(self.cfg, text)
+            self.heads = head_specs(parse_cfg(text, str(self.cfg)), str(self.cfg))
+            self.names = resolve_names(names, self.cfg, self.weights)
+            check_weights_size(self.cfg, text, self.weights)
+            if info is not None:
+                _check_model_source(info, self.model, text, self.weights)
+                self.spec = replace(self.spec, width=info.width, height=info.height)
+        else:
+            assert info is not None and self.model is not None
+            self.spec = NetSpec(info.width, info.height, 3, info.letter_box,
+                                info.heads[0].classes, len(info.heads))  # fmt: skip
+            self.heads = list(info.heads)
+            self.names = list(info.names) if names is None else resolve_names(
+                names, self.model, self.model
+            )  # fmt: skip
+        where = self.model or self.cfg
+        assert where is not None
         if len(self.names) != self.spec.classes:
             raise InferenceError(
-                f"{self.cfg}: the model has classes={self.spec.classes} but "
+                f"{where}: the model has classes={self.spec.classes} but "
                 f"{len(self.names)} class names were given; pass the matching --names file"
             )
-        self.width, self.height = _net_size(size, self.spec, self.cfg)
-        cv2.setNumThreads(threads if threads is not None else available_cpus())
-        check_weights_size(self.cfg, text, self.weights)
-        patched = opencv_cfg_text(text, (self.width, self.height)).encode()
-        try:
-            self.net = cv2.dnn.readNetFromDarknet(
-                np.frombuffer(patched, dtype=np.uint8), np.fromfile(self.weights, dtype=np.uint8)
-            )
-        except cv2.error as exc:
+        self.width, self.height = _net_size(size, (self.spec.width, self.spec.height), where)
+        if info is not None and (self.width, self.height) != (info.width, info.height):
             raise InferenceError(
-                f"{self.weights}: OpenCV cannot load these weights with {self.cfg} "
-                f"({str(exc).strip().splitlines()[-1]}); are they from this cfg?"
-            ) from None
-        self.backend = "cuda" if cuda_available() else "cpu"
-        if self.backend == "cuda":
-            self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
-            self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
-        else:
-            self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-            self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-        self._outputs = list(self.net.getUnconnectedOutLayersNames())
+                f"{self.model}: exported for {info.width}x{info.height}, not "
+                f"{self.width}x{self.height}; export it again with --size or drop --size"
+            )
+        threads = threads if threads is not None else available_cpus()
+        self.engine = self._engine(engine, info, threads, device, bn_flavor)
+        self.backend = self.engine.backend
+        self.precision = "fp32"
+        if engine == "ort":
+            self.precision = (
+                read_model_info(self.model).precision if info is None else info.precision
+            )
+        what = {"ort": f"onnxruntime {self.precision}", "opencv": "opencv darknet importer"}
+        self.description = "opencv onnx" if engine == "opencv" and self.model else what[engine]
+
+    def _engine(
+        self, engine: str, info: ModelInfo | None, threads: int | None, device: str, flavor: str
+    ) -> Engine:
+        if engine == "opencv":
+            if self.model is not None:
+                if info is not None and info.precision != "fp32":
+                    raise InferenceError(f"{self.model}: OpenCV runs fp32 models only")
+                return OpenCVEngine(onnx=self.model, outputs=list(info.outputs) if info else None,
+                                    threads=threads, device=device)  # fmt: skip
+            assert self.cfg is not None and self.weights is not None
+            text = self.cfg.read_text(errors="replace")
+            patched = opencv_cfg_text(text, (self.width, self.height)).encode()
+            return OpenCVEngine(
+                darknet_cfg=patched, weights=self.weights, threads=threads, device=device
+            )
+        if self.model is None:
+            assert self.cfg is not None and self.weights is not None
+            # detect runs the export stage here (named in the README's architecture section).
+            from yof_darknet.export.cache import cached_model
+
+            self.model = cached_model(
+                self.cfg, self.weights, (self.width, self.height), list(self.names), flavor
+            )
+            info = read_model_info(self.model)
+        assert info is not None
+        return OrtEngine(self.model, info, threads=threads, device=device)
 
     def forward(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Placement]:
-        """Raw YOLO rows (cx, cy, w, h relative to the net input, objectness, class probs)."""
-        image = _as_bgr(image_bgr)
-        blob, placement = darknet_input(image, self.width, self.height, self.spec.letter_box)
-        self.net.setInput(blob)
-        rows = np.concatenate(
-            [out.reshape(-1, out.shape[-1]) for out in self.net.forward(self._outputs)]
-        )
-        return rows, placement
+        """Decoded YOLO rows (cx, cy, w, h relative to the net input, objectness, class probs)
+        of one image, and its placement in the network input."""
+        rows, placements = self.forward_batch([image_bgr])
+        return rows[0], placements[0]
+
+    def forward_batch(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Placement]]:
+        """:meth:`forward` for several images in one network run (a batch)."""
+        blob = np.empty((len(images), 3, self.height, self.width), dtype=np.float32)
+        placements = [
+            fill_input(_as_bgr(image), blob[i], self.spec.letter_box)
+            for i, image in enumerate(images)
+        ]
+        raws = self.engine.run(blob)
+        return decode_heads(raws, self.heads, self.width, self.height), placements
+
+    def detect_batch(
+        self, images: Sequence[np.ndarray], thresh: float = 0.25, nms: float = 0.45
+    ) -> list[list[Detection]]:
+        """:meth:`detect` of several images, run through the network as one batch."""
+        rows, placements = self.forward_batch(images)
+        return [
+            self.decode(r, p, (image.shape[1], image.shape[0]), thresh, nms)
+            for r, p, image in zip(rows, placements, images, strict=True)
+        ]
 
     def detect(
         self, image_bgr: np.ndarray, thresh: float = 0.25, nms: float = 0.45
     ) -> list[Detection]:
         """Detections in an 8-bit BGR image (as ``cv2.imread`` gives), best score first."""
-        rows, placement = self.forward(image_bgr)
-        height, width = image_bgr.shape[:2]
-        return self.decode(rows, placement, (width, height), thresh, nms)
+        return self.detect_batch([image_bgr], thresh, nms)[0]
 
     def decode(
         self,
@@ -246,6 +244,50 @@ class Detector(FileDetection):
             )
             for k in keep
         ]
+
+    def detect_files(
+        self, paths: Iterable[Path], thresh: float = 0.005, nms: float = 0.45
+    ) -> Iterator[tuple[Path, list[Detection]]]:
+        """Detect in image files (for evaluation), reading the next image in a background thread
+        while the network runs. Defaults are ``detector map``'s thresholds."""
+        loaded: queue.Queue[tuple[Path, np.ndarray | None] | None] = queue.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def read_all() -> None:
+            for path in paths:
+                if stop.is_set():
+                    break
+                loaded.put((Path(path), cv2.imread(str(path), cv2.IMREAD_COLOR)))
+            loaded.put(None)
+
+        reader = threading.Thread(target=read_all, daemon=True)
+        reader.start()
+        try:
+            while (item := loaded.get()) is not None:
+                path, image = item
+                if image is None:
+                    raise InferenceError(
+                        f"{path}: cannot read this image (missing or not an image)"
+                    )
+                yield path, self.detect(image, thresh, nms)
+        finally:
+            stop.set()
+            while reader.is_alive():
+                try:
+                    loaded.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+
+
+def _check_model_source(info: ModelInfo, model: Path | None, cfg_text: str, weights: Path) -> None:
+    """Refuse a model exported from another cfg or other weights than the ones given."""
+    if hashlib.sha256(cfg_text.encode()).hexdigest() != info.cfg_sha256:
+        raise InferenceError(f"{model}: exported from another cfg; export it again or drop --cfg")
+    if sha256_file(weights) != info.weights_sha256:
+        raise InferenceError(
+            f"{model}: exported from other weights than {weights}; export it again or drop "
+            "--weights"
+        )
 
 
 def _class_nms(xywh: np.ndarray, scores: np.ndarray, members: np.ndarray, nms: float) -> np.ndarray:

@@ -23,6 +23,27 @@ class DetectOptions:
         "probability.",
         metavar="CLASSIFIER_CFG:WEIGHTS",
     )
+    model: Path | None = option(
+        None,
+        "An ONNX model from `yof-darknet export` (fp32 or int8); --cfg/--weights optional "
+        "[default: --cfg + --weights exported once into .yof-onnx/ beside the weights].",
+        path="file",
+    )
+    engine: str = option(
+        "ort",
+        "ort: ONNX Runtime; opencv: OpenCV DNN's Darknet importer (opencv-python<5), or its "
+        "ONNX reader with an fp32 --model.",
+        choices=("ort", "opencv"),
+    )
+    device: str = option(
+        "auto",
+        "cuda: ONNX Runtime's CUDA provider (onnxruntime-gpu) or OpenCV's CUDA backend; "
+        "auto: CUDA when there.",
+        choices=("auto", "cpu", "cuda"),
+    )
+    batch: int = option(
+        1, "Video files: frames per network run (a GPU gains from 4-8; CPUs from 1).", min=1
+    )
     names: Path | None = option(
         None,
         "Class names, one per line [default: the names= of an obj.data beside the cfg, an "
@@ -55,4 +76,4 @@ class DetectOptions:
     smooth_alpha: float = option(
         0.5, "Weight of the newest frame in the moving average.", min=0, max=1, min_open=True
     )
-    threads: int | None = option(None, "OpenCV CPU threads.", min=1)
+    threads: int | None = option(None, "Engine CPU threads.", min=1)

@@ -30,17 +30,24 @@ def model_paths(options: DetectOptions) -> list[Path]:
     """The model files of this run: ``--cfg``/``--weights``, or the two of ``--cascade``."""
     if options.cascade is not None:
         return list(parse_cascade(options.cascade))
-    if options.cfg is None or options.weights is None:
-        raise InferenceError("detect needs --cfg and --weights (or --cascade CFG:WEIGHTS)")
-    return [options.cfg, options.weights]
+    return [p for p in (options.cfg, options.weights, options.model) if p is not None]
 
 
 def make_detector(options: DetectOptions) -> Detector | Cascade:
     """The single-stage detector of ``--cfg``/``--weights``, or the cascade of ``--cascade``."""
-    cfg, weights = model_paths(options)
     if options.cascade is not None:
+        cfg, weights = parse_cascade(options.cascade)
         return Cascade(cfg, weights, options.names, threads=options.threads)
-    return Detector(cfg, weights, options.names, size=options.size, threads=options.threads)
+    return Detector(
+        options.cfg,
+        options.weights,
+        options.names,
+        size=options.size,
+        threads=options.threads,
+        engine=options.engine,
+        model=options.model,
+        device=options.device,
+    )
 
 
 @dataclass
@@ -51,6 +58,7 @@ class DetectSummary:
     seconds: float = 0.0
     saved: list[Path] = field(default_factory=list)
     backend: str = "cpu"
+    engine: str = "ort"
 
     @property
     def fps(self) -> float:
@@ -124,7 +132,7 @@ def _run(source: Source, options: DetectOptions) -> DetectSummary:
     detector = make_detector(options)
     smoother = Smoother(detector.names, options.smooth_alpha) if options.smooth else None
     json_out = JsonLines(options.json) if options.json else None
-    summary = DetectSummary(backend=detector.backend)
+    summary = DetectSummary(backend=detector.backend, engine=detector.description)
     started = time.perf_counter()
     frames = (
         _image_frames(source, detector, options, summary)
@@ -199,6 +207,7 @@ def _stream_frames(
             live=source.kind == "live",
             thresh=options.thresh,
             nms=options.nms,
+            batch=options.batch,
         ):
             yield source.name, frame.index, frame.image, frame.detections
             fps = rate.tick()

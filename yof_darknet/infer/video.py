@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
-from yof_darknet.infer.detector import Detection, FileDetection
+from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.sources import Source
 
 _END = object()
@@ -56,16 +56,19 @@ def stream_fps(capture: cv2.VideoCapture, default: float = 30.0) -> float:
 
 def stream_detections(
     capture: cv2.VideoCapture,
-    detector: FileDetection,
+    detector: Detector,
     *,
     live: bool,
     thresh: float,
     nms: float,
     queue_size: int = 2,
+    batch: int = 1,
 ) -> Iterator[Frame]:
     """Yield a :class:`Frame` per processed frame, in capture order. Closing the generator (or
-    an exception in a worker) stops both worker threads."""
-    frames: queue.Queue = queue.Queue(maxsize=1 if live else queue_size)
+    an exception in a worker) stops both worker threads. ``batch`` > 1 runs that many frames of
+    a video file through the network at once (live sources always run one: the newest)."""
+    batch = 1 if live else batch
+    frames: queue.Queue = queue.Queue(maxsize=1 if live else max(queue_size, batch))
     results: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -108,11 +111,19 @@ def stream_detections(
 
     def infer_loop() -> None:
         try:
-            while (item := get(frames)) is not _END:
-                index, image = item
+            ended = False
+            while not ended:
+                items = []
+                while len(items) < batch and (item := get(frames)) is not _END:
+                    items.append(item)
+                ended = len(items) < batch
+                if not items:
+                    break
                 started = time.perf_counter()
-                detections = detector.detect(image, thresh, nms)
-                put(results, Frame(index, image, detections, time.perf_counter() - started))
+                found = detector.detect_batch([image for _, image in items], thresh, nms)
+                seconds = (time.perf_counter() - started) / len(items)
+                for (index, image), detections in zip(items, found, strict=True):
+                    put(results, Frame(index, image, detections, seconds))
         except BaseException as exc:
             errors.append(exc)
         finally:

@@ -1,0 +1,220 @@
+"""The Darknet -> ONNX export: every layer kind against OpenCV's Darknet importer, the batch-norm
+flavor from real training logs, the recorded metadata, and files that must not be touched."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+from click.testing import CliRunner
+
+from tests.support.model import TinyModel
+from yof_darknet.cli import main
+from yof_darknet.errors import ExportError
+from yof_darknet.export.run import ExportOptions, detect_bn_flavor, export_model
+from yof_darknet.fileio import sha256_file
+from yof_darknet.formats.netinput import darknet_input
+from yof_darknet.infer.engines import OpenCVEngine, read_model_info
+from yof_darknet.infer.netcfg import opencv_cfg_text
+from yof_darknet.infer.weightsfile import write_random_weights
+
+# Every layer kind the export knows, at 64x64: mish/swish/logistic/linear/leaky convolutions, a
+# grouped route (CSP-style), a shortcut, the stride-1 size-2 maxpool, upsample, two [yolo] heads.
+LAYERS_CFG = """[net]
+width=64
+height=64
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=mish
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=swish
+
+[route]
+layers=-1
+groups=2
+group_id=1
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=1
+stride=1
+pad=1
+activation=logistic
+
+[shortcut]
+from=-2
+activation=linear
+
+[maxpool]
+size=2
+stride=1
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=21
+activation=linear
+
+[yolo]
+mask=3,4,5
+anchors=10,14, 23,27, 37,58, 81,82, 135,169, 344,319
+classes=2
+num=6
+scale_x_y=1.05
+
+[route]
+layers=-3
+
+[upsample]
+stride=2
+
+[route]
+layers=-1,-7
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=21
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=10,14, 23,27, 37,58, 81,82, 135,169, 344,319
+classes=2
+num=6
+"""
+
+
+def _shapes(rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    images = []
+    for _ in range(count):
+        image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        cv2.circle(image, tuple(int(v) for v in rng.integers(16, 48, 2)), 12, (40, 200, 90), -1)
+        images.append(image)
+    return images
+
+
+def test_every_layer_kind_matches_opencv(tmp_path: Path):
+    cfg = tmp_path / "layers.cfg"
+    cfg.write_text(LAYERS_CFG)
+    weights = tmp_path / "layers.weights"
+    images = _shapes(np.random.default_rng(3), 4)
+    write_random_weights(cfg, weights, seed=2, calibrate=images)
+    names = tmp_path / "obj.names"
+    names.write_text("a\nb\n")
+    out = tmp_path / "layers.onnx"
+    # OpenCV folds sqrt(var + 1e-6): closest to pjreddie's sqrt(var) + 1e-6.
+    export_model(ExportOptions(cfg, weights, out, names=names, bn_flavor="pjreddie"))
+    info = read_model_info(out)
+    assert info.outputs == ("conv_8", "conv_13")
+    assert info.heads[0].scale_x_y == pytest.approx(1.05) and info.heads[1].scale_x_y == 1.0
+    assert info.heads[0].anchors == ((81, 82), (135, 169), (344, 319))
+    assert info.names == ("a", "b") and (info.width, info.height) == (64, 64)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    opencv = OpenCVEngine(darknet_cfg=opencv_cfg_text(LAYERS_CFG).encode(), weights=weights)
+    for image in images:
+        blob, _ = darknet_input(image, 64, 64, letter_box=False)
+        ours = session.run(list(info.outputs), {"images": blob})
+        theirs = opencv.run(blob)
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_bn_flavor_from_real_training_logs(darknet_fixtures: Path, tmp_path: Path):
+    """Darknet's own train output names the fork: pjreddie folds sqrt(var) + 1e-6."""
+    for fork, log, expected in (
+        ("debian", "train.stdout.txt", "pjreddie"),
+        ("alexeyab", "train_map.stdout.txt", "alexeyab"),
+        ("hankai", "train_map.stdout.txt", "alexeyab"),
+    ):
+        run = tmp_path / fork
+        (run / "weights").mkdir(parents=True)
+        shutil.copy(darknet_fixtures / fork / log, run / "train.log")
+        assert detect_bn_flavor(run / "weights" / "x.weights") == expected, fork
+    assert detect_bn_flavor(tmp_path / "nowhere" / "x.weights") == "alexeyab"
+
+
+def test_flavors_fold_their_own_epsilon(tiny_model: TinyModel, tmp_path: Path):
+    """The two foldings differ (slightly), and the auto choice for a pjreddie run is pjreddie's."""
+    outs = {}
+    for flavor in ("pjreddie", "alexeyab", "auto"):
+        path = tmp_path / f"{flavor}.onnx"
+        outs[flavor] = export_model(ExportOptions(tiny_model.cfg, tiny_model.weights, path,
+                                                  bn_flavor=flavor))  # fmt: skip
+    assert outs["auto"].info.bn_flavor == "pjreddie"
+    blob, _ = darknet_input(cv2.imread(str(tiny_model.valid_images[0])), 96, 96, False)
+    heads = {
+        flavor: ort.InferenceSession(str(result.out)).run(None, {"images": blob})[0]
+        for flavor, result in outs.items()
+    }
+    np.testing.assert_array_equal(heads["auto"], heads["pjreddie"])
+    assert 0 < np.abs(heads["pjreddie"] - heads["alexeyab"]).max() < 1e-2
+
+
+def test_export_cli_records_sources_and_never_overwrites_inputs(
+    tiny_model: TinyModel, tmp_path: Path
+):
+    before = {p: sha256_file(p) for p in (tiny_model.cfg, tiny_model.weights)}
+    out = tmp_path / "model.onnx"
+    runner = CliRunner()
+    args = ["export", "--cfg", str(tiny_model.cfg), "--weights", str(tiny_model.weights)]
+    result = runner.invoke(main, [*args, "--out", str(out), "--size", "128"])
+    assert result.exit_code == 0, result.output
+    assert "128x128, 7 classes, BN pjreddie" in result.output
+    info = read_model_info(out)
+    assert info.cfg_sha256 == sha256_file(tiny_model.cfg)
+    assert info.weights_sha256 == before[tiny_model.weights]
+    assert (info.width, info.height, info.letter_box, info.precision) == (128, 128, False, "fp32")
+    for target in (tiny_model.weights, tiny_model.cfg):
+        refused = runner.invoke(main, [*args, "--out", str(target)])
+        assert refused.exit_code == 1 and "would overwrite an input" in refused.output
+    refused = runner.invoke(main, [*args, "--out", str(out), "--int8"])
+    assert refused.exit_code == 1 and "--int8 needs --calibrate" in refused.output
+    assert {p: sha256_file(p) for p in before} == before
+
+
+def test_unsupported_layers_name_their_line(tiny_model: TinyModel, tmp_path: Path):
+    cfg = tmp_path / "odd.cfg"
+    text = tiny_model.cfg.read_text().replace("activation=leaky", "activation=selu", 1)
+    cfg.write_text(text)
+    line = text.splitlines().index("activation=selu") + 1
+    with pytest.raises(ExportError, match="activation=selu is not supported"):
+        export_model(ExportOptions(cfg, tiny_model.weights, tmp_path / "odd.onnx"))
+    short = tmp_path / "short.weights"
+    short.write_bytes(tiny_model.weights.read_bytes()[:-400])
+    with pytest.raises(ExportError, match="ends before the cfg's last layer"):
+        export_model(ExportOptions(tiny_model.cfg, short, tmp_path / "short.onnx"))
+    assert not (tmp_path / "odd.onnx").exists() and not (tmp_path / "short.onnx").exists()
+    assert line > 0

@@ -1,0 +1,74 @@
+"""With OpenCV 5 (no Darknet importer) detection still works through ONNX Runtime, OpenCV 5's
+ONNX reader runs the fp32 export, and `--engine opencv` on cfg + weights says what to install.
+
+OpenCV 5 lives in its own environment (.venv-cv5, made by `make test`) that borrows the rest of
+the packages from this one; OpenCV 5 comes first on its path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+from tests.support.model import TinyModel
+from yof_darknet.export.run import ExportOptions, export_model
+
+CV5 = ROOT / ".venv-cv5" / "bin" / "python"
+
+
+def _yof_with_opencv5(*args: str) -> subprocess.CompletedProcess[str]:
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    bootstrap = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); sys.path += {site!r}; "
+        "import cv2; assert cv2.__version__.startswith('5.'), cv2.__version__; "
+        "from yof_darknet.cli import main; main()"
+    )
+    return subprocess.run(
+        [str(CV5), "-c", bootstrap, *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def fp32_model(tiny_model: TinyModel, tmp_path_factory) -> Path:
+    if not CV5.is_file():
+        pytest.skip(f"{CV5} is missing: `make test` creates it (opencv-python-headless 5)")
+    model = tmp_path_factory.mktemp("cv5") / "tiny.onnx"
+    export_model(ExportOptions(tiny_model.cfg, tiny_model.weights, model))
+    return model
+
+
+def _detections(done: subprocess.CompletedProcess[str]) -> list[dict]:
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)["detections"]
+
+
+def test_detect_with_opencv5(tiny_model: TinyModel, fp32_model: Path):
+    image = str(tiny_model.valid_images[0])
+    ort = _detections(_yof_with_opencv5("detect", image, "--model", str(fp32_model),
+                                        "--thresh", "0.05"))  # fmt: skip
+    assert ort
+    here = subprocess.run(
+        [sys.executable, "-m", "yof_darknet", "detect", image, "--model", str(fp32_model),
+         "--thresh", "0.05"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ort == _detections(here)  # same detections under OpenCV 4 and 5
+    reader = _detections(_yof_with_opencv5("detect", image, "--model", str(fp32_model),
+                                           "--engine", "opencv", "--thresh", "0.05"))  # fmt: skip
+    assert [d["class"] for d in reader] == [d["class"] for d in ort]
+    for a, b in zip(reader, ort, strict=True):
+        assert abs(a["score"] - b["score"]) < 1e-4
+    refused = _yof_with_opencv5("detect", image, "--cfg", str(tiny_model.cfg), "--weights",
+                                str(tiny_model.weights), "--engine", "opencv")  # fmt: skip
+    assert refused.returncode == 1
+    assert "OpenCV 5.0" in refused.stderr and "use --engine ort" in refused.stderr
+
+
+def test_doctor_with_opencv5_lists_what_runs(fp32_model: Path):
+    done = _yof_with_opencv5("doctor")
+    assert "ort (ONNX Runtime: CPU)" in done.stdout
+    assert "opencv (ONNX reader only" in done.stdout
+    assert "no Darknet importer (removed in OpenCV 5)" in done.stdout
