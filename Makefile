@@ -52,7 +52,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/yolov3-tiny_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/yolov3-tiny.cfg)
 
-.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce control demo slurm
+.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce control demo compare slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -140,3 +140,6 @@ slurm: $(STAMP) ## submit the SLURM chain: AFFWILD2= in SHARDS= array tasks → 
 	AFFWILD2='$(abspath $(AFFWILD2))' $(if $(EXPW),EXPW='$(abspath $(EXPW))') OUT='$(abspath $(DATA))' \
 		YOF='$(abspath $(YOF))' PROFILE='$(PROFILE)' $(if $(RUN),RUN='$(RUN)') \
 		scripts/slurm/submit.sh --shards $(SHARDS)
+
+compare: $(STAMP) ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both on the sample
+	$(YOF) compare $(if $(DARKNET),--darknet $(DARKNET))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import FIXTURES
+from tests.support.classifier import train_tiny_classifier
 from tests.support.darknet import make_dataset
 from tests.support.model import TinyModel, train_tiny_model
 
@@ -43,6 +44,12 @@ def debian_darknet() -> Path:
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # a fixed folder name: pjreddie rewrites 'images'/'raw' anywhere in a path (test names vary)
     return make_dataset(tmp_path_factory.mktemp("dn") / "set")
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, debian_darknet: Path):
+    """The cascade's classifier, trained for a few iterations by Debian's darknet."""
+    return train_tiny_classifier(tmp_path_factory.mktemp("cls"), debian_darknet)
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "yof_darknet"
 LAYERS = (
-    ("top", {"cli", "pipeline", "doctor", "videoeval", "__main__"}),
+    ("top", {"cli", "pipeline", "doctor", "videoeval", "compare", "__main__"}),
     ("stage", {"datasets", "darknet", "evaluate", "infer", "export"}),
-    ("bottom", {"formats", "fileio", "owned", "runner", "progress", "cluster"}),
+    ("bottom", {"formats", "fileio", "owned", "runner", "progress", "cluster", "faces"}),
     ("ground", {"expressions", "errors", "options", "__init__"}),
 )
 # Stage -> stage imports that run another stage, each named in the README.

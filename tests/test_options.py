@@ -102,8 +102,12 @@ def test_detect_options_come_from_its_dataclass():
     detect = _options("detect")
     # --weights + --cfg, or an exported --model: none of the three is required on its own.
     assert not (detect["weights"].required or detect["cfg"].required or detect["model"].required)
+    assert detect["cascade"].metavar == "CLASSIFIER_CFG:WEIGHTS"
     assert detect["engine"].type.choices == ("ort", "opencv")
     assert detect["size"].type.convert("416x320", None, None) == (416, 320)
     assert detect["smooth_alpha"].type.min_open and detect["json"].metavar == "FILE|-"
     result = CliRunner().invoke(main, ["detect", "x.jpg", "--cfg", __file__])
-    assert result.exit_code == 2 and "give --weights and --cfg, or --model" in result.output
+    assert (
+        result.exit_code == 2
+        and "give --weights and --cfg, or --model, or --cascade" in result.output
+    )

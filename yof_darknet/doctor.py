@@ -160,7 +160,7 @@ def check_face_detector() -> Check:
     try:
         import numpy as np
 
-        from yof_darknet.datasets.faces import create_detector
+        from yof_darknet.faces import create_detector
 
         detector = create_detector("retinaface", threshold=0.8, max_side=640, threads=1)
         detector.detect(np.zeros((64, 64, 3), np.uint8))

@@ -22,10 +22,10 @@ from yof_darknet.datasets.affwild2_files import (
     read_videos_list,
 )
 from yof_darknet.datasets.affwild2_video import MANIFEST, assign_faces, folder_name
-from yof_darknet.datasets.faces import Face
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import AFFWILD2_TO_CLASS
+from yof_darknet.faces import Face
 from yof_darknet.formats.labels import check_label_path, label_line
 from yof_darknet.owned import LEDGER
 

@@ -17,9 +17,9 @@ from tests.support.model import TinyModel
 from yof_darknet.cli import main
 from yof_darknet.datasets.affwild2 import convert_affwild2
 from yof_darknet.datasets.affwild2_files import collect_jobs
-from yof_darknet.datasets.faces import create_detector
 from yof_darknet.datasets.sample_affwild2 import VIDEOS, write_affwild2_sample
 from yof_darknet.expressions import AFFWILD2_TO_CLASS, CLASSES
+from yof_darknet.faces import create_detector
 from yof_darknet.infer.detector import Detector
 from yof_darknet.videoeval.options import VideoEvalOptions
 from yof_darknet.videoeval.tracks import read_person_tracks

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.datasets.faces import Face
 from yof_darknet.datasets.stats import ConversionResult
+from yof_darknet.faces import Face
 from yof_darknet.owned import LEDGER
 
 FIXTURE_VIDEOS = {

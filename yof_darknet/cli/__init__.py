@@ -62,9 +62,18 @@ def main() -> None:
 
 
 def _register() -> None:
-    from yof_darknet.cli import darknet, datasets, evaluate, export, infer, pipeline, video
+    from yof_darknet.cli import (
+        cascade,
+        darknet,
+        datasets,
+        evaluate,
+        export,
+        infer,
+        pipeline,
+        video,
+    )
 
-    for module in (datasets, darknet, evaluate, infer, export, video, pipeline):
+    for module in (datasets, darknet, evaluate, infer, export, video, pipeline, cascade):
         for command in module.COMMANDS:
             main.add_command(command)
 

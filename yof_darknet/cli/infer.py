@@ -19,8 +19,12 @@ def detect(source: str, **given: Any) -> None:
     --show/--save/--json, JSON lines go to stdout."""
     from yof_darknet.infer.run import run_detect
 
-    if given["model"] is None and (given["weights"] is None or given["cfg"] is None):
-        raise click.UsageError("give --weights and --cfg, or --model")
+    if (
+        given["cascade"] is None
+        and given["model"] is None
+        and None in (given["weights"], given["cfg"])
+    ):
+        raise click.UsageError("give --weights and --cfg, or --model, or --cascade")
     if not (given["show"] or given["save"] or given["json"] or given["timeline"]):
         given["json"] = "-"
     options = pick(DetectOptions, given, source=source)

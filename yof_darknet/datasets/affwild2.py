@@ -43,11 +43,11 @@ from yof_darknet.datasets.affwild2_files import (
     read_videos_list,
 )
 from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, label_outcome
-from yof_darknet.datasets.faces import FaceDetector, create_detector
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.options import SPLIT_BY
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
+from yof_darknet.faces import FaceDetector, create_detector
 from yof_darknet.fileio import protected, protected_inputs
 from yof_darknet.progress import Progress
 

@@ -183,7 +183,7 @@ def check_darknet_paths(test: TestSet) -> None:
             raise EvaluationError(f"{test.obj_path}: {what} {path}: {problem} ({fix})")
 
 
-def _evaluate_all(
+def evaluate_all(
     test: TestSet, dets: Detections, params: EvalParams
 ) -> tuple[MapResult, dict[str, MapResult], Scored]:
     gts = load_ground_truth(test.images, len(test.names))
@@ -310,12 +310,12 @@ def _run_map(request: MapOptions) -> MapOutcome:
     check_test_images(test.images, test.obj.valid)
     if request.results is not None:
         dets = read_valid_results(request.results, test.names, test.images)
-        combined, per_dataset, scored = _evaluate_all(test, dets, params)
+        combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_RESULTS.format(path=request.results)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)
     if request.engine == "onnx" and request.model is not None and request.weights is None:
         dets, engine = _python_detections(test, request.cfg, None, "onnx", request.model)
-        combined, per_dataset, scored = _evaluate_all(test, dets, params)
+        combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)
     if request.weights is None or not request.weights.is_file():
@@ -326,7 +326,7 @@ def _run_map(request: MapOptions) -> MapOutcome:
         dets, engine = _python_detections(
             test, cfg, request.weights, request.engine_or_default, request.model
         )
-        combined, per_dataset, scored = _evaluate_all(test, dets, params)
+        combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)
     from yof_darknet.formats.binary import find_darknet
@@ -338,7 +338,7 @@ def _run_map(request: MapOptions) -> MapOutcome:
         method = METHOD_MAP.format(flavor=f"{darknet.flavor} {darknet.version}")
         return MapOutcome(Table2(combined, method, darknet.flavor, per_dataset), None)
     dets = _darknet_valid(test, darknet, cfg, request.weights, request.out)
-    combined, per_dataset, scored = _evaluate_all(test, dets, params)
+    combined, per_dataset, scored = evaluate_all(test, dets, params)
     return MapOutcome(Table2(combined, METHOD_VALID, darknet.flavor, per_dataset), scored)
 
 

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 ESCAPES = re.compile(r"\x1b\][^\x07]*\x07|\x1b\[[0-9;?]*[A-Za-z]|\x07")
 _NUM = r"-?nan|-?inf|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 _CLASSIC = re.compile(
-    rf"^\s*(?P<it>\d+): (?P<loss>{_NUM}), (?P<avg>{_NUM}) avg(?: loss)?, (?P<lr>{_NUM}) rate, "
+    # `classifier train` prints the epoch after the iteration: "20, 1.100: 0.28, 0.66 avg, ..."
+    rf"^\s*(?P<it>\d+)(?:, [\d.]+)?: (?P<loss>{_NUM}), (?P<avg>{_NUM}) avg(?: loss)?, "
+    rf"(?P<lr>{_NUM}) rate, "
     rf"(?P<sec>{_NUM}) seconds, (?P<images>\d+) images(?:, (?P<left>{_NUM}) hours left)?"
 )
 _HANKAI = re.compile(
@@ -252,6 +254,11 @@ _FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"Cancel the attempt to train a neural network using a CPU"),
         "this darknet (hank-ai, CPU-only) wants `yes` on stdin before training on a CPU; "
         "`yof-darknet train` answers it when it probes the binary as hank-ai without GPU",
+    ),
+    (
+        re.compile(r"Too many or too few labels: (?P<count>\d+), (?P<path>\S+)"),
+        "darknet's classifier found {count} class names in the path {path} (it needs exactly "
+        "one); write the crops with `yof-darknet crops`, whose paths name one class each",
     ),
     (
         re.compile(r"Error: l\.outputs == params\.inputs"),

@@ -20,7 +20,18 @@ from yof_darknet.fileio import atomic_write_bytes
 from yof_darknet.formats.cfg import Section, net_int, read_cfg
 
 FLOAT_BYTES = 4
-_NO_WEIGHTS = ("maxpool", "upsample", "yolo", "region", "shortcut", "route", "dropout", "avgpool")
+_NO_WEIGHTS = (
+    "maxpool",
+    "upsample",
+    "yolo",
+    "region",
+    "shortcut",
+    "route",
+    "dropout",
+    "avgpool",
+    "softmax",
+    "cost",
+)
 
 
 @dataclass(frozen=True)

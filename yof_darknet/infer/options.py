@@ -19,6 +19,13 @@ class DetectOptions:
     source: str  # the command's argument
     weights: Path | None = option(None, "Darknet .weights file.", path="file")
     cfg: Path | None = option(None, "The Darknet cfg the weights belong to.", path="file")
+    cascade: str | None = option(
+        None,
+        "Two stages instead of --cfg/--weights: RetinaFace faces, then this expression "
+        "classifier (`yof-darknet train-classifier`) on each face; score = face x class "
+        "probability.",
+        metavar="CLASSIFIER_CFG:WEIGHTS",
+    )
     model: Path | None = option(
         None,
         "An ONNX model from `yof-darknet export` (fp32 or int8); --cfg/--weights optional "

@@ -13,6 +13,7 @@ import numpy as np
 
 from yof_darknet.errors import InferenceError
 from yof_darknet.fileio import check_writable, protected
+from yof_darknet.infer.cascade import Cascade, parse_cascade
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
 from yof_darknet.infer.options import DetectOptions
@@ -26,6 +27,30 @@ from yof_darknet.infer.video import open_capture, stream_detections, stream_fps
 
 WINDOW = "yof-darknet detect"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)
+
+
+def model_paths(options: DetectOptions) -> list[Path]:
+    """The model files of this run: ``--cfg``/``--weights``, or the two of ``--cascade``."""
+    if options.cascade is not None:
+        return list(parse_cascade(options.cascade))
+    return [p for p in (options.cfg, options.weights, options.model) if p is not None]
+
+
+def make_detector(options: DetectOptions) -> Detector | Cascade:
+    """The single-stage detector of ``--cfg``/``--weights``, or the cascade of ``--cascade``."""
+    if options.cascade is not None:
+        cfg, weights = parse_cascade(options.cascade)
+        return Cascade(cfg, weights, options.names, threads=options.threads)
+    return Detector(
+        options.cfg,
+        options.weights,
+        options.names,
+        size=options.size,
+        threads=options.threads,
+        engine=options.engine,
+        model=options.model,
+        device=options.device,
+    )
 
 
 @dataclass
@@ -94,10 +119,11 @@ def run_detect(options: DetectOptions) -> DetectSummary:
     No output may replace an input (an image, the video, the weights, cfg or names): such a
     run is refused before the first detection.
     """
+    models = model_paths(options)  # first: a missing --cfg/--weights is the first error
     source = resolve_source(options.source)
     model = temporal_model(options)
     _check(options, source, model)
-    inputs = [options.weights, options.cfg, options.names, source.path, *source.images]
+    inputs = [*models, options.names, source.path, *source.images]
     with protected(*inputs):
         for target in _outputs(source, options):
             check_writable(target)
@@ -128,16 +154,7 @@ def _video_name(source: Source) -> str:
 
 
 def _run(source: Source, options: DetectOptions, model: TemporalOptions) -> DetectSummary:
-    detector = Detector(
-        options.cfg,
-        options.weights,
-        options.names,
-        size=options.size,
-        threads=options.threads,
-        engine=options.engine,
-        model=options.model,
-        device=options.device,
-    )
+    detector = make_detector(options)
     summary = DetectSummary(backend=detector.backend, engine=detector.description)
     log = TrackLog() if options.timeline or not model.causal else None
     started = time.perf_counter()
@@ -252,7 +269,7 @@ def _show(image: np.ndarray, wait_ms: int) -> bool:
 
 
 def _image_frames(
-    source: Source, detector: Detector, options: DetectOptions, summary: DetectSummary
+    source: Source, detector: Detector | Cascade, options: DetectOptions, summary: DetectSummary
 ) -> Iterator[tuple[str, int, np.ndarray, list[Detection]]]:
     """Yield (name, index, image, detections) per image; annotate, save and show after the
     consumer has drawn on ``image`` in place."""
@@ -275,7 +292,10 @@ def _image_frames(
 
 
 def _stream_frames(
-    source: Source, detector: Detector | _Replay, options: DetectOptions, summary: DetectSummary
+    source: Source,
+    detector: Detector | Cascade | _Replay,
+    options: DetectOptions,
+    summary: DetectSummary,
 ) -> Iterator[tuple[str, int, np.ndarray, list[Detection]]]:
     capture = open_capture(source)
     summary.video_fps = stream_fps(capture)

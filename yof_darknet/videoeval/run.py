@@ -17,9 +17,9 @@ from yof_darknet.datasets.affwild2_files import VideoJob, collect_jobs
 from yof_darknet.datasets.affwild2_video import (
     folder_name,
 )
-from yof_darknet.datasets.faces import FaceDetector, create_detector
 from yof_darknet.evaluate.video import NO_FACE, FrameMetrics, frame_metrics
 from yof_darknet.evaluate.video_report import OVERALL, render_markdown, write_report
+from yof_darknet.faces import FaceDetector, create_detector
 from yof_darknet.fileio import atomic_write_text
 from yof_darknet.infer.detector import Detector
 from yof_darknet.infer.temporal import TemporalOptions

