@@ -89,11 +89,15 @@ class _SaveWatch:
             return {}
         return {p.name: p.stat().st_mtime_ns for p in self.folder.iterdir() if p.is_file()}
 
-    def check(self) -> None:
+    def changed(self) -> bool:
+        """Whether a file was saved since the last look."""
         state = self._state()
         changed = any(self.seen.get(name) != mtime for name, mtime in state.items())
         self.seen = state
-        if changed and self.on_save is not None:
+        return changed
+
+    def save(self) -> None:
+        if self.on_save is not None:
             self.on_save()
 
 
@@ -129,21 +133,25 @@ def stream_training(
         try:
             while run.open_streams and follower.failure is None:
                 reporter.tick()
-                saves.check()
+                # darknet prints an iteration's line before it saves: read what it printed
+                # (the next chunk) before results.csv is rewritten, so the save has that row
+                saved = saves.changed()
                 got = run.next_chunk(timeout=1.0)
-                if got is None:
-                    idle = time.monotonic() - last_output
-                    if idle > _HANG_AFTER_FINAL_S and _written_since(final_weights, started):
-                        break
-                    continue
-                name, chunk = got
-                last_output = time.monotonic()
-                try:
-                    handle.write(chunk)
-                    handle.flush()
-                except OSError as exc:  # a full disk: stop darknet, name the log
-                    raise named(exc, log) from exc
-                follower.feed(name, chunk)
+                if got is not None:
+                    name, chunk = got
+                    last_output = time.monotonic()
+                    try:
+                        handle.write(chunk)
+                        handle.flush()
+                    except OSError as exc:  # a full disk: stop darknet, name the log
+                        raise named(exc, log) from exc
+                    follower.feed(name, chunk)
+                if saved:
+                    saves.save()
+                idle = time.monotonic() - last_output
+                hung = got is None and idle > _HANG_AFTER_FINAL_S
+                if hung and _written_since(final_weights, started):
+                    break
         except KeyboardInterrupt:
             interrupted = True
         finally:
