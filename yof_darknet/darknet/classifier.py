@@ -34,8 +34,8 @@ CFG_NAME = TEMPLATE.name
 
 CLASSIFIER_PROFILES: dict[str, dict[str, int | float | str]] = {
     # Sized for 2 CPU cores next to the detector's sample run: 64 px crops, 32 per batch,
-    # 200 iterations (~11 epochs of the sample's 582 training faces). The sample's drawn classes
-    # differ by face colour, so no hue or saturation jitter.
+    # 200 iterations (~11 epochs of the sample's training faces). No saturation jitter: the drawn
+    # faces already take every colour, independently of the class.
     "sample": {
         "batch": 32,
         "subdivisions": 1,
