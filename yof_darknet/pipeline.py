@@ -29,7 +29,6 @@ SAMPLE_BANNER = (
     "two short videos). Its Table II shows that the pipeline works; it is not the paper's data "
     "and its numbers are not comparable with the paper's."
 )
-SAMPLE_TEST_IMAGES = 80
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ def _data_dir(opts: ReproduceOptions) -> Path:
 def _datasets(
     expw: Path | None, affwild2: Path | None, out: Path, opts: ReproduceOptions, echo: Echo
 ) -> Path:
-    from yof_darknet.datasets.options import TEST_PER_DATASET
+    from yof_darknet.datasets.options import SAMPLE_TEST_IMAGES, TEST_PER_DATASET
 
     test = SAMPLE_TEST_IMAGES if opts.on_sample else TEST_PER_DATASET
     summary = opts.datasets.build(expw, affwild2, out, test_default=test)

@@ -32,10 +32,12 @@ from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.owned import refuse_linked_folders
 
-DEFAULT_IMAGES = 600
+DEFAULT_IMAGES = 1000
 _SIDES = (144, 160, 176)
-_FACES_PER_IMAGE = ((1, 0.6), (2, 0.3), (3, 0.1))
-_FACE_FRACTION = {1: (0.5, 0.8), 2: (0.38, 0.55), 3: (0.3, 0.42)}  # face width / image side
+# Mostly one large face an image: the short training from scratch reads the strokes of large faces
+# much sooner (at 340 iterations mAP 0.68 against 0.47 at 400 with 1-2 smaller faces an image).
+_FACES_PER_IMAGE = ((1, 0.8), (2, 0.15), (3, 0.05))
+_FACE_FRACTION = {1: (0.6, 0.9), 2: (0.4, 0.55), 3: (0.3, 0.42)}  # face width / image side
 _ADJECTIVES = (
     ("angry", "furious", "irate"),
     ("disgusted", "revolted", "repelled"),
