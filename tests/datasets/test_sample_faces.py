@@ -167,7 +167,7 @@ def test_the_strokes_alone_tell_the_class(faces: list[DrawnFace]) -> None:
     for face in whole:
         grey = cv2.resize(cv2.cvtColor(face.crop(), cv2.COLOR_BGR2GRAY), (24, 24)).astype(float)
         crops.append(((grey - grey.mean()) / grey.std()).ravel())
-    assert len(whole) > 150
+    assert len(whole) > 100  # most faces are large (60-90 % of the side): many cross the border
     assert _nearest_centroid_accuracy(np.array(crops), _labels(whole)) > 0.9
 
 
