@@ -165,7 +165,7 @@ def test_retinaface_finds_exactly_the_sample_bystanders(sample, tmp_path):
     assert set(found) == set(info.bystanders)  # ...but only the bystanders are unannotated
     for name, faces in found.items():
         assert len(faces) == 1
-        assert iou_xyxy(faces[0], info.bystanders[name]) > 0.7
+        assert iou_xyxy(faces[0], info.bystanders[name].face_xyxy) > 0.7
 
 
 def test_shards_then_a_plain_run_equal_a_plain_run(sample, tmp_path):

@@ -5,12 +5,13 @@ face images (``SHARE``, drawn from their own random stream so the drawn faces do
 one public-domain portrait from ``yof_darknet/assets/faces`` (see SOURCES.md there), shrunk and
 pasted where it covers no row's box. RetinaFace finds these faces, and
 ``datasets --unannotated`` has work to do on the sample: ``ExpwSampleInfo.bystanders`` holds
-each one's face box (where RetinaFace finds the face in the pasted photo).
+each one's photo, place and face box (where RetinaFace finds the face in the pasted photo).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -63,11 +64,20 @@ def place_bystander(
     return None
 
 
+@dataclass(frozen=True)
+class Bystander:
+    """One pasted photo: which, where (``paste_ltrb``, px) and its face box (``face_xyxy``)."""
+
+    photo: str
+    paste_ltrb: tuple[int, int, int, int]
+    face_xyxy: tuple[float, float, float, float]
+
+
 def add_bystander(
     seed: int, index: int, name: str, jpeg: bytes, rows: Sequence, bystanders: dict
 ) -> bytes:
     """``jpeg`` (image ``index`` of the sample, named ``name``) with a pasted bystander when its
-    random draw says so and there is room; the bystander's face box goes to ``bystanders[name]``.
+    random draw says so and there is room; it is recorded as ``bystanders[name]``.
 
     ``rows`` are the image's ``label.lst`` rows (anything with ``left top right bottom``).
     """
@@ -89,12 +99,13 @@ def add_bystander(
         photo, (right - left, bottom - top), interpolation=cv2.INTER_AREA
     )
     x1, y1, x2, y2 = FACE_BOXES[photo_name]
-    bystanders[name] = (
+    face = (
         round(left + x1 * scale, 1),
         round(top + y1 * scale, 1),
         round(left + x2 * scale, 1),
         round(top + y2 * scale, 1),
     )
+    bystanders[name] = Bystander(photo_name, placed[1], face)
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
     if not ok:
         raise RuntimeError("OpenCV could not encode a JPEG")
