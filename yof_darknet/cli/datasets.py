@@ -125,17 +125,21 @@ def _echo_affwild2(details: dict[str, Any]) -> None:
         click.echo(f"  ... {details['problems_total'] - 10} more in stats.json")
 
 
-def _echo_unannotated(found: dict[str, Any]) -> None:
-    cache = found["cache"]
+def _echo_unannotated(found: dict[str, Any], unit: str) -> None:
+    cache = found.get("cache")
+    cached = (
+        f" (faces detected in {cache['detected']} images, {cache['reused']} from the cache)"
+        if cache
+        else ""
+    )
     click.echo(
         f"  unannotated faces ({found['mode']}): {found['unannotated_faces']} in "
-        f"{found['images_with_unannotated']} of {found['images_checked']} images; masked "
-        f"{found['masked_images']}, dropped {found['dropped_images']} images (faces detected in "
-        f"{cache['detected']} images, {cache['reused']} from the cache)"
+        f"{found['images_with_unannotated']} of {found['images_checked']} {unit}; masked "
+        f"{found['masked_images']}, dropped {found['dropped_images']} {unit}{cached}"
     )
-    if found["images_unreadable"]:
+    if found.get("images_unreadable"):
         click.echo(f"  {found['images_unreadable']} images OpenCV could not read were not checked")
-    click.echo(f"  {'class':<10} {'images':>7} {'faces':>6} {'masked':>7} {'dropped':>8}")
+    click.echo(f"  {'class':<10} {unit:>7} {'faces':>6} {'masked':>7} {'dropped':>8}")
     for name, row in found["classes"].items():
         click.echo(
             f"  {name:<10} {row['images_with_unannotated']:>7} {row['unannotated_faces']:>6} "
@@ -179,7 +183,8 @@ def _echo_summary(summary) -> None:
                 f"(see {data['details']['renamed_file']})"
             )
         if "unannotated" in data["details"]:
-            _echo_unannotated(data["details"]["unannotated"])
+            unit = "frames" if name == "affwild2" else "images"
+            _echo_unannotated(data["details"]["unannotated"], unit)
         click.echo(f"  train {images['train']} images, test {images['test']} images")
     _echo_balance(summary.stats["balance"])
     for message in summary.messages:

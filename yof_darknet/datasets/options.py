@@ -39,8 +39,9 @@ class DatasetsOptions:
     seed: int = option(0, "Seed of the test split (and of the embedded sample's drawing).")
     unannotated: str = option(
         "keep",
-        "ExpW: faces RetinaFace finds that no label.lst row annotates: keep them (the paper), "
-        "report (count only), mask (a PNG copy with them filled) or drop the image.",
+        "Faces RetinaFace finds that no label.lst row annotates (ExpW) or beyond a video's "
+        "annotated people (Aff-Wild2): keep them (the paper), report (count only), mask (fill "
+        "them; ExpW: in a PNG copy) or drop the image/frame.",
         choices=UNANNOTATED,
     )
     balance: str = option(
@@ -91,6 +92,7 @@ class DatasetsOptions:
             frame_stride=self.frame_stride,
             max_frames_per_video=self.max_frames_per_video,
             drop_crowded_frames=self.drop_crowded_frames,
+            unannotated=self.unannotated,
             split_by=self.split_by,
             videos_list=self.videos_list,
             workers=self.workers,

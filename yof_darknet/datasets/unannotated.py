@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -294,6 +295,41 @@ class UnannotatedOptions:
             raise DatasetError(f"--workers {self.workers}: use 1 or more")
 
 
+SUMMARY_KEYS = {  # stats.json key → the count it holds
+    "images_with_unannotated": "frames",
+    "unannotated_faces": "faces",
+    "masked_images": "masked",
+    "dropped_images": "dropped",
+}
+
+
+def unannotated_summary(
+    mode: str,
+    checked: int,
+    totals: dict[str, int],
+    per_class: dict[str, Counter[int]],
+    *,
+    match_rule: str = f"intersection over the smaller box >= {MATCH_IOS}",
+    **extra: Any,
+) -> dict[str, Any]:
+    """stats.json's ``unannotated`` block: ``totals`` and ``per_class`` (class id → count) of
+    ``frames`` (images or frames with an unannotated face), ``faces``, ``masked``, ``dropped``;
+    an image counts under every class of its kept faces."""
+    classes = {
+        name: {key: per_class.get(what, Counter())[class_id] for key, what in SUMMARY_KEYS.items()}
+        for class_id, name in enumerate(CLASSES)
+    }
+    return {
+        "mode": mode,
+        "match_rule": match_rule,
+        "mask_margin": MASK_MARGIN,
+        "images_checked": checked,
+        **{key: totals.get(what, 0) for key, what in SUMMARY_KEYS.items()},
+        **extra,
+        "classes": classes,
+    }
+
+
 @dataclass
 class Findings:
     """What ``find_unannotated`` found: per image, the unannotated faces (x1, y1, x2, y2, score)."""
@@ -305,40 +341,27 @@ class Findings:
     def summary(
         self, mode: str, classes_by_image: dict[str, tuple[int, ...]], checked: int
     ) -> dict[str, Any]:
-        """stats.json's ``unannotated`` block: totals and per class (an image counts under
-        every class of its kept faces)."""
-        acted = {"mask": "masked_images", "drop": "dropped_images"}.get(mode)
-        per_class = {
-            name: {
-                "images_with_unannotated": 0,
-                "unannotated_faces": 0,
-                "masked_images": 0,
-                "dropped_images": 0,
-            }
-            for name in CLASSES
-        }
+        """stats.json's ``unannotated`` block (``unannotated_summary``)."""
+        acted = {"mask": "masked", "drop": "dropped"}.get(mode)
+        per_class: dict[str, Counter[int]] = {}
         for image, faces in self.faces.items():
-            for class_id in set(classes_by_image.get(image, ())):
-                table = per_class[CLASSES[class_id]]
-                table["images_with_unannotated"] += 1
-                table["unannotated_faces"] += len(faces)
-                if acted:
-                    table[acted] += 1
+            classes = set(classes_by_image.get(image, ()))
+            for what, count in (("frames", 1), ("faces", len(faces)), (acted, 1)):
+                if what is not None:
+                    per_class.setdefault(what, Counter()).update(dict.fromkeys(classes, count))
         images = len(self.faces)
-        return {
-            "mode": mode,
-            "match_rule": f"intersection over the smaller box >= {MATCH_IOS}",
-            "mask_margin": MASK_MARGIN,
-            "images_checked": checked,
-            "images_unreadable": len(self.unreadable),
-            "unreadable_examples": self.unreadable[:5],
-            "images_with_unannotated": images,
-            "unannotated_faces": sum(len(f) for f in self.faces.values()),
-            "masked_images": images if mode == "mask" else 0,
-            "dropped_images": images if mode == "drop" else 0,
-            "cache": self.cache,
-            "classes": per_class,
-        }
+        totals = {"frames": images, "faces": sum(len(f) for f in self.faces.values())}
+        if acted:
+            totals[acted] = images
+        return unannotated_summary(
+            mode,
+            checked,
+            totals,
+            per_class,
+            images_unreadable=len(self.unreadable),
+            unreadable_examples=self.unreadable[:5],
+            cache=self.cache,
+        )
 
 
 def find_unannotated(
