@@ -198,3 +198,26 @@ def test_shards_then_a_plain_run_equal_a_plain_run(sample, tmp_path):
         assert relative[0] == relative[1]
     for png in (tmp_path / "plain" / "expw").glob("*.png"):
         assert (out / "expw" / png.name).read_bytes() == png.read_bytes()
+
+
+def test_cli_shard_then_plain_run_reuses_the_cache(group, tmp_path):
+    from click.testing import CliRunner
+
+    from yof_darknet.cli import main
+
+    root, _ = group
+    out = tmp_path / "out"
+    base = ["datasets", "--expw", str(root), "--out", str(out), "--test-per-dataset", "0"]
+    refused = CliRunner().invoke(main, [*base, "--shard", "0/1"])
+    assert refused.exit_code == 2 and "nothing to split" in refused.output
+    shard = CliRunner().invoke(main, [*base, "--unannotated", "mask", "--shard", "0/1"])
+    assert shard.exit_code == 0, shard.output
+    assert "faces of 1 images (1 detected, 0 from the cache)" in shard.output
+    assert not (out / "train.txt").exists()
+    plain = CliRunner().invoke(main, [*base, "--unannotated", "mask"])
+    assert plain.exit_code == 0, plain.output
+    assert (
+        "unannotated faces (mask): 2 in 1 of 1 images; masked 1, dropped 0 images" in plain.output
+    )
+    assert "(faces detected in 0 images, 1 from the cache)" in plain.output
+    assert (out / "train.txt").read_text().strip().endswith("group.png")
