@@ -14,7 +14,7 @@ from tests.support.model import TinyModel
 from yof_darknet.errors import InferenceError
 from yof_darknet.expressions import CLASSES
 from yof_darknet.formats.names import resolve_names
-from yof_darknet.formats.netinput import darknet_input, darknet_resize
+from yof_darknet.formats.netinput import darknet_input
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.netcfg import opencv_cfg_text, read_net_spec
 
@@ -202,35 +202,6 @@ def test_opencv_cfg_copy_leaves_the_user_cfg_alone(tiny_model: TinyModel):
     assert tiny_model.cfg.read_text() == text
     with pytest.raises(InferenceError, match="no \\[yolo\\] section"):
         read_net_spec(tiny_model.cfg, "[net]\nwidth=96\nheight=96\n[maxpool]\nsize=2\n")
-
-
-def test_darknet_resize_reference():
-    """darknet's resize_image, written as its C loops, against the vectorised version."""
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, size=(7, 11, 3), dtype=np.uint8)
-    src = image[..., ::-1].astype(np.float32) / np.float32(255)
-    out_h, out_w = 5, 4
-    w_scale = np.float32(11 - 1) / np.float32(out_w - 1)
-    h_scale = np.float32(7 - 1) / np.float32(out_h - 1)
-    part = np.zeros((7, out_w, 3), np.float32)
-    for r in range(7):
-        for c in range(out_w):
-            if c == out_w - 1:
-                part[r, c] = src[r, -1]
-            else:
-                sx = np.float32(c) * w_scale
-                ix = int(sx)
-                dx = sx - np.float32(ix)
-                part[r, c] = (np.float32(1) - dx) * src[r, ix] + dx * src[r, ix + 1]
-    expected = np.zeros((out_h, out_w, 3), np.float32)
-    for r in range(out_h):
-        sy = np.float32(r) * h_scale
-        iy = int(sy)
-        dy = sy - np.float32(iy)
-        expected[r] = (np.float32(1) - dy) * part[iy]
-        if r != out_h - 1:
-            expected[r] += dy * part[iy + 1]
-    np.testing.assert_array_equal(darknet_resize(image, out_w, out_h), expected)
 
 
 def test_letterbox_places_the_image_like_darknet():
