@@ -99,10 +99,14 @@ class OpenCVEngine:
 
 def _darknet_head_layers(net: cv2.dnn.Net) -> list[str]:
     """The layers feeding OpenCV's ``yolo_N`` layers (the raw head convolutions): OpenCV puts a
-    ``permute_N`` between them, so the head is the layer just before that."""
+    ``permute_N`` between them, so the head is the layer just before that. Other outputs (a
+    classifier's softmax) stay as they are."""
     names = list(net.getLayerNames())
     heads = []
     for output in net.getUnconnectedOutLayersNames():
+        if not output.startswith("yolo_"):  # a classifier's softmax: its output as it is
+            heads.append(output)
+            continue
         permute = names.index("permute_" + output.rsplit("_", 1)[1])
         heads.append(names[permute - 1])
     return heads

@@ -35,7 +35,7 @@ class DetectOptions:
     engine: str = option(
         "ort",
         "ort: ONNX Runtime; opencv: OpenCV DNN's Darknet importer (opencv-python<5), or its "
-        "ONNX reader with an fp32 --model.",
+        "ONNX reader with an fp32 --model. With --cascade: the classifier's engine.",
         choices=("ort", "opencv"),
     )
     device: str = option(
