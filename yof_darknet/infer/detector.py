@@ -116,6 +116,11 @@ class Detector:
         if self.model is None and (self.cfg is None or self.weights is None):
             raise InferenceError("a detector needs --cfg and --weights, or --model")
         info = read_model_info(self.model) if self.model is not None else None
+        if info is not None and not info.heads:
+            raise InferenceError(
+                f"{self.model}: a classifier's export (no [yolo] heads); use it through "
+                "--cascade CFG:WEIGHTS"
+            )
         if self.cfg is not None and self.weights is not None:
             text = self.cfg.read_text(errors="replace")
             self.spec = read_net_spec(self.cfg, text)
