@@ -14,6 +14,9 @@ whether it has AVX-512/VNNI are printed, since another CPU has another peak. The
 (int8 >= 2.0x OpenCV end to end and >= 25 FPS at 416, >= 40 FPS at 320, pre-processing <= 2 ms)
 are printed beside the figures; they hold for a quiet machine, so read the quiet rounds.
 
+"int8 nospin" is the int8 model with ONNX Runtime's threads sleeping between operators
+(`detect --no-spin`): slower on a quiet machine, often faster on a busy one.
+
 Weights are random (batch norm calibrated on the frames): speed does not depend on what they
 learned. With the trained sample model of `make reproduce` (runs/sample) present, the mAP of
 int8 against fp32 on the sample's test set is printed too.
@@ -120,6 +123,7 @@ def _engines(tmp: Path, size: int, images: list[np.ndarray], threads: int) -> di
         "opencv": Detector(cfg, weights, names, threads=threads, engine="opencv"),
         "ort fp32": Detector(cfg, weights, names, threads=threads, engine="ort"),
         "ort int8": Detector(model=int8, names=names, threads=threads),
+        "int8 nospin": Detector(model=int8, names=names, threads=threads, spinning=False),
     }
 
 

@@ -90,6 +90,8 @@ class Detector:
     model alone brings its own). ``size``: network input (an int for a square input, or
     (width, height)); default: the cfg's or the model's. ``threads``: CPU threads of the engine.
     ``device``: ``auto`` (CUDA when the engine has it and a GPU is there), ``cpu`` or ``cuda``.
+    ``spinning``: ONNX Runtime's threads spin between operators (see
+    :class:`~yof_darknet.infer.engines.OrtEngine`).
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class Detector:
         model: str | Path | None = None,
         device: str = "auto",
         bn_flavor: str = "auto",
+        spinning: bool = True,
     ) -> None:
         if engine not in ENGINES:
             raise InferenceError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
@@ -152,6 +155,7 @@ class Detector:
                 f"{self.width}x{self.height}; export it again with --size or drop --size"
             )
         threads = threads if threads is not None else available_cpus()
+        self.spinning = spinning
         self.engine = self._engine(engine, info, threads, device, bn_flavor)
         self.backend = self.engine.backend
         self.precision = "fp32"
@@ -187,7 +191,7 @@ class Detector:
             )
             info = read_model_info(self.model)
         assert info is not None
-        return OrtEngine(self.model, info, threads=threads, device=device)
+        return OrtEngine(self.model, info, threads=threads, device=device, spinning=self.spinning)
 
     def forward(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Placement]:
         """Decoded YOLO rows (cx, cy, w, h relative to the net input, objectness, class probs)

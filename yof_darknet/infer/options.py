@@ -101,3 +101,9 @@ class DetectOptions:
         path="out",
     )
     threads: int | None = option(None, "Engine CPU threads.", min=1)
+    no_spin: bool = option(
+        False,
+        "ONNX Runtime: idle threads sleep between the operators of a frame instead of spinning "
+        "(better when other busy processes share the cores; on a quiet machine spinning is "
+        "faster).",
+    )

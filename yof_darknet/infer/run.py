@@ -53,6 +53,7 @@ def make_detector(options: DetectOptions) -> Detector | Cascade:
         engine=options.engine,
         model=options.model,
         device=options.device,
+        spinning=not options.no_spin,
     )
 
 
