@@ -25,12 +25,15 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True)
 class YoloHead:
     """One ``[yolo]`` layer as the decoder needs it: the anchors its mask selects (pixels of the
-    network input), the class count and the grid-sensitivity factor ``scale_x_y``."""
+    network input), the class count, the grid-sensitivity factor ``scale_x_y`` and
+    ``new_coords`` (yolov7/Scaled-YOLOv4: the convolution already applied the logistic, and
+    w, h = (2 * output)^2 * anchor instead of exp(output) * anchor)."""
 
     anchors: tuple[tuple[float, float], ...]
     mask: tuple[int, ...]
     classes: int
     scale_x_y: float = 1.0
+    new_coords: bool = False
 
     @property
     def channels(self) -> int:
@@ -49,15 +52,13 @@ def head_specs(sections: list[Section], source: str = "<cfg>") -> list[YoloHead]
         mask = head.ints("mask") or list(range(len(pairs)))
         if not pairs or any(m < 0 or m >= len(pairs) for m in mask):
             raise DarknetError(f"{where}: mask={mask} does not index its {len(pairs)} anchors")
-        for key in ("new_coords",):
-            if int(float(head.get(key, "0") or 0)):
-                raise DarknetError(f"{where}: {key}=1 is not supported by this decoder")
         heads.append(
             YoloHead(
                 anchors=tuple(pairs[m] for m in mask),
                 mask=tuple(mask),
                 classes=int(head.get("classes", "0") or 0),
                 scale_x_y=float(head.get("scale_x_y", "1") or 1),
+                new_coords=bool(int(float(head.get("new_coords", "0") or 0))),
             )
         )
     return heads
@@ -97,6 +98,7 @@ class ModelInfo:
                 mask=tuple(h["mask"]),
                 classes=int(h["classes"]),
                 scale_x_y=float(h["scale_x_y"]),
+                new_coords=bool(h.get("new_coords", False)),
             )
             for h in raw.pop("heads")
         )
