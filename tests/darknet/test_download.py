@@ -18,7 +18,8 @@ from yof_darknet.darknet import download as download_module
 from yof_darknet.darknet.download import download, fetch_pretrained
 from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.errors import DarknetError
-from yof_darknet.formats.weights import read_header
+from yof_darknet.formats.cfg import read_cfg
+from yof_darknet.formats.weights import read_header, weights_bytes
 
 WEIGHTS = "/yolov3-tiny.weights"
 
@@ -202,3 +203,21 @@ def test_offline_with_a_wrong_hand_placed_file_says_both(tmp_path, monkeypatch):
     with pytest.raises(DarknetError, match=r"not the released .* moved aside to .* Offline\?"):
         fetch_pretrained(tmp_path, progress=False)
     assert len(list(tmp_path.glob("yolov3-tiny.weights.rejected-*"))) == 1
+
+
+def test_unpinned_weights_are_never_downloaded_but_a_placed_copy_is_cut(tmp_path):
+    """yolov7-tiny.weights has no publicly pinned SHA-256: nothing is fetched; a copy put there
+    by hand is held to the 80-class cfg's size and cut at AlexeyAB's layer 87."""
+    with pytest.raises(DarknetError, match=r"no SHA-256 of yolov7-tiny.weights.*releases"):
+        fetch_pretrained(tmp_path, arch="yolov7-tiny", progress=False)
+    coco_cfg = tmp_path / "coco.cfg"
+    coco_cfg.write_text(generate_cfg(80, "paper", arch="yolov7-tiny"))
+    body = write_weights(tmp_path / "yolov7-tiny.weights", coco_cfg, seen=64)
+    found = fetch_pretrained(tmp_path, arch="yolov7-tiny", progress=False)
+    assert found.cut.name == "yolov7-tiny.conv.87" and read_header(found.cut).seen == 0
+    cut = weights_bytes(read_cfg(coco_cfg), 87)
+    assert found.cut.read_bytes()[20:] == body[:cut]
+    (tmp_path / "yolov7-tiny.weights").write_bytes(b"\0" * 100)
+    with pytest.raises(DarknetError, match="needs 24967560"):
+        fetch_pretrained(tmp_path, arch="yolov7-tiny", progress=False)
+    assert len(list(tmp_path.glob("yolov7-tiny.weights.rejected-*"))) == 1

@@ -240,6 +240,10 @@ def choose_anchors(obj_data: Path, cfg: Path, rule: str = "auto", arch: str | No
         )
     except DatasetError:
         report = None  # no training boxes: nothing to fit (darknet will say what is wrong)
+    except DarknetError:
+        if rule == "kmeans":
+            raise
+        report = None  # fewer boxes than the heads take anchors (9 for a 3-head network)
     use_kmeans = report is not None and (
         rule == "kmeans" or (rule == "auto" and report.mean_iou > report.default_mean_iou)
     )
@@ -259,7 +263,8 @@ def choose_anchors(obj_data: Path, cfg: Path, rule: str = "auto", arch: str | No
     atomic_write_text(Path(cfg).parent / "anchors.json", json.dumps(record, indent=2) + "\n")
     text = ", ".join(f"{w},{h}" for w, h in chosen)
     if report is None:
-        return f"anchors: {text} (defaults at {size[0]}x{size[1]}: no training boxes to fit)"
+        why = "no or too few training boxes to fit"
+        return f"anchors: {text} (defaults at {size[0]}x{size[1]}: {why})"
     return (
         f"anchors: {text} ({record['chosen']} at {size[0]}x{size[1]}, rule {rule}: mean IoU "
         f"k-means {report.mean_iou:.3f}, defaults {report.default_mean_iou:.3f})"
