@@ -157,7 +157,7 @@ SHARDS ?= 16
 slurm: $(STAMP) ## submit the SLURM chain: AFFWILD2= in SHARDS= array tasks → merge (+ EXPW=) into DATA= → train PROFILE=/RUN=
 	@test -n "$(AFFWILD2)" || { echo "slurm: give AFFWILD2=/path/to/Aff-Wild2 (and EXPW=)"; exit 1; }
 	AFFWILD2='$(abspath $(AFFWILD2))' $(if $(EXPW),EXPW='$(abspath $(EXPW))') OUT='$(abspath $(DATA))' \
-		YOF='$(abspath $(YOF))' PROFILE='$(PROFILE)' $(if $(RUN),RUN='$(RUN)') \
+		YOF='$(abspath $(YOF))' PROFILE='$(PROFILE)' MODEL_ARCH='$(MODEL_ARCH)' $(if $(RUN),RUN='$(RUN)') \
 		scripts/slurm/submit.sh --shards $(SHARDS)
 
 compare: $(STAMP) ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both on the sample
