@@ -15,6 +15,15 @@ import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 
+from tests.support.archs import (
+    FIXTURES,
+    TOP,
+    VALID_NMS,
+    VALID_THRESH,
+    Record,
+    read_records,
+    write_inputs,
+)
 from tests.support.darknet import make_dataset
 from yof_darknet.cli import main
 from yof_darknet.darknet.anchors import choose_anchors
@@ -26,11 +35,13 @@ from yof_darknet.darknet.train import prepare_run, train
 from yof_darknet.doctor import check_archs
 from yof_darknet.errors import DarknetError
 from yof_darknet.export.run import ExportOptions, export_model
+from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.binary import flavor_problems, probe
 from yof_darknet.formats.cfg import parse_cfg, read_cfg, set_classes, yolo_heads
 from yof_darknet.formats.modelinfo import head_specs
 from yof_darknet.formats.netinput import darknet_input
 from yof_darknet.formats.weights import check_complete, layer_param_counts, read_header
+from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.engines import OpenCVEngine, read_model_info
 from yof_darknet.infer.netcfg import opencv_cfg_text
 from yof_darknet.infer.weightsfile import write_random_weights
@@ -226,3 +237,50 @@ def test_debian_darknet_trains_yolov3_tiny_3l(debian_darknet: Path, tiny_data: P
     assert read_header(result.weights).iterations(2) == 2
     printed = re.findall(r"^\s*\d+ yolo\s*$", (run / "train.log").read_text(), re.MULTILINE)
     assert len(printed) == 3  # darknet built the three heads
+
+
+def _as_valid(det: Detection, width: int, height: int) -> Record:
+    """AlexeyAB valid's record of a detection: 1-based corners clipped to [1, size]."""
+    x1, y1, x2, y2 = det.xyxy
+    box = (max(x1 + 1, 1.0), max(y1 + 1, 1.0), min(x2 + 1, width), min(y2 + 1, height))
+    return det.class_id, det.score, box
+
+
+def _best(records: list[Record], class_id: int) -> list[Record]:
+    return sorted((r for r in records if r[0] == class_id), key=lambda r: -r[1])[:TOP]
+
+
+@pytest.mark.parametrize("engine", ["ort", "opencv"])
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_detections_equal_alexeyabs_detector_valid(arch: str, engine: str, tmp_path: Path):
+    """AlexeyAB's own `detector valid` on each architecture (recorded: tests/support/archs.py),
+    against our pre-processing, engines, decoding (scale_x_y, new_coords) and NMS, record by
+    record: the same boxes, scores within 1e-4, corners within 0.01 px."""
+    fixture = FIXTURES / arch
+    recorded = (fixture / get_arch(arch).cfg_name).read_text()
+    assert recorded == generate_cfg(7, "sample", arch=arch), (
+        "the template changed: record again with `python -m tests.support.archs --darknet D`"
+    )
+    cfg, weights, images = write_inputs(arch, tmp_path, recorded)
+    assert (
+        sha256_file(weights) == json.loads((fixture / "record.json").read_text())["weights_sha256"]
+    )
+    expected = read_records(fixture / "valid.txt")
+    detector = Detector(cfg, weights, engine=engine, bn_flavor="alexeyab")
+    compared = 0
+    for path in images:
+        image = cv2.imread(str(path))
+        height, width = image.shape[:2]
+        found = detector.detect(image, VALID_THRESH, VALID_NMS)
+        ours = [_as_valid(d, width, height) for d in found]
+        for class_id in range(7):
+            mine, theirs = _best(ours, class_id), _best(expected[path.stem], class_id)
+            assert len(mine) == len(theirs) == TOP, (path.stem, class_id)
+            edge = theirs[-1][1]  # the TOP-th score: a near-tie there may go either way
+            for a, b in zip(mine, theirs, strict=True):
+                if abs(a[1] - edge) < 1e-4:
+                    continue
+                assert abs(a[1] - b[1]) < 1e-4, (path.stem, class_id, a, b)
+                assert np.abs(np.subtract(a[2], b[2])).max() < 0.01, (path.stem, class_id, a, b)
+                compared += 1
+    assert compared > 150
