@@ -40,7 +40,12 @@ from yof_darknet.formats.binary import flavor_problems, probe
 from yof_darknet.formats.cfg import parse_cfg, read_cfg, set_classes, yolo_heads
 from yof_darknet.formats.modelinfo import head_specs
 from yof_darknet.formats.netinput import darknet_input
-from yof_darknet.formats.weights import check_complete, layer_param_counts, read_header
+from yof_darknet.formats.weights import (
+    check_complete,
+    layer_param_counts,
+    network_bflops,
+    read_header,
+)
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.engines import OpenCVEngine, read_model_info
 from yof_darknet.infer.netcfg import opencv_cfg_text
@@ -284,3 +289,11 @@ def test_detections_equal_alexeyabs_detector_valid(arch: str, engine: str, tmp_p
                 assert np.abs(np.subtract(a[2], b[2])).max() < 0.01, (path.stem, class_id, a, b)
                 compared += 1
     assert compared > 150
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_bflops_equal_what_alexeyabs_darknet_prints(arch: str):
+    fixture = FIXTURES / arch
+    printed = json.loads((fixture / "record.json").read_text())["total_bflops"]
+    ours = network_bflops(read_cfg(fixture / get_arch(arch).cfg_name))
+    assert round(ours, 3) == printed

@@ -6,7 +6,8 @@ at the network size (no resize, so pre-processing cannot differ).
 What is kept per architecture (``tests/fixtures/archs/<arch>/``): ``<arch>.cfg`` (as recorded),
 ``valid.txt`` (``detector valid``'s ``TOP`` best records of each image and class: class, image,
 prob, 1-based clipped corners; valid keeps every box above 0.001 after NMS 0.6, thousands on
-random weights) and ``record.json`` (the weights' SHA-256, the darknet, the command).
+random weights) and ``record.json`` (the weights' SHA-256, the darknet, the command, the
+``Total BFLOPS`` darknet printed for the cfg).
 
 Record again (AlexeyAB's darknet, e.g. the pinned one ``make darknet`` builds)::
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 from collections import defaultdict
 from pathlib import Path
@@ -86,7 +88,10 @@ def record(arch: str, darknet: Path, work: Path) -> Path:
     results = work / arch / "results"
     results.mkdir(exist_ok=True)
     command = [str(found.path), "detector", "valid", "obj.data", cfg.name, weights.name]
-    subprocess.run(command, cwd=work / arch, check=True, capture_output=True, timeout=600)
+    done = subprocess.run(
+        command, cwd=work / arch, check=True, capture_output=True, text=True, timeout=600
+    )
+    bflops = re.search(r"Total BFLOPS ([\d.]+)", done.stdout + done.stderr)
     lines = []
     for name in CLASSES:
         per_image: dict[str, list[list[str]]] = defaultdict(list)
@@ -104,6 +109,7 @@ def record(arch: str, darknet: Path, work: Path) -> Path:
         "weights_sha256": sha256_file(weights),
         "seed": SEED,
         "top": TOP,
+        "total_bflops": float(bflops[1]) if bflops else None,  # as darknet printed it
         "darknet": f"{found.flavor} {found.version}",
         "command": "darknet detector valid obj.data " + " ".join(command[4:]),
     }
