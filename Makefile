@@ -70,7 +70,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/$(MODEL_ARCH)_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/$(MODEL_ARCH).cfg)
 
-.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce control demo compare slurm
+.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce control demo compare compare-archs slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -162,3 +162,7 @@ slurm: $(STAMP) ## submit the SLURM chain: AFFWILD2= in SHARDS= array tasks → 
 
 compare: $(STAMP) ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both on the sample
 	$(YOF) compare $(if $(DARKNET),--darknet $(DARKNET))
+
+compare-archs: $(STAMP) ## one row per --arch: parameters, BFLOPs at 416, CPU FPS per engine, mAP of trained runs/PROFILE-ARCH on DATA=
+	$(YOF) compare-archs --profile $(PROFILE) $(if $(wildcard $(DATA)/obj.data),--data $(DATA)/obj.data) \
+		$(COMPARE_ARGS)
