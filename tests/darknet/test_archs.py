@@ -297,3 +297,15 @@ def test_bflops_equal_what_alexeyabs_darknet_prints(arch: str):
     printed = json.loads((fixture / "record.json").read_text())["total_bflops"]
     ours = network_bflops(read_cfg(fixture / get_arch(arch).cfg_name))
     assert round(ours, 3) == printed
+
+
+def test_map_with_debian_darknet_refuses_yolov7_tiny(debian_darknet: Path, tmp_path: Path):
+    cfg, weights, _ = write_inputs("yolov7-tiny", tmp_path)
+    args = ["map", "--data", str(tmp_path / "obj.data"), "--weights", str(weights), "--cfg",
+            str(cfg), "--darknet", str(debian_darknet), "--out", str(tmp_path / "map")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "new_coords=1" in result.output and "--engine python" in result.output
+    assert not (tmp_path / "map").exists()
+    scored = CliRunner().invoke(main, [*args[:-4], "--engine", "python", "--out", args[-1]])
+    assert scored.exit_code == 0, scored.output
