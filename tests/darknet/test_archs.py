@@ -35,11 +35,14 @@ from yof_darknet.darknet.train import prepare_run, train
 from yof_darknet.doctor import check_archs
 from yof_darknet.errors import DarknetError
 from yof_darknet.export.run import ExportOptions, export_model
+from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.binary import flavor_problems, probe
 from yof_darknet.formats.cfg import parse_cfg, read_cfg, set_classes, yolo_heads
+from yof_darknet.formats.maplog import parse_map_blocks, parse_map_output
 from yof_darknet.formats.modelinfo import head_specs
 from yof_darknet.formats.netinput import darknet_input
+from yof_darknet.formats.trainlog import parse_train_line
 from yof_darknet.formats.weights import (
     check_complete,
     layer_param_counts,
@@ -309,3 +312,18 @@ def test_map_with_debian_darknet_refuses_yolov7_tiny(debian_darknet: Path, tmp_p
     assert not (tmp_path / "map").exists()
     scored = CliRunner().invoke(main, [*args[:-4], "--engine", "python", "--out", args[-1]])
     assert scored.exit_code == 0, scored.output
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_alexeyabs_training_and_map_logs_of_every_arch_parse(arch: str):
+    """AlexeyAB's output on each architecture (loss lines of CIoU heads, nms_kind lines, three
+    heads): the training's last iterations and its -map block, and `detector map` on the final
+    weights, which is the same evaluation and so the same mAP."""
+    fixture = FIXTURES / arch
+    tail = (fixture / "train.tail.txt").read_text()
+    lines = [line for raw in tail.splitlines() if (line := parse_train_line(raw))]
+    assert lines and lines[-1].iteration == 100
+    during = parse_map_blocks(tail)[-1]
+    after = parse_map_output((fixture / "map.stdout.txt").read_text())
+    assert len(after.classes) == 7 and [c.name for c in after.classes] == list(CLASSES)
+    assert during.map == pytest.approx(after.map, abs=1e-6)
