@@ -6,6 +6,7 @@ pjreddie refusal, and a real Debian darknet training of yolov3-tiny-3l."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from yof_darknet.errors import DarknetError
 from yof_darknet.export.run import ExportOptions, export_model
 from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import sha256_file
-from yof_darknet.formats.binary import flavor_problems, probe
+from yof_darknet.formats.binary import SUBMODULE_BINARY, flavor_problems, probe
 from yof_darknet.formats.cfg import parse_cfg, read_cfg, set_classes, yolo_heads
 from yof_darknet.formats.maplog import parse_map_blocks, parse_map_output
 from yof_darknet.formats.modelinfo import head_specs
@@ -327,3 +328,32 @@ def test_alexeyabs_training_and_map_logs_of_every_arch_parse(arch: str):
     after = parse_map_output((fixture / "map.stdout.txt").read_text())
     assert len(after.classes) == 7 and [c.name for c in after.classes] == list(CLASSES)
     assert during.map == pytest.approx(after.map, abs=1e-6)
+
+
+def _alexeyab() -> Path | None:
+    """A real AlexeyAB build: $YOF_TEST_ALEXEYAB, else the submodule once `make darknet` ran."""
+    candidate = Path(os.environ.get("YOF_TEST_ALEXEYAB", SUBMODULE_BINARY))
+    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_alexeyab() is None, reason="no AlexeyAB build (make darknet)")
+@pytest.mark.parametrize("arch", ["yolov4-tiny", "yolov7-tiny"])
+def test_alexeyab_trains_the_yolov4_and_yolov7_templates(arch: str, tiny_data: Path, tmp_path):
+    darknet = probe(_alexeyab())
+    assert darknet.flavor == "alexeyab"
+    settings = ("width=64", "height=64", "batch=2", "subdivisions=1", "burn_in=1",
+                "learning_rate=0.001")  # fmt: skip
+    options = TrainOptions(
+        profile="sample", arch=arch, max_batches=3, overrides=settings, runs=tmp_path,
+        anchors="default",
+    )  # fmt: skip
+    result = train(tiny_data, options, darknet=darknet, progress=False)
+    run = tmp_path / f"sample-{arch}"
+    assert result.weights == run / "weights" / f"{arch}_final.weights"
+    check_complete(result.weights, read_cfg(run / f"{arch}.cfg"), run / f"{arch}.cfg")
+    log = (run / "train.log").read_text()
+    assert log.splitlines()[0].endswith("-dont_show -map")
+    assert f"nms_kind: {'greedynms' if arch == 'yolov4-tiny' else 'diounms'}" in log
+    rows = (run / "results.csv").read_text().splitlines()
+    assert rows[-1].split(",")[0] == "3" and rows[-1].split(",")[-1] != ""  # mAP at the end
