@@ -83,20 +83,34 @@ def cfg(data: Path, profile: str, arch: str, settings: tuple[str, ...], out: Pat
 
 @click.command()
 @_DATA_OPTION
-@click.option("--num", default=6, help="number of anchors")
+@click.option(
+    "--num",
+    type=click.IntRange(min=1),
+    help="number of anchors [default: the --cfg's (9 for 3-head networks), else 6]",
+)
 @click.option("--size", type=int, default=None, help="network size [default: --cfg's, else 416]")
 @click.option("--restarts", default=10, help="k-means restarts")
 @click.option("--cfg", "cfg_path", type=EXISTING_FILE)
 @click.option("--apply", is_flag=True, help="write the anchors into --cfg")
 def anchors(
-    data: Path, num: int, size: int | None, restarts: int, cfg_path: Path | None, apply: bool
+    data: Path,
+    num: int | None,
+    size: int | None,
+    restarts: int,
+    cfg_path: Path | None,
+    apply: bool,
 ) -> None:
     """k-means (1 - IoU) anchors of the training boxes; --apply writes them into --cfg."""
     from yof_darknet.darknet.anchors import apply_anchors, compute_anchors
-    from yof_darknet.formats.cfg import net_int, read_cfg
+    from yof_darknet.formats.cfg import net_int, read_cfg, yolo_heads
 
     if apply and cfg_path is None:
         raise click.UsageError("--apply needs --cfg")
+    if num is None and cfg_path is not None:
+        sections = read_cfg(cfg_path)
+        heads = yolo_heads(sections)
+        num = int(sections[heads[0]].get("num", "6") or 6) if heads else 6
+    num = num or 6
     if size is not None:
         wh = (size, size)
     elif cfg_path is not None:
