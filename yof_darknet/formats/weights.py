@@ -98,9 +98,15 @@ def layer_param_counts(sections: Sequence[Section]) -> list[int]:
 
 
 def network_bflops(sections: Sequence[Section]) -> float:
-    """Billions of floating-point operations of one forward pass at the cfg's width x height,
+    r"""Billions of floating-point operations of one forward pass at the cfg's width x height,
     counted as AlexeyAB's darknet prints them (``Total BFLOPS``): 2 x weights x output cells of
-    every convolution, size² x channels x output cells of every max-pool, nothing else."""
+    every convolution, size² x channels x output cells of every max-pool, nothing else.
+
+    >>> from yof_darknet.formats.cfg import parse_cfg
+    >>> conv = "[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=8\nsize=3\npad=1\n"
+    >>> round(network_bflops(parse_cfg(conv)) * 1e9)  # 2 x (8 x 3 x 3 x 3) x 32 x 32
+    442368
+    """
     channels = net_int(sections, "channels", 3)
     height, width = net_int(sections, "height"), net_int(sections, "width")
     shapes: list[tuple[int, int, int]] = []  # (channels, height, width) of each layer's output
