@@ -70,7 +70,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/$(MODEL_ARCH)_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/$(MODEL_ARCH).cfg)
 
-.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce control demo compare compare-archs slurm
+.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -140,6 +140,9 @@ reproduce: $(STAMP) ensure-darknet ## the whole pipeline: EXPW=/AFFWILD2= (none:
 		--arch $(MODEL_ARCH) $(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET)) \
 		$(if $(GPUS),--gpus $(GPUS)) $(if $(FROM_SCRATCH),--from-scratch) \
 		$(DATASETS_ARGS) $(TRAIN_ARGS) $(MAP_ARGS)
+
+hygiene: $(STAMP) ensure-darknet ## the sample trained with --unannotated keep and with mask, both Table IIs side by side (reuses runs/sample)
+	$(YOF) hygiene $(if $(DARKNET),--darknet $(DARKNET))
 
 control: $(STAMP) ensure-darknet ## the permuted-label control of the sample run (labels shuffled across faces)
 	$(YOF) reproduce --shuffle-labels --run sample-control $(if $(DARKNET),--darknet $(DARKNET))

@@ -93,4 +93,21 @@ def reproduce(
     click.echo(f"time: {(time.monotonic() - start) / 60:.1f} min ({stages})")
 
 
-COMMANDS: list[click.Command] = [reproduce]
+@click.command("hygiene")
+@DARKNET_OPTION
+@click.option("--runs", type=OUT_DIR, default=Path("runs"), help="Folder of the run folders.")
+def hygiene(darknet_path: Path | None, runs: Path) -> None:
+    """Train the embedded sample with --unannotated keep and with mask; print both Table IIs.
+
+    Both are scored on the same raw test list; runs already finished are reused.
+    """
+    from yof_darknet.hygiene import hygiene as run_hygiene
+
+    start = time.monotonic()
+    result = run_hygiene(darknet=darknet_path, runs=runs, echo=click.echo)
+    click.echo("")
+    click.echo(result.markdown, nl=False)
+    click.echo(f"written to {result.written} ({(time.monotonic() - start) / 60:.1f} min)")
+
+
+COMMANDS: list[click.Command] = [reproduce, hygiene]

@@ -66,7 +66,7 @@ class AnchorReport:
     skipped_boxes: int  # zero-size boxes
 
 
-def _find_label(image: Path) -> Path | None:
+def find_label(image: Path) -> Path | None:
     """The label file darknet would use: beside the image (hank-ai), else AlexeyAB's mapping."""
     for candidate in (label_path(image, "hank-ai"), label_path(image)):
         if candidate.is_file():
@@ -80,7 +80,7 @@ def load_boxes_wh(obj_data: Path) -> tuple[np.ndarray, int, int]:
     sizes: list[tuple[float, float]] = []
     missing = skipped = 0
     for image in obj.read_list("train"):
-        path = _find_label(image if image.is_absolute() else obj.train.parent / image)
+        path = find_label(image if image.is_absolute() else obj.train.parent / image)
         if path is None:
             missing += 1
             continue

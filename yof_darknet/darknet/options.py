@@ -77,6 +77,13 @@ class TrainOptions:
         choices=ANCHOR_RULES,
     )
 
+    class_weights: bool = option(
+        False,
+        "Write AlexeyAB's counters_per_class (training boxes per class, from the train list) "
+        "into every [yolo] layer, so rare classes weigh more in the loss; refused on "
+        "pjreddie's darknet, which ignores it.",
+    )
+
     def __post_init__(self) -> None:
         if self.resume:
             for given, what in (

@@ -19,6 +19,7 @@ from pathlib import Path
 from yof_darknet.darknet import multigpu
 from yof_darknet.darknet.anchors import choose_anchors
 from yof_darknet.darknet.archs import DEFAULT_ARCH, get_arch, run_arch
+from yof_darknet.darknet.classweights import check_flavor, counters_setting, train_class_counts
 from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
 from yof_darknet.darknet.process import DarknetDied, stream_training
 from yof_darknet.darknet.profiles import generate_cfg
@@ -277,12 +278,21 @@ def _train(
             f"{run_dir} already holds trained weights; continue it with --resume or pick "
             "another --name"
         )
+    overrides = list(options.overrides)
+    if options.class_weights:
+        check_flavor(darknet)
+        counts, missing = train_class_counts(data)
+        overrides.append(counters_setting(counts))
+        echo(
+            f"--class-weights: counters_per_class={','.join(map(str, counts))} (training boxes "
+            f"per class{f'; {missing} listed images have no label file' if missing else ''})"
+        )
     cfg_path, obj_path = prepare_run(
         data,
         run_dir,
         profile=options.profile or DEFAULT_PROFILE,
         cfg=options.cfg,
-        overrides=options.overrides,
+        overrides=overrides,
         max_batches=options.max_batches,
         keep_cfg=options.resume and (run_dir / get_arch(arch).cfg_name).is_file(),
         arch=arch,
