@@ -25,7 +25,17 @@ from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
 from yof_darknet.evaluate.options import MapOptions
 
-TRAIN_SHARED = ("profile", "arch", "name", "gpus", "max_batches", "overrides", "runs", "anchors")
+TRAIN_SHARED = (
+    "profile",
+    "arch",
+    "name",
+    "gpus",
+    "max_batches",
+    "overrides",
+    "runs",
+    "anchors",
+    "class_weights",
+)
 MAP_SHARED = ("points", "iou_thresh", "engine")
 
 
