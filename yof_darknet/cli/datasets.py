@@ -57,6 +57,37 @@ def _affwild2_shard(options: DatasetsOptions, affwild2: Path | None, out: Path, 
     )
 
 
+def _expw_shard(options: DatasetsOptions, expw: Path, out: Path, shard: str) -> None:
+    """``--shard I/N`` with ``--expw`` (and ``--unannotated`` other than keep): this shard's
+    share of the face detection, into the cache a plain run reuses."""
+    from yof_darknet.datasets.build import check_out_dir
+    from yof_darknet.datasets.expw import detect_expw_shard
+
+    if options.unannotated == "keep":
+        raise click.UsageError(
+            "--shard with --expw splits the face detection of --unannotated report|mask|drop; "
+            "with --unannotated keep there is nothing to split: run without --shard"
+        )
+    out = out.resolve()
+    check_out_dir(out, [expw], ["expw"])
+    settings = options.unannotated_options(_shard(shard))
+    counts = detect_expw_shard(
+        expw,
+        out / "expw",
+        min_face_score=options.min_face_score,
+        drop_mixed_images=options.drop_mixed_images,
+        unannotated=settings,
+        progress=True,
+    )
+    assert settings.shard is not None
+    index, count = settings.shard
+    click.echo(
+        f"expw shard {index}/{count}: faces of {counts['images']} images ({counts['detected']} "
+        f"detected, {counts['reused']} from the cache); when every shard has finished, run the "
+        "same command without --shard: it reuses the cache and writes the dataset"
+    )
+
+
 def _check_shards(
     options: DatasetsOptions, affwild2: Path | None, out: Path, convert_missing: bool
 ) -> dict[str, Any]:
@@ -94,6 +125,46 @@ def _echo_affwild2(details: dict[str, Any]) -> None:
         click.echo(f"  ... {details['problems_total'] - 10} more in stats.json")
 
 
+def _echo_unannotated(found: dict[str, Any], unit: str) -> None:
+    cache = found.get("cache")
+    cached = (
+        f" (faces detected in {cache['detected']} images, {cache['reused']} from the cache)"
+        if cache
+        else ""
+    )
+    click.echo(
+        f"  unannotated faces ({found['mode']}): {found['unannotated_faces']} in "
+        f"{found['images_with_unannotated']} of {found['images_checked']} {unit}; masked "
+        f"{found['masked_images']}, dropped {found['dropped_images']} {unit}{cached}"
+    )
+    if found.get("images_unreadable"):
+        click.echo(f"  {found['images_unreadable']} images OpenCV could not read were not checked")
+    click.echo(f"  {'class':<10} {unit:>7} {'faces':>6} {'masked':>7} {'dropped':>8}")
+    for name, row in found["classes"].items():
+        click.echo(
+            f"  {name:<10} {row['images_with_unannotated']:>7} {row['unannotated_faces']:>6} "
+            f"{row['masked_images']:>7} {row['dropped_images']:>8}"
+        )
+
+
+def _echo_balance(balance: dict[str, Any]) -> None:
+    if balance["mode"] == "none":
+        faces = ", ".join(f"{name} {n}" for name, n in balance["faces"].items())
+        click.echo(f"training faces per class: {faces}")
+        return
+    click.echo(
+        f"--balance oversample:{balance['cap']}: {balance['repeated_images']} of "
+        f"{balance['train_images']} training images repeated, train.txt has "
+        f"{balance['train_lines']} lines"
+    )
+    click.echo(f"  {'class':<10} {'faces before':>12} {'share':>6} {'after':>12} {'share':>6}")
+    for name, before in balance["faces_before"].items():
+        click.echo(
+            f"  {name:<10} {before:>12} {balance['share_before'][name]:>6.1%} "
+            f"{balance['faces_after'][name]:>12} {balance['share_after'][name]:>6.1%}"
+        )
+
+
 def _echo_summary(summary) -> None:
     for name, data in summary.stats["datasets"].items():
         faces, images = data["faces"], data["images"]
@@ -111,7 +182,11 @@ def _echo_summary(summary) -> None:
                 f"  {data['details']['renamed']} images renamed for Darknet "
                 f"(see {data['details']['renamed_file']})"
             )
+        if "unannotated" in data["details"]:
+            unit = "frames" if name == "affwild2" else "images"
+            _echo_unannotated(data["details"]["unannotated"], unit)
         click.echo(f"  train {images['train']} images, test {images['test']} images")
+    _echo_balance(summary.stats["balance"])
     for message in summary.messages:
         click.secho(f"note: {message}", fg="yellow")
     totals = summary.stats["totals"]
@@ -136,7 +211,9 @@ def _echo_summary(summary) -> None:
     "--shard",
     metavar="I/N|auto",
     help="Aff-Wild2: convert only every N-th video from the I-th (0-based; auto: from the "
-    "SLURM array task), recording how the shard ended; then --merge.",
+    "SLURM array task), recording how the shard ended; then --merge. ExpW (--unannotated "
+    "report|mask|drop): detect faces of every N-th chunk of images into the cache only; then "
+    "run without --shard.",
 )
 @click.option(
     "--merge",
@@ -165,7 +242,12 @@ def datasets(
     if shard:
         if merge:
             raise click.UsageError("--shard converts one shard, --merge joins them: use one")
-        _affwild2_shard(options, affwild2, out, shard)
+        if not expw and not affwild2:
+            raise click.UsageError("--shard splits --affwild2 videos or --expw face detection")
+        if expw:
+            _expw_shard(options, expw, out, shard)
+        if affwild2:
+            _affwild2_shard(options, affwild2, out, shard)
         return
     extra = {"shards": _check_shards(options, affwild2, out, convert_missing)} if merge else {}
     _echo_summary(options.build(expw, affwild2, out, recorded=extra))

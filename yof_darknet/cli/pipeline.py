@@ -25,7 +25,17 @@ from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
 from yof_darknet.evaluate.options import MapOptions
 
-TRAIN_SHARED = ("profile", "name", "gpus", "max_batches", "overrides", "runs", "anchors")
+TRAIN_SHARED = (
+    "profile",
+    "arch",
+    "name",
+    "gpus",
+    "max_batches",
+    "overrides",
+    "runs",
+    "anchors",
+    "class_weights",
+)
 MAP_SHARED = ("points", "iou_thresh", "engine")
 
 
@@ -40,8 +50,8 @@ MAP_SHARED = ("points", "iou_thresh", "engine")
 @click.option(
     "--from-scratch",
     is_flag=True,
-    help="Train without the pretrained yolov3-tiny.conv.15 (with the paper profile, a failed "
-    "download is otherwise an error).",
+    help="Train without the architecture's pretrained layers (yolov3-tiny.conv.15, "
+    "yolov4-tiny.conv.29...; with the paper profile, a failed download is otherwise an error).",
 )
 @click.option(
     "--shuffle-labels",
@@ -93,4 +103,21 @@ def reproduce(
     click.echo(f"time: {(time.monotonic() - start) / 60:.1f} min ({stages})")
 
 
-COMMANDS: list[click.Command] = [reproduce]
+@click.command("hygiene")
+@DARKNET_OPTION
+@click.option("--runs", type=OUT_DIR, default=Path("runs"), help="Folder of the run folders.")
+def hygiene(darknet_path: Path | None, runs: Path) -> None:
+    """Train the embedded sample with --unannotated keep and with mask; print both Table IIs.
+
+    Both are scored on the same raw test list; runs already finished are reused.
+    """
+    from yof_darknet.hygiene import hygiene as run_hygiene
+
+    start = time.monotonic()
+    result = run_hygiene(darknet=darknet_path, runs=runs, echo=click.echo)
+    click.echo("")
+    click.echo(result.markdown, nl=False)
+    click.echo(f"written to {result.written} ({(time.monotonic() - start) / 60:.1f} min)")
+
+
+COMMANDS: list[click.Command] = [reproduce, hygiene]

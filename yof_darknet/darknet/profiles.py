@@ -1,8 +1,13 @@
 """Training profiles: the values a profile sets in the run cfg, written as ``--set`` keys, and
-``generate_cfg``, which builds the run cfg from the template (``assets/cfg/yolov3-tiny.cfg``, the
-paper's Table I) for N classes::
+``generate_cfg``, which builds the run cfg from an architecture's template
+(``assets/cfg/<arch>.cfg``; the default ``yolov3-tiny.cfg`` is the paper's Table I) for N
+classes::
 
     text = generate_cfg(classes=7, profile="sample", overrides=["net.width=160"])
+    text = generate_cfg(classes=7, profile="paper", arch="yolov4-tiny")
+
+A profile's settings are the same for every architecture (they are [net] and every-[yolo]
+keys), so two architectures trained with one profile differ only in the network.
 
 A key without a section (``width``) belongs to ``[net]``; ``yolo.random`` sets ``random`` in every
 ``[yolo]`` section. Each entry is a plain literal so that it can be tuned by hand or by experiment.
@@ -13,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from yof_darknet.darknet.archs import DEFAULT_ARCH, get_arch
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.cfg import (
     apply_setting,
@@ -24,7 +30,7 @@ from yof_darknet.formats.cfg import (
     validate_cfg,
 )
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "assets" / "cfg" / "yolov3-tiny.cfg"
+TEMPLATE = get_arch(DEFAULT_ARCH).template
 
 PROFILES: dict[str, dict[str, int | float | str]] = {
     # The paper's settings (section III): 416x416, batch 64 in 16 subdivisions, 14000 iterations,
@@ -82,9 +88,11 @@ def generate_cfg(
     *,
     template: Path | None = None,
     anchors_wh: Sequence[tuple[int, int]] | None = None,
+    arch: str | None = None,
 ) -> str:
-    """The run cfg text: template + profile + classes (+ anchors) + ``--set`` overrides."""
-    template = Path(template) if template else TEMPLATE
+    """The run cfg text: template (``arch``'s, or ``template``) + profile + classes (+ anchors)
+    + ``--set`` overrides."""
+    template = Path(template) if template else get_arch(arch).template
     sections = read_cfg(template)
     for key, value in profile_settings(profile).items():
         apply_setting(sections, key, value)

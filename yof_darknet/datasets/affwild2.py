@@ -16,7 +16,8 @@ labels beside them and a manifest per video), and returns a ``ConversionResult``
 
 Skip reasons (faces: one person in one frame): ``label_ignore`` (-1), ``label_other`` (7),
 ``bad_line``, ``bad_label``, ``missing_video``, ``unreadable_video``, ``no_frame`` (line past the
-last decoded frame), ``no_face``, ``unassigned``, ``crowded``. Files: ``empty_annotation``,
+last decoded frame), ``no_face``, ``unassigned``, ``crowded``, ``unannotated_frame`` (with
+``--unannotated drop``: a face beyond the video's annotated people). Files: ``empty_annotation``,
 ``header_only``, ``missing_header`` (no header line: read from line 1, counted),
 ``duplicate_annotation``, ``side_conflict``, ``duplicate_video``, ``not_annotated`` (in
 ``--videos-list`` only), ``unreadable_video``.
@@ -46,6 +47,7 @@ from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, labe
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.options import SPLIT_BY
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
+from yof_darknet.datasets.unannotated import UNANNOTATED, unannotated_summary
 from yof_darknet.errors import DatasetError
 from yof_darknet.faces import FaceDetector, create_detector
 from yof_darknet.fileio import protected, protected_inputs
@@ -55,6 +57,10 @@ DATASET = "affwild2"
 MAX_REPORTED = 50  # problem messages kept in stats.json (all are counted)
 
 DetectorFactory = Callable[[], FaceDetector]
+BEYOND_PEOPLE = (
+    "faces beyond the video's annotated people: those none of them takes (the largest face for "
+    "one person, the two largest for left/right), whatever their label on the frame"
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,8 @@ class AffWild2Options:
     ``face_threshold`` [--face-threshold], ``face_max_side`` [--face-max-side, 0 = full frame],
     ``frame_stride`` [--frame-stride], ``max_frames_per_video`` [--max-frames-per-video, 0 = all
     frames; counts written frames], ``drop_crowded_frames`` [--drop-crowded-frames],
-    ``split_by`` [--split-by frames|videos], ``videos_list`` [--videos-list], ``workers``
+    ``unannotated`` [--unannotated: faces beyond the video's annotated people], ``split_by``
+    [--split-by frames|videos], ``videos_list`` [--videos-list], ``workers``
     [--workers], ``shard`` [--shard I/N, as (I, N)], ``detector`` (a name in faces.DETECTORS).
     """
 
@@ -73,6 +80,7 @@ class AffWild2Options:
     frame_stride: int = 1
     max_frames_per_video: int = 0
     drop_crowded_frames: bool = False
+    unannotated: str = "keep"
     split_by: str = "frames"
     videos_list: Path | None = None
     workers: int = 1
@@ -88,12 +96,16 @@ class AffWild2Options:
             raise DatasetError(f"--split-by {self.split_by}: use one of {', '.join(SPLIT_BY)}")
         if self.workers < 1:
             raise DatasetError(f"--workers {self.workers}: use 1 or more")
+        if self.unannotated not in UNANNOTATED:
+            raise DatasetError(f"--unannotated {self.unannotated}: use one of {UNANNOTATED}")
         if self.shard is not None and not 0 <= self.shard[0] < self.shard[1]:
             raise DatasetError(f"--shard {self.shard[0]}/{self.shard[1]}: need 0 <= I < N")
 
     def settings(self) -> dict[str, Any]:
-        """The options that change what is written for a video (kept in its manifest)."""
-        return {
+        """The options that change what is written for a video (kept in its manifest;
+        ``unannotated`` only when not ``keep``, so earlier conversions stay valid)."""
+        hygiene = {} if self.unannotated == "keep" else {"unannotated": self.unannotated}
+        return hygiene | {
             "detector": self.detector,
             "face_threshold": self.face_threshold,
             "face_max_side": self.face_max_side,
@@ -201,6 +213,7 @@ def _summarise(
     problems: list[Problem],
     out_dir: Path,
     split_by: str,
+    mode: str = "keep",
 ) -> list[Item]:
     items: list[Item] = []
     histogram: Counter[int] = Counter()
@@ -208,7 +221,12 @@ def _summarise(
     messages = [str(problem) for problem in problems]
     reasons = Counter(problem.reason for problem in problems)
     frames_read = frames_detected = 0
+    hygiene: dict[str, Counter[int]] = {}
+    hygiene_totals: Counter[str] = Counter()
     for result, _ in results:
+        hygiene_totals.update(result.unannotated_totals)
+        for what, per_class in result.unannotated.items():
+            hygiene.setdefault(what, Counter()).update(per_class)
         for outcome, per_class in result.counts.items():
             for class_id, count in per_class.items():
                 stats.add(outcome, [class_id] * count)
@@ -228,6 +246,10 @@ def _summarise(
         messages += result.problems
         reasons["unreadable_video"] += not result.lengths  # lengths exist once a frame decodes
     reasons = +reasons
+    if mode != "keep":
+        stats.details["unannotated"] = unannotated_summary(
+            mode, frames_detected, dict(hygiene_totals), hygiene, match_rule=BEYOND_PEOPLE
+        )
     stats.details.update(
         {
             "videos": len(results),
@@ -280,7 +302,7 @@ def convert_affwild2(
     # the raw tree, and the folders its files really are in (links in the raw folder resolved)
     with protected(root, *sorted(folders)):
         results = _run_videos(runnable, out_dir, options, detector_factory, progress)
-    items = _summarise(stats, results, problems, out_dir, options.split_by)
+    items = _summarise(stats, results, problems, out_dir, options.split_by, options.unannotated)
     if options.shard is not None:
         stats.details["shard"] = f"{options.shard[0]}/{options.shard[1]}"
         stats.details["shard_inputs"] = {"videos": len(jobs), "sha256": jobs_digest(root, jobs)}

@@ -4,7 +4,8 @@ For each data line k of the video's annotations (decoded frame k-1, every ``stri
 the labels are checked (``label_ignore`` for -1, ``label_other`` for 7, ``bad_line``/``bad_label``
 for unusable lines), the frame is decoded and, when somebody in it has one of our classes, the
 detector runs and ``assign_faces`` gives each labelled person a face or a skip reason
-(``no_face``, ``unassigned``, ``crowded``). Lines past the last decoded frame are ``no_frame``.
+(``no_face``, ``unassigned``, ``crowded``, ``unannotated_frame``). Lines past the last decoded
+frame are ``no_frame``.
 Frames with at least one kept face are written as ``OUT/affwild2/<video>/<k:05d>.jpg`` (JPEG
 quality 95, the numbering of ABAW's cropped_aligned frames) with ``<k:05d>.txt`` beside them.
 ``manifest.json`` is written last; a video whose manifest matches the inputs and settings is
@@ -14,6 +15,7 @@ not processed again.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,16 @@ class VideoResult:
     faces_per_frame: dict[int, int] = field(default_factory=dict)
     lengths: dict[str, dict[str, int]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # --unannotated (not keep): "frames" with faces beyond the video's annotated people, those
+    # "faces", and the frames "masked"/"dropped": in all, and per class of the frame's kept faces
+    unannotated_totals: dict[str, int] = field(default_factory=dict)
+    unannotated: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    def add_unannotated(self, what: str, class_ids: Iterable[int], count: int = 1) -> None:
+        self.unannotated_totals[what] = self.unannotated_totals.get(what, 0) + count
+        per_class = self.unannotated.setdefault(what, {})
+        for class_id in set(class_ids):
+            per_class[class_id] = per_class.get(class_id, 0) + count
 
     def add(self, outcome: str, class_id: int) -> None:
         per_class = self.counts.setdefault(outcome, {})
@@ -70,6 +82,10 @@ class VideoResult:
             outcome: {int(k): v for k, v in per.items()} for outcome, per in data["counts"].items()
         }
         data["faces_per_frame"] = {int(k): v for k, v in data["faces_per_frame"].items()}
+        data["unannotated"] = {
+            what: {int(k): v for k, v in per.items()}
+            for what, per in data.get("unannotated", {}).items()
+        }
         return cls(**data)
 
 
@@ -102,6 +118,14 @@ def assign_faces(
         by_side = {"left" if largest[0].center_x < frame_width / 2 else "right": largest[0]}
     kept = {side: by_side[side] for side in wanted if side in by_side}
     return kept, {side: "unassigned" for side in wanted if side not in by_side}
+
+
+def beyond_people(faces: list[Face], people: Iterable[str], frame_width: int) -> list[Face]:
+    """The faces of a frame that none of the video's annotated people (``main`` or ``left``/
+    ``right``, whatever their label on this frame) would take under ``assign_faces``."""
+    taken, _ = assign_faces(faces, dict.fromkeys(people, 0), frame_width, False)
+    claimed = {id(face) for face in taken.values()}
+    return [face for face in faces if id(face) not in claimed]
 
 
 def _file_signature(path: Path) -> list[Any]:
@@ -195,13 +219,34 @@ def _label_frame(
     detector: FaceDetector,
     ledger: Ledger,
     drop_crowded: bool,
+    unannotated: tuple[str, tuple[str, ...]] = ("keep", ()),
 ) -> None:
-    """Detect faces in ``frame``, give them to the labelled people, write the frame if any kept."""
+    """Detect faces in ``frame``, give them to the labelled people, write the frame if any kept.
+
+    ``unannotated``: the ``--unannotated`` mode and the video's annotated people (sides); faces
+    beyond them are counted (``report``), filled (``mask``, as ExpW's) or drop the frame.
+    """
     faces = detector.detect(frame)
     result.frames_detected += 1
     result.faces_per_frame[len(faces)] = result.faces_per_frame.get(len(faces), 0) + 1
     height, width = frame.shape[:2]
     kept, skipped = assign_faces(faces, wanted, width, drop_crowded)
+    mode, people = unannotated
+    extra = beyond_people(faces, people, width) if mode != "keep" and kept else []
+    if extra:
+        classes = [wanted[side] for side in kept]
+        result.add_unannotated("frames", classes)
+        result.add_unannotated("faces", classes, len(extra))
+        if mode == "drop":
+            result.add_unannotated("dropped", classes)
+            skipped |= dict.fromkeys(kept, "unannotated_frame")
+            kept = {}
+        elif mode == "mask":
+            from yof_darknet.datasets.unannotated import mask_image
+
+            result.add_unannotated("masked", classes)
+            keep_boxes = [face.xyxy for face in kept.values()]
+            frame = mask_image(frame, [face.xyxy for face in extra], keep_boxes)
     for side, reason in skipped.items():
         result.add(reason, wanted[side])
     if not kept:
@@ -241,6 +286,7 @@ def convert_video(
     result = VideoResult(job.stem, folder.name, expected)
     stride, limit = settings["frame_stride"], settings["max_frames_per_video"]
     persons = sorted(job.persons.items(), key=lambda kv: SIDE_ORDER.index(kv[0]))
+    hygiene = (settings.get("unannotated", "keep"), tuple(side for side, _ in persons))
     n_lines = max(len(annotation.labels) for _, annotation in persons)
     params = [cv2.CAP_PROP_N_THREADS, threads] if threads > 0 else []
     capture = cv2.VideoCapture(str(job.video), cv2.CAP_ANY, params)
@@ -261,7 +307,7 @@ def convert_video(
         if wanted:
             name = f"{index + 1:05d}.jpg"
             drop_crowded = settings["drop_crowded_frames"]
-            _label_frame(result, frame, name, wanted, detector, ledger, drop_crowded)
+            _label_frame(result, frame, name, wanted, detector, ledger, drop_crowded, hygiene)
         index += 1
     if decoded:
         frames = decoded if ended else _frame_count(capture, decoded)

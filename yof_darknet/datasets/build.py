@@ -40,6 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from yof_darknet.datasets.balance import class_faces, oversample
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.split import Split, split_items
 from yof_darknet.datasets.stats import ConversionResult
@@ -52,6 +53,7 @@ from yof_darknet.owned import ensure_real_folder, prune_owned, replace_together,
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options
+    from yof_darknet.datasets.unannotated import UnannotatedOptions
 
 STATS_VERSION = 1
 
@@ -84,6 +86,7 @@ def expw_job(
     min_face_score: float = 50.0,
     drop_mixed_images: bool = False,
     copy: bool = False,
+    unannotated: UnannotatedOptions | None = None,
 ) -> DatasetJob:
     """The ExpW conversion of ``root`` with the ``datasets`` command's options."""
     from yof_darknet.datasets.expw import convert_expw
@@ -94,6 +97,7 @@ def expw_job(
         min_face_score=min_face_score,
         drop_mixed_images=drop_mixed_images,
         copy=copy,
+        unannotated=unannotated,
     )
     return DatasetJob("expw", root, convert)
 
@@ -163,8 +167,11 @@ def _dataset_stats(job: DatasetJob, result: ConversionResult, split: Split, n_te
     stats = result.stats
     counts = _split_counts(split)
     classes = stats.per_class()
+    unannotated = stats.details.get("unannotated", {}).get("classes", {})
     for name, table in classes.items():
         table.update(counts["classes"][name])
+        if name in unannotated:
+            table["unannotated"] = unannotated[name]
     return {
         "source": str(job.raw.resolve()),
         "faces": {
@@ -197,10 +204,14 @@ def build_datasets(
     *,
     test_per_dataset: int = 2500,
     seed: int = 0,
+    balance_cap: int | None = None,
     options: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> BuildSummary:
-    """Convert every job into ``out`` and write the lists, ``obj.data`` and ``stats.json``."""
+    """Convert every job into ``out`` and write the lists, ``obj.data`` and ``stats.json``.
+
+    ``balance_cap``: ``--balance oversample:CAP`` (``datasets.balance``) on ``train.txt``; None
+    lists each training image once."""
     if not jobs:
         raise DatasetError("no dataset given: pass --expw DIR and/or --affwild2 DIR")
     names = [job.name for job in jobs]
@@ -209,7 +220,7 @@ def build_datasets(
     out = Path(out).resolve()
     check_out_dir(out, [job.raw for job in jobs], names)
     with protected(*(job.raw for job in jobs)):
-        return _build(jobs, out, test_per_dataset, seed, options, progress)
+        return _build(jobs, out, test_per_dataset, seed, balance_cap, options, progress)
 
 
 def _build(
@@ -217,6 +228,7 @@ def _build(
     out: Path,
     test_per_dataset: int,
     seed: int,
+    balance_cap: int | None,
     options: dict[str, Any] | None,
     progress: bool,
 ) -> BuildSummary:
@@ -245,7 +257,12 @@ def _build(
         per_dataset[job.name] = split.test
         datasets[job.name] = _dataset_stats(job, result, split, test_per_dataset)
 
-    lists = {"train": train, "test": test} | {f"test_{n}": it for n, it in per_dataset.items()}
+    if balance_cap is None:
+        faces = dict(zip(CLASSES, class_faces(train), strict=True))
+        listed, balance = train, {"mode": "none", "faces": faces}
+    else:
+        listed, balance = oversample(train, balance_cap)
+    lists = {"train": listed, "test": test} | {f"test_{n}": it for n, it in per_dataset.items()}
     summary.lists = {key: out / f"{key}.txt" for key in lists}
     names_path = out / "obj.names"
     atomic_write_text(names_path, "".join(f"{name}\n" for name in CLASSES))
@@ -264,6 +281,7 @@ def _build(
                 "test": sum(len(it.classes) for it in test),
             },
         },
+        "balance": balance,
         "datasets": datasets,
     }
     # One unit: the lists, obj.data and stats.json of one run, never a mix of two runs. With

@@ -28,6 +28,13 @@ import pandas as pd
 
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.stats import KEPT, NO_CLASS, ConversionResult, ConversionStats
+from yof_darknet.datasets.unannotated import (
+    CACHE_FOLDER,
+    FaceCache,
+    UnannotatedOptions,
+    find_unannotated,
+    write_masked,
+)
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import EXPW_TO_CLASS
 from yof_darknet.fileio import atomic_write_text, place_image, protected
@@ -150,17 +157,18 @@ def read_label_lst(path: Path, stats: ConversionStats) -> pd.DataFrame:
     return good
 
 
-def output_name(name: str, *, hashed: bool = False) -> str:
+def output_name(name: str, *, hashed: bool = False, suffix: str | None = None) -> str:
     """Darknet-safe file name for ExpW image ``name``: itself when already safe.
 
     The suffix becomes ``.jpg`` (``.png`` for PNGs); a stem with a substring either fork
     rewrites (``raw`` as in ``drawing``, ``images``, ``.jpg``) gets an underscore inside that
     substring and a hash of the original name (so two names never meet); ``hashed`` forces the
-    hash, for a name whose plain output name another image already took.
+    hash, for a name whose plain output name another image already took; ``suffix`` replaces the
+    output suffix (``.png`` for a masked copy).
     """
-    suffix = Path(name).suffix
-    stem = name[: len(name) - len(suffix)]
-    out_suffix = ".png" if suffix.lower() == ".png" else ".jpg"
+    own = Path(name).suffix
+    stem = name[: len(name) - len(own)]
+    out_suffix = suffix or (".png" if own.lower() == ".png" else ".jpg")
     return safe_stem(stem, name, hashed=hashed) + out_suffix
 
 
@@ -258,6 +266,10 @@ def _place(source: Path, target: Path, label: str, copy: bool) -> None:
     """Place one image and write its label unless it already holds ``label`` (re-runs touch
     nothing that is up to date)."""
     place_image(source, target, copy=copy)
+    _place_label(target, label)
+
+
+def _place_label(target: Path, label: str) -> None:
     label_path = target.with_suffix(".txt")
     try:
         if label_path.read_text() == label:
@@ -267,8 +279,11 @@ def _place(source: Path, target: Path, label: str, copy: bool) -> None:
     atomic_write_text(label_path, label)
 
 
-def _plan(rows: pd.DataFrame, out_dir: Path) -> tuple[list[Item], list[str], dict[str, str]]:
-    """One ``Item`` and label text per image (rows sorted by image), and the renamed images."""
+def _plan(
+    rows: pd.DataFrame, out_dir: Path, masked: dict | None = None
+) -> tuple[list[Item], list[str], dict[str, str]]:
+    """One ``Item`` and label text per image (rows sorted by image), and the renamed images
+    (a ``masked`` image is written as a PNG copy: ``.png``, not counted as renamed)."""
     lines = [
         label_line(class_id, (x1, y1, x2, y2), (int(w), int(h)))
         for class_id, x1, y1, x2, y2, w, h in zip(
@@ -285,17 +300,94 @@ def _plan(rows: pd.DataFrame, out_dir: Path) -> tuple[list[Item], list[str], dic
     taken: set[str] = set()
     for start, stop in itertools.pairwise(edges):
         name = str(names[start])
-        target_name = output_name(name)
+        suffix = ".png" if masked and name in masked else None
+        target_name = output_name(name, suffix=suffix)
         if target_name in taken:
-            target_name = output_name(name, hashed=True)
+            target_name = output_name(name, hashed=True, suffix=suffix)
         taken.add(target_name)
-        if target_name != name:
+        if target_name != output_name(name, suffix=suffix) or output_name(name) != name:
             renamed[name] = target_name
         target = out_dir / target_name
         check_label_path(target)
         items.append(Item(target, DATASET, name, tuple(int(c) for c in classes[start:stop])))
         labels.append("".join(f"{line}\n" for line in lines[start:stop]))
     return items, labels, renamed
+
+
+def _rows_by_image(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Image name → (M, 4) ``x1 y1 x2 y2`` boxes of all its well-formed rows (as listed)."""
+    boxes = rows[["left", "top", "right", "bottom"]].to_numpy(dtype=np.float64)
+    names = rows["name"].to_numpy()
+    order = np.argsort(names, kind="stable")
+    names, boxes = names[order], boxes[order]
+    edges = np.flatnonzero(np.r_[True, names[1:] != names[:-1], True]) if len(names) else [0]
+    return {str(names[a]): boxes[a:b] for a, b in itertools.pairwise(edges)}
+
+
+def _kept_rows(
+    root: Path, min_face_score: float, drop_mixed_images: bool, progress: bool
+) -> tuple[ExpwLayout, Path, ConversionStats, pd.DataFrame, dict[str, np.ndarray]]:
+    """The layout, image folder, counts, the rows kept by the filters and every row's box."""
+    layout = find_layout(root)
+    image_dir = layout.image_dir.resolve()
+    stats = ConversionStats(DATASET, str(Path(root).resolve()))
+    stats.details.update(label_file=str(layout.label_file), image_dir=str(image_dir))
+    rows = read_label_lst(layout.label_file, stats)
+    listed = _rows_by_image(rows)
+    rows["class_id"] = rows["label"].map(EXPW_TO_CLASS).astype(np.int64)
+    rows = _filter(rows, stats, min_face_score, drop_mixed_images)
+    rows = _boxes(rows, stats, image_dir, progress and len(rows) >= PROGRESS_MIN)
+    return layout, image_dir, stats, rows, listed
+
+
+def _hygiene(
+    rows: pd.DataFrame,
+    listed: dict[str, np.ndarray],
+    stats: ConversionStats,
+    image_dir: Path,
+    out_dir: Path,
+    options: UnannotatedOptions,
+    progress: bool,
+) -> tuple[pd.DataFrame, dict[str, list[list[float]]]]:
+    """``--unannotated``: the rows left (``drop``) and the faces to mask per image (``mask``)."""
+    if options.mode == "keep":
+        return rows, {}
+    names = rows["name"].unique()
+    cache = FaceCache(out_dir / CACHE_FOLDER, options.detector)
+    with protected(image_dir):
+        findings = find_unannotated(
+            image_dir, {str(n): listed[str(n)] for n in names}, cache, options, progress
+        )
+    classes = rows.groupby("name")["class_id"].agg(tuple).to_dict()
+    stats.details["unannotated"] = findings.summary(options.mode, classes, len(names))
+    if options.mode == "drop":
+        return _count_out(stats, rows, rows["name"].isin(findings.faces).to_numpy(),
+                          "unannotated_image"), {}  # fmt: skip
+    return rows, findings.faces if options.mode == "mask" else {}
+
+
+def detect_expw_shard(
+    root: Path,
+    out_dir: Path,
+    *,
+    min_face_score: float = 50.0,
+    drop_mixed_images: bool = False,
+    unannotated: UnannotatedOptions,
+    progress: bool = False,
+) -> dict[str, int]:
+    """``--shard I/N`` with ``--expw``: fill this shard's part of the face cache only (images
+    nor labels are written; a later plain run reuses the cache and converts)."""
+    _, image_dir, _, rows, _ = _kept_rows(root, min_face_score, drop_mixed_images, progress)
+    cache = FaceCache(Path(out_dir).resolve() / CACHE_FOLDER, unannotated.detector)
+    with protected(image_dir):
+        _, counts = cache.detect(
+            image_dir,
+            [str(n) for n in rows["name"].unique()],
+            workers=unannotated.workers,
+            shard=unannotated.shard,
+            progress=progress,
+        )
+    return counts
 
 
 def convert_expw(
@@ -305,6 +397,7 @@ def convert_expw(
     min_face_score: float = 50.0,
     drop_mixed_images: bool = False,
     copy: bool = False,
+    unannotated: UnannotatedOptions | None = None,
     progress: bool = False,
 ) -> ConversionResult:
     """Convert the ExpW folder ``root`` into ``out_dir`` (images + ``.txt`` labels side by side).
@@ -312,19 +405,20 @@ def convert_expw(
     Returns one ``Item`` per image with at least one kept face (``group`` = its ExpW name) and
     the counts of every row read. Images whose ExpW name Darknet would misread get a safe name;
     the mapping is written to ``out_dir/renamed.tsv`` and counted in ``details["renamed"]``.
+    ``unannotated`` (``datasets.unannotated``): find faces no row annotates, then keep, count,
+    mask (a PNG copy) or drop their images.
     """
     out_dir = Path(out_dir).resolve()
     check_label_path(out_dir / "probe.jpg")
-    layout = find_layout(root)
-    image_dir = layout.image_dir.resolve()
-    stats = ConversionStats(DATASET, str(Path(root).resolve()))
-    stats.details.update(label_file=str(layout.label_file), image_dir=str(image_dir))
-    rows = read_label_lst(layout.label_file, stats)
-    rows["class_id"] = rows["label"].map(EXPW_TO_CLASS).astype(np.int64)
-    rows = _filter(rows, stats, min_face_score, drop_mixed_images)
-    rows = _boxes(rows, stats, image_dir, progress and len(rows) >= PROGRESS_MIN)
+    layout, image_dir, stats, rows, listed = _kept_rows(
+        root, min_face_score, drop_mixed_images, progress
+    )
+    options = unannotated or UnannotatedOptions()
+    rows, masked = _hygiene(rows, listed, stats, image_dir, out_dir, options, progress)
     stats.add(KEPT, rows["class_id"].to_numpy())
-    items, labels, renamed = _plan(rows.sort_values(["name", "face_id", "line"]), out_dir)
+    items, labels, renamed = _plan(rows.sort_values(["name", "face_id", "line"]), out_dir, masked)
+    kept_boxes = _rows_by_image(rows.assign(left=rows["x1"], top=rows["y1"], right=rows["x2"],
+                                            bottom=rows["y2"])) if masked else {}  # fmt: skip
 
     for a, b in ((out_dir, image_dir), (image_dir, out_dir)):
         if a == b or a.is_relative_to(b):
@@ -343,7 +437,12 @@ def convert_expw(
         placements = zip(sources, targets, labels, strict=True)
         with Progress("expw: writing", total=len(items), unit="img", enabled=show) as reporter:
             for source, target, label in reporter.iterate(placements):
-                _place(source, target, label, copy)
+                if source.name in masked:
+                    faces = [face[:4] for face in masked[source.name]]
+                    write_masked(source, target, faces, kept_boxes[source.name])
+                    _place_label(target, label)
+                else:
+                    _place(source, target, label, copy)
         renamed_file = out_dir / "renamed.tsv"
         if renamed:
             table = "".join(f"{old}\t{new}\n" for old, new in sorted(renamed.items()))

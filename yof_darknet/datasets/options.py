@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from yof_darknet.datasets.balance import DEFAULT_CAP, parse_balance
+from yof_darknet.datasets.unannotated import UNANNOTATED, DetectorSettings, UnannotatedOptions
+from yof_darknet.errors import DatasetError
 from yof_darknet.options import option
 
 if TYPE_CHECKING:
@@ -14,6 +17,8 @@ if TYPE_CHECKING:
     from yof_darknet.datasets.build import BuildSummary, DatasetJob
 
 SPLIT_BY = ("frames", "videos")
+# What ``--hygiene`` turns on together (issue 13): the paper's defaults are "keep" and "none".
+HYGIENE = {"unannotated": "mask", "balance": "oversample"}
 TEST_PER_DATASET = 2500  # the paper's held-out images per dataset
 
 
@@ -35,12 +40,31 @@ class DatasetsOptions:
         min=0,
     )
     seed: int = option(0, "Seed of the test split (and of the embedded sample's drawing).")
+    unannotated: str = option(
+        "keep",
+        "Faces RetinaFace finds that no label.lst row annotates (ExpW) or beyond a video's "
+        "annotated people (Aff-Wild2): keep them (the paper), report (count only), mask (fill "
+        "them; ExpW: in a PNG copy) or drop the image/frame.",
+        choices=UNANNOTATED,
+    )
+    balance: str = option(
+        "none",
+        "Repeat training images of rare classes in train.txt (never test): none, or "
+        f"oversample[:CAP] (each image at most CAP times; default {DEFAULT_CAP}).",
+        metavar="none|oversample[:CAP]",
+    )
+    hygiene: bool = option(
+        False,
+        "Data hygiene in one flag (not the paper's configuration): --unannotated mask and "
+        "--balance oversample (give --balance oversample:CAP to set the cap).",
+    )
     face_threshold: float = option(
-        0.8, "Aff-Wild2: minimum RetinaFace score of a face.", min=0, max=1
+        0.8, "Minimum RetinaFace score of a face (Aff-Wild2, --unannotated).", min=0, max=1
     )
     face_max_side: int = option(
         640,
-        "Aff-Wild2: the face detector sees frames shrunk to this long side (0: full size).",
+        "The face detector sees images shrunk to this long side (0: full size; Aff-Wild2, "
+        "--unannotated).",
         min=0,
     )
     frame_stride: int = option(1, "Aff-Wild2: use every N-th frame.", min=1)
@@ -60,11 +84,24 @@ class DatasetsOptions:
     )
     workers: int = option(
         1,
-        "Aff-Wild2: videos converted in parallel processes (auto: one per CPU of the task; "
-        "never more than its CPUs).",
+        "Aff-Wild2 videos (ExpW --unannotated: chunks of images) converted in parallel "
+        "processes (auto: one per CPU of the task; never more than its CPUs).",
         kind="workers",
         metavar="N|auto",
     )
+
+    def __post_init__(self) -> None:
+        if not self.hygiene:
+            return
+        for name, value in HYGIENE.items():
+            given = getattr(self, name)
+            if given == _DEFAULTS[name]:
+                object.__setattr__(self, name, value)
+            elif given.split(":")[0] != value:  # oversample:CAP keeps its cap
+                raise DatasetError(
+                    f"--hygiene sets --{name} {value}; it cannot apply with --{name} {given} "
+                    "(give one or the other)"
+                )
 
     def affwild2(self, shard: tuple[int, int] | None = None) -> AffWild2Options:
         """The Aff-Wild2 converter's options (``shard``: only that share of the videos)."""
@@ -76,11 +113,18 @@ class DatasetsOptions:
             frame_stride=self.frame_stride,
             max_frames_per_video=self.max_frames_per_video,
             drop_crowded_frames=self.drop_crowded_frames,
+            unannotated=self.unannotated,
             split_by=self.split_by,
             videos_list=self.videos_list,
             workers=self.workers,
             shard=shard,
         )
+
+    def unannotated_options(self, shard: tuple[int, int] | None = None) -> UnannotatedOptions:
+        """``--unannotated`` with the face detector's settings (``shard``: its share of the
+        ExpW images' face detection)."""
+        detector = DetectorSettings(threshold=self.face_threshold, max_side=self.face_max_side)
+        return UnannotatedOptions(self.unannotated, detector, workers=self.workers, shard=shard)
 
     def jobs(self, expw: Path | None, affwild2: Path | None) -> list[DatasetJob]:
         """One bound converter per dataset folder given."""
@@ -94,6 +138,7 @@ class DatasetsOptions:
                     min_face_score=self.min_face_score,
                     drop_mixed_images=self.drop_mixed_images,
                     copy=self.copy,
+                    unannotated=self.unannotated_options(),
                 )
             )
         if affwild2 is not None:
@@ -122,6 +167,10 @@ class DatasetsOptions:
             out,
             test_per_dataset=test,
             seed=self.seed,
+            balance_cap=parse_balance(self.balance),
             options={k: str(v) if isinstance(v, Path) else v for k, v in given.items()},
             progress=progress,
         )
+
+
+_DEFAULTS = {name: DatasetsOptions.__dataclass_fields__[name].default for name in HYGIENE}

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from yof_darknet.datasets.sample_bystanders import Bystander, add_bystander
 from yof_darknet.datasets.sample_faces import draw_face, face_colour
 from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
@@ -85,6 +86,7 @@ class ExpwSampleInfo:
     rows: int = 0
     class_faces: list[int] = field(default_factory=lambda: [0] * len(CLASSES))
     traps: Counter = field(default_factory=Counter)
+    bystanders: dict[str, Bystander] = field(default_factory=dict)  # image name → its bystander
 
 
 def _overlaps(box: tuple[int, int, int, int], others: list[tuple[int, int, int, int]]) -> bool:
@@ -258,6 +260,7 @@ def write_expw_sample(
     faces: list[tuple[str, int]] = []
     for index in range(images):
         name, data, image_rows, count = _face_image(seed, index, info)
+        data = add_bystander(seed, index, name, data, image_rows, info.bystanders)
         files.append((name, data))
         rows.extend(image_rows)
         faces.extend((name, face_id) for face_id in range(count))

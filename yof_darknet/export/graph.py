@@ -13,7 +13,8 @@ Layer by layer, as darknet's ``parse_network_cfg`` + ``load_weights`` read them:
   groups; ``[shortcut]``: Add; ``[upsample]``: nearest Resize (asymmetric, floor);
   ``[dropout]``: nothing at inference;
 * ``[yolo]``: the convolution before it becomes a graph output, named like OpenCV names it
-  (``conv_15``); decoding stays outside the model (:mod:`yof_darknet.infer.yolo`);
+  (``conv_15``; ``logistic_N`` when it ends in a logistic, as with ``new_coords=1``); decoding
+  stays outside the model (:mod:`yof_darknet.infer.yolo`);
 * classifiers (``yof-darknet train-classifier``): ``[avgpool]`` (darknet's global average:
   GlobalAveragePool) and a final ``[softmax]`` over the channels (``groups=1``, temperature 1),
   whose (batch, classes) probabilities are the one output, ``probs``.
@@ -238,8 +239,14 @@ def build_model(
         elif s.name == "softmax" and index == len(sections) - 2:
             current = _softmax(b, s, index, current)
         elif s.name == "yolo":
-            if current.tensor is None or not current.tensor.startswith("conv_"):
-                raise ExportError(f"line {s.line}: [yolo] must follow a linear [convolutional]")
+            new_coords = _int(s, "new_coords", 0) == 1
+            if current.tensor is None or not current.tensor.startswith(
+                ("conv_", "logistic_") if new_coords else "conv_"
+            ):
+                raise ExportError(
+                    f"line {s.line}: [yolo] must follow a linear [convolutional] (a logistic "
+                    "one with new_coords=1)"
+                )
             outputs.append((current.tensor, current.channels))
             current = _Layer(None, current.channels)
         else:
