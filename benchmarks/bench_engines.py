@@ -10,7 +10,8 @@ this process's own CPU time: rounds where it stayed under 5 % are "quiet" and re
 The forward pass alone (engine.run on a ready blob, timed in the same rounds) is also given as a
 fraction of the fp32 roofline: 5.45 GFLOP per frame at 416 (scaled by the pixel count at 320)
 over ~157 GFLOP/s, the issue's peak fp32 of 2 Zen 3 cores (AVX2, 2 FMA pipes); the CPU model and
-whether it has AVX-512/VNNI are printed, since another CPU has another peak. The issue's targets
+whether it has AVX-512/VNNI are printed, since another CPU has another peak (above 100 %: this
+CPU's fp32 peak is higher, or the int8 model is not bound by the fp32 peak). The issue's targets
 (int8 >= 2.0x OpenCV end to end and >= 25 FPS at 416, >= 40 FPS at 320, pre-processing <= 2 ms)
 are printed beside the figures; they hold for a quiet machine, so read the quiet rounds.
 

@@ -16,8 +16,8 @@ Two implementations of that arithmetic:
   rounding, Darknet ``c * ((in - 1) / (out - 1))`` in two): a position moves by up to two
   units in its last place (~ side x 2**-23 pixels), the pixel by that times the step to its
   neighbour: ~2e-5 on a [0, 1] camera frame, class scores within 1e-5 of the exact resize
-  (tests/formats/test_netinput.py). ~1 ms per
-  640x480 frame at 416 on 2 cores, against ~2.5-3.5 ms for the exact one;
+  (tests/formats/test_netinput.py). 1.2-1.9 ms per 640x480 frame at 416 on one core,
+  against ~2.5-4.7 ms for the exact one;
 * :func:`resize_exact_into`: Darknet's float32 operations in Darknet's order (bit-identical to
   its C loops) with tables precomputed once per (input size, output size), numpy only: the
   reference the fast one is tested against, and the path for degenerate sizes (an input or
