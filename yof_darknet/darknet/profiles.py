@@ -73,12 +73,24 @@ PROFILES: dict[str, dict[str, int | float | str]] = {
 }
 
 
-def profile_settings(name: str) -> dict[str, str]:
-    """The ``--set``-style settings of profile ``name`` (a copy)."""
+# Where a profile must differ for one architecture (and why), applied after the profile.
+# From scratch at the sample's learning rate (0.005 after 50 burn-in iterations), AlexeyAB's
+# darknet diverged (loss nan at iterations 40-50) on these three; at 0.001 all five trained
+# (README, "Other architectures").
+ARCH_SETTINGS: dict[tuple[str, str], dict[str, int | float | str]] = {
+    ("sample", "yolov3-tiny-3l"): {"learning_rate": 0.001},
+    ("sample", "yolov4-tiny"): {"learning_rate": 0.001},
+    ("sample", "yolov4-tiny-3l"): {"learning_rate": 0.001},
+}
+
+
+def profile_settings(name: str, arch: str | None = None) -> dict[str, str]:
+    """The ``--set``-style settings of profile ``name`` (a copy), with ``arch``'s adjustments."""
     if name not in PROFILES:
         known = ", ".join(sorted(PROFILES))
         raise DarknetError(f"unknown profile {name!r}; choose one of: {known}")
-    return {key: str(value) for key, value in PROFILES[name].items()}
+    settings = {**PROFILES[name], **ARCH_SETTINGS.get((name, arch or DEFAULT_ARCH), {})}
+    return {key: str(value) for key, value in settings.items()}
 
 
 def generate_cfg(
@@ -94,7 +106,7 @@ def generate_cfg(
     + ``--set`` overrides."""
     template = Path(template) if template else get_arch(arch).template
     sections = read_cfg(template)
-    for key, value in profile_settings(profile).items():
+    for key, value in profile_settings(profile, arch).items():
         apply_setting(sections, key, value)
     if anchors_wh:
         set_anchors(sections, anchors_wh)
