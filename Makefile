@@ -14,16 +14,34 @@ EXPW     ?=
 AFFWILD2 ?=
 DATA     ?= data/darknet
 
-# Darknet stage: the binary (empty = found by yof-darknet), training profile and run name;
-# GPUS=0,1 trains on several GPUs (schedule adjusted, see the README); FROM_SCRATCH=1 lets
+# Darknet stage: the binary (empty = found by yof-darknet), network, training profile and run
+# name; GPUS=0,1 trains on several GPUs (schedule adjusted, see the README); FROM_SCRATCH=1 lets
 # `make reproduce` train the paper profile without the pretrained weights.
+# MODEL_ARCH= is `--arch` (yolov3-tiny, the paper's; yolov3-tiny-3l, yolov4-tiny, yolov4-tiny-3l,
+# yolov7-tiny). It is not called ARCH because make hands command-line variables down to every
+# sub-make, and darknet's own Makefile (`make darknet`) uses ARCH= for CUDA's -gencode flags.
 DARKNET      ?=
+MODEL_ARCH   ?= yolov3-tiny
 PROFILE      ?= paper
 RUN          ?=
 RESUME       ?=
-PRETRAINED   ?= weights/yolov3-tiny.conv.15
+CUT_yolov3-tiny    = yolov3-tiny.conv.15
+CUT_yolov3-tiny-3l = yolov3-tiny.conv.15
+CUT_yolov4-tiny    = yolov4-tiny.conv.29
+CUT_yolov4-tiny-3l = yolov4-tiny.conv.29
+CUT_yolov7-tiny    = yolov7-tiny.conv.87
+ARCH_CUT      = weights/$(CUT_$(MODEL_ARCH))
+PRETRAINED   ?= $(ARCH_CUT)
 GPUS         ?=
 FROM_SCRATCH ?=
+ifeq ($(CUT_$(MODEL_ARCH)),)
+$(error MODEL_ARCH=$(MODEL_ARCH): choose yolov3-tiny, yolov3-tiny-3l, yolov4-tiny, yolov4-tiny-3l or yolov7-tiny)
+endif
+ifneq ($(CUT_$(ARCH)),)
+$(error ARCH=$(ARCH) is darknet's CUDA flag (in DARKNET_FLAGS); choose the network with MODEL_ARCH=$(ARCH))
+endif
+# runs/PROFILE for the paper's network, runs/PROFILE-ARCH for another (as `train` names them)
+ARCH_SUFFIX = $(if $(filter yolov3-tiny,$(MODEL_ARCH)),,-$(MODEL_ARCH))
 
 # More options of a stage, as its command takes them; `make reproduce` passes all three:
 #   DATASETS_ARGS="--videos-list videos.txt --face-max-side 320"  (datasets, reproduce)
@@ -33,26 +51,26 @@ DATASETS_ARGS ?=
 TRAIN_ARGS    ?=
 MAP_ARGS      ?=
 
-# Evaluation (`make map`): WEIGHTS= overrides runs/RUN/weights/yolov3-tiny_final.weights and
-# CFG= runs/RUN/yolov3-tiny.cfg; ENGINE=python scores OpenCV DNN detections (no darknet);
+# Evaluation (`make map`): WEIGHTS= overrides runs/RUN/weights/MODEL_ARCH_final.weights and
+# CFG= runs/RUN/MODEL_ARCH.cfg; ENGINE=python scores OpenCV DNN detections (no darknet);
 # POINTS=0|11|101, IOU=0.5.
 WEIGHTS ?=
 CFG     ?=
 ENGINE  ?=
 POINTS  ?=
 IOU     ?=
-RUN_DIR  = runs/$(or $(RUN),$(PROFILE))
+RUN_DIR  = runs/$(or $(RUN),$(PROFILE)$(ARCH_SUFFIX))
 
 # Demo (`make demo`): `detect` with the model of runs/DEMO_RUN (made by `make reproduce`) on
 # DEMO_SOURCE (an image list, folder, image or video); WEIGHTS=/CFG= override the model.
-DEMO_RUN    ?= $(or $(RUN),sample)
+DEMO_RUN    ?= $(or $(RUN),sample$(ARCH_SUFFIX))
 DEMO_SOURCE ?= data/sample-darknet/test.txt
 DEMO_DIR     = runs/$(DEMO_RUN)
 DEMO_OUT    ?= $(DEMO_DIR)/demo
-DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/yolov3-tiny_final.weights)
-DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/yolov3-tiny.cfg)
+DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/$(MODEL_ARCH)_final.weights)
+DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/$(MODEL_ARCH).cfg)
 
-.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare slurm
+.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -91,20 +109,21 @@ ensure-darknet: ## use the darknet found (DARKNET=, third_party/darknet, PATH), 
 darknet: ## fetch third_party/darknet (AlexeyAB, pinned) and build it for this machine (DARKNET_FLAGS= overrides)
 	$(if $(DARKNET_FLAGS),DARKNET_FLAGS='$(DARKNET_FLAGS)') scripts/build-darknet.sh
 
-weights: weights/yolov3-tiny.conv.15 ## download yolov3-tiny.weights (sha256-checked) and cut yolov3-tiny.conv.15
+weights: $(ARCH_CUT) ## download MODEL_ARCH's COCO weights (sha256-checked) and cut its pretrained layers (yolov3-tiny.conv.15)
 
-weights/yolov3-tiny.conv.15: | $(STAMP)
-	$(YOF) weights --out weights
+$(ARCH_CUT): | $(STAMP)
+	$(YOF) weights --out weights --arch $(MODEL_ARCH)
 
-train: $(STAMP) $(if $(RESUME),,$(PRETRAINED)) ## train on DATA= with PROFILE= into runs/RUN (RESUME=1 continues, PRETRAINED= from scratch)
-	$(YOF) train --data $(DATA)/obj.data --profile $(PROFILE) $(if $(RUN),--name $(RUN)) \
+train: $(STAMP) $(if $(RESUME),,$(PRETRAINED)) ## train MODEL_ARCH= on DATA= with PROFILE= into runs/RUN (RESUME=1 continues, PRETRAINED= from scratch)
+	$(YOF) train --data $(DATA)/obj.data $(if $(RESUME),,--profile $(PROFILE) --arch $(MODEL_ARCH)) \
+		--name $(or $(RUN),$(PROFILE)$(ARCH_SUFFIX)) \
 		$(if $(DARKNET),--darknet $(DARKNET)) $(if $(GPUS),--gpus $(GPUS)) \
 		$(if $(RESUME),--resume,$(if $(PRETRAINED),--weights $(PRETRAINED))) $(TRAIN_ARGS)
 
 map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{md,csv,json}, plots
 	$(YOF) map --data $(DATA)/obj.data \
-		--weights $(or $(WEIGHTS),$(RUN_DIR)/weights/yolov3-tiny_final.weights) \
-		--cfg $(or $(CFG),$(RUN_DIR)/yolov3-tiny.cfg) \
+		--weights $(or $(WEIGHTS),$(RUN_DIR)/weights/$(MODEL_ARCH)_final.weights) \
+		--cfg $(or $(CFG),$(RUN_DIR)/$(MODEL_ARCH).cfg) \
 		--out $(RUN_DIR)/map $(if $(DARKNET),--darknet $(DARKNET)) $(if $(ENGINE),--engine $(ENGINE)) \
 		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU)) $(MAP_ARGS)
 
@@ -118,7 +137,7 @@ reproduce: $(STAMP) ensure-darknet ## the whole pipeline: EXPW=/AFFWILD2= (none:
 	$(YOF) doctor $(if $(DARKNET),--darknet $(DARKNET)) $(if $(EXPW),$(if $(AFFWILD2),,--no-affwild2))
 	$(YOF) reproduce $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
 		$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
-		$(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET)) \
+		--arch $(MODEL_ARCH) $(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET)) \
 		$(if $(GPUS),--gpus $(GPUS)) $(if $(FROM_SCRATCH),--from-scratch) \
 		$(DATASETS_ARGS) $(TRAIN_ARGS) $(MAP_ARGS)
 
@@ -141,8 +160,12 @@ SHARDS ?= 16
 slurm: $(STAMP) ## submit the SLURM chain: AFFWILD2= in SHARDS= array tasks → merge (+ EXPW=) into DATA= → train PROFILE=/RUN=
 	@test -n "$(AFFWILD2)" || { echo "slurm: give AFFWILD2=/path/to/Aff-Wild2 (and EXPW=)"; exit 1; }
 	AFFWILD2='$(abspath $(AFFWILD2))' $(if $(EXPW),EXPW='$(abspath $(EXPW))') OUT='$(abspath $(DATA))' \
-		YOF='$(abspath $(YOF))' PROFILE='$(PROFILE)' $(if $(RUN),RUN='$(RUN)') \
+		YOF='$(abspath $(YOF))' PROFILE='$(PROFILE)' MODEL_ARCH='$(MODEL_ARCH)' $(if $(RUN),RUN='$(RUN)') \
 		scripts/slurm/submit.sh --shards $(SHARDS)
 
 compare: $(STAMP) ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both on the sample
 	$(YOF) compare $(if $(DARKNET),--darknet $(DARKNET))
+
+compare-archs: $(STAMP) ## one row per --arch: parameters, BFLOPs at 416, CPU FPS per engine, mAP of trained runs/PROFILE-ARCH on DATA=
+	$(YOF) compare-archs --profile $(PROFILE) $(if $(wildcard $(DATA)/obj.data),--data $(DATA)/obj.data) \
+		$(COMPARE_ARGS)

@@ -3,6 +3,7 @@
 # AlexeyAB darknet in third_party/darknet with CUDA and cuDNN, trains the embedded sample for
 # ITERATIONS (default 600) with -map, times the paper profile for PAPER_ITERATIONS (default 100),
 # runs `map`, and prints iterations/s, the mAP and detection FPS (also in runs/gpu-check/summary.txt).
+# MODEL_ARCH= (default yolov3-tiny) checks another --arch, e.g. MODEL_ARCH=yolov4-tiny.
 # No network is needed once the darknet source is in third_party/darknet (training starts from
 # scratch). Stops with one clear line when there is no GPU, no nvcc or no cuDNN.
 set -euo pipefail
@@ -12,6 +13,7 @@ dir=third_party/darknet
 yof=${YOF:-.venv/bin/yof-darknet}
 iterations=${ITERATIONS:-600}
 paper_iterations=${PAPER_ITERATIONS:-100}
+arch=${MODEL_ARCH:-yolov3-tiny}
 work=${GPU_CHECK_DIR:-runs/gpu-check}
 fail() { echo "gpu-check: $*" >&2; exit 1; }
 now() { date +%s.%N; }
@@ -48,24 +50,24 @@ rm -rf "$work/train" "$work/paper"
 
 start=$(now)
 "$yof" train --data "$work/data/obj.data" --profile sample --max-batches "$iterations" \
-    --runs "$work" --name train --darknet "$darknet"
+    --arch "$arch" --runs "$work" --name train --darknet "$darknet"
 end=$(now)
 train_rate=$(rate "$iterations" "$start" "$end")
 
-"$yof" map --data "$work/data/obj.data" --weights "$work/train/weights/yolov3-tiny_final.weights" \
-    --cfg "$work/train/yolov3-tiny.cfg" --out "$work/train/map" --darknet "$darknet" >/dev/null
+"$yof" map --data "$work/data/obj.data" --weights "$work/train/weights/${arch}_final.weights" \
+    --cfg "$work/train/$arch.cfg" --out "$work/train/map" --darknet "$darknet" >/dev/null
 map=$(.venv/bin/python -c 'import json,sys; print(f"{json.load(open(sys.argv[1]))["map"]:.4f}")' \
     "$work/train/map/table2.json")
 
 start=$(now)
 "$yof" train --data "$work/data/obj.data" --profile paper --max-batches "$paper_iterations" \
-    --runs "$work" --name paper --darknet "$darknet"
+    --arch "$arch" --runs "$work" --name paper --darknet "$darknet"
 end=$(now)
 paper_rate=$(rate "$paper_iterations" "$start" "$end")
 
 fps() {
-    "$yof" detect "$work/data/test.txt" --weights "$work/train/weights/yolov3-tiny_final.weights" \
-        --cfg "$work/train/yolov3-tiny.cfg" --json /dev/null "$@" 2>&1 | grep -o '[0-9.]* FPS ([^)]*)'
+    "$yof" detect "$work/data/test.txt" --weights "$work/train/weights/${arch}_final.weights" \
+        --cfg "$work/train/$arch.cfg" --json /dev/null "$@" 2>&1 | grep -o '[0-9.]* FPS ([^)]*)'
 }
 summary=$(
     cat <<TXT

@@ -14,7 +14,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "yof_darknet"
 LAYERS = (
-    ("top", {"cli", "pipeline", "doctor", "videoeval", "compare", "hygiene", "__main__"}),
+    (
+        "top",
+        {"cli", "pipeline", "doctor", "videoeval", "compare", "archcompare", "hygiene", "__main__"},
+    ),
     ("stage", {"datasets", "darknet", "evaluate", "infer", "export"}),
     ("bottom", {"formats", "fileio", "owned", "runner", "progress", "cluster", "faces"}),
     ("ground", {"expressions", "errors", "options", "__init__"}),

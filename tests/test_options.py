@@ -13,7 +13,7 @@ from yof_darknet.cli import main
 from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.darknet.profiles import PROFILES
 from yof_darknet.datasets.options import DatasetsOptions
-from yof_darknet.errors import DarknetError, EvaluationError
+from yof_darknet.errors import DarknetError, DatasetError, EvaluationError
 from yof_darknet.evaluate.options import MapOptions
 
 
@@ -44,6 +44,7 @@ def test_reproduce_accepts_every_dataset_option_and_the_train_and_map_ones_that_
     datasets = set(_options("datasets")) - {"expw", "affwild2", "out", *cluster_steps}
     assert datasets <= set(reproduce)
     assert {"gpus", "overrides", "max_batches", "profile", "points", "iou_thresh"} <= set(reproduce)
+    assert {"arch", "class_weights", "hygiene", "unannotated", "balance"} <= set(reproduce)
     assert reproduce["overrides"].opts == ["--set"]
     assert reproduce["test_per_dataset"].type.min == 0  # 0 allowed in both now
 
@@ -111,3 +112,18 @@ def test_detect_options_come_from_its_dataclass():
         result.exit_code == 2
         and "give --weights and --cfg, or --model, or --cascade" in result.output
     )
+
+
+def test_hygiene_turns_on_masking_and_oversampling_and_refuses_a_contrary_choice():
+    assert (DatasetsOptions().unannotated, DatasetsOptions().balance) == ("keep", "none")  # paper
+    clean = DatasetsOptions(hygiene=True)
+    assert (clean.unannotated, clean.balance) == ("mask", "oversample")
+    assert DatasetsOptions(hygiene=True, balance="oversample:2").balance == "oversample:2"
+    for contrary in ({"unannotated": "drop"}, {"balance": "none"} | {"unannotated": "report"}):
+        with pytest.raises(DatasetError, match="--hygiene sets --unannotated mask; it cannot"):
+            DatasetsOptions(hygiene=True, **contrary)
+    result = CliRunner().invoke(
+        main, ["datasets", "--out", "x", "--hygiene", "--unannotated", "drop"]
+    )
+    assert result.exit_code == 1
+    assert "error: --hygiene sets --unannotated mask" in result.output

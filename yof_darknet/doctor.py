@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yof_darknet.errors import YofError
-from yof_darknet.formats.binary import INSTALL_HINT, Darknet, find_darknet
+from yof_darknet.formats.binary import (
+    ALEXEYAB_HINT,
+    INSTALL_HINT,
+    Darknet,
+    find_darknet,
+    flavor_problems,
+)
 from yof_darknet.runner import run
 
 
@@ -86,6 +92,40 @@ def check_darknet(explicit: Path | None) -> Check:
     if mismatch:
         fixes.append(mismatch)
     return Check("darknet", True, describe(darknet), tuple(fixes))
+
+
+def arch_support(darknet: Darknet) -> tuple[list[str], dict[str, list[str]]]:
+    """The architectures ``darknet`` can train, and for each other one what stops it."""
+    from yof_darknet.darknet.archs import ARCHS
+    from yof_darknet.formats.cfg import read_cfg
+
+    can, cannot = [], {}
+    for name, arch in ARCHS.items():
+        problems = flavor_problems(darknet.flavor, read_cfg(arch.template))
+        if problems:
+            cannot[name] = [p.split(" (")[0] for p in problems]
+        else:
+            can.append(name)
+    return can, cannot
+
+
+def check_archs(explicit: Path | None) -> Check:
+    """Which ``--arch`` values the darknet found can train (pjreddie's: the yolov3 ones)."""
+    try:
+        darknet = find_darknet(explicit)
+    except YofError:
+        return Check("architectures", False, "no darknet to train any (see above)")
+    can, cannot = arch_support(darknet)
+    detail = f"{darknet.flavor} trains {', '.join(can)}"
+    if not cannot:
+        return Check("architectures", True, detail)
+    refused = "; ".join(f"{name} ({', '.join(why)})" for name, why in cannot.items())
+    return Check(
+        "architectures",
+        True,
+        f"{detail}; NOT {refused}",
+        (f"for {', '.join(cannot)}: {ALEXEYAB_HINT}",),
+    )
 
 
 def _gpu_names() -> list[str]:
@@ -180,6 +220,7 @@ def run_checks(darknet: Path | None = None, *, affwild2: bool = True) -> list[Ch
     """Every check the run needs: the face detector only when Aff-Wild2 is converted."""
     checks = [
         check_darknet(darknet),
+        check_archs(darknet),
         check_gpu(),
         check_opencv(),
         check_onnxruntime(),

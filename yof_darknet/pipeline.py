@@ -1,10 +1,11 @@
 """`make reproduce`: every stage of the paper, in order, each skipping the work already done.
 
-sample (only without dataset paths) → datasets → pretrained weights → train (cfg of the profile,
-anchors rule) → map → Table II. The stages are the package's own functions, called with the
-stages' own options dataclasses (the same the ``datasets``, ``train`` and ``map`` commands build),
-so every stage option given to ``reproduce`` reaches its stage; this module only decides what
-to run and reports it.
+sample (only without dataset paths) → datasets → pretrained weights → train (cfg of the
+architecture and profile, anchors rule) → map → Table II. Whether the darknet found can train
+the architecture is settled first, before any stage runs. The stages are the package's own
+functions, called with the stages' own options dataclasses (the same the ``datasets``,
+``train`` and ``map`` commands build), so every stage option given to ``reproduce`` reaches its
+stage; this module only decides what to run and reports it.
 """
 
 from __future__ import annotations
@@ -65,8 +66,14 @@ class ReproduceOptions:
         return self.train.profile or ("sample" if self.on_sample else "paper")
 
     @property
+    def arch(self) -> str:
+        from yof_darknet.darknet.archs import DEFAULT_ARCH
+
+        return self.train.arch or DEFAULT_ARCH
+
+    @property
     def run_dir(self) -> Path:
-        return self.train.runs / (self.train.name or self.profile)
+        return self.train.runs / replace(self.train, profile=self.profile).run_name
 
 
 @dataclass
@@ -123,22 +130,25 @@ def _datasets(
 
 
 def _pretrained(opts: ReproduceOptions, echo: Echo) -> Path | None:
-    """yolov3-tiny.conv.15, which the paper fine-tunes; None = from scratch (said, or refused)."""
-    from yof_darknet.darknet.download import CONV15_NAME, fetch_pretrained
+    """The architecture's pretrained cut (yolov3-tiny.conv.15, which the paper fine-tunes;
+    yolov4-tiny.conv.29...); None = from scratch (said, or refused)."""
+    from yof_darknet.darknet.archs import get_arch
+    from yof_darknet.darknet.download import fetch_pretrained
 
     if opts.from_scratch:
         echo("weights: --from-scratch: TRAINING FROM SCRATCH (no pretrained weights)")
         return None
-    conv15 = opts.weights_dir / CONV15_NAME
-    if conv15.is_file() and not (opts.weights_dir / "yolov3-tiny.weights").exists():
-        echo(f"weights: {conv15}")  # placed by hand; train checks that it fits the cfg
-        return conv15
+    spec = get_arch(opts.arch).pretrained
+    cut = opts.weights_dir / spec.cut_name
+    if cut.is_file() and not (opts.weights_dir / spec.weights).exists():
+        echo(f"weights: {cut}")  # placed by hand; train checks that it fits the cfg
+        return cut
     try:
-        found = fetch_pretrained(opts.weights_dir)
+        found = fetch_pretrained(opts.weights_dir, arch=opts.arch)
     except DarknetError as exc:
         if opts.profile == "paper":
             raise DarknetError(
-                f"{exc}. The paper's profile fine-tunes the pretrained yolov3-tiny.conv.15: put "
+                f"{exc}. The paper's profile fine-tunes the pretrained {spec.cut_name}: put "
                 f"the file in {opts.weights_dir}, or pass --from-scratch (make reproduce "
                 "FROM_SCRATCH=1) to train from scratch on purpose"
             ) from exc
@@ -146,8 +156,8 @@ def _pretrained(opts: ReproduceOptions, echo: Echo) -> Path | None:
         return None
     for note in found.notes:
         echo(f"weights: WARNING: {note}")
-    echo(f"weights: {found.conv15}")
-    return found.conv15
+    echo(f"weights: {found.cut}")
+    return found.cut
 
 
 def _train(
@@ -165,6 +175,7 @@ def _train(
     options = replace(
         opts.train,
         profile=None if resume else opts.profile,
+        arch=None if resume else opts.train.arch,
         weights=None if resume else weights,
         name=run_dir.name,
         resume=resume,
@@ -178,10 +189,11 @@ def _train(
 
 def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
     """Run every stage; return the run folder, the model and Table II (markdown)."""
-    from yof_darknet.darknet.train import CFG_NAME
+    from yof_darknet.darknet.archs import get_arch, run_arch
     from yof_darknet.evaluate.run import run_map, write_outputs
     from yof_darknet.evaluate.table import render_markdown
-    from yof_darknet.formats.binary import find_darknet
+    from yof_darknet.formats.binary import check_can_run, find_darknet
+    from yof_darknet.formats.cfg import read_cfg
 
     minutes: dict[str, float] = {}
     clock = time.monotonic()
@@ -194,6 +206,13 @@ def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
 
     darknet = find_darknet(opts.darknet)
     echo(f"darknet: {darknet.path} ({darknet.flavor} {darknet.version})")
+    found = run_arch(opts.run_dir)
+    if found and opts.train.arch and found != opts.train.arch:
+        raise DarknetError(
+            f"{opts.run_dir} holds a {found} run, not {opts.train.arch}: pick another --run"
+        )
+    arch = get_arch(found or opts.arch)
+    check_can_run(darknet, read_cfg(arch.template), f"--arch {arch.name} ({arch.template.name})")
     expw, affwild2 = opts.expw, opts.affwild2
     if opts.on_sample:
         echo(SAMPLE_BANNER)
@@ -207,7 +226,7 @@ def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
     model = _train(obj_data, weights, darknet, opts, echo)
     lap("train")
     run_dir = opts.run_dir
-    run_cfg = run_dir / CFG_NAME
+    run_cfg = run_dir / arch.cfg_name
     if opts.shuffle_labels:  # the control is judged on the sample's TRUE labels
         true_opts = replace(opts, shuffle_labels=False, sample_dir=None, data=None)
         echo("control: scoring on the true-label sample (same images, same split)")

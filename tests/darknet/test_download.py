@@ -18,7 +18,8 @@ from yof_darknet.darknet import download as download_module
 from yof_darknet.darknet.download import download, fetch_pretrained
 from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.errors import DarknetError
-from yof_darknet.formats.weights import read_header
+from yof_darknet.formats.cfg import read_cfg
+from yof_darknet.formats.weights import read_header, weights_bytes
 
 WEIGHTS = "/yolov3-tiny.weights"
 
@@ -132,12 +133,14 @@ def test_fetch_pretrained_uses_the_override_url_and_cuts_conv15(tmp_path, server
     monkeypatch.setenv("YOF_WEIGHTS_URL", url + WEIGHTS)
     with pytest.raises(DarknetError, match="does not match"):  # the pinned checksum guards it
         fetch_pretrained(tmp_path / "out", progress=False)
-    monkeypatch.setattr(download_module, "PRETRAINED_SHA256", _sha(state.payload))
-    found = fetch_pretrained(tmp_path / "out", progress=False)
+    sha = _sha(state.payload)
+    found = fetch_pretrained(tmp_path / "out", sha256=sha, progress=False)
     assert found.weights.read_bytes() == state.payload
-    assert read_header(found.conv15).seen == 0
-    assert found.conv15.read_bytes()[20:] == body[:30_973_376]
-    assert fetch_pretrained(tmp_path / "out", progress=False) == found  # no second transfer
+    assert read_header(found.cut).seen == 0
+    assert found.cut.read_bytes()[20:] == body[:30_973_376]
+    assert (
+        fetch_pretrained(tmp_path / "out", sha256=sha, progress=False) == found
+    )  # no 2nd transfer
     assert len([r for r in state.requests if r[0] == WEIGHTS]) == 2
 
 
@@ -178,14 +181,13 @@ def test_a_wrong_hand_placed_weights_file_is_reported_and_moved_aside(
     write_weights(tmp_path / "coco.weights", coco_cfg, seen=1)
     state.payload = (tmp_path / "coco.weights").read_bytes()
     monkeypatch.setenv("YOF_WEIGHTS_URL", url + WEIGHTS)
-    monkeypatch.setattr(download_module, "PRETRAINED_SHA256", _sha(state.payload))
     out = tmp_path / "out"
     out.mkdir()
     (out / "yolov3-tiny.weights").write_bytes(b"yolov4 weights from a friend")
     (out / "yolov3-tiny.conv.15").write_bytes(b"an old cut")
-    found = fetch_pretrained(out, progress=False)
+    found = fetch_pretrained(out, sha256=_sha(state.payload), progress=False)
     assert found.weights.read_bytes() == state.payload
-    assert "not pjreddie's yolov3-tiny.weights" in found.notes[0]
+    assert "not the released yolov3-tiny.weights" in found.notes[0]
     assert "not the first 15 layers" in found.notes[1]
     aside = sorted(out.glob("*.rejected-*"))
     assert [p.read_bytes() for p in aside] == [b"an old cut", b"yolov4 weights from a friend"]
@@ -198,6 +200,24 @@ def test_offline_with_a_wrong_hand_placed_file_says_both(tmp_path, monkeypatch):
         port = probe.getsockname()[1]
     monkeypatch.setenv("YOF_WEIGHTS_URL", f"http://127.0.0.1:{port}{WEIGHTS}")
     (tmp_path / "yolov3-tiny.weights").write_bytes(b"\0" * 100)
-    with pytest.raises(DarknetError, match=r"not pjreddie's .* moved aside to .* Offline\?"):
+    with pytest.raises(DarknetError, match=r"not the released .* moved aside to .* Offline\?"):
         fetch_pretrained(tmp_path, progress=False)
     assert len(list(tmp_path.glob("yolov3-tiny.weights.rejected-*"))) == 1
+
+
+def test_unpinned_weights_are_never_downloaded_but_a_placed_copy_is_cut(tmp_path):
+    """yolov7-tiny.weights has no publicly pinned SHA-256: nothing is fetched; a copy put there
+    by hand is held to the 80-class cfg's size and cut at AlexeyAB's layer 87."""
+    with pytest.raises(DarknetError, match=r"no SHA-256 of yolov7-tiny.weights.*releases"):
+        fetch_pretrained(tmp_path, arch="yolov7-tiny", progress=False)
+    coco_cfg = tmp_path / "coco.cfg"
+    coco_cfg.write_text(generate_cfg(80, "paper", arch="yolov7-tiny"))
+    body = write_weights(tmp_path / "yolov7-tiny.weights", coco_cfg, seen=64)
+    found = fetch_pretrained(tmp_path, arch="yolov7-tiny", progress=False)
+    assert found.cut.name == "yolov7-tiny.conv.87" and read_header(found.cut).seen == 0
+    cut = weights_bytes(read_cfg(coco_cfg), 87)
+    assert found.cut.read_bytes()[20:] == body[:cut]
+    (tmp_path / "yolov7-tiny.weights").write_bytes(b"\0" * 100)
+    with pytest.raises(DarknetError, match="needs 24967560"):
+        fetch_pretrained(tmp_path, arch="yolov7-tiny", progress=False)
+    assert len(list(tmp_path.glob("yolov7-tiny.weights.rejected-*"))) == 1

@@ -166,6 +166,19 @@ def test_bn_flavor_from_real_training_logs(darknet_fixtures: Path, tmp_path: Pat
     assert detect_bn_flavor(tmp_path / "nowhere" / "x.weights") == "alexeyab"
 
 
+def test_bn_flavor_from_a_classifier_training_log(tiny_classifier, tmp_path: Path):
+    """`classifier train` lines: Debian's real log is pjreddie's; AlexeyAB's printf adds
+    ", N hours left" to the same line."""
+    assert detect_bn_flavor(tiny_classifier.weights) == "pjreddie"
+    run = tmp_path / "alexeyab"
+    (run / "weights").mkdir(parents=True)
+    (run / "train.log").write_text(
+        "3, 0.571: 1.946733, 1.946733 avg, 0.050000 rate, 0.021000 seconds, 12 images, "
+        "0.000022 hours left\n"
+    )
+    assert detect_bn_flavor(run / "weights" / "x.weights") == "alexeyab"
+
+
 def test_flavors_fold_their_own_epsilon(tiny_model: TinyModel, tmp_path: Path):
     """The two foldings differ (slightly), and the auto choice for a pjreddie run is pjreddie's."""
     outs = {}

@@ -59,3 +59,27 @@ def test_int8_outputs_follow_fp32(exported, tiny_model: TinyModel):
           f"mean |difference| {np.abs(a - b).mean():.2e}")  # fmt: skip
     assert correlation > 0.98
     assert np.abs(a - b).mean() < 0.01
+
+
+def test_onnx_runtime_fuses_the_int8_model(exported, tmp_path: Path):
+    """What ONNX Runtime runs after its graph optimisations (saved with
+    ``optimized_model_filepath``): every convolution an int8 QLinearConv with its LeakyRelu
+    fused as QLinearLeakyRelu, one QuantizeLinear at the input and one DequantizeLinear per head
+    output, no fp32 Conv left (an unfused QDQ graph runs far slower)."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(exported["int8"]), options, providers=["CPUExecutionProvider"])
+    ops = collections.Counter(
+        n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node
+    )
+    fp32 = collections.Counter(n.op_type for n in onnx.load(str(exported["fp32"])).graph.node)
+    assert ops["QLinearConv"] == fp32["Conv"] and "Conv" not in ops
+    assert ops["QLinearLeakyRelu"] == fp32["LeakyRelu"] and "LeakyRelu" not in ops
+    heads = len(read_model_info(exported["int8"]).outputs)
+    assert ops["QuantizeLinear"] == 1 and ops["DequantizeLinear"] == heads

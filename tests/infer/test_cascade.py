@@ -89,3 +89,27 @@ def test_bad_cascade_specs_and_models_say_what_is_wrong(tiny_classifier, tmp_pat
         Cascade(detector_cfg, tiny_classifier.weights)
     with pytest.raises(InferenceError, match="2 class names"):
         Cascade(tiny_classifier.cfg, tiny_classifier.weights, ["a", "b"])
+
+
+def test_the_classifier_on_onnx_runtime_equals_opencv_dnn(tiny_classifier, five_faces):
+    """The classifier's ONNX export ([avgpool], [softmax]) on ONNX Runtime against OpenCV DNN's
+    Darknet importer, on real face crops and on the training crops of Debian's darknet."""
+    from yof_darknet.export.cache import CACHE_FOLDER
+    from yof_darknet.infer.cascade import Classifier
+
+    ort = Cascade(tiny_classifier.cfg, tiny_classifier.weights, threads=1, engine="ort")
+    opencv = Cascade(tiny_classifier.cfg, tiny_classifier.weights, threads=1, engine="opencv")
+    assert "onnxruntime" in ort.description.split("+")[1]
+    assert "opencv" in opencv.description.split("+")[1]
+    assert list((tiny_classifier.weights.parent / CACHE_FOLDER).glob("*.onnx"))
+    faces = ort.faces.detect(five_faces)
+    a, b = ort.classify(five_faces, faces), opencv.classify(five_faces, faces)
+    assert a.shape == b.shape == (5, 7)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    crops = [cv2.imread(str(p)) for p in sorted(tiny_classifier.crops.rglob("*.png"))[:16]]
+    assert crops
+    cfg, weights = tiny_classifier.cfg, tiny_classifier.weights
+    probs = [Classifier(cfg, weights, engine=e) for e in ("ort", "opencv")]
+    np.testing.assert_allclose(
+        probs[0].probabilities(crops), probs[1].probabilities(crops), rtol=0, atol=1e-5
+    )

@@ -14,7 +14,7 @@ from tests.support.model import TinyModel
 from yof_darknet.errors import InferenceError
 from yof_darknet.expressions import CLASSES
 from yof_darknet.formats.names import resolve_names
-from yof_darknet.formats.netinput import darknet_input, darknet_resize
+from yof_darknet.formats.netinput import darknet_input
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.netcfg import opencv_cfg_text, read_net_spec
 
@@ -58,10 +58,12 @@ def _box_difference(a: Record, b: Record) -> float:
 
 def _match(ours: list[Record], theirs: list[Record]):
     """Pair records of the same class with scores within 1e-3, closest boxes first (scores of
-    neighbouring anchors can be nearly equal, so the order of the scores alone is not enough).
+    neighbouring anchors can be nearly equal, so the order of the scores alone is not enough),
+    then closest scores (a barely trained model predicts several boxes larger than the image,
+    which valid's clipping turns into the same (1, 1, w, h) box).
     Returns (pairs, our unpaired records, darknet's unpaired records)."""
     candidates = sorted(
-        (_box_difference(a, b), i, j)
+        (_box_difference(a, b), abs(a[1] - b[1]), i, j)
         for i, a in enumerate(ours)
         for j, b in enumerate(theirs)
         if a[0] == b[0] and abs(a[1] - b[1]) <= 1e-3
@@ -69,7 +71,7 @@ def _match(ours: list[Record], theirs: list[Record]):
     used_ours: set[int] = set()
     used_theirs: set[int] = set()
     pairs = []
-    for _, i, j in candidates:
+    for _, _, i, j in candidates:
         if i not in used_ours and j not in used_theirs:
             used_ours.add(i)
             used_theirs.add(j)
@@ -83,13 +85,16 @@ def _match(ours: list[Record], theirs: list[Record]):
 
 def _assert_same_records(detector: Detector, images: list[Path], expected) -> int:
     """Our records equal darknet's, up to NMS ties and scores at valid's threshold: scores
-    within 1e-3 and boxes within 0.02 px (images up to twice the network size). Measured over
-    sessions (darknet trains a new model each time): scores 1e-5 to 7.7e-4 apart, boxes
-    < 0.007 px, the same for both engines, which agree with each other within 2e-5
-    (test_engines): what is left is darknet's own float arithmetic (its gemm sums in
-    another order), amplified by a barely trained network."""
+    within 1e-4 and boxes within 0.01 px (images up to twice the network size), as the issue
+    asks. Measured (2026-12-02, ORT / OpenCV, one model): net size, scores 1.8e-6 / 2.2e-5
+    apart, boxes 0.0007 / 0.004 px; letterboxed other sizes, ORT 2.6e-6 and 0.0011 px. Darknet
+    prints 6 decimals (5e-7). What decides it is the batch-norm epsilon: folding AlexeyAB's
+    sqrt(var + 1e-5) instead of pjreddie's sqrt(var) + 1e-6 moves scores by up to 4e-4 and
+    boxes by 0.08 px (the looser 1e-3 this test had hid wrong pairs: boxes larger than the
+    image all clip to (1, 1, w, h), so pairs are now matched on the score too)."""
     total = 0
     worst_score = worst_box = 0.0
+    worst_pair = None
     for path in images:
         image = cv2.imread(str(path))
         height, width = image.shape[:2]
@@ -105,10 +110,11 @@ def _assert_same_records(detector: Detector, images: list[Path], expected) -> in
         assert len(ties) + len(unpaired) <= 2, (path, ties, unpaired)
         for a, b in pairs:
             if _box_difference(a, b) <= 1.0:
-                worst_score = max(worst_score, abs(a[1] - b[1]))
+                if abs(a[1] - b[1]) > worst_score:
+                    worst_score, worst_pair = abs(a[1] - b[1]), (path.name, a, b)
                 worst_box = max(worst_box, _box_difference(a, b))
         total += len(pairs)
-    assert worst_score <= 1e-3 and worst_box <= 0.02, (worst_score, worst_box)
+    assert worst_score <= 1e-4 and worst_box <= 0.01, (worst_score, worst_box, worst_pair)
     return total
 
 
@@ -202,35 +208,6 @@ def test_opencv_cfg_copy_leaves_the_user_cfg_alone(tiny_model: TinyModel):
     assert tiny_model.cfg.read_text() == text
     with pytest.raises(InferenceError, match="no \\[yolo\\] section"):
         read_net_spec(tiny_model.cfg, "[net]\nwidth=96\nheight=96\n[maxpool]\nsize=2\n")
-
-
-def test_darknet_resize_reference():
-    """darknet's resize_image, written as its C loops, against the vectorised version."""
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, size=(7, 11, 3), dtype=np.uint8)
-    src = image[..., ::-1].astype(np.float32) / np.float32(255)
-    out_h, out_w = 5, 4
-    w_scale = np.float32(11 - 1) / np.float32(out_w - 1)
-    h_scale = np.float32(7 - 1) / np.float32(out_h - 1)
-    part = np.zeros((7, out_w, 3), np.float32)
-    for r in range(7):
-        for c in range(out_w):
-            if c == out_w - 1:
-                part[r, c] = src[r, -1]
-            else:
-                sx = np.float32(c) * w_scale
-                ix = int(sx)
-                dx = sx - np.float32(ix)
-                part[r, c] = (np.float32(1) - dx) * src[r, ix] + dx * src[r, ix + 1]
-    expected = np.zeros((out_h, out_w, 3), np.float32)
-    for r in range(out_h):
-        sy = np.float32(r) * h_scale
-        iy = int(sy)
-        dy = sy - np.float32(iy)
-        expected[r] = (np.float32(1) - dy) * part[iy]
-        if r != out_h - 1:
-            expected[r] += dy * part[iy + 1]
-    np.testing.assert_array_equal(darknet_resize(image, out_w, out_h), expected)
 
 
 def test_letterbox_places_the_image_like_darknet():

@@ -72,3 +72,19 @@ def test_doctor_with_opencv5_lists_what_runs(fp32_model: Path):
     assert "ort (ONNX Runtime: CPU)" in done.stdout
     assert "opencv (ONNX reader only" in done.stdout
     assert "no Darknet importer (removed in OpenCV 5)" in done.stdout
+
+
+def test_the_cascade_runs_with_opencv5(tiny_classifier, fp32_model: Path):
+    """RetinaFace and the expression classifier both on ONNX Runtime: the cascade needs no
+    Darknet importer, and finds the same faces and scores under OpenCV 4 and 5."""
+    image = str(ROOT / "yof_darknet" / "assets" / "faces" / "grace_hopper.jpg")
+    cascade = f"{tiny_classifier.cfg}:{tiny_classifier.weights}"
+    five = _detections(_yof_with_opencv5("detect", image, "--cascade", cascade, "--thresh", "0"))
+    here = subprocess.run(
+        [sys.executable, "-m", "yof_darknet", "detect", image, "--cascade", cascade,
+         "--thresh", "0"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    four = _detections(here)
+    assert five and [d["class"] for d in five] == [d["class"] for d in four]
+    for a, b in zip(five, four, strict=True):
+        assert abs(a["score"] - b["score"]) < 1e-4

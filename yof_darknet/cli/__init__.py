@@ -63,6 +63,7 @@ def main() -> None:
 
 def _register() -> None:
     from yof_darknet.cli import (
+        archs,
         cascade,
         darknet,
         datasets,
@@ -73,7 +74,7 @@ def _register() -> None:
         video,
     )
 
-    for module in (datasets, darknet, evaluate, infer, export, video, pipeline, cascade):
+    for module in (datasets, darknet, evaluate, infer, export, video, pipeline, cascade, archs):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_FILE, OUT_DIR, pick, stage_options
+from yof_darknet.darknet.archs import ARCH_NAMES, DEFAULT_ARCH
 from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.darknet.profiles import PROFILES
 
@@ -18,6 +19,13 @@ _DATA_OPTION = click.option(
     help="obj.data of the dataset",
 )
 _PROFILE_OPTION = click.option("--profile", type=click.Choice(sorted(PROFILES)), default="paper")
+_ARCH_OPTION = click.option(
+    "--arch",
+    type=click.Choice(ARCH_NAMES),
+    default=DEFAULT_ARCH,
+    show_default=True,
+    help="Network architecture (template written from AlexeyAB's cfg).",
+)
 _SET_OPTION = click.option(
     "--set",
     "settings",
@@ -58,36 +66,51 @@ def doctor(darknet_path: Path | None, affwild2: bool) -> None:
 @click.command()
 @_DATA_OPTION
 @_PROFILE_OPTION
+@_ARCH_OPTION
 @_SET_OPTION
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def cfg(data: Path, profile: str, settings: tuple[str, ...], out: Path) -> None:
-    """Write the run cfg: cfg/yolov3-tiny.cfg (Table I) + profile + classes of --data."""
+def cfg(data: Path, profile: str, arch: str, settings: tuple[str, ...], out: Path) -> None:
+    """Write the run cfg: cfg/ARCH.cfg (yolov3-tiny: Table I) + profile + classes of --data."""
     from yof_darknet.darknet.profiles import generate_cfg
     from yof_darknet.fileio import atomic_write_text, protected
     from yof_darknet.formats.objdata import read_obj_data
 
     classes = read_obj_data(data).classes
     with protected(data):  # --out may not replace the obj.data it reads
-        atomic_write_text(out, generate_cfg(classes, profile, settings))
-    click.echo(f"{out}: profile {profile}, {classes} classes")
+        atomic_write_text(out, generate_cfg(classes, profile, settings, arch=arch))
+    click.echo(f"{out}: {arch}, profile {profile}, {classes} classes")
 
 
 @click.command()
 @_DATA_OPTION
-@click.option("--num", default=6, help="number of anchors")
+@click.option(
+    "--num",
+    type=click.IntRange(min=1),
+    help="number of anchors [default: the --cfg's (9 for 3-head networks), else 6]",
+)
 @click.option("--size", type=int, default=None, help="network size [default: --cfg's, else 416]")
 @click.option("--restarts", default=10, help="k-means restarts")
 @click.option("--cfg", "cfg_path", type=EXISTING_FILE)
 @click.option("--apply", is_flag=True, help="write the anchors into --cfg")
 def anchors(
-    data: Path, num: int, size: int | None, restarts: int, cfg_path: Path | None, apply: bool
+    data: Path,
+    num: int | None,
+    size: int | None,
+    restarts: int,
+    cfg_path: Path | None,
+    apply: bool,
 ) -> None:
     """k-means (1 - IoU) anchors of the training boxes; --apply writes them into --cfg."""
     from yof_darknet.darknet.anchors import apply_anchors, compute_anchors
-    from yof_darknet.formats.cfg import net_int, read_cfg
+    from yof_darknet.formats.cfg import net_int, read_cfg, yolo_heads
 
     if apply and cfg_path is None:
         raise click.UsageError("--apply needs --cfg")
+    if num is None and cfg_path is not None:
+        sections = read_cfg(cfg_path)
+        heads = yolo_heads(sections)
+        num = int(sections[heads[0]].get("num", "6") or 6) if heads else 6
+    num = num or 6
     if size is not None:
         wh = (size, size)
     elif cfg_path is not None:
@@ -114,14 +137,16 @@ def anchors(
 
 @click.command()
 @click.option("--out", type=OUT_DIR, default=Path("weights"))
+@_ARCH_OPTION
 @click.option(
     "--inspect",
     type=EXISTING_FILE,
     help="only print this weights file's header (with --cfg: warn if already fully trained)",
 )
 @click.option("--cfg", "cfg_path", type=EXISTING_FILE)
-def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
-    """Download yolov3-tiny.weights (SHA-256 checked, resumable) and make yolov3-tiny.conv.15."""
+def weights(out: Path, arch: str, inspect: Path | None, cfg_path: Path | None) -> None:
+    """Download ARCH's COCO weights (SHA-256 checked, resumable) and cut the pretrained layers
+    (yolov3-tiny.conv.15; yolov4-tiny.conv.29, yolov7-tiny.conv.87)."""
     from yof_darknet.formats.weights import finished_message, read_header
 
     if inspect is not None:
@@ -136,10 +161,10 @@ def weights(out: Path, inspect: Path | None, cfg_path: Path | None) -> None:
         return
     from yof_darknet.darknet.download import fetch_pretrained
 
-    found = fetch_pretrained(out)
+    found = fetch_pretrained(out, arch=arch)
     for note in found.notes:
         click.secho(f"warning: {note}", fg="yellow", err=True)
-    click.echo(f"{found.weights}\n{found.conv15}")
+    click.echo(f"{found.weights}\n{found.cut}")
 
 
 @click.command()

@@ -25,7 +25,17 @@ from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
 from yof_darknet.evaluate.options import MapOptions
 
-TRAIN_SHARED = ("profile", "name", "gpus", "max_batches", "overrides", "runs", "anchors")
+TRAIN_SHARED = (
+    "profile",
+    "arch",
+    "name",
+    "gpus",
+    "max_batches",
+    "overrides",
+    "runs",
+    "anchors",
+    "class_weights",
+)
 MAP_SHARED = ("points", "iou_thresh", "engine")
 
 
@@ -40,8 +50,8 @@ MAP_SHARED = ("points", "iou_thresh", "engine")
 @click.option(
     "--from-scratch",
     is_flag=True,
-    help="Train without the pretrained yolov3-tiny.conv.15 (with the paper profile, a failed "
-    "download is otherwise an error).",
+    help="Train without the architecture's pretrained layers (yolov3-tiny.conv.15, "
+    "yolov4-tiny.conv.29...; with the paper profile, a failed download is otherwise an error).",
 )
 @click.option(
     "--shuffle-labels",

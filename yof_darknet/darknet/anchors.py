@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from yof_darknet.darknet.archs import get_arch
 from yof_darknet.darknet.options import ANCHOR_RULES
 from yof_darknet.errors import DarknetError, DatasetError
 from yof_darknet.fileio import atomic_write_text
@@ -35,6 +36,19 @@ from yof_darknet.formats.objdata import read_obj_data
 DEFAULT_ANCHORS_WH: tuple[tuple[int, int], ...] = (
     (10, 14), (23, 27), (37, 58), (81, 82), (135, 169), (344, 319),
 )  # fmt: skip
+
+
+def arch_default_anchors(arch: str | None, size: tuple[int, int]) -> list[tuple[int, int]]:
+    """The COCO anchors of ``arch``'s template (6 or 9, as its heads need), scaled from the
+    template's network size to ``size`` (width, height)."""
+    sections = read_cfg(get_arch(arch).template)
+    head = sections[yolo_heads(sections)[0]]
+    numbers = head.ints("anchors")
+    ref_w, ref_h = int(sections[0].get("width", "416")), int(sections[0].get("height", "416"))
+    return [
+        (max(1, round(w * size[0] / ref_w)), max(1, round(h * size[1] / ref_h)))
+        for w, h in zip(numbers[::2], numbers[1::2], strict=True)
+    ]
 
 
 _SIZE_STEP = np.log(1.002)  # group box sizes that differ by less than 0.2 %
@@ -161,9 +175,15 @@ def kmeans_anchors(
 
 
 def compute_anchors(
-    obj_data: Path, num: int = 6, size: tuple[int, int] = (416, 416), *, restarts: int = 10
+    obj_data: Path,
+    num: int = 6,
+    size: tuple[int, int] = (416, 416),
+    *,
+    restarts: int = 10,
+    default_wh: list[tuple[int, int]] | None = None,
 ) -> AnchorReport:
-    """Anchors for the train list of ``obj_data`` at network ``size`` (width, height)."""
+    """Anchors for the train list of ``obj_data`` at network ``size`` (width, height);
+    ``default_wh``: the anchors to compare with (yolov3-tiny's scaled from 416 when None)."""
     boxes, missing, skipped = load_boxes_wh(obj_data)
     if not len(boxes):
         raise DatasetError(f"{obj_data}: no training boxes found (label files beside the images?)")
@@ -171,7 +191,10 @@ def compute_anchors(
     pixels = boxes * scale
     centers = kmeans_anchors(pixels, num, restarts=restarts)
     anchors = [(max(1, round(w)), max(1, round(h))) for w, h in centers]
-    default = np.asarray(DEFAULT_ANCHORS_WH, dtype=np.float64) * scale / 416
+    if default_wh is None:
+        default = np.asarray(DEFAULT_ANCHORS_WH, dtype=np.float64) * scale / 416
+    else:
+        default = np.asarray(default_wh, dtype=np.float64)
     return AnchorReport(
         anchors,
         mean_best_iou(pixels, np.asarray(anchors, dtype=np.float64)),
@@ -197,24 +220,30 @@ def apply_anchors(cfg: Path, anchors_wh: list[tuple[int, int]]) -> None:
     atomic_write_text(Path(cfg), dump_cfg(sections, header.strip("\n")))
 
 
-def choose_anchors(obj_data: Path, cfg: Path, rule: str = "auto") -> str:
+def choose_anchors(obj_data: Path, cfg: Path, rule: str = "auto", arch: str | None = None) -> str:
     """Put the anchors ``rule`` picks into ``cfg`` and record why in ``anchors.json`` beside it.
 
-    ``kmeans``: k-means on the training boxes at the cfg's network size; ``default``:
-    yolov3-tiny's COCO anchors scaled from 416 to that size; ``auto``: k-means when its mean
-    IoU with the training boxes beats the defaults'. Returns a one-line summary.
+    ``kmeans``: k-means on the training boxes at the cfg's network size, as many anchors as
+    ``arch``'s heads take (6 or 9); ``default``: ``arch``'s COCO anchors scaled to that size;
+    ``auto``: k-means when its mean IoU with the training boxes beats the defaults'. Returns a
+    one-line summary.
     """
     if rule not in ANCHOR_RULES:
         raise DarknetError(f"anchors rule {rule!r}: use one of {', '.join(ANCHOR_RULES)}")
     sections = read_cfg(cfg)
     net = sections[0]
     size = (int(net.get("width", "416")), int(net.get("height", "416")))
-    default = [(max(1, round(w * size[0] / 416)), max(1, round(h * size[1] / 416)))
-               for w, h in DEFAULT_ANCHORS_WH]  # fmt: skip
+    default = arch_default_anchors(arch, size)
     try:
-        report: AnchorReport | None = compute_anchors(obj_data, len(default), size)
+        report: AnchorReport | None = compute_anchors(
+            obj_data, len(default), size, default_wh=default
+        )
     except DatasetError:
         report = None  # no training boxes: nothing to fit (darknet will say what is wrong)
+    except DarknetError:
+        if rule == "kmeans":
+            raise
+        report = None  # fewer boxes than the heads take anchors (9 for a 3-head network)
     use_kmeans = report is not None and (
         rule == "kmeans" or (rule == "auto" and report.mean_iou > report.default_mean_iou)
     )
@@ -234,7 +263,8 @@ def choose_anchors(obj_data: Path, cfg: Path, rule: str = "auto") -> str:
     atomic_write_text(Path(cfg).parent / "anchors.json", json.dumps(record, indent=2) + "\n")
     text = ", ".join(f"{w},{h}" for w, h in chosen)
     if report is None:
-        return f"anchors: {text} (defaults at {size[0]}x{size[1]}: no training boxes to fit)"
+        why = "no or too few training boxes to fit"
+        return f"anchors: {text} (defaults at {size[0]}x{size[1]}: {why})"
     return (
         f"anchors: {text} ({record['chosen']} at {size[0]}x{size[1]}, rule {rule}: mean IoU "
         f"k-means {report.mean_iou:.3f}, defaults {report.default_mean_iou:.3f})"

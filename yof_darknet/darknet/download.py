@@ -1,11 +1,15 @@
-"""Download the pretrained ``yolov3-tiny.weights`` (checked) and make ``yolov3-tiny.conv.15``.
+"""Download an architecture's released COCO weights (checked) and cut its pretrained layers.
 
-The file is tried from each of ``PRETRAINED_URLS`` in turn (the original, then mirrors; every one
-is held to the same SHA-256, so a mirror can only make the download possible, never change what
-is trained); ``$YOF_WEIGHTS_URL`` (one URL, or several separated by spaces) replaces the list.
-The transfer goes to ``<name>.part`` and resumes from there with an HTTP Range request (after an
+``fetch_pretrained(out, arch="yolov4-tiny")`` gives ``yolov4-tiny.weights`` and
+``yolov4-tiny.conv.29`` (the cut rule of each architecture is in :mod:`.archs`; the default
+yolov3-tiny gives ``yolov3-tiny.conv.15``, which yolov3-tiny-3l shares). The file is tried from
+each of the architecture's URLs in turn (the original, then mirrors; every one is held to the
+same SHA-256, so a mirror can only make the download possible, never change what is trained);
+``$YOF_WEIGHTS_URL`` (one URL, or several separated by spaces) replaces the list. The transfer
+goes to ``<name>.part`` and resumes from there with an HTTP Range request (after an
 interruption, within a call or on the next run); the file gets its real name only after its
-SHA-256 matched.
+SHA-256 matched. Weights without a publicly pinned SHA-256 (yolov7-tiny) are never downloaded:
+a copy put there by hand is checked against the architecture's size and cut.
 """
 
 from __future__ import annotations
@@ -18,27 +22,20 @@ from pathlib import Path
 
 import requests
 
-from yof_darknet.darknet.profiles import TEMPLATE
+from yof_darknet.darknet.archs import DEFAULT_ARCH, PretrainedCut, get_arch
 from yof_darknet.errors import DarknetError
 from yof_darknet.fileio import open_output, sha256_file
-from yof_darknet.formats.weights import partial
+from yof_darknet.formats.cfg import read_cfg, set_classes
+from yof_darknet.formats.weights import partial, weights_bytes
 from yof_darknet.progress import Progress
 
-PRETRAINED_URL = "https://pjreddie.com/media/files/yolov3-tiny.weights"
-# Mirrors of the same file: pjreddie's own data host, and a copy on GitHub that public Dockerfiles
-# and scripts download (e.g. smarthomefans/darknet-test); both are checked against the SHA-256.
-PRETRAINED_URLS = (
-    PRETRAINED_URL,
-    "https://data.pjreddie.com/files/yolov3-tiny.weights",
-    "https://github.com/smarthomefans/darknet-test/raw/master/yolov3-tiny.weights",
-)
-# SHA-256 and size of pjreddie's yolov3-tiny.weights (COCO), as pinned by independent public
-# download code, e.g. alianse777/darknet-rust examples/tiny_yolov3_inference.rs
-# (WEIGHTS_SHA256_HASH) and the TensorFlow Model Garden's YOLO file manager; the size equals
-# the 20-byte header plus the 8,858,734 float32 parameters of cfg/yolov3-tiny.cfg (80 classes).
-PRETRAINED_SHA256 = "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c"
-PRETRAINED_BYTES = 35_434_956
-CONV15_NAME = "yolov3-tiny.conv.15"
+_PAPER = get_arch(DEFAULT_ARCH).pretrained
+PRETRAINED_URLS = _PAPER.urls
+PRETRAINED_URL = PRETRAINED_URLS[0]
+PRETRAINED_SHA256 = _PAPER.sha256
+PRETRAINED_BYTES = _PAPER.size
+CONV15_NAME = _PAPER.cut_name
+COCO_CLASSES = 80  # what the released weights were trained on
 _CHUNK = 1 << 16
 _ATTEMPTS = 3
 _TIMEOUT_S = 30
@@ -78,8 +75,8 @@ def _offline_advice(dest: Path) -> str:
 
 @dataclass(frozen=True)
 class Pretrained:
-    weights: Path  # yolov3-tiny.weights (checked)
-    conv15: Path  # its first 15 layers, seen = 0
+    weights: Path  # the released COCO weights (checked), e.g. yolov3-tiny.weights
+    cut: Path  # their first layers, seen = 0, e.g. yolov3-tiny.conv.15
     notes: tuple[str, ...] = ()  # files found wrong and moved aside
 
 
@@ -151,10 +148,10 @@ def download(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Pat
     return dest
 
 
-def pretrained_urls() -> tuple[str, ...]:
+def pretrained_urls(spec: PretrainedCut = _PAPER) -> tuple[str, ...]:
     """``$YOF_WEIGHTS_URL`` (space-separated) when set, else the original and its mirrors."""
     given = os.environ.get("YOF_WEIGHTS_URL", "").split()
-    return tuple(given) or PRETRAINED_URLS
+    return tuple(given) or spec.urls
 
 
 def download_first(urls: Sequence[str], dest: Path, sha256: str, *, progress: bool = True) -> Path:
@@ -178,46 +175,74 @@ def set_aside(path: Path, why: str) -> str:
     return f"{path}: {why}; moved aside to {aside}"
 
 
-def _check_placed(weights: Path, sha256: str) -> str | None:
-    """A hand-placed ``yolov3-tiny.weights`` that is not pjreddie's file: moved aside, said."""
+def coco_bytes(spec: PretrainedCut) -> int:
+    """Size of the released file: the 20-byte header and every layer of the 80-class cfg."""
+    sections = read_cfg(get_arch(spec.source_arch).template)
+    set_classes(sections, COCO_CLASSES)
+    return 20 + weights_bytes(sections)
+
+
+def _check_placed(weights: Path, spec: PretrainedCut, sha256: str | None) -> str | None:
+    """A hand-placed weights file that is not the released one: moved aside, said."""
     if not weights.is_file():
         return None
+    size = weights.stat().st_size
+    if sha256 is None:
+        expected = coco_bytes(spec)
+        if size == expected:
+            return None
+        return set_aside(
+            weights,
+            f"not the released {spec.weights} ({size} bytes; its {COCO_CLASSES}-class cfg "
+            f"needs {expected})",
+        )
     got = sha256_file(weights)
     if got == sha256:
         return None
-    size = weights.stat().st_size
     return set_aside(
         weights,
-        f"not pjreddie's yolov3-tiny.weights (SHA-256 {got[:16]}..., {size} bytes; expected "
-        f"{sha256[:16]}..., {PRETRAINED_BYTES} bytes)",
+        f"not the released {spec.weights} (SHA-256 {got[:16]}..., {size} bytes; expected "
+        f"{sha256[:16]}..., {coco_bytes(spec)} bytes)",
     )
 
 
 def fetch_pretrained(
     out_dir: Path,
     *,
+    arch: str = DEFAULT_ARCH,
     urls: Sequence[str] | None = None,
     sha256: str | None = None,
     progress: bool = True,
 ) -> Pretrained:
-    """``out_dir/yolov3-tiny.weights`` (from ``pretrained_urls()``) and its conv.15.
+    """``out_dir/<released weights>`` of ``arch`` (from ``pretrained_urls()``) and their cut.
 
-    A ``yolov3-tiny.weights`` already there with another SHA-256 (a hand-placed file from
-    elsewhere) is moved aside and reported, and so is a ``yolov3-tiny.conv.15`` that is not
-    the first 15 layers of the checked weights; the right ones are then made.
+    A weights file already there with another SHA-256 (a hand-placed file from elsewhere) is
+    moved aside and reported, and so is a cut that is not the first layers of the checked
+    weights; the right ones are then made.
     """
     out_dir = Path(out_dir)
-    sha256 = sha256 or PRETRAINED_SHA256
-    dest = out_dir / "yolov3-tiny.weights"
-    notes = [note] if (note := _check_placed(dest, sha256)) else []
-    try:
-        weights = download_first(urls or pretrained_urls(), dest, sha256, progress=progress)
-    except DarknetError as exc:
-        raise DarknetError(" ".join([*notes, str(exc)])) from exc
-    conv15 = out_dir / CONV15_NAME
-    expected = out_dir / f".{CONV15_NAME}.expected"
-    partial(TEMPLATE, weights, expected, 15)
-    if conv15.is_file() and conv15.read_bytes() != expected.read_bytes():
-        notes.append(set_aside(conv15, "not the first 15 layers of yolov3-tiny.weights"))
-    os.replace(expected, conv15)
-    return Pretrained(weights, conv15, tuple(notes))
+    spec = get_arch(arch).pretrained
+    sha256 = sha256 or spec.sha256
+    dest = out_dir / spec.weights
+    notes = [note] if (note := _check_placed(dest, spec, sha256)) else []
+    if sha256 is None:
+        if not dest.is_file():
+            unpinned = (
+                f"no SHA-256 of {spec.weights} is pinned by public code, so it is not "
+                f"downloaded: fetch it yourself ({spec.urls[0]}), put it at {dest} (its size is "
+                f"checked against the {COCO_CLASSES}-class {spec.source_arch} cfg) and run again"
+            )
+            raise DarknetError(" ".join([*notes, unpinned]))
+        weights = dest
+    else:
+        try:
+            weights = download_first(urls or pretrained_urls(spec), dest, sha256, progress=progress)
+        except DarknetError as exc:
+            raise DarknetError(" ".join([*notes, str(exc)])) from exc
+    cut = out_dir / spec.cut_name
+    expected = out_dir / f".{spec.cut_name}.expected"
+    partial(get_arch(spec.source_arch).template, weights, expected, spec.layers)
+    if cut.is_file() and cut.read_bytes() != expected.read_bytes():
+        notes.append(set_aside(cut, f"not the first {spec.layers} layers of {spec.weights}"))
+    os.replace(expected, cut)
+    return Pretrained(weights, cut, tuple(notes))

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from yof_darknet.darknet.archs import ARCH_NAMES, DEFAULT_ARCH
 from yof_darknet.darknet.profiles import PROFILES
 from yof_darknet.errors import DarknetError
 from yof_darknet.options import option
@@ -26,6 +27,14 @@ class TrainOptions:
         "sample; with --resume: the run's own cfg].",
         choices=tuple(sorted(PROFILES)),
     )
+    arch: str | None = option(
+        None,
+        f"Network architecture, a template written from AlexeyAB's cfg [default: {DEFAULT_ARCH}, "
+        "the paper's; with --resume: the run's own]; the run cfg is ARCH.cfg and the weights "
+        "ARCH_final.weights. yolov4-tiny, yolov4-tiny-3l and yolov7-tiny need AlexeyAB's "
+        "darknet (`make darknet`).",
+        choices=ARCH_NAMES,
+    )
     cfg: Path | None = option(
         None, "Use this cfg instead of generating one from the profile.", path="file"
     )
@@ -35,7 +44,9 @@ class TrainOptions:
         path="file",
     )
     name: str | None = option(
-        None, "Run folder runs/NAME [default: the profile].", aliases=("--run",)
+        None,
+        "Run folder runs/NAME [default: the profile, PROFILE-ARCH for another --arch].",
+        aliases=("--run",),
     )
     resume: bool = option(False, "Continue from the run's newest weights (and its own cfg).")
     gpus: str | None = option(
@@ -60,8 +71,9 @@ class TrainOptions:
     anchors: str = option(
         "auto",
         "Anchors of a cfg made from the profile: k-means on the training boxes at the network "
-        "size, yolov3-tiny's defaults scaled to it, or auto (k-means when its mean IoU is "
-        "higher); the choice is written to the run's anchors.json.",
+        "size (6 or 9, as the architecture's heads take), the architecture's COCO defaults "
+        "scaled to it, or auto (k-means when its mean IoU is higher); the choice is written to "
+        "the run's anchors.json.",
         choices=ANCHOR_RULES,
     )
 
@@ -76,6 +88,7 @@ class TrainOptions:
         if self.resume:
             for given, what in (
                 (self.profile, "--profile"),
+                (self.arch, "--arch"),
                 (self.cfg, "--cfg"),
                 (self.weights, "--weights"),
             ):
@@ -89,7 +102,10 @@ class TrainOptions:
 
     @property
     def run_name(self) -> str:
-        return self.name or self.profile or DEFAULT_PROFILE
+        profile = self.profile or DEFAULT_PROFILE
+        if self.name:
+            return self.name
+        return profile if self.arch in (None, DEFAULT_ARCH) else f"{profile}-{self.arch}"
 
     @property
     def gpu_count(self) -> int:

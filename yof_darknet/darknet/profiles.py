@@ -1,8 +1,13 @@
 """Training profiles: the values a profile sets in the run cfg, written as ``--set`` keys, and
-``generate_cfg``, which builds the run cfg from the template (``assets/cfg/yolov3-tiny.cfg``, the
-paper's Table I) for N classes::
+``generate_cfg``, which builds the run cfg from an architecture's template
+(``assets/cfg/<arch>.cfg``; the default ``yolov3-tiny.cfg`` is the paper's Table I) for N
+classes::
 
     text = generate_cfg(classes=7, profile="sample", overrides=["net.width=160"])
+    text = generate_cfg(classes=7, profile="paper", arch="yolov4-tiny")
+
+A profile's settings are the same for every architecture (they are [net] and every-[yolo]
+keys), so two architectures trained with one profile differ only in the network.
 
 A key without a section (``width``) belongs to ``[net]``; ``yolo.random`` sets ``random`` in every
 ``[yolo]`` section. Each entry is a plain literal so that it can be tuned by hand or by experiment.
@@ -13,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from yof_darknet.darknet.archs import DEFAULT_ARCH, get_arch
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.cfg import (
     apply_setting,
@@ -24,7 +30,7 @@ from yof_darknet.formats.cfg import (
     validate_cfg,
 )
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "assets" / "cfg" / "yolov3-tiny.cfg"
+TEMPLATE = get_arch(DEFAULT_ARCH).template
 
 PROFILES: dict[str, dict[str, int | float | str]] = {
     # The paper's settings (section III): 416x416, batch 64 in 16 subdivisions, 14000 iterations,
@@ -68,12 +74,24 @@ PROFILES: dict[str, dict[str, int | float | str]] = {
 }
 
 
-def profile_settings(name: str) -> dict[str, str]:
-    """The ``--set``-style settings of profile ``name`` (a copy)."""
+# Where a profile must differ for one architecture (and why), applied after the profile.
+# From scratch at the sample's learning rate (0.005 after 50 burn-in iterations), AlexeyAB's
+# darknet diverged (loss nan at iterations 40-50) on these three; at 0.001 all five trained
+# (README, "Other architectures").
+ARCH_SETTINGS: dict[tuple[str, str], dict[str, int | float | str]] = {
+    ("sample", "yolov3-tiny-3l"): {"learning_rate": 0.001},
+    ("sample", "yolov4-tiny"): {"learning_rate": 0.001},
+    ("sample", "yolov4-tiny-3l"): {"learning_rate": 0.001},
+}
+
+
+def profile_settings(name: str, arch: str | None = None) -> dict[str, str]:
+    """The ``--set``-style settings of profile ``name`` (a copy), with ``arch``'s adjustments."""
     if name not in PROFILES:
         known = ", ".join(sorted(PROFILES))
         raise DarknetError(f"unknown profile {name!r}; choose one of: {known}")
-    return {key: str(value) for key, value in PROFILES[name].items()}
+    settings = {**PROFILES[name], **ARCH_SETTINGS.get((name, arch or DEFAULT_ARCH), {})}
+    return {key: str(value) for key, value in settings.items()}
 
 
 def generate_cfg(
@@ -83,11 +101,13 @@ def generate_cfg(
     *,
     template: Path | None = None,
     anchors_wh: Sequence[tuple[int, int]] | None = None,
+    arch: str | None = None,
 ) -> str:
-    """The run cfg text: template + profile + classes (+ anchors) + ``--set`` overrides."""
-    template = Path(template) if template else TEMPLATE
+    """The run cfg text: template (``arch``'s, or ``template``) + profile + classes (+ anchors)
+    + ``--set`` overrides."""
+    template = Path(template) if template else get_arch(arch).template
     sections = read_cfg(template)
-    for key, value in profile_settings(profile).items():
+    for key, value in profile_settings(profile, arch).items():
         apply_setting(sections, key, value)
     if anchors_wh:
         set_anchors(sections, anchors_wh)

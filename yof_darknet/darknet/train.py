@@ -1,8 +1,9 @@
 """``yof-darknet train``: run ``darknet detector train`` in a run folder and keep everything.
 
-``runs/<name>/`` holds ``yolov3-tiny.cfg``, ``obj.data`` (its ``backup=`` is ``weights/`` here),
-``train.log`` (darknet's full stdout and stderr, in arrival order), ``results.csv``,
-``results.png`` and ``weights/`` (darknet's ``_last``/``_N``/``.backup``/``_final`` files).
+``runs/<name>/`` holds ``<arch>.cfg`` (``yolov3-tiny.cfg`` by default), ``obj.data`` (its
+``backup=`` is ``weights/`` here), ``train.log`` (darknet's full stdout and stderr, in arrival
+order), ``results.csv``, ``results.png`` and ``weights/`` (darknet's
+``<arch>_last``/``_N``/``.backup``/``_final`` files).
 Darknet runs with its cwd in the run folder (AlexeyAB writes ``chart.png`` there).
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from yof_darknet.darknet import multigpu
 from yof_darknet.darknet.anchors import choose_anchors
+from yof_darknet.darknet.archs import DEFAULT_ARCH, get_arch, run_arch
 from yof_darknet.darknet.classweights import check_flavor, counters_setting, train_class_counts
 from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
 from yof_darknet.darknet.process import DarknetDied, stream_training
@@ -24,8 +26,9 @@ from yof_darknet.darknet.profiles import generate_cfg
 from yof_darknet.darknet.results import plot_results, read_results, write_results
 from yof_darknet.errors import DarknetError
 from yof_darknet.fileio import atomic_write_text, protected
-from yof_darknet.formats.binary import Darknet, find_darknet
+from yof_darknet.formats.binary import Darknet, check_can_run, find_darknet
 from yof_darknet.formats.cfg import (
+    Section,
     apply_setting,
     dump_cfg,
     net_int,
@@ -40,7 +43,7 @@ from yof_darknet.formats.trainlog import Record
 from yof_darknet.formats.weights import check_fits, finished_message, read_header
 from yof_darknet.owned import sweep_temporaries
 
-CFG_NAME = "yolov3-tiny.cfg"
+CFG_NAME = get_arch(DEFAULT_ARCH).cfg_name  # the paper's run cfg; another --arch: <arch>.cfg
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,12 @@ def prepare_run(
     overrides: Sequence[str] = (),
     max_batches: int | None = None,
     keep_cfg: bool = False,
+    arch: str | None = None,
 ) -> tuple[Path, Path]:
-    """Write the run's cfg and obj.data; return their paths."""
+    """Write the run's cfg (``<arch>.cfg``) and obj.data; return their paths."""
     run_dir.mkdir(parents=True, exist_ok=True)
     obj = read_obj_data(data)
-    cfg_path = run_dir / CFG_NAME
+    cfg_path = run_dir / get_arch(arch).cfg_name
     settings = list(overrides)
     if max_batches is not None:
         settings += [f"max_batches={max_batches}", f"steps={_scaled_steps(max_batches)}"]
@@ -112,7 +116,7 @@ def prepare_run(
     elif cfg is not None:
         sections = read_cfg(cfg)
     else:
-        sections = parse_cfg(generate_cfg(obj.classes, profile), str(cfg_path))
+        sections = parse_cfg(generate_cfg(obj.classes, profile, arch=arch), str(cfg_path))
     for expression in settings:
         apply_setting(sections, *parse_setting(expression))
     validate_cfg(sections, str(cfg if cfg and not keep_cfg else cfg_path))
@@ -161,7 +165,7 @@ def _phases(
     if start < schedule.anchor:
         folder = run_dir / "burn-in"
         folder.mkdir(exist_ok=True)
-        burn_cfg = folder / CFG_NAME
+        burn_cfg = folder / cfg.name
         atomic_write_text(
             burn_cfg, dump_cfg(multigpu.burn_in_cfg(sections, schedule), "burn-in on one GPU")
         )
@@ -172,7 +176,7 @@ def _phases(
         phases.append(_Phase(burn_cfg, burn_obj, options.gpus.split(",")[0], options.clear))
     folder = run_dir / "gpus"
     folder.mkdir(exist_ok=True)
-    gpu_cfg = folder / CFG_NAME
+    gpu_cfg = folder / cfg.name
     header = f"{run_dir.name} on {schedule.gpus} GPUs from iteration {schedule.anchor}"
     atomic_write_text(gpu_cfg, dump_cfg(multigpu.adjust(sections, schedule), header))
     phases.append(_Phase(gpu_cfg, obj_data, options.gpus, options.clear and not phases))
@@ -223,11 +227,28 @@ def train(
     options = options or TrainOptions()
     darknet = darknet or find_darknet()
     run_dir = Path(options.runs) / options.run_name
+    arch = options.arch or (run_arch(run_dir) if options.resume else None) or DEFAULT_ARCH
     backup = run_dir / "weights"
-    check_run_paths(data, backup, Path(CFG_NAME).stem)
+    check_run_paths(data, backup, Path(get_arch(arch).cfg_name).stem)
+    check_can_run(darknet, *network_to_train(options, run_dir, arch))
     obj = read_obj_data(data)
     with protected(data, obj.train, obj.valid, obj.names, options.cfg, options.weights):
-        return _train(data, options, run_dir, darknet=darknet, progress=progress, echo=echo)
+        return _train(
+            data, options, run_dir, arch=arch, darknet=darknet, progress=progress, echo=echo
+        )
+
+
+def network_to_train(options: TrainOptions, run_dir: Path, arch: str) -> tuple[list[Section], str]:
+    """The layers darknet will be given (the profile and ``--set`` only change values) and
+    where they come from: --cfg, the resumed run's cfg, else the architecture's template."""
+    resumed = run_dir / get_arch(arch).cfg_name
+    if options.cfg is not None:
+        source = Path(options.cfg)
+    elif options.resume and resumed.is_file():
+        source = resumed
+    else:
+        source = get_arch(arch).template
+    return read_cfg(source), str(source)
 
 
 def _train(
@@ -235,6 +256,7 @@ def _train(
     options: TrainOptions,
     run_dir: Path,
     *,
+    arch: str,
     darknet: Darknet,
     progress: bool,
     echo: Callable[[str], None],
@@ -272,10 +294,11 @@ def _train(
         cfg=options.cfg,
         overrides=overrides,
         max_batches=options.max_batches,
-        keep_cfg=options.resume and (run_dir / CFG_NAME).is_file(),
+        keep_cfg=options.resume and (run_dir / get_arch(arch).cfg_name).is_file(),
+        arch=arch,
     )
     if not options.resume and options.cfg is None and not _sets_anchors(options.overrides):
-        echo(choose_anchors(obj_path, cfg_path, options.anchors))
+        echo(choose_anchors(obj_path, cfg_path, options.anchors, arch))
     if weights is not None:
         check_fits(weights, cfg_path)
     if weights is not None and not options.clear:

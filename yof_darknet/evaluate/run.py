@@ -329,10 +329,14 @@ def _run_map(request: MapOptions) -> MapOutcome:
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)
-    from yof_darknet.formats.binary import find_darknet
+    from yof_darknet.formats.binary import check_can_run, find_darknet
 
     check_darknet_paths(test)
     darknet = find_darknet(request.darknet)
+    try:
+        check_can_run(darknet, read_cfg(cfg), str(cfg))
+    except DarknetError as exc:  # pjreddie's valid would score another network
+        raise EvaluationError(f"{exc}; or score without darknet: --engine python") from None
     if darknet.has_map:
         combined, per_dataset = _darknet_map(request, test, darknet, cfg, request.weights)
         method = METHOD_MAP.format(flavor=f"{darknet.flavor} {darknet.version}")

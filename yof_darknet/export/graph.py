@@ -13,7 +13,11 @@ Layer by layer, as darknet's ``parse_network_cfg`` + ``load_weights`` read them:
   groups; ``[shortcut]``: Add; ``[upsample]``: nearest Resize (asymmetric, floor);
   ``[dropout]``: nothing at inference;
 * ``[yolo]``: the convolution before it becomes a graph output, named like OpenCV names it
-  (``conv_15``); decoding stays outside the model (:mod:`yof_darknet.infer.yolo`).
+  (``conv_15``; ``logistic_N`` when it ends in a logistic, as with ``new_coords=1``); decoding
+  stays outside the model (:mod:`yof_darknet.infer.yolo`);
+* classifiers (``yof-darknet train-classifier``): ``[avgpool]`` (darknet's global average:
+  GlobalAveragePool) and a final ``[softmax]`` over the channels (``groups=1``, temperature 1),
+  whose (batch, classes) probabilities are the one output, ``probs``.
 
 Anything else is refused with the cfg line, never approximated.
 """
@@ -32,6 +36,7 @@ from yof_darknet.formats.cfg import Section, net_int
 
 OPSET = 13
 INPUT = "images"
+PROBS = "probs"
 BN_EPSILON = {"pjreddie": "sqrt(var) + 1e-6", "alexeyab": "sqrt(var + 1e-5)"}
 
 
@@ -193,11 +198,23 @@ def _upsample(b: _Builder, s: Section, index: int, source: _Layer) -> _Layer:
     return _Layer(out, source.channels)
 
 
+def _avgpool(b: _Builder, index: int, source: _Layer) -> _Layer:
+    return _Layer(b.node("GlobalAveragePool", [source.tensor], f"avgpool_{index}"), source.channels)
+
+
+def _softmax(b: _Builder, s: Section, index: int, source: _Layer) -> _Layer:
+    if _int(s, "groups", 1) != 1 or float(s.get("temperature", "1") or 1) != 1:
+        raise ExportError(f"line {s.line}: only [softmax] groups=1 temperature=1 is supported")
+    flat = b.node("Flatten", [source.tensor], f"softmax_{index}.flat", axis=1)
+    return _Layer(b.node("Softmax", [flat], PROBS, axis=1), source.channels)
+
+
 def build_model(
     sections: list[Section], floats: np.ndarray, bn_flavor: str, name: str
 ) -> tuple[onnx.ModelProto, list[str]]:
     """The ONNX model (input ``images``, (batch, C, H, W) float32 at the cfg's size) and the
-    names of its outputs, one raw head per ``[yolo]`` in cfg order."""
+    names of its outputs: one raw head per ``[yolo]`` in cfg order, or a classifier's ``probs``
+    (its cfg ends with ``[softmax]``)."""
     b = _Builder(floats.astype(np.float32, copy=False), bn_flavor)
     width, height = net_int(sections, "width"), net_int(sections, "height")
     channels = net_int(sections, "channels", 3)
@@ -217,9 +234,19 @@ def build_model(
             current = _upsample(b, s, index, current)
         elif s.name == "dropout":
             pass
+        elif s.name in ("avgpool", "avg"):
+            current = _avgpool(b, index, current)
+        elif s.name == "softmax" and index == len(sections) - 2:
+            current = _softmax(b, s, index, current)
         elif s.name == "yolo":
-            if current.tensor is None or not current.tensor.startswith("conv_"):
-                raise ExportError(f"line {s.line}: [yolo] must follow a linear [convolutional]")
+            new_coords = _int(s, "new_coords", 0) == 1
+            if current.tensor is None or not current.tensor.startswith(
+                ("conv_", "logistic_") if new_coords else "conv_"
+            ):
+                raise ExportError(
+                    f"line {s.line}: [yolo] must follow a linear [convolutional] (a logistic "
+                    "one with new_coords=1)"
+                )
             outputs.append((current.tensor, current.channels))
             current = _Layer(None, current.channels)
         else:
@@ -230,8 +257,17 @@ def build_model(
             f"the weights hold {b.floats.size} floats but the cfg reads {b.offset}: "
             "these weights belong to another cfg"
         )
-    if not outputs:
-        raise ExportError("the cfg has no [yolo] layer: nothing to export")
+    if outputs:
+        values = [
+            helper.make_tensor_value_info(o, TensorProto.FLOAT, ["batch", c, f"{o}_h", f"{o}_w"])
+            for o, c in outputs
+        ]
+    elif current.tensor == PROBS:
+        outputs = [(PROBS, current.channels)]
+        shape = ["batch", current.channels]
+        values = [helper.make_tensor_value_info(PROBS, TensorProto.FLOAT, shape)]
+    else:
+        raise ExportError("the cfg has no [yolo] layer and no final [softmax]: nothing to export")
     graph = helper.make_graph(
         b.nodes,
         name,
@@ -240,10 +276,7 @@ def build_model(
                 INPUT, TensorProto.FLOAT, ["batch", channels, height, width]
             )
         ],
-        [
-            helper.make_tensor_value_info(o, TensorProto.FLOAT, ["batch", c, f"{o}_h", f"{o}_w"])
-            for o, c in outputs
-        ],
+        values,
         b.initializers,
     )
     model = helper.make_model(

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-CALIBRATIONS = ("percentile", "minmax", "entropy")
 # activations kept per calibration pass: bounds the memory of the collection.
 _MAX_INTERMEDIATE = 16
 

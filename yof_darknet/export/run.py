@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,7 +20,8 @@ import onnx
 
 from yof_darknet.errors import DarknetError, ExportError
 from yof_darknet.export.graph import INPUT, build_model
-from yof_darknet.export.quantize import CALIBRATIONS, cpu_has_vnni, quantize_static_qdq
+from yof_darknet.export.options import BN_FLAVORS, CALIBRATIONS, WEIGHT_BITS, ExportOptions
+from yof_darknet.export.quantize import cpu_has_vnni, quantize_static_qdq
 from yof_darknet.fileio import atomic_write_bytes, read_lines, sha256_file
 from yof_darknet.formats.cfg import apply_setting, net_int, parse_cfg
 from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo, head_specs
@@ -28,28 +29,15 @@ from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import fill_input
 from yof_darknet.formats.weights import read_header
 
-BN_FLAVORS = ("auto", "alexeyab", "pjreddie")
 # pjreddie prints "12: 3.4, 5.6 avg, 0.001 rate", AlexeyAB "12: 3.4, 5.6 avg loss, ..." and
 # hank-ai "avg loss=": the first iteration line of a train.log tells who trained the weights.
-_PJREDDIE_LINE = re.compile(r"^\s*\d+: [0-9.naif-]+, [0-9.naif-]+ avg, ", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """Options of ``yof-darknet export`` (see its ``--help``)."""
-
-    cfg: Path
-    weights: Path
-    out: Path
-    names: Sequence[str] | Path | None = None
-    size: tuple[int, int] | None = None
-    bn_flavor: str = "auto"
-    int8: bool = False
-    calibrate: Path | None = None
-    images: int = 100
-    calibration: str = "percentile"
-    fp32_heads: bool = False
-    reduce_range: bool | None = None  # None: 7-bit weights unless the CPU has VNNI
+# `classifier train`: pjreddie "12, 0.375: 3.4, 5.6 avg, 0.1 rate, 0.2 seconds, 48 images",
+# AlexeyAB the same line + ", 0.01 hours left".
+_PJREDDIE_LINE = re.compile(
+    r"^\s*\d+: [0-9.naif-]+, [0-9.naif-]+ avg, "
+    r"|^\s*\d+, [0-9.]+: [0-9.naif-]+, [0-9.naif-]+ avg, .* \d+ images\s*$",
+    re.MULTILINE,
+)
 
 
 def detect_bn_flavor(weights: Path) -> str:
@@ -79,6 +67,8 @@ def _check_paths(options: ExportOptions) -> None:
         raise ExportError(f"--calibration {options.calibration}: one of {CALIBRATIONS}")
     if options.bn_flavor not in BN_FLAVORS:
         raise ExportError(f"--bn-flavor {options.bn_flavor}: one of {BN_FLAVORS}")
+    if options.weight_bits not in WEIGHT_BITS:
+        raise ExportError(f"--weight-bits {options.weight_bits}: one of {WEIGHT_BITS}")
 
 
 def calibration_images(listing: Path, count: int) -> list[Path]:
@@ -137,15 +127,19 @@ def export_model(options: ExportOptions) -> ExportResult:
     try:
         sections = parse_cfg(text, str(cfg))
         if options.size is not None:
-            apply_setting(sections, "net.width", str(options.size[0]))
-            apply_setting(sections, "net.height", str(options.size[1]))
+            size = options.size
+            width, height = (size, size) if isinstance(size, int) else size
+            apply_setting(sections, "net.width", str(width))
+            apply_setting(sections, "net.height", str(height))
         width, height = net_int(sections, "width"), net_int(sections, "height")
         heads = head_specs(sections, str(cfg))
         header = read_header(weights)
     except DarknetError as exc:
         raise ExportError(str(exc)) from None
-    if width <= 0 or height <= 0 or width % 32 or height % 32:
-        raise ExportError(f"{cfg}: network size {width}x{height} is not a multiple of 32")
+    # a detector's grid needs a multiple of 32; a classifier only its pooling (darknet checks)
+    step = 32 if heads else 1
+    if width <= 0 or height <= 0 or width % step or height % step:
+        raise ExportError(f"{cfg}: network size {width}x{height} is not a multiple of {step}")
     flavor = detect_bn_flavor(weights) if options.bn_flavor == "auto" else options.bn_flavor
     floats = np.fromfile(weights, dtype="<f4", offset=header.size)
     try:
@@ -153,9 +147,12 @@ def export_model(options: ExportOptions) -> ExportResult:
     except ExportError as exc:
         raise ExportError(f"{cfg} + {weights}: {exc}") from None
     names = resolve_names(options.names, cfg, weights)
-    if len(names) != heads[0].classes:
+    # a classifier's class count: the width of its one output, (batch, classes)
+    classes = heads[0].classes if heads else model.graph.output[0].type.tensor_type.shape.dim[1]
+    classes = classes if isinstance(classes, int) else classes.dim_value
+    if len(names) != classes:
         raise ExportError(
-            f"{cfg}: the model has classes={heads[0].classes} but {len(names)} class names "
+            f"{cfg}: the model has classes={classes} but {len(names)} class names "
             "were given; pass the matching --names file"
         )
     info = ModelInfo(
@@ -177,7 +174,8 @@ def export_model(options: ExportOptions) -> ExportResult:
 
 def _export_int8(options: ExportOptions, model: onnx.ModelProto, info: ModelInfo) -> ExportResult:
     assert options.calibrate is not None
-    reduce_range = not cpu_has_vnni() if options.reduce_range is None else options.reduce_range
+    bits = options.weight_bits
+    reduce_range = not cpu_has_vnni() if bits == "auto" else bits == "7"
     paths = calibration_images(Path(options.calibrate), options.images)
     skipped: list[str] = []
     blobs = list(_blobs(paths, info, skipped))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.cfg import Section
 from yof_darknet.formats.trainlog import strip_escapes
 from yof_darknet.runner import run
 
@@ -39,6 +40,67 @@ INSTALL_HINT = (
     "distribution package (`sudo apt install darknet`, CPU only), or point "
     "DARKNET=/path/to/darknet (or --darknet) at a binary you built"
 )
+
+
+# What pjreddie's 2018 parser knows (src/parser.c string_to_layer_type, src/activations.c
+# get_activation): anything else it reads as something else without failing (an unknown
+# activation becomes relu, unknown options are ignored), so a newer cfg would train a
+# different network than the one written.
+_PJREDDIE_LAYERS = frozenset((
+    "shortcut", "crop", "cost", "detection", "region", "yolo", "iseg", "local", "conv",
+    "convolutional", "deconv", "deconvolutional", "activation", "logistic", "l2norm", "net",
+    "network", "crnn", "gru", "lstm", "rnn", "conn", "connected", "max", "maxpool", "reorg", "avg",
+    "avgpool", "dropout", "lrn", "normalization", "batchnorm", "soft", "softmax", "route",
+    "upsample",
+))  # fmt: skip
+_PJREDDIE_ACTIVATIONS = frozenset((
+    "logistic", "loggy", "relu", "elu", "selu", "relie", "plse", "hardtan", "lhtan", "linear",
+    "ramp", "leaky", "tanh", "stair",
+))  # fmt: skip
+ALEXEYAB_HINT = (
+    "AlexeyAB's fork can: `make darknet` builds the pinned third_party/darknet (found first "
+    "from then on), or point DARKNET=/path/to/darknet (or --darknet) at an AlexeyAB or hank-ai "
+    "build"
+)
+
+
+def flavor_problems(flavor: str, sections: list[Section]) -> list[str]:
+    """What in a cfg darknet ``flavor`` cannot run as written (empty: it can)."""
+    if flavor != "pjreddie":
+        return []
+    found: dict[str, None] = {}  # ordered set of reasons
+    for section in sections[1:]:
+        where = f"line {section.line}" if section.line else f"[{section.name}]"
+        if section.name not in _PJREDDIE_LAYERS:
+            found[f"layer [{section.name}] ({where})"] = None
+        if section.name == "route" and int(section.get("groups", "1") or 1) > 1:
+            found[f"grouped [route] groups={section.get('groups')} ({where})"] = None
+        activation = section.get("activation")
+        if activation is not None and activation not in _PJREDDIE_ACTIVATIONS:
+            found[f"activation={activation} ({where})"] = None
+        if section.name == "yolo":
+            if float(section.get("scale_x_y", "1") or 1) != 1:
+                found[f"[yolo] scale_x_y={section.get('scale_x_y')} ({where})"] = None
+            if int(float(section.get("new_coords", "0") or 0)):
+                found[f"[yolo] new_coords=1 ({where})"] = None
+            loss = section.get("iou_loss", "mse")
+            if loss != "mse":
+                found[f"[yolo] iou_loss={loss} ({where})"] = None
+    # one example line per kind keeps the message short
+    kinds: dict[str, str] = {}
+    for reason in found:
+        kinds.setdefault(reason.split(" (")[0], reason)
+    return list(kinds.values())
+
+
+def check_can_run(darknet: Darknet, sections: list[Section], source: str) -> None:
+    """Raise, naming what and the build that can, unless ``darknet`` runs ``sections``."""
+    problems = flavor_problems(darknet.flavor, sections)
+    if problems:
+        raise DarknetError(
+            f"{source}: {darknet.path} is pjreddie's 2018 darknet (Debian's package), which "
+            f"cannot train or run this network: {', '.join(problems)}. {ALEXEYAB_HINT}"
+        )
 
 
 @dataclass(frozen=True)

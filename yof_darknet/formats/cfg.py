@@ -154,7 +154,12 @@ def yolo_heads(sections: Sequence[Section]) -> list[int]:
 
 
 def set_anchors(sections: list[Section], anchors_wh: Sequence[tuple[int, int]]) -> None:
-    """Write ``anchors``/``num`` into every head; coarse heads (first) get the largest anchors."""
+    """Write ``anchors``/``num``/``mask`` into every head, the smallest anchors to the finest.
+
+    Which head is finest is read from the masks the cfg has (the head whose mask starts lowest:
+    the last head of yolov3-tiny, the first of yolov7-tiny); without masks, the coarse heads
+    come first (yolov3's order). Each head gets a consecutive share of the anchors.
+    """
     heads = yolo_heads(sections)
     if not heads or len(anchors_wh) % len(heads):
         raise DarknetError(
@@ -163,8 +168,13 @@ def set_anchors(sections: list[Section], anchors_wh: Sequence[tuple[int, int]]) 
     per_head = len(anchors_wh) // len(heads)
     ordered = sorted(anchors_wh, key=lambda wh: wh[0] * wh[1])
     text = ",  ".join(f"{w},{h}" for w, h in ordered)
+    masks = [sections[index].ints("mask") for index in heads]
+    if all(masks):
+        finest_first = sorted(range(len(heads)), key=lambda n: (min(masks[n]), n))
+    else:
+        finest_first = list(reversed(range(len(heads))))
     for rank, index in enumerate(heads):
-        first = (len(heads) - 1 - rank) * per_head
+        first = finest_first.index(rank) * per_head
         options = sections[index].options
         options["mask"] = ",".join(str(i) for i in range(first, first + per_head))
         options["anchors"] = text

@@ -19,18 +19,26 @@ from yof_darknet.errors import DarknetError
 from yof_darknet.formats.cfg import Section, yolo_heads
 
 METADATA_KEY = "yof_darknet"
+NMS_KINDS = ("default", "greedynms", "diounms")
 FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
 class YoloHead:
     """One ``[yolo]`` layer as the decoder needs it: the anchors its mask selects (pixels of the
-    network input), the class count and the grid-sensitivity factor ``scale_x_y``."""
+    network input), the class count, the grid-sensitivity factor ``scale_x_y`` and
+    ``new_coords`` (yolov7/Scaled-YOLOv4: the convolution already applied the logistic, and
+    w, h = (2 * output)^2 * anchor instead of exp(output) * anchor), and the NMS AlexeyAB runs
+    after it (``nms_kind``: ``default`` IoU, ``greedynms`` DIoU with exponent 0.6, ``diounms``
+    DIoU with exponent ``beta_nms``; darknet takes the last head's)."""
 
     anchors: tuple[tuple[float, float], ...]
     mask: tuple[int, ...]
     classes: int
     scale_x_y: float = 1.0
+    new_coords: bool = False
+    nms_kind: str = "default"
+    beta_nms: float = 0.6
 
     @property
     def channels(self) -> int:
@@ -49,15 +57,16 @@ def head_specs(sections: list[Section], source: str = "<cfg>") -> list[YoloHead]
         mask = head.ints("mask") or list(range(len(pairs)))
         if not pairs or any(m < 0 or m >= len(pairs) for m in mask):
             raise DarknetError(f"{where}: mask={mask} does not index its {len(pairs)} anchors")
-        for key in ("new_coords",):
-            if int(float(head.get(key, "0") or 0)):
-                raise DarknetError(f"{where}: {key}=1 is not supported by this decoder")
         heads.append(
             YoloHead(
                 anchors=tuple(pairs[m] for m in mask),
                 mask=tuple(mask),
                 classes=int(head.get("classes", "0") or 0),
                 scale_x_y=float(head.get("scale_x_y", "1") or 1),
+                new_coords=bool(int(float(head.get("new_coords", "0") or 0))),
+                # AlexeyAB's parser: any other name is its default NMS
+                nms_kind=kind if (kind := head.get("nms_kind")) in NMS_KINDS else "default",
+                beta_nms=float(head.get("beta_nms", "0.6") or 0.6),
             )
         )
     return heads
@@ -97,6 +106,9 @@ class ModelInfo:
                 mask=tuple(h["mask"]),
                 classes=int(h["classes"]),
                 scale_x_y=float(h["scale_x_y"]),
+                new_coords=bool(h.get("new_coords", False)),
+                nms_kind=str(h.get("nms_kind", "default")),
+                beta_nms=float(h.get("beta_nms", 0.6)),
             )
             for h in raw.pop("heads")
         )

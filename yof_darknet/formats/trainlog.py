@@ -235,7 +235,7 @@ _FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"Couldn't open file: (?P<path>\S+\.weights)\s*$"),
         "darknet could not open the weights file {path}; check --weights, or run "
-        "`yof-darknet weights` for yolov3-tiny.conv.15",
+        "`yof-darknet weights [--arch A]` for the pretrained cut (yolov3-tiny.conv.15...)",
     ),
     (
         re.compile(r"Couldn't open file: (?P<path>\S+\.txt)\s*$"),
@@ -282,5 +282,6 @@ def divergence_message(line: TrainLine) -> str:
     return (
         f"training diverged: avg loss is {line.avg_loss} at iteration {line.iteration}; lower "
         "learning_rate (--set learning_rate=0.0005), raise burn_in, check for zero-size boxes, "
-        "or start from pretrained weights (--weights yolov3-tiny.conv.15)"
+        "or start from pretrained weights (`yof-darknet weights --arch A`: "
+        "--weights weights/yolov3-tiny.conv.15, yolov4-tiny.conv.29...)"
     )

@@ -97,6 +97,56 @@ def layer_param_counts(sections: Sequence[Section]) -> list[int]:
     return counts
 
 
+def network_bflops(sections: Sequence[Section]) -> float:
+    r"""Billions of floating-point operations of one forward pass at the cfg's width x height,
+    counted as AlexeyAB's darknet prints them (``Total BFLOPS``): 2 x weights x output cells of
+    every convolution, size² x channels x output cells of every max-pool, nothing else.
+
+    >>> from yof_darknet.formats.cfg import parse_cfg
+    >>> conv = "[net]\nwidth=32\nheight=32\n[convolutional]\nfilters=8\nsize=3\npad=1\n"
+    >>> round(network_bflops(parse_cfg(conv)) * 1e9)  # 2 x (8 x 3 x 3 x 3) x 32 x 32
+    442368
+    """
+    channels = net_int(sections, "channels", 3)
+    height, width = net_int(sections, "height"), net_int(sections, "width")
+    shapes: list[tuple[int, int, int]] = []  # (channels, height, width) of each layer's output
+    total = 0.0
+    for index, section in enumerate(sections[1:]):
+        kind = section.name
+        if kind in ("convolutional", "conv"):
+            n = int(section.get("filters", "1") or 1)
+            size = int(section.get("size", "1") or 1)
+            stride = int(section.get("stride", "1") or 1)
+            groups = int(section.get("groups", "1") or 1)
+            pad = (
+                size // 2
+                if int(section.get("pad", "0") or 0)
+                else int(section.get("padding", "0") or 0)
+            )
+            height = (height + 2 * pad - size) // stride + 1
+            width = (width + 2 * pad - size) // stride + 1
+            total += 2.0 * n * (channels // groups) * size * size * height * width
+            channels = n
+        elif kind in ("maxpool", "max"):
+            size = int(section.get("size", "1") or 1)
+            stride = int(section.get("stride", str(size)) or size)
+            padding = int(section.get("padding", str(size - 1)) or 0)
+            height = (height + padding - size) // stride + 1
+            width = (width + padding - size) // stride + 1
+            total += size * size * channels * height * width  # darknet counts its compares
+        elif kind == "route":
+            parts = [shapes[p if p >= 0 else index + p] for p in section.ints("layers")]
+            channels = sum(c for c, _, _ in parts) // int(section.get("groups", "1") or 1)
+            height, width = parts[0][1], parts[0][2]
+        elif kind == "upsample":
+            stride = int(section.get("stride", "2") or 2)
+            height, width = height * stride, width * stride
+        elif kind not in _NO_WEIGHTS:
+            raise DarknetError(f"[{kind}] at line {section.line}: layer type not supported here")
+        shapes.append((channels, height, width))
+    return total / 1e9
+
+
 def weights_bytes(sections: Sequence[Section], layers: int | None = None) -> int:
     """Bytes of parameters (header excluded) for the first ``layers`` layers (all if None)."""
     counts = layer_param_counts(sections)

@@ -1,5 +1,6 @@
-"""The two-stage cascade: RetinaFace finds the faces, a Darknet classifier (OpenCV DNN) names
-each face's expression. It answers like :class:`~yof_darknet.infer.detector.Detector`::
+"""The two-stage cascade: RetinaFace finds the faces, a Darknet classifier (ONNX Runtime on its
+export, or OpenCV DNN's Darknet importer) names each face's expression. It answers like
+:class:`~yof_darknet.infer.detector.Detector`::
 
     cascade = Cascade("runs/sample-cascade/expression-classifier.cfg",
                       "runs/sample-cascade/weights/expression-classifier.weights")
@@ -32,8 +33,15 @@ from yof_darknet.faces import (
 )
 from yof_darknet.formats.cfg import net_int, read_cfg
 from yof_darknet.formats.names import resolve_names
-from yof_darknet.infer.detector import Detection, Detector
-from yof_darknet.infer.engines import opencv_cuda_available
+from yof_darknet.infer.detector import ENGINES, Detection, Detector
+from yof_darknet.infer.engines import (
+    OPENCV5_HINT,
+    Engine,
+    OpenCVEngine,
+    OrtEngine,
+    has_darknet_importer,
+    read_model_info,
+)
 
 
 def parse_cascade(value: str) -> tuple[Path, Path]:
@@ -57,12 +65,27 @@ def crop_margin(cfg: Path) -> float:
 
 
 class Classifier:
-    """A Darknet classifier cfg + weights on OpenCV DNN: class probabilities of face crops."""
+    """A Darknet classifier cfg + weights: class probabilities of face crops.
 
-    def __init__(self, cfg: Path, weights: Path, threads: int | None = None) -> None:
+    ``engine``: ``ort`` (default) runs its fp32 ONNX export, made once into the cache beside the
+    weights (:mod:`yof_darknet.export.cache`, as ``detect`` does), with ONNX Runtime; ``opencv``
+    reads the cfg + weights with OpenCV DNN's Darknet importer (OpenCV < 5). Both see the same
+    blob: RGB in 0..1, ``size`` x ``size``."""
+
+    def __init__(
+        self,
+        cfg: Path,
+        weights: Path,
+        threads: int | None = None,
+        *,
+        engine: str = "ort",
+        device: str = "auto",
+    ) -> None:
         for path, what in ((cfg, "classifier cfg"), (weights, "classifier weights")):
             if not Path(path).is_file():
                 raise InferenceError(f"{path}: {what} file not found")
+        if engine not in ENGINES:
+            raise InferenceError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
         sections = read_cfg(Path(cfg))
         width, height = net_int(sections, "width"), net_int(sections, "height")
         if width != height or width <= 0 or sections[-1].name != "softmax":
@@ -71,19 +94,27 @@ class Classifier:
                 "cfg of `yof-darknet train-classifier`"
             )
         self.size = width
-        if threads is not None:
-            cv2.setNumThreads(threads)
-        try:
-            self.net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
-        except cv2.error as exc:
-            raise InferenceError(
-                f"{weights}: OpenCV cannot load these weights with {cfg} "
-                f"({str(exc).strip().splitlines()[-1]}); are they from this cfg?"
-            ) from None
-        self.backend = "cuda" if opencv_cuda_available() else "cpu"
-        if self.backend == "cuda":
-            self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
-            self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
+        self.engine_name = engine
+        self.engine: Engine
+        if engine == "ort":
+            # the cascade runs the export stage here, as the detector does.
+            from yof_darknet.export.cache import cached_model
+
+            classes = _softmax_inputs(sections)
+            names = [str(c) for c in range(classes)]  # the cascade keeps its own names
+            model = cached_model(Path(cfg), Path(weights), (width, height), names)
+            self.engine = OrtEngine(model, read_model_info(model), threads=threads, device=device)
+        else:
+            if not has_darknet_importer():
+                raise InferenceError(OPENCV5_HINT.format(version=cv2.__version__))
+            try:
+                self.engine = OpenCVEngine(
+                    darknet_cfg=Path(cfg).read_bytes(), weights=Path(weights), threads=threads,
+                    device=device,
+                )  # fmt: skip
+            except InferenceError as exc:
+                raise InferenceError(f"{exc} (classifier cfg {cfg})") from None
+        self.backend = self.engine.backend
 
     def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, classes) softmax outputs for N BGR crops of ``size`` x ``size``; darknet sees RGB
@@ -91,8 +122,15 @@ class Classifier:
         if not crops:
             return np.zeros((0, 0), dtype=np.float32)
         blob = cv2.dnn.blobFromImages(list(crops), 1 / 255.0, (self.size, self.size), swapRB=True)
-        self.net.setInput(blob)
-        return self.net.forward().reshape(len(crops), -1)
+        return self.engine.run(blob)[0].reshape(len(crops), -1)
+
+
+def _softmax_inputs(sections: list) -> int:
+    """The class count of a classifier cfg: the filters of its last [convolutional]."""
+    for section in reversed(sections):
+        if section.name in ("convolutional", "conv"):
+            return int(section.get("filters", "1") or 1)
+    raise InferenceError("a classifier cfg needs a [convolutional] before its [softmax]")
 
 
 class Cascade:
@@ -100,7 +138,8 @@ class Cascade:
 
     ``face_threshold``: minimum RetinaFace score of a face; ``face_max_side``: RetinaFace sees the
     frame shrunk to this long side (0: full size); ``margin``: the crop margin (default: the one
-    the classifier was trained with).
+    the classifier was trained with); ``engine``/``device``: the classifier's (see
+    :class:`Classifier`).
     """
 
     def __init__(
@@ -114,16 +153,19 @@ class Cascade:
         margin: float | None = None,
         threads: int | None = None,
         faces: FaceDetector | None = None,
+        engine: str = "ort",
+        device: str = "auto",
     ) -> None:
         self.cfg, self.weights = Path(cfg), Path(weights)
-        self.classifier = Classifier(self.cfg, self.weights, threads)
+        self.classifier = Classifier(self.cfg, self.weights, threads, engine=engine, device=device)
         self.names = resolve_names(names, self.cfg, self.weights)
         self.margin = crop_margin(self.cfg) if margin is None else margin
         self.faces = faces or create_detector(
             threshold=face_threshold, max_side=face_max_side, threads=threads or 1
         )
         self.backend = self.classifier.backend
-        self.description = "cascade: RetinaFace (onnxruntime) + classifier (opencv)"
+        what = {"ort": "onnxruntime", "opencv": "opencv darknet importer"}[engine]
+        self.description = f"cascade: RetinaFace (onnxruntime) + classifier ({what})"
         classes = self.classifier.probabilities([np.zeros((8, 8, 3), np.uint8)]).shape[1]
         if classes != len(self.names):
             raise InferenceError(

@@ -6,7 +6,8 @@
 
 What ``detect`` returns is what ``darknet detector test`` (AlexeyAB) prints: one
 :class:`Detection` per (box, class) whose probability (objectness x class probability) exceeds
-``thresh``, after darknet's per-class greedy NMS (``do_nms_sort``). A box may therefore appear
+``thresh``, after darknet's per-class greedy NMS (``do_nms_sort``; AlexeyAB's DIoU variant when
+the cfg's last [yolo] asks for it, ``nms_kind=greedynms|diounms``). A box may therefore appear
 once per class above the threshold, as in darknet. Boxes are in pixels of the original image and
 not clipped (``detector map`` scores them unclipped); :meth:`Detection.clipped` clips them.
 """
@@ -90,6 +91,8 @@ class Detector:
     model alone brings its own). ``size``: network input (an int for a square input, or
     (width, height)); default: the cfg's or the model's. ``threads``: CPU threads of the engine.
     ``device``: ``auto`` (CUDA when the engine has it and a GPU is there), ``cpu`` or ``cuda``.
+    ``spinning``: ONNX Runtime's threads spin between operators (see
+    :class:`~yof_darknet.infer.engines.OrtEngine`).
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class Detector:
         model: str | Path | None = None,
         device: str = "auto",
         bn_flavor: str = "auto",
+        spinning: bool = True,
     ) -> None:
         if engine not in ENGINES:
             raise InferenceError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
@@ -116,6 +120,11 @@ class Detector:
         if self.model is None and (self.cfg is None or self.weights is None):
             raise InferenceError("a detector needs --cfg and --weights, or --model")
         info = read_model_info(self.model) if self.model is not None else None
+        if info is not None and not info.heads:
+            raise InferenceError(
+                f"{self.model}: a classifier's export (no [yolo] heads); use it through "
+                "--cascade CFG:WEIGHTS"
+            )
         if self.cfg is not None and self.weights is not None:
             text = self.cfg.read_text(errors="replace")
             self.spec = read_net_spec(self.cfg, text)
@@ -147,6 +156,7 @@ class Detector:
                 f"{self.width}x{self.height}; export it again with --size or drop --size"
             )
         threads = threads if threads is not None else available_cpus()
+        self.spinning = spinning
         self.engine = self._engine(engine, info, threads, device, bn_flavor)
         self.backend = self.engine.backend
         self.precision = "fp32"
@@ -182,7 +192,7 @@ class Detector:
             )
             info = read_model_info(self.model)
         assert info is not None
-        return OrtEngine(self.model, info, threads=threads, device=device)
+        return OrtEngine(self.model, info, threads=threads, device=device, spinning=self.spinning)
 
     def forward(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Placement]:
         """Decoded YOLO rows (cx, cy, w, h relative to the net input, objectness, class probs)
@@ -235,7 +245,15 @@ class Detector:
             [cxcywh[:, :2] - cxcywh[:, 2:] / 2, cxcywh[:, :2] + cxcywh[:, 2:] / 2], 1
         )
         keep = np.arange(box_index.size)
-        if nms > 0:
+        kind = self.heads[-1].nms_kind  # darknet takes the last layer's
+        if nms > 0 and kind != "default":
+            relative = cxcywh[box_index] / np.array(image_wh * 2, dtype=np.float64)
+            beta = 0.6 if kind == "greedynms" else self.heads[-1].beta_nms
+            keep = np.concatenate([
+                _class_diou_nms(relative, scores, keep[class_ids == c], nms, beta)
+                for c in np.unique(class_ids)
+            ])  # fmt: skip
+        elif nms > 0:
             xywh = np.concatenate([xyxy[box_index, :2], cxcywh[box_index, 2:]], 1)
             keep = np.concatenate(
                 [_class_nms(xywh, scores, keep[class_ids == c], nms) for c in np.unique(class_ids)]
@@ -302,6 +320,33 @@ def _class_nms(xywh: np.ndarray, scores: np.ndarray, members: np.ndarray, nms: f
     (One class at a time: OpenCV's batched NMS compares every class with every other.)"""
     kept = cv2.dnn.NMSBoxes(xywh[members], scores[members], 0.0, nms)
     return members[np.asarray(kept, dtype=np.intp).reshape(-1)]
+
+
+def _class_diou_nms(
+    cxcywh: np.ndarray, scores: np.ndarray, members: np.ndarray, nms: float, beta: float
+) -> np.ndarray:
+    """AlexeyAB's ``diounms_sort`` within one class: best first, drop later boxes whose DIoU
+    (IoU - (centre distance² / enclosing diagonal²) ** ``beta``, in image-relative units as
+    darknet's boxes are) with a kept one exceeds ``nms``."""
+    order = members[np.argsort(-scores[members], kind="stable")]
+    boxes = cxcywh[order]
+    lo, hi = boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2
+    area = boxes[:, 2] * boxes[:, 3]
+    dropped = np.zeros(len(order), dtype=bool)
+    for i in range(len(order)):
+        if dropped[i]:
+            continue
+        rest = slice(i + 1, None)
+        overlap = np.minimum(hi[i], hi[rest]) - np.maximum(lo[i], lo[rest])
+        inter = np.where((overlap >= 0).all(axis=1), overlap[:, 0] * overlap[:, 1], 0.0)
+        union = area[i] + area[rest] - inter
+        iou = np.divide(inter, union, out=np.zeros_like(inter), where=(inter > 0) & (union > 0))
+        span = np.maximum(hi[i], hi[rest]) - np.minimum(lo[i], lo[rest])
+        diagonal = (span**2).sum(axis=1)
+        distance = ((boxes[i, :2] - boxes[rest, :2]) ** 2).sum(axis=1)
+        ratio = np.divide(distance, diagonal, out=np.zeros_like(distance), where=diagonal > 0)
+        dropped[rest] |= iou - np.where(diagonal > 0, ratio**beta, 0.0) > nms
+    return order[~dropped]
 
 
 def _as_bgr(image: np.ndarray) -> np.ndarray:

@@ -99,10 +99,14 @@ class OpenCVEngine:
 
 def _darknet_head_layers(net: cv2.dnn.Net) -> list[str]:
     """The layers feeding OpenCV's ``yolo_N`` layers (the raw head convolutions): OpenCV puts a
-    ``permute_N`` between them, so the head is the layer just before that."""
+    ``permute_N`` between them, so the head is the layer just before that. Other outputs (a
+    classifier's softmax) stay as they are."""
     names = list(net.getLayerNames())
     heads = []
     for output in net.getUnconnectedOutLayersNames():
+        if not output.startswith("yolo_"):  # a classifier's softmax: its output as it is
+            heads.append(output)
+            continue
         permute = names.index("permute_" + output.rsplit("_", 1)[1])
         heads.append(names[permute - 1])
     return heads
@@ -126,10 +130,13 @@ def read_model_info(model: Path) -> ModelInfo:
 
 class OrtEngine:
     """ONNX Runtime on an exported model. ``threads``: intra-op threads (default: the CPUs this
-    process may use). ``spinning``: let idle worker threads spin (off by default: a spinning
-    thread keeps a core busy ~65 ms after each run, stealing it from capture, drawing and
-    other processes). ``device``: ``cuda`` needs onnxruntime-gpu and a GPU; ``auto`` takes
-    CUDA when both are there."""
+    process may use). ``spinning``: worker threads spin between the operators of one run
+    instead of sleeping (on by default: sleeping and waking them for each of the ~30 parallel
+    sections cost the int8 model ~35 % of its forward pass). Spinning stops when ``run()``
+    returns (``session.force_spinning_stop``): otherwise a spinning thread keeps a core busy
+    ~40-65 ms after each run, stealing it from capture, drawing and other processes. Turn it off
+    when other busy threads share the cores during the run. ``device``: ``cuda`` needs
+    onnxruntime-gpu and a GPU; ``auto`` takes CUDA when both are there."""
 
     name = "ort"
 
@@ -140,7 +147,7 @@ class OrtEngine:
         *,
         threads: int | None = None,
         device: str = "auto",
-        spinning: bool = False,
+        spinning: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -153,6 +160,7 @@ class OrtEngine:
         options.add_session_config_entry(
             "session.intra_op.allow_spinning", "1" if spinning else "0"
         )
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         available = ort.get_available_providers()
         providers = ["CPUExecutionProvider"]
         if device != "cpu" and "CUDAExecutionProvider" in available:

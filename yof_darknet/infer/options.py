@@ -35,7 +35,7 @@ class DetectOptions:
     engine: str = option(
         "ort",
         "ort: ONNX Runtime; opencv: OpenCV DNN's Darknet importer (opencv-python<5), or its "
-        "ONNX reader with an fp32 --model.",
+        "ONNX reader with an fp32 --model. With --cascade: the classifier's engine.",
         choices=("ort", "opencv"),
     )
     device: str = option(
@@ -101,3 +101,9 @@ class DetectOptions:
         path="out",
     )
     threads: int | None = option(None, "Engine CPU threads.", min=1)
+    no_spin: bool = option(
+        False,
+        "ONNX Runtime: idle threads sleep between the operators of a frame instead of spinning "
+        "(better when other busy processes share the cores; on a quiet machine spinning is "
+        "faster).",
+    )

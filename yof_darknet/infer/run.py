@@ -40,7 +40,10 @@ def make_detector(options: DetectOptions) -> Detector | Cascade:
     """The single-stage detector of ``--cfg``/``--weights``, or the cascade of ``--cascade``."""
     if options.cascade is not None:
         cfg, weights = parse_cascade(options.cascade)
-        return Cascade(cfg, weights, options.names, threads=options.threads)
+        return Cascade(
+            cfg, weights, options.names, threads=options.threads, engine=options.engine,
+            device=options.device,
+        )  # fmt: skip
     return Detector(
         options.cfg,
         options.weights,
@@ -50,6 +53,7 @@ def make_detector(options: DetectOptions) -> Detector | Cascade:
         engine=options.engine,
         model=options.model,
         device=options.device,
+        spinning=not options.no_spin,
     )
 
 

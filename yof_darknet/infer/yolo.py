@@ -8,6 +8,9 @@ network input::
 
     x = (col + sigmoid(tx) * s - (s - 1) / 2) / grid_w      w = exp(tw) * anchor_w / net_w
 
+With ``new_coords=1`` (yolov7-tiny) the convolution before the head already ends in a logistic,
+so darknet applies none (``forward_yolo_layer``) and ``w = tw * tw * 4 * anchor_w / net_w``.
+
 Rows come out cell by cell, anchor by anchor (darknet's order): (cx, cy, w, h, objectness,
 objectness * class probability...), in float32 like darknet's arithmetic.
 """
@@ -38,7 +41,7 @@ def decode_head(raw: np.ndarray, head: YoloHead, net_w: int, net_h: int) -> np.n
     count = len(head.anchors)
     # (batch, grid_h, grid_w, anchors, 5 + classes): darknet's row order.
     cells = raw.reshape(batch, count, head.classes + 5, grid_h, grid_w).transpose(0, 3, 4, 1, 2)
-    rows = _logistic(cells.astype(np.float32))
+    rows = cells.astype(np.float32) if head.new_coords else _logistic(cells.astype(np.float32))
     scale = np.float32(head.scale_x_y)
     xy = rows[..., :2]
     if head.scale_x_y != 1.0:
@@ -49,8 +52,12 @@ def decode_head(raw: np.ndarray, head: YoloHead, net_w: int, net_h: int) -> np.n
     xy[..., 0] /= np.float32(grid_w)
     xy[..., 1] /= np.float32(grid_h)
     anchors = np.asarray(head.anchors, dtype=np.float32) / np.array([net_w, net_h], np.float32)
-    with np.errstate(over="ignore"):
-        rows[..., 2:4] = np.exp(cells[..., 2:4].astype(np.float32)) * anchors
+    if head.new_coords:
+        wh = cells[..., 2:4].astype(np.float32)
+        rows[..., 2:4] = wh * wh * np.float32(4) * anchors
+    else:
+        with np.errstate(over="ignore"):
+            rows[..., 2:4] = np.exp(cells[..., 2:4].astype(np.float32)) * anchors
     rows[..., 5:] *= rows[..., 4:5]
     return rows.reshape(batch, -1, head.classes + 5)
 
