@@ -163,7 +163,7 @@ slurm: $(STAMP) ## submit the SLURM chain: AFFWILD2= in SHARDS= array tasks → 
 		YOF='$(abspath $(YOF))' PROFILE='$(PROFILE)' MODEL_ARCH='$(MODEL_ARCH)' $(if $(RUN),RUN='$(RUN)') \
 		scripts/slurm/submit.sh --shards $(SHARDS)
 
-compare: $(STAMP) ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both on the sample
+compare: $(STAMP) ensure-darknet ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both on the sample
 	$(YOF) compare $(if $(DARKNET),--darknet $(DARKNET))
 
 compare-archs: $(STAMP) ## one row per --arch: parameters, BFLOPs at 416, CPU FPS per engine, mAP of trained runs/PROFILE-ARCH on DATA=
