@@ -69,14 +69,15 @@ fps() {
     "$yof" detect "$work/data/test.txt" --weights "$work/train/weights/${arch}_final.weights" \
         --cfg "$work/train/$arch.cfg" --json /dev/null "$@" 2>&1 | grep -o '[0-9.]* FPS ([^)]*)'
 }
+size=$(grep -m 1 '^width=' "$work/train/$arch.cfg" | cut -d= -f2)
 summary=$(
     cat <<TXT
 gpu-check on: $gpus
 darknet:      $("$darknet" detector 2>&1 | grep -o 'CUDA-version: [^,]*, cuDNN: [0-9.]*' | head -n 1)
-sample train: $iterations iterations in $(awk -v r="$train_rate" -v n="$iterations" 'BEGIN { printf "%.0f", n / r }') s = $train_rate iterations/s (profile sample, 128x128, batch 8, -map)
+sample train: $iterations iterations in $(awk -v r="$train_rate" -v n="$iterations" 'BEGIN { printf "%.0f", n / r }') s = $train_rate iterations/s (profile sample, ${size}x${size}, batch 8, -map)
 sample mAP:   $map (mAP@0.50, darknet detector map on the held-out sample images)
 paper train:  $paper_rate iterations/s (profile paper, 416x416, batch 64) = $(awk -v r="$paper_rate" 'BEGIN { printf "%.1f", 14000 / r / 3600 }') h for 14000 iterations
-detect FPS:   $(fps) at 128x128; $(fps --size 416) at 416x416
+detect FPS:   $(fps) at ${size}x${size}; $(fps --size 416) at 416x416
 TXT
 )
 echo "$summary" | tee "$work/summary.txt"
