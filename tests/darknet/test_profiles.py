@@ -159,3 +159,13 @@ def test_darknet_builds_table_one_from_the_generated_cfg(tmp_path, debian_darkne
     assert done.returncode == 0, done.stderr
     assert parse_layer_table(done.stderr) == TABLE_I
     assert Path(tmp_path / "header.weights").stat().st_size == 20
+
+
+def test_the_sample_profile_burns_in_longer_on_alexeyabs_darknet():
+    assert profile_settings("sample")["burn_in"] == "50"  # pjreddie's (Debian's), as measured
+    assert profile_settings("sample", flavor="pjreddie")["burn_in"] == "50"
+    for flavor in ("alexeyab", "hank-ai"):
+        assert profile_settings("sample", flavor=flavor)["burn_in"] == "100"
+        text = generate_cfg(7, "sample", flavor=flavor)
+        assert "burn_in=100" in text and f"(as {flavor}'s darknet trains it)" in text
+    assert profile_settings("paper", flavor="alexeyab") == profile_settings("paper")

@@ -103,8 +103,10 @@ def prepare_run(
     max_batches: int | None = None,
     keep_cfg: bool = False,
     arch: str | None = None,
+    flavor: str | None = None,
 ) -> tuple[Path, Path]:
-    """Write the run's cfg (``<arch>.cfg``) and obj.data; return their paths."""
+    """Write the run's cfg (``<arch>.cfg``; the profile as darknet ``flavor`` trains it) and
+    obj.data; return their paths."""
     run_dir.mkdir(parents=True, exist_ok=True)
     obj = read_obj_data(data)
     cfg_path = run_dir / get_arch(arch).cfg_name
@@ -116,7 +118,9 @@ def prepare_run(
     elif cfg is not None:
         sections = read_cfg(cfg)
     else:
-        sections = parse_cfg(generate_cfg(obj.classes, profile, arch=arch), str(cfg_path))
+        sections = parse_cfg(
+            generate_cfg(obj.classes, profile, arch=arch, flavor=flavor), str(cfg_path)
+        )
     for expression in settings:
         apply_setting(sections, *parse_setting(expression))
     validate_cfg(sections, str(cfg if cfg and not keep_cfg else cfg_path))
@@ -296,6 +300,7 @@ def _train(
         max_batches=options.max_batches,
         keep_cfg=options.resume and (run_dir / get_arch(arch).cfg_name).is_file(),
         arch=arch,
+        flavor=darknet.flavor,
     )
     if not options.resume and options.cfg is None and not _sets_anchors(options.overrides):
         echo(choose_anchors(obj_path, cfg_path, options.anchors, arch))
