@@ -13,7 +13,6 @@ AlexeyAB ``_last``, ``_N`` and ``_final``. ``--resume`` continues from the newes
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +149,6 @@ def train_classifier(
     )
     sections = read_cfg(cfg_path)
     args = classifier_command(darknet, data_path.resolve(), cfg_path.resolve(), weights)
-    if stdbuf := shutil.which("stdbuf"):  # pjreddie's stdout is block-buffered on a pipe
-        args = [stdbuf, "-oL", *args]
     previous = read_results(run_dir / "results.csv") if resume else []
     rows: list[Record] = []
     final = backup / f"{cfg_path.stem}{'' if darknet.flavor == 'pjreddie' else '_final'}.weights"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import shlex
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -114,13 +115,16 @@ def stream_training(
     progress: bool = True,
     on_save: Callable[[], None] | None = None,
 ) -> bool:
-    """Run ``args`` to the end, appending records to ``rows``; True when stopped by Ctrl-C.
+    """Run ``args`` (line-buffered through ``stdbuf`` where it exists) to the end, appending
+    records to ``rows``; True when stopped by Ctrl-C.
 
     ``on_save`` is called whenever darknet has saved weights (a file in the folder of
     ``final_weights`` changed): the run's results.csv/png follow the training. Raises
     ``DarknetError`` with the fix on a known failure or an unexplained exit.
     """
     started = time.time() - 1  # mtime granularity
+    if stdbuf := shutil.which("stdbuf"):  # pjreddie's stdout is block-buffered on a pipe
+        args = [stdbuf, "-oL", *args]
     # hank-ai's CPU builds ask before training
     run = Streaming(args, cwd=cwd, answer=b"yes\n" if answer_yes else None)
     # a bar on a terminal; else a progress line at a steady interval (a log gets no redraws)

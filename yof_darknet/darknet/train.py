@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -337,9 +336,6 @@ def _train(
                 clear=phase.clear,
                 map_during_training=map_during_training,
             )
-            stdbuf = shutil.which("stdbuf")
-            if stdbuf:  # pjreddie's stdout is block-buffered on a pipe
-                args = [stdbuf, "-oL", *args]
             sections = read_cfg(phase.cfg)
             interrupted = stream_training(
                 args,
