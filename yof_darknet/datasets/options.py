@@ -98,7 +98,7 @@ class DatasetsOptions:
             return
         for name, value in HYGIENE.items():
             given = getattr(self, name)
-            if given == _DEFAULTS[name]:
+            if given == type(self).__dataclass_fields__[name].default:  # the paper's
                 object.__setattr__(self, name, value)
             elif given.split(":")[0] != value:  # oversample:CAP keeps its cap
                 raise DatasetError(
@@ -174,6 +174,3 @@ class DatasetsOptions:
             options={k: str(v) if isinstance(v, Path) else v for k, v in given.items()},
             progress=progress,
         )
-
-
-_DEFAULTS = {name: DatasetsOptions.__dataclass_fields__[name].default for name in HYGIENE}
