@@ -19,6 +19,8 @@ from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.netcfg import opencv_cfg_text, read_net_spec
 
 Record = tuple[int, float, tuple[float, float, float, float]]
+# a record of ours before NMS, with its unclipped box
+Raw = tuple[Record, tuple[float, ...]]
 
 
 def _darknet_valid(
@@ -83,6 +85,43 @@ def _match(ours: list[Record], theirs: list[Record]):
     )
 
 
+def _twin(record: Record, every: list[Raw]) -> tuple[float, ...] | None:
+    """The unclipped box of ``record`` among our detections before NMS (same class, score
+    within 1e-4, clipped box within 0.01 px), or None when we produce no such box."""
+    for candidate, unclipped in every:
+        if (
+            candidate[0] == record[0]
+            and abs(candidate[1] - record[1]) <= 1e-4
+            and _box_difference(candidate, record) <= 0.01
+        ):
+            return unclipped
+    return None
+
+
+def _nms_flip(
+    record: Record,
+    other_side: list[Record],
+    flipped: list[Record],
+    every: list[Raw],
+) -> bool:
+    """Whether one side's NMS dropping ``record`` (kept by the other side) is explained: a box the
+    dropping side kept, of the same class and no lower score, overlaps it by IoU > 0.45 (on the
+    unclipped boxes, as darknet computes it) and is either at the threshold (IoU within 1e-3 of
+    0.45) or itself one half of a near-tied pair (``flipped``: the two sides kept different
+    boxes of a tie, so each suppressed different neighbours)."""
+    box = _twin(record, every)
+    if box is None:
+        return False
+    for kept in other_side:
+        if kept[0] != record[0] or kept[1] < record[1] - 1e-4:
+            continue
+        kept_box = _twin(kept, every)
+        overlap = iou_xyxy(kept_box, box) if kept_box is not None else 0.0
+        if overlap > 0.45 - 1e-3 and (overlap < 0.45 + 1e-3 or kept in flipped):
+            return True
+    return False
+
+
 def _assert_same_records(detector: Detector, images: list[Path], expected) -> int:
     """Our records equal darknet's, up to NMS ties and scores at valid's threshold: scores
     within 1e-4 and boxes within 0.01 px (images up to twice the network size), as the issue
@@ -91,7 +130,12 @@ def _assert_same_records(detector: Detector, images: list[Path], expected) -> in
     prints 6 decimals (5e-7). What decides it is the batch-norm epsilon: folding AlexeyAB's
     sqrt(var + 1e-5) instead of pjreddie's sqrt(var) + 1e-6 moves scores by up to 4e-4 and
     boxes by 0.08 px (the looser 1e-3 this test had hid wrong pairs: boxes larger than the
-    image all clip to (1, 1, w, h), so pairs are now matched on the score too)."""
+    image all clip to (1, 1, w, h), so pairs are now matched on the score too).
+
+    A record only one side has must be explained, not just tolerated: its score is at valid's
+    threshold, or the other side's NMS dropped it for a reason :func:`_nms_flip` checks on our
+    boxes before NMS. (CI once met one: two boxes tied within 2e-5, each side kept the other,
+    and the box darknet kept left a third box standing that ours suppressed.)"""
     total = 0
     worst_score = worst_box = 0.0
     worst_pair = None
@@ -99,15 +143,26 @@ def _assert_same_records(detector: Detector, images: list[Path], expected) -> in
         image = cv2.imread(str(path))
         height, width = image.shape[:2]
         ours = [_as_darknet_valid(d, width, height) for d in detector.detect(image, 0.005, 0.45)]
-        pairs, only_ours, only_theirs = _match(ours, expected[path.stem])
-        # a score within 1e-4 of valid's 0.005 threshold may fall on either side of it.
-        unpaired = only_ours + only_theirs
-        assert all(abs(r[1] - 0.005) < 1e-4 for r in unpaired), (path, only_ours, only_theirs)
+        every = [
+            (_as_darknet_valid(d, width, height), d.xyxy) for d in detector.detect(image, 0.005, 0)
+        ]
+        theirs = expected[path.stem]
+        pairs, only_ours, only_theirs = _match(ours, theirs)
         # two overlapping boxes with (nearly) tied scores: NMS keeps either one.
         ties = [(a, b) for a, b in pairs if _box_difference(a, b) > 1.0]
         for a, b in ties:
             assert abs(a[1] - b[1]) < 1e-4 and iou_xyxy(a[2], b[2]) > 0.45, (path, ties)
-        assert len(ties) + len(unpaired) <= 2, (path, ties, unpaired)
+        # a score within 1e-4 of valid's 0.005 threshold may fall on either side of it.
+        unexplained = [
+            r for r in only_theirs
+            if abs(r[1] - 0.005) >= 1e-4 and not _nms_flip(r, ours, [a for a, _ in ties], every)
+        ] + [
+            r for r in only_ours
+            if abs(r[1] - 0.005) >= 1e-4 and not _nms_flip(r, theirs, [b for _, b in ties], every)
+        ]  # fmt: skip
+        assert not unexplained, (path, unexplained, only_ours, only_theirs, ties)
+        unpaired = only_ours + only_theirs
+        assert len(ties) + len(unpaired) <= 3, (path, ties, unpaired)
         for a, b in pairs:
             if _box_difference(a, b) <= 1.0:
                 if abs(a[1] - b[1]) > worst_score:
