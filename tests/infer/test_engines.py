@@ -31,13 +31,20 @@ def _sized(tiny_model: TinyModel, tmp_path: Path) -> list[np.ndarray]:
 
 
 def _assert_rows_close(a: np.ndarray, b: np.ndarray, net: int = 96) -> None:
-    """Scores within 1e-4; boxes within 1e-4 of their size (+ 1e-4 of the input), and within
-    0.01 px of the network input for the rows that can become detections (objectness above
-    `detector map`'s 0.005) with a box inside the image (a barely trained model also predicts
-    boxes 16 images wide)."""
+    """Scores within 1e-4; boxes that fit in the input within 1e-4 of their size (+ 1e-4 of the
+    input), and within 0.01 px of the network input for the rows that can become detections
+    (objectness above `detector map`'s 0.005) with a box inside the image.
+
+    A barely trained model also predicts boxes several (up to 16) inputs wide, which every
+    output clips to the image: w = anchor * exp(t) turns the engines' float32 difference in t
+    into the same relative difference in w, so those are held to 1e-3 of their size (CI met
+    1.3e-4 on a box 4.7 inputs tall; OpenCV's importer is itself 2e-5 off darknet's scores
+    where ONNX Runtime is 2e-6, see tests/infer/test_detector.py)."""
     np.testing.assert_allclose(a[:, 4:], b[:, 4:], rtol=0, atol=1e-4)
-    np.testing.assert_allclose(a[:, :4], b[:, :4], rtol=1e-4, atol=1e-4)
-    live = (a[:, 4] > 0.005) & (a[:, 2:4] <= 1.0).all(axis=1)
+    fits = (a[:, 2:4] <= 1.0).all(axis=1)
+    np.testing.assert_allclose(a[fits, :4], b[fits, :4], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(a[~fits, :4], b[~fits, :4], rtol=1e-3, atol=1e-4)
+    live = (a[:, 4] > 0.005) & fits
     assert live.sum() > 0
     assert np.abs((a[live, :4] - b[live, :4]) * net).max() < 0.01
 
