@@ -26,6 +26,7 @@ from yof_darknet.formats.trainlog import (
 from yof_darknet.runner import Streaming, death_message
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
+_DRAIN_S = 0.1  # after a save: what darknet printed before it, still on its way through the pipe
 
 
 def _written_since(path: Path | None, started: float) -> bool:
@@ -125,12 +126,13 @@ def stream_training(
     started = time.time() - 1  # mtime granularity
     if stdbuf := shutil.which("stdbuf"):  # pjreddie's stdout is block-buffered on a pipe
         args = [stdbuf, "-oL", *args]
+    # the weights folder as it was before darknet starts: a save however early is a change
+    saves = _SaveWatch(final_weights.parent if final_weights else None, on_save)
     # hank-ai's CPU builds ask before training
     run = Streaming(args, cwd=cwd, answer=b"yes\n" if answer_yes else None)
     # a bar on a terminal; else a progress line at a steady interval (a log gets no redraws)
     reporter = TrainProgress(max_batches, start, enabled=progress)
     follower = _Follower(rows, reporter)
-    saves = _SaveWatch(final_weights.parent if final_weights else None, on_save)
     interrupted, last_output = False, time.monotonic()
     with open_output(Path(log), append=True) as handle:
         handle.write(f"# yof-darknet: {shlex.join(args)}\n".encode())
@@ -141,7 +143,8 @@ def stream_training(
                 # (the next chunk) before results.csv is rewritten, so the save has that row
                 saved = saves.changed()
                 got = run.next_chunk(timeout=1.0)
-                if got is not None:
+                # and all it had printed by then, however the pipe split it into chunks
+                while got is not None:
                     name, chunk = got
                     last_output = time.monotonic()
                     try:
@@ -150,6 +153,7 @@ def stream_training(
                     except OSError as exc:  # a full disk: stop darknet, name the log
                         raise named(exc, log) from exc
                     follower.feed(name, chunk)
+                    got = run.next_chunk(timeout=_DRAIN_S) if saved else None
                 if saved:
                     saves.save()
                 idle = time.monotonic() - last_output
