@@ -143,7 +143,9 @@ def stream_training(
                 # (the next chunk) before results.csv is rewritten, so the save has that row
                 saved = saves.changed()
                 got = run.next_chunk(timeout=1.0)
-                # and all it had printed by then, however the pipe split it into chunks
+                # and all it had printed by then, however the pipe split it into chunks (for at
+                # most a second: darknet may print on without a pause)
+                drain_until = time.monotonic() + 1.0
                 while got is not None:
                     name, chunk = got
                     last_output = time.monotonic()
@@ -153,11 +155,12 @@ def stream_training(
                     except OSError as exc:  # a full disk: stop darknet, name the log
                         raise named(exc, log) from exc
                     follower.feed(name, chunk)
-                    got = run.next_chunk(timeout=_DRAIN_S) if saved else None
+                    more = saved and time.monotonic() < drain_until
+                    got = run.next_chunk(timeout=_DRAIN_S) if more else None
                 if saved:
                     saves.save()
                 idle = time.monotonic() - last_output
-                hung = got is None and idle > _HANG_AFTER_FINAL_S
+                hung = idle > _HANG_AFTER_FINAL_S
                 if hung and _written_since(final_weights, started):
                     break
         except KeyboardInterrupt:
