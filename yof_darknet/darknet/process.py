@@ -26,7 +26,10 @@ from yof_darknet.formats.trainlog import (
 from yof_darknet.runner import Streaming, death_message
 
 _HANG_AFTER_FINAL_S = 60.0  # hank-ai may hang in free() after saving _final.weights
-_DRAIN_S = 0.1  # after a save: what darknet printed before it, still on its way through the pipe
+# after a save, what darknet printed before it may still be on its way through the pipe: read
+# until this long without output, for at most _DRAIN_MAX_S (darknet may print on without a pause)
+_DRAIN_S = 0.1
+_DRAIN_MAX_S = 1.0
 
 
 def _written_since(path: Path | None, started: float) -> bool:
@@ -139,13 +142,11 @@ def stream_training(
         try:
             while run.open_streams and follower.failure is None:
                 reporter.tick()
-                # darknet prints an iteration's line before it saves: read what it printed
-                # (the next chunk) before results.csv is rewritten, so the save has that row
+                # darknet prints an iteration's line before it saves: read all it printed, in
+                # however many chunks, before results.csv is rewritten, so the save has that row
                 saved = saves.changed()
                 got = run.next_chunk(timeout=1.0)
-                # and all it had printed by then, however the pipe split it into chunks (for at
-                # most a second: darknet may print on without a pause)
-                drain_until = time.monotonic() + 1.0
+                drain_until = time.monotonic() + _DRAIN_MAX_S
                 while got is not None:
                     name, chunk = got
                     last_output = time.monotonic()
