@@ -70,12 +70,12 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/$(MODEL_ARCH)_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/$(MODEL_ARCH).cfg)
 
-.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs slurm
+.PHONY: setup docs results test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,docs]'
 	touch $(STAMP)
 
 $(CV5_STAMP): $(STAMP)
@@ -84,18 +84,27 @@ $(CV5_STAMP): $(STAMP)
 		"numpy==$$($(BIN)/python -c 'import numpy; print(numpy.__version__)')"
 	touch $(CV5_STAMP)
 
-setup: $(STAMP) ## create .venv and install the package (editable) with the dev tools
+setup: $(STAMP) ## create .venv and install the package (editable) with the dev and docs tools
 
-test: $(STAMP) $(CV5_STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed)
+# never --quiet: it hides the warnings that --strict counts
+docs: $(STAMP) ## build the documentation site into site/ (mkdocs --strict: a broken link fails)
+	$(BIN)/python scripts/results.py render --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+results: $(STAMP) ## write docs/results.md and the README's Table II from the records in results/
+	$(BIN)/python scripts/results.py render
+
+test: $(STAMP) $(CV5_STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed) + the docs site
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory docs
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(STAMP) ## ruff: fix what it can and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
