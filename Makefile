@@ -70,7 +70,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/$(MODEL_ARCH)_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/$(MODEL_ARCH).cfg)
 
-.PHONY: setup docs results test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs slurm
+.PHONY: setup install uninstall docs results test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,16 @@ $(CV5_STAMP): $(STAMP)
 	touch $(CV5_STAMP)
 
 setup: $(STAMP) ## create .venv and install the package (editable) with the dev and docs tools
+
+# `make install`: yof-darknet on PATH in every shell, as a link to .venv's command (the link
+# runs the project's .venv; nothing to activate). BINDIR= elsewhere.
+BINDIR ?= $(HOME)/.local/bin
+
+install: $(STAMP) ## link yof-darknet into BINDIR= (default ~/.local/bin), so every shell finds it
+	@BINDIR='$(BINDIR)' TARGET='$(abspath $(YOF))' scripts/install-link.sh install
+
+uninstall: ## remove the link `make install` made (only a link to this project's .venv)
+	@BINDIR='$(BINDIR)' TARGET='$(abspath $(YOF))' scripts/install-link.sh uninstall
 
 # never --quiet: it hides the warnings that --strict counts
 docs: $(STAMP) ## build the documentation site into site/ (mkdocs --strict: a broken link fails)
