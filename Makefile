@@ -15,7 +15,7 @@ AFFWILD2 ?=
 DATA     ?= data/darknet
 
 # Darknet stage: the binary (empty = found by yof-darknet), network, training profile and run
-# name; GPUS=0,1 trains on several GPUs (schedule adjusted, see the README); FROM_SCRATCH=1 lets
+# name; GPUS=0,1 trains on several GPUs (schedule adjusted: docs/guides/training.md); FROM_SCRATCH=1 lets
 # `make reproduce` train the paper profile without the pretrained weights.
 # MODEL_ARCH= is `--arch` (yolov3-tiny, the paper's; yolov3-tiny-3l, yolov4-tiny, yolov4-tiny-3l,
 # yolov7-tiny). It is not called ARCH because make hands command-line variables down to every
