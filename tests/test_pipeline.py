@@ -47,6 +47,14 @@ def test_reproduce_runs_every_stage_on_the_sample_and_resumes(tmp_path: Path, de
     assert (data / "obj.data").is_file() and (data / "stats.json").is_file()
     assert len((data / "test_expw.txt").read_text().split()) == 8
     assert len((data / "test_affwild2.txt").read_text().split()) == 8
+    stats = json.loads((data / "stats.json").read_text())
+    assert stats["validation"]["mode"] == "from_training"  # the sample profile: auto
+    val = (data / "val.txt").read_text().split()
+    assert len(val) == stats["totals"]["images"]["val"] > 0
+    assert not set(val) & set((data / "test.txt").read_text().split())
+    assert not set(val) & set((data / "train.txt").read_text().split())
+    run_data = (run / "obj.data").read_text()
+    assert f"valid = {data.resolve() / 'val.txt'}" in run_data  # never the test list
 
     again = _reproduce(tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -116,3 +124,9 @@ def test_paper_profile_refuses_to_train_from_scratch_unless_asked(tmp_path, debi
     assert "cannot download http://127.0.0.1:9/yolov3-tiny.weights" in done.stderr
     assert "pass --from-scratch (make reproduce FROM_SCRATCH=1)" in done.stderr
     assert not (tmp_path / "runs" / "paper").exists()  # refused before training started
+    # the paper's split: no validation list, every image not held out for test trains
+    data = tmp_path / "data" / "darknet"
+    stats = json.loads((data / "stats.json").read_text())
+    assert stats["validation"]["mode"] == "off" and stats["options"]["val_per_dataset"] == "0"
+    assert not (data / "val.txt").exists() and "val =" not in (data / "obj.data").read_text()
+    assert "validation off (--val-per-dataset 0)" in done.stdout

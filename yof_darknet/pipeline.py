@@ -112,17 +112,44 @@ def _data_dir(opts: ReproduceOptions) -> Path:
     return opts.data or Path(default)
 
 
+def validation_default(profile: str) -> str:
+    """``--val-per-dataset`` where ``reproduce`` is not given one: none for the ``paper``
+    profile, the datasets stage's ``auto`` for every other.
+
+    The paper held out its test images and trained on all the others, with no validation set,
+    and reported its final weights: a validation list could not change which weights its
+    Table II scores, and would only take 2,500 images from its training set. Off, the paper's
+    split is reproduced whole, training set included (and AlexeyAB's ``-map`` does not run:
+    it would chart the test list)."""
+    from yof_darknet.datasets.split import AUTO
+
+    return "0" if profile == "paper" else AUTO
+
+
 def _datasets(
     expw: Path | None, affwild2: Path | None, out: Path, opts: ReproduceOptions, echo: Echo
 ) -> Path:
     from yof_darknet.datasets.options import SAMPLE_TEST_IMAGES, TEST_PER_DATASET
 
     test = SAMPLE_TEST_IMAGES if opts.on_sample else TEST_PER_DATASET
-    summary = opts.datasets.build(expw, affwild2, out, test_default=test)
+    summary = opts.datasets.build(
+        expw,
+        affwild2,
+        out,
+        test_default=test,
+        force_test_default=opts.on_sample,  # SAMPLE_TEST_IMAGES is sized on purpose
+        val_default=validation_default(opts.profile),
+    )
     totals = summary.stats["totals"]
+    validation = summary.stats["validation"]
+    val = (
+        f"validation {totals['images']['val']} images (from training)"
+        if validation["mode"] == "from_training"
+        else f"validation off ({validation['why']})"
+    )
     echo(
         f"datasets: train {totals['images']['train']} images, test {totals['images']['test']} "
-        f"images in {summary.out}"
+        f"images, {val} in {summary.out}"
     )
     for message in summary.messages:
         echo(f"datasets: note: {message}")

@@ -13,6 +13,7 @@ from tests.support.expw import make_expw, tree_digest, write_jpeg
 from yof_darknet.cli import main
 from yof_darknet.datasets.build import DatasetJob, build_datasets, expw_job
 from yof_darknet.datasets.items import Item
+from yof_darknet.datasets.split import VAL_OFF
 from yof_darknet.datasets.stats import KEPT, ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
@@ -50,14 +51,17 @@ def test_build_writes_lists_obj_data_and_stats(expw_fixture, tmp_path):
     expw = stats["datasets"]["expw"]
     assert expw["faces"]["read"] == 14 and expw["faces"]["kept"] == 8
     assert expw["faces"]["read"] == expw["faces"]["kept"] + sum(expw["faces"]["skipped"].values())
-    assert expw["images"] == {"kept": 7, "train": 5, "test": 2}
+    assert expw["images"] == {"kept": 7, "train": 5, "val": 0, "test": 2}
     assert expw["faces"]["train"] + expw["faces"]["test"] == 8
     for name, table in expw["classes"].items():
         assert table["read"] == table["kept"] + sum(table["skipped"].values()), name
         assert table["train_faces"] + table["test_faces"] == table["kept"], name
     assert sum(t["read"] for t in expw["classes"].values()) == 14
     assert expw["classes"]["neutral"]["skipped"] == {"duplicate": 1, "low_score": 2}
-    assert stats["totals"]["images"] == {"train": 5, "test": 2}
+    assert stats["totals"]["images"] == {"train": 5, "val": 0, "test": 2}
+    # 10 % of 5 training images rounds down to none: no val list, obj.data says nothing of one
+    assert stats["validation"]["mode"] == "off" and not (out / "val.txt").exists()
+    assert "val" not in data.extra
     assert stats["options"]["seed"] == 0
 
 
@@ -154,7 +158,7 @@ def test_a_second_converter_plugs_in(expw_fixture, tmp_path):
         expw_job(expw_fixture),
         DatasetJob("affwild2", tmp_path / "aw2", partial(convert_videos, tmp_path / "aw2")),
     ]
-    summary = build_datasets(jobs, out, test_per_dataset=10, seed=0)
+    summary = build_datasets(jobs, out, test_per_dataset=10, seed=0, force_test_size=True)
     affwild2 = read_list(out / "test_affwild2.txt")
     assert len(affwild2) == 10
     assert len({Path(p).parent.name for p in affwild2}) == 2  # two whole videos
@@ -164,13 +168,16 @@ def test_a_second_converter_plugs_in(expw_fixture, tmp_path):
     part = summary.stats["datasets"]["affwild2"]
     assert part["faces"]["skipped"] == {"no_face_found": 2}
     assert part["classes"]["neutral"]["test_faces"] == 10
-    assert summary.stats["totals"]["images"] == {"train": 16, "test": 11}
+    assert summary.stats["totals"]["images"] == {"train": 16, "val": 0, "test": 11}
+    # auto validation: 10 % of 10 frames is one, less than one whole video of 5
+    assert "affwild2: took 0 validation images instead of 1" in " ".join(summary.messages)
 
 
 def test_cli_datasets_command(expw_fixture, tmp_path):
     out = tmp_path / "darknet"
     runner = CliRunner()
-    options = ["--test-per-dataset", "2", "--seed", "5", "--drop-mixed-images", "--copy"]
+    options = ["--test-per-dataset", "2", "--force-test-size", "--seed", "5"]
+    options += ["--drop-mixed-images", "--copy"]
     result = runner.invoke(
         main, ["datasets", "--expw", str(expw_fixture), "--out", str(out), *options]
     )
@@ -181,6 +188,7 @@ def test_cli_datasets_command(expw_fixture, tmp_path):
     assert str(out / "obj.data") in result.output
     stats = json.loads((out / "stats.json").read_text())
     assert stats["options"]["drop_mixed_images"] is True and stats["options"]["seed"] == 5
+    assert stats["options"]["force_test_size"] is True
     assert not any(p.is_symlink() for p in (out / "expw").iterdir())
 
     refused = runner.invoke(main, ["datasets", "--expw", str(expw_fixture), "--out", "/tmp/raw/x"])
@@ -265,3 +273,81 @@ def test_debian_darknet_reads_every_label(debian_darknet, tmp_path):
     (tmp_path / "control" / "obj.data").write_text(data)
     log = darknet_train_once(debian_darknet, tmp_path / "control" / "obj.data", tmp_path)
     assert f"Couldn't open file: {tmp_path}/control/labels/plain_1.txt" in log
+
+
+@pytest.fixture(scope="module")
+def expw60(tmp_path_factory) -> Path:
+    """60 images of one face each, classes in turn."""
+    root = tmp_path_factory.mktemp("expw60") / "ExpW"
+    sizes = {f"p{i:02d}.jpg": (64, 64) for i in range(60)}
+    return make_expw(root, [f"p{i:02d}.jpg 0 5 5 50 50 80.0 {i % 7}" for i in range(60)], sizes)
+
+
+def names(path: Path) -> list[str]:
+    return [Path(line).name for line in read_list(path)]
+
+
+def test_validation_comes_from_training_and_leaves_the_test_lists_alone(expw60, tmp_path):
+    out, off = tmp_path / "darknet", tmp_path / "off"
+    summary = build_datasets([expw_job(expw60)], out, test_per_dataset=10, seed=2)
+    without = build_datasets([expw_job(expw60)], off, test_per_dataset=10, seed=2, val=VAL_OFF)
+    train, val, test = (names(out / f"{key}.txt") for key in ("train", "val", "test"))
+    assert (len(train), len(val), len(test)) == (45, 5, 10)  # auto: 10 % of 50 training images
+    assert not set(train) & set(val) and not set(val) & set(test) and not set(train) & set(test)
+    assert names(out / "val_expw.txt") == val
+    for key in ("test", "test_expw"):
+        assert (out / f"{key}.txt").read_bytes() == (off / f"{key}.txt").read_bytes().replace(
+            str(off).encode(), str(out).encode()
+        )
+    assert sorted(names(off / "train.txt")) == sorted(train + val)
+    data = read_obj_data(out / "obj.data")
+    assert data.valid == out / "test.txt" and data.extra == {"val": str(out / "val.txt")}
+    stats = summary.stats
+    assert stats["validation"]["mode"] == "from_training" and stats["validation"]["images"] == 5
+    assert stats["options"]["val_per_dataset"] == "auto" and not stats["options"]["force_test_size"]
+    assert stats["totals"]["images"] == {"train": 45, "val": 5, "test": 10}
+    expw = stats["datasets"]["expw"]
+    assert expw["split"]["val_requested"] == "auto" and expw["split"]["val_message"] is None
+    for table in expw["classes"].values():
+        assert table["train_faces"] + table["val_faces"] + table["test_faces"] == table["kept"]
+    assert sum(t["val_images"] for t in expw["classes"].values()) == 5
+    assert without.stats["validation"]["mode"] == "off"
+    assert "val" not in read_obj_data(off / "obj.data").extra
+
+    # the same folder rebuilt without validation: its val lists go with the unit they came in
+    build_datasets([expw_job(expw60)], out, test_per_dataset=10, seed=2, val=VAL_OFF)
+    assert not (out / "val.txt").exists() and not (out / "val_expw.txt").exists()
+    assert "val" not in read_obj_data(out / "obj.data").extra
+    assert names(out / "test.txt") == test
+
+
+def test_cli_val_sizes_and_the_share_note(expw60, tmp_path):
+    runner = CliRunner()
+    base = ["datasets", "--expw", str(expw60), "--out", str(tmp_path / "out")]
+    result = runner.invoke(main, [*base, "--test-per-dataset", "30", "--val-per-dataset", "25%"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: expw: --test-per-dataset 30 would hold out 50% of its 60 images (more than 30%), "
+        "leaving 30 to train; holding out 20% instead (12); --force-test-size holds out 30"
+    ) in result.output
+    assert "train 36 images, test 12 images, validation 12 images" in result.output
+    assert f"validation: 12 images (12 faces) from the training images, in {tmp_path}" in (
+        result.output
+    )
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["options"]["val_per_dataset"] == "25%"
+    assert stats["options"]["force_test_size"] is False
+    split = stats["datasets"]["expw"]["split"]
+    assert split["test_requested"] == 30 and split["test_capped"] is True
+    assert "--force-test-size" in split["message"]
+
+    off = runner.invoke(main, [*base, "--val-per-dataset", "0", "--test-per-dataset", "6"])
+    assert off.exit_code == 0, off.output
+    assert "validation: off (--val-per-dataset 0); obj.data has no val list" in off.output
+    assert not (tmp_path / "out" / "val.txt").exists()
+
+    bad = runner.invoke(
+        main, [*base[:-2], "--out", str(tmp_path / "bad"), "--val-per-dataset", "2.5"]
+    )
+    assert bad.exit_code == 1 and "--val-per-dataset '2.5'" in bad.output
+    assert not (tmp_path / "bad").exists()  # refused before any conversion

@@ -190,7 +190,8 @@ def test_shards_then_a_plain_run_equal_a_plain_run(sample, tmp_path):
         "cache": None
     }
     assert got["classes"] == want["classes"]
-    for name in ("train.txt", "test.txt"):
+    assert merged.stats["totals"]["images"]["val"] > 0
+    for name in ("train.txt", "test.txt", "val.txt"):
         relative = [
             [Path(line).name for line in (folder / name).read_text().splitlines()]
             for folder in (tmp_path / "plain", out)

@@ -185,7 +185,8 @@ def _echo_summary(summary) -> None:
         if "unannotated" in data["details"]:
             unit = "frames" if name == "affwild2" else "images"
             _echo_unannotated(data["details"]["unannotated"], unit)
-        click.echo(f"  train {images['train']} images, test {images['test']} images")
+        val = f", validation {images['val']} images" if images["val"] else ""
+        click.echo(f"  train {images['train']} images, test {images['test']} images{val}")
     _echo_balance(summary.stats["balance"])
     for message in summary.messages:
         click.secho(f"note: {message}", fg="yellow")
@@ -194,6 +195,14 @@ def _echo_summary(summary) -> None:
         f"train: {totals['images']['train']} images ({totals['faces']['train']} faces), "
         f"test: {totals['images']['test']} images ({totals['faces']['test']} faces)"
     )
+    validation = summary.stats["validation"]
+    if validation["mode"] == "off":
+        click.echo(f"validation: off ({validation['why']}); obj.data has no val list")
+    else:
+        click.echo(
+            f"validation: {totals['images']['val']} images ({totals['faces']['val']} faces) "
+            f"from the training images, in {validation['list']} (obj.data val=)"
+        )
     click.echo(f"wrote {summary.obj_data}, lists and stats.json in {summary.out}")
 
 
@@ -204,7 +213,7 @@ def _echo_summary(summary) -> None:
     "--out",
     required=True,
     type=OUT_DIR,
-    help="Output folder: images + labels, train.txt, test*.txt, obj.data, stats.json.",
+    help="Output folder: images + labels, train.txt, test*.txt, val*.txt, obj.data, stats.json.",
 )
 @stage_options(DatasetsOptions)
 @click.option(

@@ -37,7 +37,7 @@ from yof_darknet.formats.cfg import (
     validate_cfg,
 )
 from yof_darknet.formats.labels import darknet_path_problem
-from yof_darknet.formats.objdata import read_obj_data, write_obj_data
+from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
 from yof_darknet.formats.trainlog import Record
 from yof_darknet.formats.weights import check_fits, finished_message, read_header
 from yof_darknet.owned import sweep_temporaries
@@ -92,6 +92,20 @@ def _scaled_steps(max_batches: int) -> str:
     return f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}"
 
 
+def run_obj_data(obj: ObjData, backup: Path) -> ObjData:
+    """The run's copy of the dataset's obj.data: weights into ``backup``, and ``valid =`` the
+    dataset's validation list (its ``val =``), which AlexeyAB's and hank-ai's ``-map`` score
+    while training; without one, no ``valid =`` at all, so no chart ever scores the test list.
+    ``validation =`` records which it is (darknet ignores the key)."""
+    val = obj.extra.get("val")
+    valid = None
+    if val:
+        folder = obj.source.parent if obj.source is not None else Path.cwd()
+        valid = Path(os.path.abspath(folder / val))  # as named: a list link stays a link
+    extra = obj.extra | {"validation": "from-training" if valid else "off"}
+    return replace(obj, valid=valid, backup=backup, extra=extra)
+
+
 def prepare_run(
     data: Path,
     run_dir: Path,
@@ -131,7 +145,7 @@ def prepare_run(
         )
     atomic_write_text(cfg_path, dump_cfg(sections, f"run cfg of {run_dir.name}"))
     obj_path = run_dir / "obj.data"
-    write_obj_data(obj_path, replace(obj, backup=(run_dir / "weights").resolve()))
+    write_obj_data(obj_path, run_obj_data(obj, (run_dir / "weights").resolve()))
     (run_dir / "weights").mkdir(exist_ok=True)
     return cfg_path, obj_path
 
@@ -313,6 +327,13 @@ def _train(
     start = read_header(weights).iterations(batch) if weights and not options.clear else 0
     valid = read_obj_data(obj_path).valid
     map_during_training = valid is not None and valid.is_file() and valid.stat().st_size > 0
+    if darknet.has_map_flag:
+        echo(
+            f"-map during training scores the validation list {valid}"
+            if map_during_training
+            else f"no -map during training: {data} names no validation list (val =), and the "
+            "test list is never scored while training (datasets --val-per-dataset writes one)"
+        )
     previous = read_results(run_dir / "results.csv") if options.resume else []
     rows: list[Record] = []
 
