@@ -31,7 +31,8 @@ CUT_yolov4-tiny    = yolov4-tiny.conv.29
 CUT_yolov4-tiny-3l = yolov4-tiny.conv.29
 CUT_yolov7-tiny    = yolov7-tiny.conv.87
 ARCH_CUT      = weights/$(CUT_$(MODEL_ARCH))
-PRETRAINED   ?= $(ARCH_CUT)
+# the cpu profile trains from scratch by design (as `reproduce` does for it)
+PRETRAINED   ?= $(if $(filter cpu,$(PROFILE)),,$(ARCH_CUT))
 GPUS         ?=
 FROM_SCRATCH ?=
 ifeq ($(CUT_$(MODEL_ARCH)),)

@@ -22,7 +22,7 @@ from yof_darknet.darknet.classweights import check_flavor, counters_setting, tra
 from yof_darknet.darknet.losswatch import LossWatch, fix_settings
 from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
 from yof_darknet.darknet.process import DarknetDied, LossExploded, stream_training
-from yof_darknet.darknet.profiles import generate_cfg
+from yof_darknet.darknet.profiles import FLAVOR_NOTES, generate_cfg
 from yof_darknet.darknet.results import plot_results, read_results, write_results
 from yof_darknet.errors import DarknetError
 from yof_darknet.fileio import atomic_write_text, protected
@@ -310,6 +310,8 @@ def _train(
         arch=arch,
         flavor=darknet.flavor,
     )
+    if note := FLAVOR_NOTES.get((options.profile or "", darknet.flavor)):
+        echo(f"train: {note}")
     if not options.resume and options.cfg is None and not _sets_anchors(options.overrides):
         echo(choose_anchors(obj_path, cfg_path, options.anchors, arch))
     if weights is not None:
