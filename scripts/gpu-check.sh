@@ -7,8 +7,9 @@
 # EXPW=DIR (`make gpu-check EXPW=DIR`) adds a real-data stage: ExpW in DIR converted once with
 # its images shrunk to a long side of 640 (600 held out), the paper profile shortened to about
 # REAL_SECONDS (default 480) of this GPU (its iterations from the paper timing above; burn-in
-# and steps scaled with them), from weights/<arch cut> when present (else from scratch, said),
-# then Table II, the face AP and the time per iteration (REAL_ITERATIONS= fixes the count).
+# and steps scaled with them), from weights/<arch cut> when present (`make weights` fetches it;
+# else from scratch, said), then Table II, the face AP and the time per iteration
+# (REAL_ITERATIONS= fixes the count).
 # No network is needed once the darknet source is in third_party/darknet (training starts from
 # scratch). Stops with one clear line when there is no GPU, no nvcc or no cuDNN.
 set -euo pipefail
@@ -90,9 +91,8 @@ if [ -n "$expw" ]; then
     burn_in=$(awk -v n="$real_iterations" 'BEGIN { b = int(n * 1000 / 14000); print (b < 100 ? 100 : b) }')
     cut=weights/$(.venv/bin/python -c 'import sys; from yof_darknet.darknet.archs import get_arch
 print(get_arch(sys.argv[1]).pretrained.cut_name)' "$arch")
-    "$yof" weights --out weights --arch "$arch" >/dev/null 2>&1 || true  # offline: from scratch
     if [ -f "$cut" ]; then start_from=(--weights "$cut"); started="from $cut (COCO)"; else
-        start_from=(); started="FROM SCRATCH (no $cut: COCO weights unavailable here)"; fi
+        start_from=(); started="FROM SCRATCH (no $cut here: \`make weights\` fetches it)"; fi
     echo "gpu-check: real data: $expw, $real_iterations iterations, $started" >&2
     "$yof" datasets --expw "$expw" --out "$work/real-data" --max-side 640 \
         --test-per-dataset 600 >/dev/null
