@@ -99,8 +99,8 @@ class _Follower:
     @property
     def rising(self) -> float | None:
         """The rise of the average loss while the watch warns, else None."""
-        warning = self.watch is not None and self.watch.above_since is not None
-        return self.watch.rise if warning and self.watch is not None else None
+        watch = self.watch
+        return watch.rise if watch is not None and watch.above_since is not None else None
 
     def _watch(self, line: TrainLine) -> None:
         if self.watch is None:
