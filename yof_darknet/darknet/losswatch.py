@@ -39,7 +39,7 @@ WARN_RISE = 3.0
 # the run made to explode passed 10x at iteration 54, inf came at 68; the reported real-face
 # spike reached about 110x
 DEFAULT_MAX_RISE = 10.0
-# one bad batch lifts the average for 20 to 30 iterations (the real ExpW run at iteration 93)
+# one bad batch lifts the average for 10 to 30 iterations (the real ExpW run at 93, 183, 198)
 SUSTAINED_ITERATIONS = 100
 # The fix, from the real runs: the sample profile (rate 0.005, burn-in 50, batch 8) exploded on
 # real faces; rate / 5, burn-in x 4 and batch x 2 (0.001, 200, 16) trained them without a spike.
