@@ -31,7 +31,8 @@ CUT_yolov4-tiny    = yolov4-tiny.conv.29
 CUT_yolov4-tiny-3l = yolov4-tiny.conv.29
 CUT_yolov7-tiny    = yolov7-tiny.conv.87
 ARCH_CUT      = weights/$(CUT_$(MODEL_ARCH))
-PRETRAINED   ?= $(ARCH_CUT)
+# the cpu profile trains from scratch by design (as `reproduce` does for it)
+PRETRAINED   ?= $(if $(filter cpu,$(PROFILE)),,$(ARCH_CUT))
 GPUS         ?=
 FROM_SCRATCH ?=
 ifeq ($(CUT_$(MODEL_ARCH)),)
@@ -146,8 +147,8 @@ map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{
 		--out $(RUN_DIR)/map $(if $(DARKNET),--darknet $(DARKNET)) $(if $(ENGINE),--engine $(ENGINE)) \
 		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU)) $(MAP_ARGS)
 
-gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train the sample with -map, print it/s, mAP, FPS
-	scripts/gpu-check.sh
+gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train the sample with -map, print it/s, mAP, FPS; EXPW=DIR adds real data (paper profile, ~8 min: Table II, face AP, s/iteration)
+	$(if $(EXPW),EXPW='$(EXPW)') scripts/gpu-check.sh
 
 bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests)
 	$(BIN)/python -m benchmarks

@@ -130,3 +130,21 @@ def test_paper_profile_refuses_to_train_from_scratch_unless_asked(tmp_path, debi
     assert stats["validation"]["mode"] == "off" and stats["options"]["val_per_dataset"] == "0"
     assert not (data / "val.txt").exists() and "val =" not in (data / "obj.data").read_text()
     assert "validation off (--val-per-dataset 0)" in done.stdout
+
+
+@pytest.mark.slow
+def test_cpu_profile_trains_from_scratch_by_design_and_reaches_table_ii(tmp_path, debian_darknet):
+    from yof_darknet.datasets.sample import write_sample
+
+    raw = write_sample(tmp_path / "raw", images=40)
+    done = _reproduce(tmp_path, "--expw", str(raw.expw.root), "--profile", "cpu")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout + done.stderr
+    assert "weights: profile cpu trains from scratch by design (no pretrained weights)" in out
+    assert "cannot download" not in out  # no COCO weights were even asked for
+    assert "profile cpu on pjreddie's darknet: it trains, but on one core" in out
+    cfg = (tmp_path / "runs" / "cpu" / "yolov3-tiny.cfg").read_text().splitlines()
+    assert "learning_rate=0.001" in cfg and "burn_in=200" in cfg  # the profile's own values
+    assert "width=64" in cfg  # --set on top of it
+    table = json.loads((tmp_path / "runs" / "cpu" / "map" / "table2.json").read_text())
+    assert set(table["datasets"]) == {"expw"}

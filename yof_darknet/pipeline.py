@@ -1,7 +1,8 @@
 """`make reproduce`: every stage of the paper, in order, each skipping the work already done.
 
-sample (only without dataset paths) → datasets → pretrained weights → train (cfg of the
-architecture and profile, anchors rule) → map → Table II. Whether the darknet found can train
+sample (only without dataset paths) → datasets → pretrained weights (none for a profile that
+trains from scratch by design: ``cpu``) → train (cfg of the architecture and profile, anchors
+rule) → map → Table II. Whether the darknet found can train
 the architecture is settled first, before any stage runs. The stages are the package's own
 functions, called with the stages' own options dataclasses (the same the ``datasets``,
 ``train`` and ``map`` commands build), so every stage option given to ``reproduce`` reaches its
@@ -161,9 +162,15 @@ def _pretrained(opts: ReproduceOptions, echo: Echo) -> Path | None:
     yolov4-tiny.conv.29...); None = from scratch (said, or refused)."""
     from yof_darknet.darknet.archs import get_arch
     from yof_darknet.darknet.download import fetch_pretrained
+    from yof_darknet.darknet.profiles import SCRATCH_PROFILES
 
     if opts.from_scratch:
         echo("weights: --from-scratch: TRAINING FROM SCRATCH (no pretrained weights)")
+        return None
+    if opts.profile in SCRATCH_PROFILES:
+        echo(
+            f"weights: profile {opts.profile} trains from scratch by design (no pretrained weights)"
+        )
         return None
     spec = get_arch(opts.arch).pretrained
     cut = opts.weights_dir / spec.cut_name

@@ -35,6 +35,7 @@ TRAIN_SHARED = (
     "runs",
     "anchors",
     "class_weights",
+    "max_loss_rise",
 )
 MAP_SHARED = ("points", "iou_thresh", "engine")
 

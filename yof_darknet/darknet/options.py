@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yof_darknet.darknet.archs import ARCH_NAMES, DEFAULT_ARCH
+from yof_darknet.darknet.losswatch import DEFAULT_MAX_RISE, SETTLE_ITERATIONS, WARN_RISE
 from yof_darknet.darknet.profiles import PROFILES
 from yof_darknet.errors import DarknetError
 from yof_darknet.options import option
@@ -77,6 +78,17 @@ class TrainOptions:
         choices=ANCHOR_RULES,
     )
 
+    max_loss_rise: float = option(
+        DEFAULT_MAX_RISE,
+        f"Stop the run when darknet's average loss climbs past this many times its running "
+        f"minimum (judged after the first {SETTLE_ITERATIONS} iterations; a loss that only "
+        f"falls never triggers), or stays above {WARN_RISE:g}x it for long; above "
+        f"{WARN_RISE:g}x it is reported (progress, train.log, results.csv's loss_rise). The "
+        "weights saved so far are kept and the message gives the --set to retry with. "
+        "0: never stop.",
+        min=0,
+        metavar="X",
+    )
     class_weights: bool = option(
         False,
         "Write AlexeyAB's counters_per_class (training boxes per class, from the train list) "

@@ -19,9 +19,10 @@ from yof_darknet.darknet import multigpu
 from yof_darknet.darknet.anchors import choose_anchors
 from yof_darknet.darknet.archs import DEFAULT_ARCH, get_arch, run_arch
 from yof_darknet.darknet.classweights import check_flavor, counters_setting, train_class_counts
+from yof_darknet.darknet.losswatch import LossWatch, fix_settings
 from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
-from yof_darknet.darknet.process import DarknetDied, stream_training
-from yof_darknet.darknet.profiles import generate_cfg
+from yof_darknet.darknet.process import DarknetDied, LossExploded, stream_training
+from yof_darknet.darknet.profiles import FLAVOR_NOTES, generate_cfg
 from yof_darknet.darknet.results import plot_results, read_results, write_results
 from yof_darknet.errors import DarknetError
 from yof_darknet.fileio import atomic_write_text, protected
@@ -232,6 +233,14 @@ def resume_hint(data: Path, run_dir: Path, runs_dir: Path) -> str:
     )
 
 
+def retry_hint(data: Path, run_dir: Path, runs_dir: Path, fixes: Sequence[str]) -> str:
+    """After the loss watch stopped a run: continue it with a lower rate and a longer burn-in
+    (a larger batch would change how darknet counts the iterations of the saved weights)."""
+    if newest_weights(run_dir / "weights") is None:
+        return "no weights were saved yet: run the same command again with the --set above"
+    return resume_hint(data, run_dir, runs_dir) + "".join(f" --set {item}" for item in fixes[:2])
+
+
 def train(
     data: Path,
     options: TrainOptions | None = None,
@@ -315,6 +324,8 @@ def _train(
         arch=arch,
         flavor=darknet.flavor,
     )
+    if note := FLAVOR_NOTES.get((options.profile or "", darknet.flavor)):
+        echo(f"train: {note}")
     if not options.resume and options.cfg is None and not _sets_anchors(options.overrides):
         echo(choose_anchors(obj_path, cfg_path, options.anchors, arch))
     if weights is not None:
@@ -344,6 +355,7 @@ def _train(
         plot_results(run_dir / "results.png", kept + rows, f"{run_dir.name} ({darknet.flavor})")
 
     interrupted = False
+    fixes = fix_settings(read_cfg(cfg_path))
     sweep_temporaries(run_dir)
     sweep_temporaries(backup)
     try:
@@ -369,12 +381,16 @@ def _train(
                 final_weights=phase.backup / f"{phase.cfg.stem}_final.weights",
                 progress=progress,
                 on_save=save,
+                watch=LossWatch(options.max_loss_rise, fixes),
             )
             if interrupted:
                 break
             weights = newest_weights(phase.backup)
     except DarknetDied as exc:
         raise DarknetDied(f"{exc}; {resume_hint(data, run_dir, Path(options.runs))}") from None
+    except LossExploded as exc:
+        hint = retry_hint(data, run_dir, Path(options.runs), fixes)
+        raise LossExploded(f"{exc}; {hint}") from None
     finally:
         save()
     last = rows[-1].line.iteration if rows else 0
