@@ -87,6 +87,7 @@ def expw_job(
     drop_mixed_images: bool = False,
     copy: bool = False,
     unannotated: UnannotatedOptions | None = None,
+    max_side: int = 0,
 ) -> DatasetJob:
     """The ExpW conversion of ``root`` with the ``datasets`` command's options."""
     from yof_darknet.datasets.expw import convert_expw
@@ -98,6 +99,7 @@ def expw_job(
         drop_mixed_images=drop_mixed_images,
         copy=copy,
         unannotated=unannotated,
+        max_side=max_side,
     )
     return DatasetJob("expw", root, convert)
 
