@@ -118,13 +118,13 @@ def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None
     Every path is resolved first, so ``OUT/<name>`` being a link into the raw data (or the raw
     data a link into OUT) is seen for what it is.
     """
-    for name in names:
-        problem = label_path_problem(out / name / "probe.jpg")
-        if problem is not None:
-            raise DatasetError(f"--out {out}: Darknet would not find labels under it: {problem}")
     problem = darknet_path_problem(out)
     if problem is not None:
         raise DatasetError(f"--out {out}: {problem}")
+    for name in names:
+        problem = label_path_problem(out / name / "probe.jpg")
+        if problem is not None:
+            raise DatasetError(f"--out {out}: Darknet cannot use it: {problem}")
     outputs = {out: Path(os.path.realpath(out))}
     outputs |= {out / name: Path(os.path.realpath(out / name)) for name in names}
     for raw in raws:

@@ -24,6 +24,7 @@ size and modification time, so a re-run decodes only new or changed images.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -112,6 +113,8 @@ def _regular_bytes(path: Path) -> bytes | ImageProblem:
     except FileNotFoundError:
         return ImageProblem("missing_image", "no such file")
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # no file can have such a name
+            return ImageProblem("missing_image", "name longer than the file system allows")
         return ImageProblem("unreadable_image", exc.strerror or str(exc))
     if not stat.S_ISREG(info.st_mode):
         return ImageProblem("unreadable_image", "not a regular file")
