@@ -285,3 +285,19 @@ def test_paths_darknet_cannot_use_are_refused_before_the_run_folder_is_made(
             progress=False,
         )
     assert not (tmp_path / "my runs").exists() and not (tmp_path / "r").exists()
+
+
+def test_list_lines_a_shell_would_interpret_are_refused_before_the_run(tmp_path, debian_darknet):
+    """Darknet hands the path of an image it cannot load to its shell: a hand-made train list
+    naming such a file is refused, naming the line; the run folder is never made."""
+    data = make_dataset(tmp_path / "set")
+    image = tmp_path / "set" / "img03.jpg"
+    hostile = image.with_name("img$(touch${IFS}X).jpg")
+    image.rename(hostile)
+    image.with_suffix(".txt").rename(hostile.with_suffix(".txt"))
+    listing = tmp_path / "set" / "train.txt"
+    listing.write_text(listing.read_text().replace(str(image), str(hostile)))
+    with pytest.raises(DarknetError, match=r"train\.txt:4: .* holds '\$', '\(', '\)', '\{', '\}'"):
+        train(data, TrainOptions(name="a", runs=tmp_path / "runs"), darknet=probe(debian_darknet),
+              progress=False)  # fmt: skip
+    assert not (tmp_path / "runs").exists()

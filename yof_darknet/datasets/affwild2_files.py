@@ -214,11 +214,11 @@ def read_videos_list(path: Path) -> set[str]:
     (``video2_left``); both select the whole video.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = os.fsdecode(path.read_bytes())  # names that are not UTF-8 name their files
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the videos list ({exc.strerror})") from exc
     names: set[str] = set()
-    for line in text.splitlines():
+    for line in annotation_lines(text):
         name = line.split("#", 1)[0].strip()
         if not name:
             continue
