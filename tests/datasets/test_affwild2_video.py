@@ -75,9 +75,13 @@ def test_a_video_that_cannot_be_read_skips_that_video_only(dataset_fixtures, tru
     locked = raw / "videos" / "batch1" / "locked.avi"
     shutil.copy(raw / "videos" / "batch1" / "9001.avi", locked)
     locked.chmod(0)
+    shutil.copy(validation / "9001.txt", validation / "gone.txt")
+    (raw / "videos" / "batch1" / "gone.avi").symlink_to(tmp_path / "nowhere.avi")
     result = convert(raw, tmp_path / "out", truth_detector)
     problems = "\n".join(result.stats.details["problems"])
     assert f"{raw / 'videos' / 'batch1' / 'pipe.avi'}: not a regular file" in problems
+    gone = raw / "videos" / "batch1" / "gone.avi"
+    assert f"{gone}: cannot open it (No such file or directory)" in problems
     folders = {it.image.parent.name for it in result.items}
     assert {"9001", "9002-25-320x180"} <= folders and "pipe" not in folders
     lines = 20  # 9001.txt's frame lines, each counted once

@@ -196,6 +196,16 @@ def find_videos(root: Path) -> tuple[dict[str, Path], list[Problem]]:
                 found.setdefault(path.stem, []).append(path)
     videos: dict[str, Path] = {}
     problems: list[Problem] = []
+    for stem, paths in list(found.items()):
+        for path in list(paths):
+            try:
+                os.stat(path)
+            except OSError as exc:  # a dangling link, a loop: that file is left out
+                why = exc.strerror or str(exc)
+                problems.append(Problem("unreadable_video", str(path), f"cannot open it ({why})"))
+                paths.remove(path)
+        if not paths:
+            del found[stem]
     for stem, paths in sorted(found.items()):
         paths.sort(key=lambda p: (VIDEO_SUFFIXES.index(p.suffix.lower()), str(p)))
         videos[stem] = paths[0]

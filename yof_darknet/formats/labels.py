@@ -137,7 +137,7 @@ def read_labels(
     when ``classes`` is given, raises ``error`` naming the file and line."""
     labels = []
     text = Path(path).read_bytes().decode("utf-8", errors="replace")
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         try:
             label = parse_label_line(line)
         except ValueError as exc:

@@ -54,7 +54,7 @@ def read_obj_data(path: Path) -> ObjData:
         raise DatasetError(f"{path}: obj.data not found")
     values: dict[str, str] = {}
     text = os.fsdecode(path.read_bytes())  # paths that are not UTF-8 name their files
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
