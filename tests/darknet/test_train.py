@@ -340,3 +340,19 @@ def test_the_run_obj_data_names_the_validation_list_never_the_test_list(tmp_path
     run_obj = read_obj_data(run_data)
     assert run_obj.valid is None and run_obj.extra == {"validation": "off"}
     assert "valid =" not in run_data.read_text()
+
+
+def test_list_lines_a_shell_would_interpret_are_refused_before_the_run(tmp_path, debian_darknet):
+    """Darknet hands the path of an image it cannot load to its shell: a hand-made train list
+    naming such a file is refused, naming the line; the run folder is never made."""
+    data = make_dataset(tmp_path / "set")
+    image = tmp_path / "set" / "img03.jpg"
+    hostile = image.with_name("img$(touch${IFS}X).jpg")
+    image.rename(hostile)
+    image.with_suffix(".txt").rename(hostile.with_suffix(".txt"))
+    listing = tmp_path / "set" / "train.txt"
+    listing.write_text(listing.read_text().replace(str(image), str(hostile)))
+    with pytest.raises(DarknetError, match=r"train\.txt:4: .* holds '\$', '\(', '\)', '\{', '\}'"):
+        train(data, TrainOptions(name="a", runs=tmp_path / "runs"), darknet=probe(debian_darknet),
+              progress=False)  # fmt: skip
+    assert not (tmp_path / "runs").exists()

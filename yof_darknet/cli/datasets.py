@@ -182,6 +182,13 @@ def _echo_summary(summary) -> None:
                 f"  {data['details']['renamed']} images renamed for Darknet "
                 f"(see {data['details']['renamed_file']})"
             )
+        derived = data["details"].get("derived", {})
+        if derived.get("copies"):
+            why = ", ".join(
+                f"{derived[key]} {key}" for key in ("upright", "shrunk", "recoded", "masked")
+                if derived[key]
+            )  # fmt: skip
+            click.echo(f"  {derived['copies']} images written as derived copies ({why})")
         if "unannotated" in data["details"]:
             unit = "frames" if name == "affwild2" else "images"
             _echo_unannotated(data["details"]["unannotated"], unit)

@@ -25,6 +25,8 @@ from yof_darknet.faces import CROP_RECORD
 from yof_darknet.fileio import atomic_write_text, read_lines
 from yof_darknet.formats.binary import Darknet, find_darknet
 from yof_darknet.formats.cfg import apply_setting, dump_cfg, net_int, parse_setting, read_cfg
+from yof_darknet.formats.imagefiles import read_list
+from yof_darknet.formats.safenames import check_list_lines
 from yof_darknet.formats.trainlog import Record
 from yof_darknet.formats.weights import read_header
 
@@ -116,6 +118,9 @@ def train_classifier(
                 f"{crops / listed}: not found; write the crops with `yof-darknet crops`"
             )
     labels = read_lines(crops / "labels.txt")
+    for listed in ("train.list", "test.list"):  # darknet hands unloadable paths to a shell
+        if (crops / listed).is_file():
+            check_list_lines(read_list(crops / listed), crops / listed, error=DarknetError)
     run_dir = Path(runs_dir) / (name or f"{profile}-cascade")
     backup = run_dir / "weights"
     cfg_path = run_dir / CFG_NAME

@@ -37,8 +37,10 @@ from yof_darknet.formats.cfg import (
     read_cfg,
     validate_cfg,
 )
+from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.labels import darknet_path_problem
 from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
+from yof_darknet.formats.safenames import check_list_lines
 from yof_darknet.formats.trainlog import Record
 from yof_darknet.formats.weights import check_fits, finished_message, read_header
 from yof_darknet.owned import sweep_temporaries
@@ -206,12 +208,17 @@ _WEIGHTS_NAME_ROOM = len("/_10000000.weights")
 
 def check_run_paths(data: Path, backup: Path, cfg_stem: str) -> None:
     """Refuse, before anything is written, paths darknet cannot use: whitespace in obj.data's
-    paths (its parser deletes it) and weight file names longer than its 256-byte buffer."""
+    paths (its parser deletes it), list lines its shell would interpret
+    (``formats.safenames``) and weight file names longer than its 256-byte buffer."""
     obj = read_obj_data(data)
     for key in ("train", "valid", "names"):
         path = getattr(obj, key)
         if path is not None and (problem := darknet_path_problem(path)):
             raise DarknetError(f"{data}: {key} = {path}: {problem}")
+    for key in ("train", "valid"):  # darknet hands the paths of unloadable images to a shell
+        path = getattr(obj, key)
+        if path is not None and path.is_file():
+            check_list_lines(read_list(path), path, error=DarknetError)
     real = Path(os.path.realpath(backup))
     if problem := darknet_path_problem(real):
         raise DarknetError(f"run folder {backup.parent}: {problem} (choose --runs/--name)")

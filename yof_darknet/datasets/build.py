@@ -89,6 +89,7 @@ def expw_job(
     drop_mixed_images: bool = False,
     copy: bool = False,
     unannotated: UnannotatedOptions | None = None,
+    max_side: int = 0,
 ) -> DatasetJob:
     """The ExpW conversion of ``root`` with the ``datasets`` command's options."""
     from yof_darknet.datasets.expw import convert_expw
@@ -100,6 +101,7 @@ def expw_job(
         drop_mixed_images=drop_mixed_images,
         copy=copy,
         unannotated=unannotated,
+        max_side=max_side,
     )
     return DatasetJob("expw", root, convert)
 
@@ -118,13 +120,13 @@ def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None
     Every path is resolved first, so ``OUT/<name>`` being a link into the raw data (or the raw
     data a link into OUT) is seen for what it is.
     """
-    for name in names:
-        problem = label_path_problem(out / name / "probe.jpg")
-        if problem is not None:
-            raise DatasetError(f"--out {out}: Darknet would not find labels under it: {problem}")
     problem = darknet_path_problem(out)
     if problem is not None:
         raise DatasetError(f"--out {out}: {problem}")
+    for name in names:
+        problem = label_path_problem(out / name / "probe.jpg")
+        if problem is not None:
+            raise DatasetError(f"--out {out}: Darknet cannot use it: {problem}")
     outputs = {out: Path(os.path.realpath(out))}
     outputs |= {out / name: Path(os.path.realpath(out / name)) for name in names}
     for raw in raws:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 
@@ -22,8 +21,9 @@ from yof_darknet.errors import DarknetError, ExportError
 from yof_darknet.export.graph import INPUT, build_model
 from yof_darknet.export.options import BN_FLAVORS, CALIBRATIONS, WEIGHT_BITS, ExportOptions
 from yof_darknet.export.quantize import cpu_has_vnni, quantize_static_qdq
-from yof_darknet.fileio import atomic_write_bytes, read_lines, sha256_file
+from yof_darknet.fileio import atomic_write_bytes, sha256_file
 from yof_darknet.formats.cfg import apply_setting, net_int, parse_cfg
+from yof_darknet.formats.imagefiles import read_image, read_list
 from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import fill_input
@@ -76,7 +76,7 @@ def calibration_images(listing: Path, count: int) -> list[Path]:
     current folder as darknet reads them, else from the list's folder)."""
     if not listing.is_file():
         raise ExportError(f"{listing}: calibration list not found")
-    entries = [Path(line) for line in read_lines(listing)]
+    entries = [Path(line) for line in read_list(listing)]
     if not entries:
         raise ExportError(f"{listing}: the calibration list is empty")
     picked = np.unique(np.linspace(0, len(entries) - 1, min(count, len(entries))).astype(int))
@@ -91,7 +91,7 @@ def calibration_images(listing: Path, count: int) -> list[Path]:
 
 def _blobs(paths: list[Path], info: ModelInfo, skipped: list[str]) -> Iterator[np.ndarray]:
     for path in paths:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = read_image(path)
         if image is None:
             skipped.append(f"{path}: missing or unreadable image")
             continue

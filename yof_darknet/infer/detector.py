@@ -28,6 +28,7 @@ from yof_darknet.cluster import available_cpus
 from yof_darknet.errors import InferenceError
 from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.cfg import parse_cfg
+from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.formats.modelinfo import ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import Placement, fill_input, to_image_boxes
@@ -282,7 +283,7 @@ class Detector:
             for path in paths:
                 if stop.is_set():
                     break
-                loaded.put((Path(path), cv2.imread(str(path), cv2.IMREAD_COLOR)))
+                loaded.put((Path(path), read_image(path)))
             loaded.put(None)
 
         reader = threading.Thread(target=read_all, daemon=True)

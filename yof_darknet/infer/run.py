@@ -13,6 +13,7 @@ import numpy as np
 
 from yof_darknet.errors import InferenceError
 from yof_darknet.fileio import check_writable, protected
+from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.infer.cascade import Cascade, parse_cascade
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
@@ -278,7 +279,7 @@ def _image_frames(
     """Yield (name, index, image, detections) per image; annotate, save and show after the
     consumer has drawn on ``image`` in place."""
     for index, path in enumerate(source.images):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = read_image(path)
         if image is None:
             if len(source.images) == 1:
                 raise InferenceError(f"{path}: OpenCV cannot read this image (or it is missing)")

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.formats.imagefiles import opencv_path
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.sources import Source
 
@@ -41,7 +42,11 @@ class Frame:
 def open_capture(source: Source) -> cv2.VideoCapture:
     """Open the video file, camera index or URL of ``source``."""
     target = source.camera if source.camera is not None else str(source.path or source.url)
-    capture = cv2.VideoCapture(target)
+    if isinstance(target, int):
+        capture = cv2.VideoCapture(target)
+    else:  # a name that is not UTF-8 crashes OpenCV: it opens a link (the open file outlives it)
+        with opencv_path(target) as name:
+            capture = cv2.VideoCapture(name)
     if not capture.isOpened():
         what = f"camera {source.camera}" if source.camera is not None else target
         raise InferenceError(f"{what}: OpenCV cannot open this video source")
