@@ -34,14 +34,15 @@ from yof_darknet.evaluate.inputs import (
 )
 from yof_darknet.evaluate.options import MapOptions
 from yof_darknet.evaluate.table import Table2
-from yof_darknet.fileio import atomic_write_text, protected, read_lines
+from yof_darknet.fileio import atomic_write_text, protected, read_lines, unix_lines
 from yof_darknet.formats.cfg import check_heads, read_cfg
 from yof_darknet.formats.labels import darknet_path_problem
 from yof_darknet.formats.maplog import parse_map_output, read_map_log
 from yof_darknet.formats.mapresult import MapResult
+from yof_darknet.formats.network import check_network
 from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
 from yof_darknet.formats.weights import check_complete
-from yof_darknet.owned import sweep_temporaries
+from yof_darknet.owned import output_lock, sweep_temporaries
 from yof_darknet.runner import death_message, run_logged
 
 if TYPE_CHECKING:
@@ -171,6 +172,7 @@ def check_model(cfg: Path, weights: Path, test: TestSet) -> None:
     sections = read_cfg(cfg)
     check_heads(sections, test.obj.classes, str(cfg), test.obj_path)
     check_complete(weights, sections, cfg)
+    check_network(cfg, sections, weights)
 
 
 def check_darknet_paths(test: TestSet) -> None:
@@ -201,7 +203,8 @@ def _temp_obj_data(test: TestSet, folder: Path, images: Sequence[Path], results:
     path = folder / "obj.data"
     extra = {k: v for k, v in test.obj.extra.items() if k not in ("results", "eval")}
     extra["results"] = str(results)
-    write_obj_data(path, ObjData(test.obj.classes, listing, listing, test.obj.names, folder, extra))
+    names = unix_lines(test.obj.names, folder)  # darknet reads a CR as part of each name
+    write_obj_data(path, ObjData(test.obj.classes, listing, listing, names, folder, extra))
     return path
 
 
@@ -215,7 +218,8 @@ def _darknet_map(
         with tempfile.TemporaryDirectory(prefix="yof-map-") as tmp:
             folder = Path(tmp)
             data = _temp_obj_data(test, folder, [test.images[i] for i in indices], folder)
-            args = [str(darknet.path), "detector", "map", str(data), str(cfg.resolve()),
+            darknet_cfg = unix_lines(cfg.resolve(), folder)  # pjreddie: no CR in a cfg
+            args = [str(darknet.path), "detector", "map", str(data), str(darknet_cfg),
                     str(weights.resolve()), "-dont_show", "-points", str(request.points_or_default),
                     "-iou_thresh", str(request.iou_or_default)]  # fmt: skip
             suffix = "" if name == "combined" else f"_{name}"
@@ -254,7 +258,8 @@ def _darknet_valid(
             link.symlink_to(image.resolve())
             linked.append(link)
         data = _temp_obj_data(test, folder, linked, results)
-        args = [str(darknet.path), "detector", "valid", str(data), str(cfg.resolve()),
+        darknet_cfg = unix_lines(cfg.resolve(), folder)  # pjreddie: no CR in a cfg
+        args = [str(darknet.path), "detector", "valid", str(data), str(darknet_cfg),
                 str(weights.resolve())]  # fmt: skip
         log = out / "valid.log"
         code, text = _run_darknet(args, folder, log)
@@ -290,8 +295,9 @@ def map_inputs(request: MapOptions) -> tuple[Path | None, ...]:
 
 
 def run_map(request: MapOptions) -> MapOutcome:
-    """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise."""
-    with protected(*map_inputs(request)):
+    """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise.
+    ``request.out`` is held by this run alone (``owned.output_lock``) while it writes there."""
+    with protected(*map_inputs(request)), output_lock(request.out):
         return _run_map(request)
 
 
@@ -318,7 +324,13 @@ def _run_map(request: MapOptions) -> MapOutcome:
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)
-    if request.weights is None or not request.weights.is_file():
+    if request.weights is None:
+        raise EvaluationError(
+            "no model to score: give --weights WEIGHTS (and --cfg CFG unless the run folder "
+            "holds one), or --model MODEL.onnx with --engine onnx, or --results DIR, or "
+            "--from-log LOG"
+        )
+    if not request.weights.is_file():
         raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
     cfg = find_cfg(request.cfg, request.weights)
     check_model(cfg, request.weights, test)
@@ -349,7 +361,7 @@ def _run_map(request: MapOptions) -> MapOutcome:
 def write_outputs(outcome: MapOutcome, out: Path, inputs: Sequence[Path | None] = ()) -> list[Path]:
     """Write Table II (md, csv, json) and, when our evaluator scored, the confusion matrix and
     PR curves into ``out`` (never over one of ``inputs``); return the paths written."""
-    with protected(*inputs):
+    with protected(*inputs), output_lock(out):
         sweep_temporaries(out)
         return _write_outputs(outcome, out)
 
