@@ -23,6 +23,7 @@ from tests.support.affwild2 import (
 from tests.support.expw import tree_digest
 from yof_darknet.cli import main
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
+from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample
 from yof_darknet.datasets.shards import (
     check_shards,
     problems_message,
@@ -222,10 +223,13 @@ def _freeze_once_holding(process: subprocess.Popen, lock: Path) -> None:
     process.send_signal(signal.SIGSTOP)
 
 
-def test_shards_share_one_out_and_keep_other_runs_out(raw, tmp_path):
+def test_shards_share_one_out_and_keep_other_runs_out(tmp_path):
     """SLURM array tasks with --shard write one --out side by side; a run without --shard (an
     array task that forgot it, a second terminal) or the same shard twice is refused while a
-    shard runs, naming it; the merge then finds every shard finished."""
+    shard runs, naming it; the merge then finds every shard finished. (The embedded sample's
+    videos: real faces for RetinaFace.)"""
+    raw = tmp_path / "AffWild2"
+    write_affwild2_sample(raw)
     out = tmp_path / "out"
     before = tree_digest(raw)
     first = subprocess.Popen(_datasets(raw, out, "--shard", "0/2"), stdout=subprocess.PIPE,
