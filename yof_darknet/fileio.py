@@ -167,10 +167,8 @@ def output_kind(path: Path | str) -> str:
     proc, own_fd = _through_proc(path)
     try:
         mode = os.stat(own_fd if own_fd is not None else path).st_mode
-    except FileNotFoundError:
+    except OSError:  # nothing there, or a file in the way of its folder: the write says which
         return FILE
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot be written ({exc.strerror})") from None
     if stat.S_ISDIR(mode):
         raise OutputError(
             f"{path}: is a folder, and this output is one file; give a file path (in that "

@@ -240,6 +240,10 @@ def replace_together(folder: Path, files: dict[str, bytes]) -> None:
 
 def _atomic_link(target: str, link: Path) -> None:
     check_writable(link)
+    with contextlib.suppress(FileNotFoundError):
+        mode = link.lstat().st_mode
+        if not (stat.S_ISLNK(mode) or stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise OutputError(f"{link}: a device or FIFO is in the way of the list link; move it")
     tmp = temporary_sibling(link)
     tmp.unlink(missing_ok=True)
     os.symlink(target, tmp)
