@@ -289,8 +289,14 @@ def _python_detections(
 
 
 def map_inputs(request: MapOptions) -> tuple[Path | None, ...]:
-    """What ``map`` reads and must never write: obj.data, weights, cfg, the log, the results."""
-    results = sorted(request.results.iterdir()) if request.results is not None else []
+    """What ``map`` reads and must never write: obj.data, weights, cfg, the log, the results
+    (less ``--out`` when it lies among them: this run's own folder)."""
+    out = Path(request.out).resolve()
+    results = (
+        sorted(p for p in request.results.iterdir() if p.resolve() != out)
+        if request.results is not None
+        else []
+    )
     return (request.data, request.weights, request.cfg, request.from_log, *results)
 
 
