@@ -63,7 +63,8 @@ IOU     ?=
 RUN_DIR  = runs/$(or $(RUN),$(PROFILE)$(ARCH_SUFFIX))
 
 # Demo (`make demo`): `detect` with the model of runs/DEMO_RUN (made by `make reproduce`) on
-# DEMO_SOURCE (an image list, folder, image or video); WEIGHTS=/CFG= override the model.
+# DEMO_SOURCE (an image list, folder, image, video, camera index or stream URL); WEIGHTS=/CFG=
+# override the model.
 DEMO_RUN    ?= $(or $(RUN),sample$(ARCH_SUFFIX))
 DEMO_SOURCE ?= data/sample-darknet/test.txt
 DEMO_DIR     = runs/$(DEMO_RUN)
@@ -170,8 +171,10 @@ control: $(STAMP) ensure-darknet ## the permuted-label control of the sample run
 demo: $(STAMP) ## detect on DEMO_SOURCE= with runs/DEMO_RUN's model: annotated images + JSON in runs/DEMO_RUN/demo
 	@for f in $(DEMO_MODEL) $(DEMO_CFG); do test -f $$f || { \
 		echo "demo: $$f is missing: run 'make reproduce' first (or make train RUN=$(DEMO_RUN))"; exit 1; }; done
-	@test -e $(DEMO_SOURCE) || { \
-		echo "demo: $(DEMO_SOURCE) is missing: run 'make reproduce' first (it writes the sample's test list)"; exit 1; }
+	@case '$(DEMO_SOURCE)' in *://*) ;; *[!0-9]*|'') test -e '$(DEMO_SOURCE)' || { \
+		if [ '$(origin DEMO_SOURCE)' = file ]; then echo "demo: $(DEMO_SOURCE) is missing: run 'make reproduce' first (it writes the sample's test list)"; \
+		else echo "demo: DEMO_SOURCE=$(DEMO_SOURCE): no such file or folder (give an image, a folder, an image list, a video, a camera index such as 0 or a stream URL)"; fi; \
+		exit 1; } ;; esac
 	$(YOF) detect $(DEMO_SOURCE) --weights $(DEMO_MODEL) --cfg $(DEMO_CFG) \
 		--save $(DEMO_OUT)/annotated --json $(DEMO_OUT)/detections.jsonl
 

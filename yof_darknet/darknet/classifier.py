@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from yof_darknet.darknet.options import check_run_name
 from yof_darknet.darknet.process import stream_training
 from yof_darknet.darknet.results import plot_results, read_results, write_results
 from yof_darknet.darknet.train import newest_weights
@@ -29,6 +30,7 @@ from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.safenames import check_list_lines
 from yof_darknet.formats.trainlog import Record
 from yof_darknet.formats.weights import read_header
+from yof_darknet.owned import output_lock
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "assets" / "cfg" / "expression-classifier.cfg"
 CFG_NAME = TEMPLATE.name
@@ -109,7 +111,28 @@ def train_classifier(
     runs_dir: Path = Path("runs"),
     progress: bool = True,
 ) -> ClassifierRun:
-    """Train on the crops folder ``crops`` in ``runs_dir/name``; return the newest weights."""
+    """Train on the crops folder ``crops`` in ``runs_dir/name``; return the newest weights.
+    One training at a time holds the run folder (``owned.output_lock``)."""
+    if name is not None:
+        check_run_name(name)
+    with output_lock(Path(runs_dir) / (name or f"{profile}-cascade")):
+        return _train_classifier(
+            crops, profile=profile, name=name, resume=resume, overrides=overrides,
+            darknet=darknet, runs_dir=runs_dir, progress=progress,
+        )  # fmt: skip
+
+
+def _train_classifier(
+    crops: Path,
+    *,
+    profile: str,
+    name: str | None,
+    resume: bool,
+    overrides: Sequence[str],
+    darknet: Darknet | None,
+    runs_dir: Path,
+    progress: bool,
+) -> ClassifierRun:
     darknet = darknet or find_darknet()
     crops = Path(crops).resolve()
     for listed in ("labels.txt", "train.list"):

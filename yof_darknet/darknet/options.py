@@ -17,6 +17,16 @@ DEFAULT_PROFILE = "paper"
 ANCHOR_RULES = ("auto", "kmeans", "default")
 
 
+def check_run_name(name: str) -> None:
+    """Refuse a run name that is not one folder name under ``--runs`` (``../x``, ``a/b``, ``..``):
+    the run would be written elsewhere, and its resume hint would name another folder."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name or name.startswith("-"):
+        raise DarknetError(
+            f"--name {name!r}: a run name is one folder name under --runs (no '/', not '.' or "
+            "'..', not starting with '-'); choose where run folders go with --runs"
+        )
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """Every option of the training stage; ``reproduce`` shares profile, gpus, --set and
@@ -97,6 +107,8 @@ class TrainOptions:
     )
 
     def __post_init__(self) -> None:
+        if self.name is not None:
+            check_run_name(self.name)
         if self.resume:
             for given, what in (
                 (self.profile, "--profile"),

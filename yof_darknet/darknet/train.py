@@ -39,11 +39,12 @@ from yof_darknet.formats.cfg import (
 )
 from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.labels import darknet_path_problem
+from yof_darknet.formats.network import write_network_record
 from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
 from yof_darknet.formats.safenames import check_list_lines
 from yof_darknet.formats.trainlog import Record
 from yof_darknet.formats.weights import check_fits, finished_message, read_header
-from yof_darknet.owned import sweep_temporaries
+from yof_darknet.owned import output_lock, sweep_temporaries
 
 CFG_NAME = get_arch(DEFAULT_ARCH).cfg_name  # the paper's run cfg; another --arch: <arch>.cfg
 
@@ -265,7 +266,10 @@ def train(
     check_run_paths(data, backup, Path(get_arch(arch).cfg_name).stem)
     check_can_run(darknet, *network_to_train(options, run_dir, arch))
     obj = read_obj_data(data)
-    with protected(data, obj.train, obj.valid, obj.names, options.cfg, options.weights):
+    with (
+        protected(data, obj.train, obj.valid, obj.names, options.cfg, options.weights),
+        output_lock(run_dir),  # one training at a time in a run folder
+    ):
         return _train(
             data, options, run_dir, arch=arch, darknet=darknet, progress=progress, echo=echo
         )
@@ -335,6 +339,8 @@ def _train(
         echo(f"train: {note}")
     if not options.resume and options.cfg is None and not _sets_anchors(options.overrides):
         echo(choose_anchors(obj_path, cfg_path, options.anchors, arch))
+    # the network its weights will belong to, which detect, map and export check a cfg against
+    write_network_record(run_dir, cfg_path, read_cfg(cfg_path))
     if weights is not None:
         check_fits(weights, cfg_path)
     if weights is not None and not options.clear:

@@ -51,7 +51,13 @@ from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import atomic_write_text, protected, unlink_owned
 from yof_darknet.formats.labels import IMAGE_SUFFIXES, darknet_path_problem, label_path_problem
 from yof_darknet.formats.objdata import ObjData, obj_data_text
-from yof_darknet.owned import ensure_real_folder, prune_owned, replace_together, sweep_temporaries
+from yof_darknet.owned import (
+    ensure_real_folder,
+    output_lock,
+    prune_owned,
+    replace_together,
+    sweep_temporaries,
+)
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options
@@ -235,7 +241,7 @@ def build_datasets(
         raise DatasetError(f"dataset given twice: {names}")
     out = Path(out).resolve()
     check_out_dir(out, [job.raw for job in jobs], names)
-    with protected(*(job.raw for job in jobs)):
+    with protected(*(job.raw for job in jobs)), output_lock(out):  # one writer at a time
         plan = _Plan(test_per_dataset, seed, force_test_size, val, balance_cap)
         return _build(jobs, out, plan, options, progress)
 

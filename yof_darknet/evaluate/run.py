@@ -36,17 +36,18 @@ from yof_darknet.evaluate.inputs import (
 )
 from yof_darknet.evaluate.options import MapOptions
 from yof_darknet.evaluate.table import Table2
-from yof_darknet.fileio import atomic_write_text, protected
+from yof_darknet.fileio import atomic_write_text, protected, unix_lines
 from yof_darknet.formats.cfg import check_heads, read_cfg
 from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.labels import darknet_path_problem, label_path
 from yof_darknet.formats.maplog import parse_map_output, read_map_log
 from yof_darknet.formats.mapresult import MapResult
+from yof_darknet.formats.network import check_network
 from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
 from yof_darknet.formats.safenames import list_line_problem, name_problem
 from yof_darknet.formats.trainlog import strip_escapes
 from yof_darknet.formats.weights import check_complete
-from yof_darknet.owned import sweep_temporaries
+from yof_darknet.owned import output_lock, sweep_temporaries
 from yof_darknet.runner import death_message, run_logged
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ def check_model(cfg: Path, weights: Path, test: TestSet) -> None:
     sections = read_cfg(cfg)
     check_heads(sections, test.obj.classes, str(cfg), test.obj_path)
     check_complete(weights, sections, cfg)
+    check_network(cfg, sections, weights)
 
 
 def check_darknet_paths(test: TestSet) -> None:
@@ -265,7 +267,8 @@ def _temp_obj_data(test: TestSet, folder: Path, images: Sequence[Path], results:
     path = folder / "obj.data"
     extra = {k: v for k, v in test.obj.extra.items() if k not in ("results", "eval")}
     extra["results"] = str(results)
-    write_obj_data(path, ObjData(test.obj.classes, listing, listing, test.obj.names, folder, extra))
+    names = unix_lines(test.obj.names, folder)  # darknet reads a CR as part of each name
+    write_obj_data(path, ObjData(test.obj.classes, listing, listing, names, folder, extra))
     return path
 
 
@@ -282,7 +285,8 @@ def _darknet_map(
             fork = "hank-ai" if darknet.flavor == "hank-ai" else "alexeyab"
             linked = _linked_images(folder, images, fork)
             data = _temp_obj_data(test, folder, linked, folder)
-            args = [str(darknet.path), "detector", "map", str(data), str(cfg.resolve()),
+            darknet_cfg = unix_lines(cfg.resolve(), folder)  # pjreddie: no CR in a cfg
+            args = [str(darknet.path), "detector", "map", str(data), str(darknet_cfg),
                     str(weights.resolve()), "-dont_show", "-points", str(request.points_or_default),
                     "-iou_thresh", str(request.iou_or_default)]  # fmt: skip
             suffix = "" if name == "combined" else f"_{name}"
@@ -314,7 +318,8 @@ def _darknet_valid(
         results.mkdir()
         linked = _linked_images(folder, test.images, None)
         data = _temp_obj_data(test, folder, linked, results)
-        args = [str(darknet.path), "detector", "valid", str(data), str(cfg.resolve()),
+        darknet_cfg = unix_lines(cfg.resolve(), folder)  # pjreddie: no CR in a cfg
+        args = [str(darknet.path), "detector", "valid", str(data), str(darknet_cfg),
                 str(weights.resolve())]  # fmt: skip
         log = out / "valid.log"
         code, text = _run_darknet(args, folder, log)
@@ -345,14 +350,21 @@ def _python_detections(
 
 
 def map_inputs(request: MapOptions) -> tuple[Path | None, ...]:
-    """What ``map`` reads and must never write: obj.data, weights, cfg, the log, the results."""
-    results = sorted(request.results.iterdir()) if request.results is not None else []
+    """What ``map`` reads and must never write: obj.data, weights, cfg, the log, the results
+    (less ``--out`` when it lies among them: this run's own folder)."""
+    out = Path(request.out).resolve()
+    results = (
+        sorted(p for p in request.results.iterdir() if p.resolve() != out)
+        if request.results is not None
+        else []
+    )
     return (request.data, request.weights, request.cfg, request.from_log, *results)
 
 
 def run_map(request: MapOptions) -> MapOutcome:
-    """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise."""
-    with protected(*map_inputs(request)):
+    """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise.
+    ``request.out`` is held by this run alone (``owned.output_lock``) while it writes there."""
+    with protected(*map_inputs(request)), output_lock(request.out):
         return _run_map(request)
 
 
@@ -379,7 +391,13 @@ def _run_map(request: MapOptions) -> MapOutcome:
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return MapOutcome(Table2(combined, method, None, per_dataset), scored)
-    if request.weights is None or not request.weights.is_file():
+    if request.weights is None:
+        raise EvaluationError(
+            "no model to score: give --weights WEIGHTS (and --cfg CFG unless the run folder "
+            "holds one), or --model MODEL.onnx with --engine onnx, or --results DIR, or "
+            "--from-log LOG"
+        )
+    if not request.weights.is_file():
         raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
     cfg = find_cfg(request.cfg, request.weights)
     check_model(cfg, request.weights, test)
@@ -410,7 +428,7 @@ def _run_map(request: MapOptions) -> MapOutcome:
 def write_outputs(outcome: MapOutcome, out: Path, inputs: Sequence[Path | None] = ()) -> list[Path]:
     """Write Table II (md, csv, json) and, when our evaluator scored, the confusion matrix and
     PR curves into ``out`` (never over one of ``inputs``); return the paths written."""
-    with protected(*inputs):
+    with protected(*inputs), output_lock(out):
         sweep_temporaries(out)
         return _write_outputs(outcome, out)
 
