@@ -43,6 +43,19 @@ CLASSIFIER_PROFILES: dict[str, dict[str, int | float | str]] = {
         "saturation": 1,
         "exposure": 1.2,
     },
+    # Real face crops on a CPU (the ``cpu`` detector profile's companion): ~2,600 training
+    # crops of a 5,400-image ExpW subset, batch 64, ~40 epochs. At 0.02 with no burn-in the loss
+    # went to inf at iteration 24 on these crops (AlexeyAB's darknet); a 0.01 rate reached after
+    # a 200-iteration burn-in trains (docs/guides/cascade.md). Colour jitter on (real photos).
+    "cpu": {
+        "batch": 64,
+        "subdivisions": 1,
+        "learning_rate": 0.01,
+        "burn_in": 100,
+        "max_batches": 1600,
+        "saturation": 1.3,
+        "exposure": 1.3,
+    },
     # The real data (ExpW + Aff-Wild2 faces): batch 128, 30000 iterations (~40 epochs of ~90k
     # training faces), colour jitter on.
     "paper": {
