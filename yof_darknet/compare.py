@@ -248,7 +248,7 @@ def _classifier(
     echo: Echo,
 ) -> tuple[Path, Path]:
     """Train the classifier in ``run_dir`` (resumed; skipped when finished): cfg, weights."""
-    from yof_darknet.darknet.classifier import CFG_NAME, train_classifier
+    from yof_darknet.darknet.classifier import CFG_NAME, classifier_darknet, train_classifier
     from yof_darknet.darknet.train import newest_weights
     from yof_darknet.formats.binary import find_darknet
     from yof_darknet.formats.weights import finished_message
@@ -266,7 +266,7 @@ def _classifier(
         runs_dir=run_dir.parent,
         resume=weights is not None,
         overrides=settings,
-        darknet=find_darknet(darknet),
+        darknet=classifier_darknet(find_darknet(darknet), echo),
     )
     if trained.interrupted or trained.weights is None:
         raise DarknetError(f"{run_dir}: training did not finish; run the same command to resume")

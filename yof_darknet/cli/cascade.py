@@ -71,6 +71,7 @@ def train_classifier(
     darknet_path: Path | None,
 ) -> None:
     """Train the cascade's expression classifier with `darknet classifier train`."""
+    from yof_darknet.darknet.classifier import classifier_darknet
     from yof_darknet.darknet.classifier import train_classifier as train
     from yof_darknet.formats.binary import find_darknet
 
@@ -80,7 +81,7 @@ def train_classifier(
         name=name,
         resume=resume,
         overrides=settings,
-        darknet=find_darknet(darknet_path),
+        darknet=classifier_darknet(find_darknet(darknet_path), click.echo),
     )
     state = "interrupted (resume with --resume)" if run.interrupted else "done"
     click.echo(f"train-classifier: {state} at iteration {run.iterations}; weights: {run.weights}")
