@@ -154,19 +154,24 @@ gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train t
 bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests)
 	$(BIN)/python -m benchmarks
 
+# What `make reproduce` trains, and so what control, hygiene and compare train the same way
+# (RUN= is added by each target: RUN, RUN-control...). REPEATS=N: `make hygiene` trains each
+# mode N times (the run-to-run spread).
+SAME_RUN = $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
+	$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
+	--arch $(MODEL_ARCH) $(if $(DARKNET),--darknet $(DARKNET)) \
+	$(if $(GPUS),--gpus $(GPUS)) $(if $(FROM_SCRATCH),--from-scratch) $(DATASETS_ARGS) $(TRAIN_ARGS)
+REPEATS ?= 1
+
 reproduce: $(STAMP) ensure-darknet ## the whole pipeline: EXPW=/AFFWILD2= (none: the embedded sample), PROFILE=, RUN=, GPUS=, *_ARGS=
 	$(YOF) doctor $(if $(DARKNET),--darknet $(DARKNET)) $(if $(EXPW),$(if $(AFFWILD2),,--no-affwild2))
-	$(YOF) reproduce $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
-		$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
-		--arch $(MODEL_ARCH) $(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET)) \
-		$(if $(GPUS),--gpus $(GPUS)) $(if $(FROM_SCRATCH),--from-scratch) \
-		$(DATASETS_ARGS) $(TRAIN_ARGS) $(MAP_ARGS)
+	$(YOF) reproduce $(SAME_RUN) $(if $(RUN),--run $(RUN)) $(MAP_ARGS)
 
-hygiene: $(STAMP) ensure-darknet ## the sample trained with --unannotated keep and with mask, both Table IIs side by side (reuses runs/sample)
-	$(YOF) hygiene $(if $(DARKNET),--darknet $(DARKNET))
+hygiene: $(STAMP) ensure-darknet ## --unannotated keep vs mask trained as make reproduce does (same EXPW=/PROFILE=...), REPEATS= runs each, side by side on the raw test list
+	$(YOF) hygiene $(SAME_RUN) $(if $(RUN),--run $(RUN)) --repeats $(REPEATS) $(MAP_ARGS)
 
-control: $(STAMP) ensure-darknet ## the permuted-label control of the sample run (labels shuffled across faces)
-	$(YOF) reproduce --shuffle-labels --run sample-control $(if $(DARKNET),--darknet $(DARKNET))
+control: $(STAMP) ensure-darknet ## the permuted-label control of make reproduce's run (same EXPW=/PROFILE=...) in runs/RUN-control, set beside it with the mAP ratio
+	$(YOF) reproduce --shuffle-labels $(SAME_RUN) $(if $(RUN),--run $(RUN)-control) $(MAP_ARGS)
 
 demo: $(STAMP) ## detect on DEMO_SOURCE= with runs/DEMO_RUN's model: annotated images + JSON in runs/DEMO_RUN/demo
 	@for f in $(DEMO_MODEL) $(DEMO_CFG); do test -f $$f || { \
@@ -186,8 +191,8 @@ slurm: $(STAMP) ## submit the SLURM chain: AFFWILD2= in SHARDS= array tasks → 
 		YOF='$(abspath $(YOF))' PROFILE='$(PROFILE)' MODEL_ARCH='$(MODEL_ARCH)' $(if $(RUN),RUN='$(RUN)') \
 		scripts/slurm/submit.sh --shards $(SHARDS)
 
-compare: $(STAMP) ensure-darknet ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both on the sample
-	$(YOF) compare $(if $(DARKNET),--darknet $(DARKNET))
+compare: $(STAMP) ensure-darknet ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both as make reproduce does (same EXPW=/PROFILE=...; none: the sample)
+	$(YOF) compare $(SAME_RUN) $(if $(RUN),--run $(RUN))
 
 compare-archs: $(STAMP) ## one row per --arch: parameters, BFLOPs at 416, CPU FPS per engine, mAP of trained runs/PROFILE-ARCH on DATA=
 	$(YOF) compare-archs --profile $(PROFILE) $(if $(wildcard $(DATA)/obj.data),--data $(DATA)/obj.data) \

@@ -89,6 +89,41 @@ def test_control_trains_on_shuffled_labels_and_scores_on_true_ones(tmp_path: Pat
 
 
 @pytest.mark.slow
+def test_the_control_of_a_users_dataset_is_trained_the_same_way_and_set_beside(
+    tmp_path: Path, debian_darknet
+):
+    from yof_darknet.datasets.sample import write_sample
+
+    expw = str(write_sample(tmp_path / "raw", images=40).expw.root)
+    recipe = _reproduce(tmp_path, "--expw", expw, "--profile", "sample")
+    assert recipe.returncode == 0, recipe.stdout[-3000:] + recipe.stderr[-3000:]
+    assert "no scored recipe run" not in recipe.stdout and "## Recipe" not in recipe.stdout
+    done = _reproduce(tmp_path, "--expw", expw, "--profile", "sample", "--shuffle-labels")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    control = runs / "sample-control"  # the recipe's run name + -control
+    assert "labels permuted across faces" in done.stdout
+    assert "data/darknet-control" in (control / "obj.data").read_text()  # trained on permuted
+    record = json.loads((control / "control.json").read_text())
+    assert record["scored_on"] == str((data / "darknet" / "obj.data").resolve())
+    assert record["recipe_run"] == "runs/sample"
+    tables = [
+        json.loads((r / "map" / "table2.json").read_text()) for r in (runs / "sample", control)
+    ]
+    assert tables[0]["ground_truth"] == tables[1]["ground_truth"]  # the same true test list
+
+    beside = (control / "control.md").read_text()
+    assert beside in done.stdout
+    maps = [t["map"] for t in tables]
+    ratio = f"{maps[0] / maps[1]:.2f}×" if maps[1] > 0 else "∞"
+    assert "## Recipe (runs/sample) vs its permuted-label control (runs/sample-control)" in beside
+    assert f"{ratio} the control's" in beside
+    assert "| control AP (%) | recipe AP (%) | recipe − control (pp) | recipe ÷ control |" in beside
+    assert f"| **mAP** | {maps[1] * 100:.2f} | {maps[0] * 100:.2f} |" in beside
+
+
+@pytest.mark.slow
 def test_reproduce_forwards_the_dataset_options_to_the_real_converter(tmp_path, debian_darknet):
     from yof_darknet.datasets.sample import write_sample
 
