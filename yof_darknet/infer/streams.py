@@ -1,0 +1,213 @@
+"""Several video sources through one detector at once, in three overlapped stages: one reader
+thread per source decodes a frame and pre-processes it (Darknet's resize into the network
+input), one thread runs the network on the ready inputs in the order they came, and the
+consumer decodes the boxes (+ NMS) and takes the result. OpenCV's decoder, the resize and ONNX
+Runtime release the GIL, so the stages overlap on the cores.
+
+Video files lose no frame: a reader waits while the queue of ready inputs is full. A camera or
+stream (``live``) drops the frame it cannot queue, so results stay current.
+
+    for frame in run_streams([open_capture(a), open_capture(b)], detector):
+        print(frame.stream, frame.index, len(frame.detections), frame.latency)
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from yof_darknet.errors import InferenceError
+from yof_darknet.infer.detector import Detection, Detector
+from yof_darknet.infer.options import DetectOptions
+
+_END = object()
+_POLL_S = 0.1
+
+
+@dataclass
+class StreamFrame:
+    """One processed frame of stream ``stream``: its index in that stream, the image, the
+    detections, and the seconds from the end of its decoding to its detections (``latency``)."""
+
+    stream: int
+    index: int
+    image: np.ndarray
+    detections: list[Detection]
+    latency: float
+
+
+@dataclass
+class StreamStats:
+    """What each stream and all together did: frames, per-frame latencies, wall seconds."""
+
+    frames: list[int]
+    latencies: list[list[float]]
+    dropped: list[int]
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over all streams together."""
+        return sum(self.frames) / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_streams(
+    captures: Sequence[cv2.VideoCapture],
+    detector: Detector,
+    *,
+    live: Sequence[bool] = (),
+    thresh: float = 0.25,
+    nms: float = 0.45,
+    max_frames: int | None = None,
+    stats: StreamStats | None = None,
+) -> Iterator[StreamFrame]:
+    """Yield a :class:`StreamFrame` per processed frame of any stream, as they finish; each
+    stream's frames come in order. ``max_frames``: stop each stream after that many. Closing
+    the generator stops every thread; ``stats`` (if given) is filled as frames come. ``live``:
+    per capture, whether it is a camera or stream (drops frames) rather than a file."""
+    count = len(captures)
+    stats = stats if stats is not None else StreamStats([0] * count, [[] for _ in captures],
+                                                        [0] * count)  # fmt: skip
+    ready: queue.Queue = queue.Queue(maxsize=2 * count)
+    done: queue.Queue = queue.Queue(maxsize=2 * count)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def put(target: queue.Queue, item: object) -> None:
+        while not stop.is_set():
+            try:
+                target.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def read(stream: int, capture: cv2.VideoCapture) -> None:
+        index = 0
+        try:
+            while not stop.is_set() and (max_frames is None or index < max_frames):
+                ok, image = capture.read()
+                if not ok:
+                    break
+                decoded = time.perf_counter()
+                blob, placements = detector.prepare([image])
+                item = (stream, index, image, blob, placements[0], decoded)
+                index += 1
+                if stream < len(live) and live[stream]:
+                    try:
+                        ready.put_nowait(item)
+                    except queue.Full:
+                        stats.dropped[stream] += 1
+                else:
+                    put(ready, item)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            put(ready, (stream, _END))
+
+    def infer() -> None:
+        open_streams = count
+        try:
+            while open_streams and not stop.is_set():
+                try:
+                    item = ready.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if item[1] is _END:
+                    open_streams -= 1
+                    continue
+                stream, index, image, blob, placement, decoded = item
+                put(done, (stream, index, image, detector.engine.run(blob), placement, decoded))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            put(done, _END)
+
+    threads = [
+        threading.Thread(target=read, args=(i, c), name=f"stream-{i}", daemon=True)
+        for i, c in enumerate(captures)
+    ]
+    threads.append(threading.Thread(target=infer, name="streams-infer", daemon=True))
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    try:
+        while True:
+            try:
+                item = done.get(timeout=_POLL_S)
+            except queue.Empty:
+                if errors:
+                    break
+                continue
+            if item is _END:
+                break
+            stream, index, image, raws, placement, decoded = item
+            size = (image.shape[1], image.shape[0])
+            detections = detector.finish(raws, [placement], [size], thresh, nms)[0]
+            latency = time.perf_counter() - decoded
+            stats.frames[stream] += 1
+            stats.latencies[stream].append(latency)
+            yield StreamFrame(stream, index, image, detections, latency)
+        if errors:
+            raise errors[0]
+    finally:
+        stop.set()
+        stats.seconds = time.perf_counter() - started
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+def run_detect_streams(options: DetectOptions, sources: Sequence[str]) -> tuple[StreamStats, str]:
+    """``detect`` on several video files, cameras or streams at once: JSON lines (``--json``,
+    each record naming its source) and the statistics; the detector's description."""
+    from yof_darknet.fileio import protected
+    from yof_darknet.infer.outputs import JsonLines, frame_record
+    from yof_darknet.infer.run import make_detector, model_paths
+    from yof_darknet.infer.sources import resolve_source
+    from yof_darknet.infer.video import open_capture
+
+    refused = {"--show": options.show, "--save": options.save, "--timeline": options.timeline,
+               "--temporal/--smooth": options.temporal or options.smooth,
+               "--cascade": options.cascade, "--batch": options.batch > 1}  # fmt: skip
+    if used := [flag for flag, value in refused.items() if value]:
+        raise InferenceError(
+            f"{', '.join(used)}: with several sources detect writes JSON lines only (--json); "
+            "run one source at a time for the others"
+        )
+    resolved = [resolve_source(text) for text in sources]
+    for source in resolved:
+        if source.kind == "images":
+            raise InferenceError(
+                f"{source.name}: several sources must be videos, cameras or streams; give "
+                "images one source at a time (a folder or a list holds many)"
+            )
+    models = model_paths(options)
+    with protected(*models, options.names, *(s.path for s in resolved)):
+        detector = make_detector(options)
+        assert isinstance(detector, Detector)
+        captures = [open_capture(source) for source in resolved]
+        stats = StreamStats([0] * len(captures), [[] for _ in captures], [0] * len(captures))
+        json_out = JsonLines(options.json) if options.json else None
+        try:
+            frames = run_streams(
+                captures, detector, live=[s.kind == "live" for s in resolved],
+                thresh=options.thresh, nms=options.nms, stats=stats,
+            )  # fmt: skip
+            for frame in frames:
+                if json_out is not None:
+                    height, width = frame.image.shape[:2]
+                    record = frame_record(resolved[frame.stream].name, frame.index,
+                                          frame.detections, (width, height))  # fmt: skip
+                    json_out.write(record)
+        finally:
+            for capture in captures:
+                capture.release()
+            if json_out is not None:
+                json_out.close()
+    return stats, detector.description
