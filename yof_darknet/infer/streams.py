@@ -4,8 +4,9 @@ input), one thread runs the network on the ready inputs in the order they came, 
 consumer decodes the boxes (+ NMS) and takes the result. OpenCV's decoder, the resize and ONNX
 Runtime release the GIL, so the stages overlap on the cores.
 
-Video files lose no frame: a reader waits while the queue of ready inputs is full. A camera or
-stream (``live``) drops the frame it cannot queue, so results stay current.
+Video files lose no frame: a reader waits while the queue of ready inputs (two per source) is
+full. A camera or stream (``live``) drops the frames it cannot queue instead of waiting, so a
+result is never more than that queue late.
 
     for frame in run_streams([open_capture(a), open_capture(b)], detector):
         print(frame.stream, frame.index, len(frame.detections), frame.latency)
