@@ -50,13 +50,21 @@ def test_detect_on_two_videos_keeps_every_frame_of_each(
     assert sum(len(r["detections"]) for r in records) > 0
 
 
-def test_streams_find_what_one_frame_at_a_time_finds(tiny_model: TinyModel, clips: list[Path]):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_streams_find_what_one_frame_at_a_time_finds(
+    tiny_model: TinyModel, clips: list[Path], workers: int
+):
+    """Each stream's frames in order and as ``detect`` finds them, with one network worker
+    and with two (frames then finish out of order and are put back in order)."""
     detector = Detector(tiny_model.cfg, tiny_model.weights)
+    pool = [detector] + [Detector(tiny_model.cfg, tiny_model.weights, threads=1)] * (workers - 1)
     stats = StreamStats([0, 0], [[], []], [0, 0])
     captures = [cv2.VideoCapture(str(c)) for c in clips]
-    found = {
-        (f.stream, f.index): f.detections for f in run_streams(captures, detector, stats=stats)
-    }
+    frames = list(run_streams(captures, pool, stats=stats))
+    for stream in (0, 1):
+        indices = [f.index for f in frames if f.stream == stream]
+        assert indices == list(range(len(indices)))
+    found = {(f.stream, f.index): f.detections for f in frames}
     assert stats.frames == [FRAMES, FRAMES + 2] and stats.fps > 0
     assert all(len(lat) == n for lat, n in zip(stats.latencies, stats.frames, strict=True))
     capture = cv2.VideoCapture(str(clips[1]))

@@ -103,13 +103,14 @@ def render_markdown(report: Report) -> str:
             "",
             f"Streams ({report.stream_row}; decoding, pre-processing and the network overlapped):",
             "",
-            "| streams | frames | FPS together | CPU ms / frame | latency median (ms) | p95 (ms) "
-            "| others' load |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| streams | network workers | frames | FPS together | CPU ms / frame | latency "
+            "median (ms) | p95 (ms) | others' load |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for s in report.streams:
             lines.append(
-                f"| {s['streams']} | {s['frames']} | {s['fps']:.1f} | {s['cpu_ms']:.1f} | "
+                f"| {s['streams']} | {s['workers']} | {s['frames']} | {s['fps']:.1f} | "
+                f"{s['cpu_ms']:.1f} | "
                 f"{s['latency_ms']:.1f} | {s['latency_p95_ms']:.1f} | {100 * s['others']:.0f} % |"
             )
     notes = [f"{r.engine}@{r.size}: {note}" for r in report.rows for note in r.notes]

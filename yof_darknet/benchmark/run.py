@@ -196,5 +196,6 @@ def _streams(
     row = next((r for r in cpu_rows if r.name == "ort-int8"), cpu_rows[0] if cpu_rows else rows[0])
     video = options.video or write_clip(frames, options.stream_frames, out / "stream-clip.avi")
     echo(f"benchmark: {', '.join(map(str, counts))} stream(s) of {video} through {row.key}")
-    results = measure_streams(row, video, counts, options.stream_frames)
+    threads = options.threads or len(os.sched_getaffinity(0))
+    results = measure_streams(row, video, counts, options.stream_frames, threads)
     return [asdict(r) for r in results], f"{row.name} at {row.size}, {video.name}"
