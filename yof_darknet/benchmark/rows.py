@@ -87,6 +87,8 @@ def conv_macs(model: Path) -> float:
     graph_input = proto.graph.input[0].type.tensor_type.shape.dim[0]
     graph_input.ClearField("dim_param")
     graph_input.dim_value = 1
+    for output in proto.graph.output:  # named sizes (conv_15_h): let inference give numbers
+        output.type.tensor_type.ClearField("shape")
     inferred = onnx.shape_inference.infer_shapes(proto)
     shapes = {
         v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
