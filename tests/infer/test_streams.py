@@ -37,9 +37,11 @@ def clips(tmp_path: Path, tiny_model: TinyModel) -> list[Path]:
 def test_detect_on_two_videos_keeps_every_frame_of_each(
     tiny_model: TinyModel, clips: list[Path], tmp_path: Path
 ):
+    """Two network workers (of one thread each): each source's frames all there, in order."""
     lines = tmp_path / "dets.jsonl"
     args = ["detect", *map(str, clips), "--cfg", str(tiny_model.cfg), "--weights",
-            str(tiny_model.weights), "--json", str(lines), "--thresh", "0.1"]  # fmt: skip
+            str(tiny_model.weights), "--json", str(lines), "--thresh", "0.1",
+            "--workers", "2"]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in lines.read_text().splitlines()]

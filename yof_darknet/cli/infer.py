@@ -31,7 +31,8 @@ def detect(sources: tuple[str, ...], **given: Any) -> None:
     if len(sources) > 1:
         _detect_streams(sources, given)
         return
-    options = pick(DetectOptions, given, source=sources[0])
+    source = sources[0]
+    options = pick(DetectOptions, given, source=source)
     summary = run_detect(options)
     for reason in summary.skipped:
         click.echo(f"skipped {reason}", err=True)

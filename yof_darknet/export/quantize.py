@@ -78,10 +78,12 @@ def quantize_static_qdq(
     calibration: str = "percentile",
     reduce_range: bool,
     per_channel: bool = True,
+    fp32_first: bool = True,
     exclude: Iterable[str] = (),
-) -> None:
+) -> list[str]:
     """Write the int8 (QDQ) version of the ``fp32`` model to ``out``, calibrated on ``blobs``
-    (network inputs, 1x3xHxW float32); nodes named in ``exclude`` stay fp32."""
+    (network inputs, 1x3xHxW float32); nodes named in ``exclude`` stay fp32, and with
+    ``fp32_first`` the :func:`first_block` too. Returns the names of the nodes kept fp32."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -104,6 +106,7 @@ def quantize_static_qdq(
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
     }[calibration]
+    kept = (first_block(onnx.load(str(fp32))) if fp32_first else []) + list(exclude)
     with tempfile.TemporaryDirectory(prefix="yof-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         # the graph's shapes are static but for the batch: ONNX's own shape inference is enough
@@ -119,6 +122,7 @@ def quantize_static_qdq(
             reduce_range=reduce_range,
             per_channel=per_channel,
             calibrate_method=method,
-            nodes_to_exclude=list(exclude),
+            nodes_to_exclude=kept,
             extra_options={"CalibMaxIntermediateOutputs": _chunk(len(blobs))},
         )
+    return kept

@@ -21,7 +21,7 @@ import onnx
 from yof_darknet.errors import DarknetError, ExportError
 from yof_darknet.export.graph import INPUT, build_model
 from yof_darknet.export.options import BN_FLAVORS, CALIBRATIONS, WEIGHT_BITS, ExportOptions
-from yof_darknet.export.quantize import cpu_has_vnni, first_block, quantize_static_qdq
+from yof_darknet.export.quantize import cpu_has_vnni, quantize_static_qdq
 from yof_darknet.fileio import atomic_write_bytes, read_lines, sha256_file
 from yof_darknet.formats.cfg import apply_setting, net_int, parse_cfg
 from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo, head_specs
@@ -181,7 +181,6 @@ def _export_int8(options: ExportOptions, model: onnx.ModelProto, info: ModelInfo
     blobs = list(_blobs(paths, info, skipped))
     if not blobs:
         raise ExportError(f"{options.calibrate}: none of its images could be read")
-    fp32_nodes = [] if options.int8_first else first_block(model)
     quantization = {
         "format": "QDQ",
         "calibration": options.calibration,
@@ -189,13 +188,13 @@ def _export_int8(options: ExportOptions, model: onnx.ModelProto, info: ModelInfo
         "calibration_list": Path(options.calibrate).name,
         "weight_bits": 7 if reduce_range else 8,
         "weight_scales": "tensor" if options.per_tensor else "channel",
-        "fp32_nodes": fp32_nodes + (list(info.outputs) if options.fp32_heads else []),
+        "fp32_nodes": list(info.outputs) if options.fp32_heads else [],
     }
     with tempfile.TemporaryDirectory(prefix="yof-export-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         fp32.write_bytes(model.SerializeToString())
         int8 = Path(tmp) / "int8.onnx"
-        quantize_static_qdq(
+        quantization["fp32_nodes"] = quantize_static_qdq(
             fp32,
             int8,
             blobs,
@@ -203,6 +202,7 @@ def _export_int8(options: ExportOptions, model: onnx.ModelProto, info: ModelInfo
             calibration=options.calibration,
             reduce_range=reduce_range,
             per_channel=not options.per_tensor,
+            fp32_first=not options.int8_first,
             exclude=quantization["fp32_nodes"],
         )
         quantized = onnx.load(str(int8))
