@@ -16,8 +16,10 @@ Two implementations of that arithmetic:
   rounding, Darknet ``c * ((in - 1) / (out - 1))`` in two): a position moves by up to two
   units in its last place (~ side x 2**-23 pixels), the pixel by that times the step to its
   neighbour: ~2e-5 on a [0, 1] camera frame, class scores within 1e-5 of the exact resize
-  (tests/formats/test_netinput.py). 1.2-1.9 ms per 640x480 frame at 416 on one core,
-  against ~2.5-4.7 ms for the exact one;
+  (tests/formats/test_netinput.py). Its last row is then rewritten with Darknet's arithmetic,
+  which skips the row below there: where the float32 step ends just short of the last source
+  row, Darknet's last row is nearly black, and so is ours. 1.2-1.9 ms per 640x480 frame at 416
+  on one core, against ~2.5-4.7 ms for the exact one;
 * :func:`resize_exact_into`: Darknet's float32 operations in Darknet's order (bit-identical to
   its C loops) with tables precomputed once per (input size, output size), numpy only: the
   reference the fast one is tested against, and the path for degenerate sizes (an input or
@@ -185,16 +187,35 @@ def _resizer(in_w: int, in_h: int, out_w: int, out_h: int) -> _Resizer:
     return _Resizer(in_w, in_h, out_w, out_h)
 
 
+def _last_row_exact(image_bgr: np.ndarray, out: np.ndarray) -> None:
+    """Darknet's last output row, where it is not the last source row: when the float32 step
+    puts the last sample just short of the last source row (``sy`` = 59.999996 of 60 rows),
+    Darknet takes ``(1 - dy)`` of the row above and skips the row below on the last row, so
+    that row is nearly black (e.g. 240 -> 416, 720 -> 288, 960 -> 480). ONNX Runtime's Resize
+    samples the last row itself; this writes Darknet's (one row: a few microseconds)."""
+    in_h, in_w = image_bgr.shape[:2]
+    out_h, out_w = out.shape[1:]
+    plan = _plan(in_w, in_h, out_w, out_h)
+    upper = plan.upper[-1, 0]
+    row = int(plan.upper_row[-1] if plan.rows is None else plan.rows[plan.upper_row[-1]])
+    source = image_bgr[row : row + 1]
+    for plane, target in zip(cv2.split(source)[::-1], out, strict=True):
+        taps = cv2.LUT(np.take(plane, plan.columns, axis=1), _TO_FLOAT)[0]
+        part, right = taps[:out_w] * plan.left, taps[out_w:] * plan.right
+        target[-1] = (part + right) * upper
+
+
 def resize_into(image_bgr: np.ndarray, out: np.ndarray) -> None:
     """Darknet's ``resize_image`` of an 8-bit BGR image into ``out``, a float32 (3, H, W) RGB
     array (a view into a blob is fine): planes R, G, B in [0, 1], within ~2e-5 of Darknet's
-    float arithmetic (see the module's docstring)."""
+    float arithmetic (see the module's docstring), its last row exactly Darknet's."""
     in_h, in_w = image_bgr.shape[:2]
     out_h, out_w = out.shape[1:]
     if min(in_w, in_h, out_w, out_h) < 2:
         resize_exact_into(image_bgr, out)
         return
     _resizer(in_w, in_h, out_w, out_h)(image_bgr, out)
+    _last_row_exact(image_bgr, out)
 
 
 def darknet_resize(image_bgr: np.ndarray, width: int, height: int) -> np.ndarray:
