@@ -29,3 +29,7 @@ class ClusterError(YofError):
 
 class ExportError(YofError):
     """A Darknet model cannot be converted (layer not supported, weights of another cfg...)."""
+
+
+class ServeError(YofError):
+    """The browser demo cannot start (runtime missing, port taken, no model to serve...)."""

@@ -71,10 +71,12 @@ def _register() -> None:
         export,
         infer,
         pipeline,
+        serve,
         video,
     )
 
-    for module in (datasets, darknet, evaluate, infer, export, video, pipeline, cascade, archs):
+    modules = (datasets, darknet, evaluate, infer, export, video, pipeline, cascade, archs, serve)
+    for module in modules:
         for command in module.COMMANDS:
             main.add_command(command)
 

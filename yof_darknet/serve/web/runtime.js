@@ -1,0 +1,96 @@
+// ONNX Runtime Web, loaded from this server (/ort/, see yof_darknet/serve/runtime.py): WebGPU for
+// an fp32 model where the browser has it, else WebAssembly with SIMD and threads.
+
+const BUILDS = { wasm: "/ort/ort.wasm.min.mjs", webgpu: "/ort/ort.webgpu.min.mjs" };
+
+export class ModelError extends Error {}
+
+// What the WebGPU of this browser is: {ok: true, adapter} or {ok: false, why}.
+async function probeWebGpu() {
+  if (!("gpu" in navigator)) {
+    return { ok: false, why: "this browser has no WebGPU (navigator.gpu is missing)" };
+  }
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    if (adapter === null) return { ok: false, why: "WebGPU found no usable GPU adapter" };
+    return { ok: true, adapter };
+  } catch (error) {
+    return { ok: false, why: `WebGPU failed: ${error.message}` };
+  }
+}
+
+// WebAssembly threads: `wanted` (0: up to 4, one per core), 1 without cross-origin isolation.
+function wasmThreads(wanted) {
+  if (!self.crossOriginIsolated) return 1;
+  return wanted > 0 ? wanted : Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+}
+
+async function importBuild(kind, threads) {
+  const ort = await import(BUILDS[kind]);
+  ort.env.wasm.wasmPaths = "/ort/";
+  ort.env.wasm.numThreads = wasmThreads(threads);
+  ort.env.logLevel = "error";
+  return ort;
+}
+
+async function createSession(ort, bytes, provider) {
+  const started = performance.now();
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: [provider],
+    graphOptimizationLevel: "all",
+  });
+  session.loadMs = performance.now() - started;
+  return session;
+}
+
+// A session for the model's bytes. `wanted`: auto | webgpu | wasm; `threads`: WebAssembly
+// threads (0: automatic). Returns {session, ort, backend, threads, notes[]}; notes say why a
+// backend was not used.
+export async function openSession(bytes, precision, wanted, threads = 0) {
+  const notes = [];
+  let useGpu = wanted !== "wasm";
+  if (useGpu && precision !== "fp32") {
+    notes.push(
+      `an ${precision} model runs on WebAssembly: WebGPU would compute it in floating point, ` +
+        "not with detect's integer kernels",
+    );
+    useGpu = false;
+  }
+  if (useGpu) {
+    const gpu = await probeWebGpu();
+    if (!gpu.ok) {
+      notes.push(`${gpu.why}: running on WebAssembly instead`);
+      useGpu = false;
+    }
+  }
+  if (useGpu) {
+    try {
+      const ort = await importBuild("webgpu", threads);
+      const session = await createSession(ort, bytes, "webgpu");
+      return { session, ort, backend: "webgpu", threads: ort.env.wasm.numThreads, notes };
+    } catch (error) {
+      notes.push(`WebGPU could not run the model (${error.message}): running on WebAssembly instead`);
+    }
+  }
+  let ort;
+  try {
+    ort = await importBuild("wasm", threads);
+  } catch (error) {
+    throw new ModelError(`ONNX Runtime Web did not load (${error.message}); reload the page`);
+  }
+  if (!self.crossOriginIsolated) {
+    notes.push(
+      "WebAssembly threads need cross-origin isolation (the COOP/COEP headers `yof-darknet serve` " +
+        "sends; a proxy in between may drop them): running on one thread",
+    );
+  }
+  try {
+    const session = await createSession(ort, bytes, "wasm");
+    return { session, ort, backend: "wasm", threads: ort.env.wasm.numThreads, notes };
+  } catch (error) {
+    throw new ModelError(
+      `this browser cannot run the model (${error.message || error}). Try a current Chrome, Edge ` +
+        "or Firefox, or export the model again with `yof-darknet export`",
+    );
+  }
+}
