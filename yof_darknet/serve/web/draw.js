@@ -21,7 +21,9 @@ export function drawDetections(context, dets, width, height, fps) {
   context.font = `${fontPx}px sans-serif`;
   context.textBaseline = "top";
   for (const det of dets) {
-    const [x1, y1, x2, y2] = det.xyxy.map((v, i) => Math.min(Math.max(v, 0), (i % 2 ? height : width) - 1));
+    const [x1, y1, x2, y2] = det.xyxy.map((v, i) =>
+      Math.min(Math.max(v, 0), (i % 2 ? height : width) - 1),
+    );
     const colour = classColour(det.classId);
     context.strokeStyle = colour;
     context.strokeRect(x1, y1, x2 - x1, y2 - y1);

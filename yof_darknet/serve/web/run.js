@@ -31,12 +31,16 @@ export function showRun(run, section) {
   section.hidden = false;
   section.append(element("h2", `Run ${run.name}`), element("p", run.path, { className: "path" }));
   section.append(element("h3", "Table II"));
-  section.append(run.table.length ? table(run.table) : element("p", run.table_hint, { className: "missing" }));
+  section.append(
+    run.table.length ? table(run.table) : element("p", run.table_hint, { className: "missing" }),
+  );
   for (const [name, title, maker] of FIGURES) {
     const figure = element("figure");
     figure.append(element("figcaption", title));
-    if (run.figures[name]) figure.append(element("img", undefined, { src: `/run/${name}`, alt: title }));
-    else figure.append(element("p", `no ${name} in ${run.path}: ${maker}`, { className: "missing" }));
+    if (run.figures[name])
+      figure.append(element("img", undefined, { src: `/run/${name}`, alt: title }));
+    else
+      figure.append(element("p", `no ${name} in ${run.path}: ${maker}`, { className: "missing" }));
     section.append(figure);
   }
 }
