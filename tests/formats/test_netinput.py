@@ -1,5 +1,6 @@
 """Darknet's pre-processing: the exact numpy resize against darknet's C loops, and the fast
-ONNX Runtime resize against the exact one, on the pixels and on a trained model's scores."""
+ONNX Runtime resize against the exact one, on the pixels and on a trained model's scores; the
+resize graph of RGBA pixels (what `serve`'s page runs) against detect's."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from yof_darknet.formats.netinput import (
     darknet_resize,
     fill_input,
     resize_exact_into,
+    resize_graph,
     resize_into,
 )
 from yof_darknet.infer.detector import Detector
@@ -90,3 +92,33 @@ def test_fast_resize_keeps_the_scores(tiny_model: TinyModel, letter_box: bool):
         rows = [decode_heads(detector.engine.run(b), detector.heads, 96, 96) for b in (fast, exact)]
         worst = max(worst, float(np.abs(rows[0][..., 4:] - rows[1][..., 4:]).max()))
     assert worst < 1e-5, worst
+
+
+@pytest.mark.parametrize(("in_wh", "out_wh"), [((640, 480), (416, 312)), ((97, 61), (96, 60))])
+def test_the_rgba_resize_graph_gives_detects_pixels(in_wh, out_wh):
+    """``resize_graph("rgba")`` (any size, the output size an input: the browser page's) on the
+    RGBA form of a BGR image equals the fixed-size BGR graph detect runs, bit for bit, and so
+    detect's input but for the last row (which resize_into writes as Darknet does, and so does
+    the page)."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, size=(in_wh[1], in_wh[0], 3), dtype=np.uint8)
+    rgba = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
+    rgba[..., 3] = rng.integers(0, 256, size=rgba.shape[:2], dtype=np.uint8)  # ignored
+    session = ort.InferenceSession(
+        resize_graph("rgba").SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    sizes = np.array([1, 3, out_wh[1], out_wh[0]], np.int64)
+    (page,) = session.run(None, {"rgba": rgba, "sizes": sizes})
+    fixed = ort.InferenceSession(
+        resize_graph("bgr", in_wh, out_wh).SerializeToString(),
+        providers=["CPUExecutionProvider"],
+    )
+    np.testing.assert_array_equal(page, fixed.run(None, {"bgr": image})[0])
+    detect = np.empty((3, out_wh[1], out_wh[0]), np.float32)
+    resize_into(image, detect)
+    assert page.shape == detect.shape and page.dtype == np.float32
+    np.testing.assert_array_equal(page[:, :-1], detect[:, :-1])
+    with pytest.raises(ValueError, match="pixels"):
+        resize_graph("rgb")

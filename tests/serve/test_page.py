@@ -123,7 +123,7 @@ def test_camera_detections_equal_detect_on_the_same_frames(precision, pages, exp
     else:
         assert "int8 model runs on WebAssembly" in note, note
     checked = 0
-    for index, snapshot in enumerate(camera_frames(page, 3)):
+    for index, snapshot in enumerate(camera_frames(page, 4)):
         record = json.loads(snapshot["line"])
         assert record["source"] == "camera0"
         assert (snapshot["width"], snapshot["height"]) == (240, 180)

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from yof_darknet.cli import main
 from yof_darknet.errors import InferenceError, ServeError
 from yof_darknet.fileio import sha256_file
+from yof_darknet.formats.netinput import resize_graph
 from yof_darknet.serve.runtime import FILES, VENDOR, find_runtime, pinned_version
 from yof_darknet.serve.server import DemoServer
 from yof_darknet.serve.site import WEB
@@ -56,6 +57,8 @@ def test_the_page_its_scripts_runtime_and_model_are_served(demo, exported):
     assert headers["Content-Type"].startswith("text/javascript")
     status, _, body = get(demo.server.url, "/model.onnx")
     assert status == 200 and body == exported["fp32"].read_bytes()
+    status, _, body = get(demo.server.url, "/resize.onnx")  # the page's pre-processing
+    assert status == 200 and body == resize_graph("rgba").SerializeToString()
     status, _, body = get(demo.server.url, "/config.json?x=1")
     config = json.loads(body)
     assert config["model"]["precision"] == "fp32"
@@ -65,6 +68,7 @@ def test_the_page_its_scripts_runtime_and_model_are_served(demo, exported):
         "conv_22",
     ]
     assert config["thresh"] == 0.25 and config["nms"] == 0.45 and config["run"] is None
+    assert config["resize_url"] == "/resize.onnx"
 
 
 def test_every_answer_isolates_the_page(demo):

@@ -6,6 +6,8 @@ it contains: nothing outside the table can be reached, ``..`` or not.
     /app/NAME              the page's scripts and style (web/*.js, web/*.css)
     /ort/NAME              ONNX Runtime Web (web/vendor/onnxruntime-web, see runtime.py)
     /model.onnx            the model
+    /resize.onnx           the pre-processing's resize (``netinput.resize_graph("rgba")``): the
+                           page runs it in ONNX Runtime Web, the same kernel as ``detect``'s
     /config.json           what the page needs: the model's metadata (input size, letterbox, class
                            names, [yolo] heads), the starting threshold and NMS, the run
     /run/NAME.png          with --run: results.png, map/pr_curves.png, map/confusion_matrix.png
@@ -22,6 +24,7 @@ from pathlib import Path
 from yof_darknet import __version__
 from yof_darknet.errors import ServeError
 from yof_darknet.formats.modelinfo import ModelInfo
+from yof_darknet.formats.netinput import resize_graph
 from yof_darknet.serve.options import ServeOptions
 from yof_darknet.serve.runtime import WEB, Runtime
 
@@ -140,6 +143,7 @@ def page_config(model: Model, options: ServeOptions, run: dict | None) -> dict:
     info = model.info
     return {
         "version": __version__,
+        "resize_url": "/resize.onnx",
         "model": {
             "url": "/model.onnx",
             "name": model.path.name,
@@ -175,6 +179,8 @@ def build_site(
         if path.suffix in (".mjs", ".wasm") and path.is_file():
             routes[f"/ort/{path.name}"] = Resource(CONTENT_TYPES[path.suffix], path, cache=True)
     routes["/model.onnx"] = Resource(CONTENT_TYPES[".onnx"], path=model.path)
+    resize = resize_graph("rgba").SerializeToString()
+    routes["/resize.onnx"] = Resource(CONTENT_TYPES[".onnx"], data=resize)
     config = page_config(model, options, run)
     routes["/config.json"] = Resource(
         CONTENT_TYPES[".json"], data=(json.dumps(config, indent=1) + "\n").encode()

@@ -4,7 +4,15 @@
 import { drawDetections } from "./draw.js";
 import { showRun } from "./run.js";
 import { ModelError, openSession } from "./runtime.js";
-import { decodeHeads, detections, frameRecord, networkInput, recordJson } from "./yolo.js";
+import {
+  decodeHeads,
+  detections,
+  frameRecord,
+  networkInput,
+  placement,
+  recordJson,
+  resizedByOnnx,
+} from "./yolo.js";
 
 const $ = (id) => document.getElementById(id);
 const view = $("view");
@@ -67,17 +75,38 @@ async function detectFrame(drawable, width, height, source, frame) {
   workContext.drawImage(drawable, 0, 0, width, height);
   const pixels = workContext.getImageData(0, 0, width, height);
   const model = state.config.model;
-  const input = networkInput(pixels.data, width, height, model);
-  const tensor = new state.runtime.ort.Tensor("float32", input.blob, [1, 3, model.height, model.width]);
+  const { ort, resize } = state.runtime;
+  const where = placement(width, height, model.width, model.height, model.letter_box);
+  let resized = null;
+  if (resizedByOnnx(width, height, where)) {
+    const bytes = new Uint8Array(pixels.data.buffer);
+    const sizes = BigInt64Array.from([1n, 3n, BigInt(where.newH), BigInt(where.newW)]);
+    const out = await resize.run({
+      rgba: new ort.Tensor("uint8", bytes, [height, width, 4]),
+      sizes: new ort.Tensor("int64", sizes, [4]),
+    });
+    resized = await out.out.getData();
+  }
+  const input = networkInput(pixels.data, width, height, model, resized);
+  const tensor = new ort.Tensor("float32", input.blob, [1, 3, model.height, model.width]);
   const t1 = performance.now();
-  const results = await state.runtime.session.run({ [state.runtime.session.inputNames[0]]: tensor });
+  const results = await state.runtime.session.run({
+    [state.runtime.session.inputNames[0]]: tensor,
+  });
   const t2 = performance.now();
   const outputs = {};
   for (const name of model.outputs) {
     outputs[name] = { data: await results[name].getData(), dims: results[name].dims };
   }
   const { thresh, nms } = settings();
-  const dets = detections(decodeHeads(outputs, model), input.placement, [width, height], model, thresh, nms);
+  const dets = detections(
+    decodeHeads(outputs, model),
+    input.placement,
+    [width, height],
+    model,
+    thresh,
+    nms,
+  );
   const record = frameRecord(source, frame, dets, [width, height]);
   const line = recordJson(record);
   const t3 = performance.now();
@@ -194,7 +223,9 @@ async function startCamera() {
 async function listCameras(stream) {
   const select = $("camera-select");
   const current = stream?.getVideoTracks()[0]?.getSettings().deviceId;
-  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter(
+    (d) => d.kind === "videoinput",
+  );
   select.replaceChildren(
     ...cameras.map((camera, index) => {
       const option = new Option(camera.label || `camera ${index}`, camera.deviceId);
@@ -215,7 +246,9 @@ function openFile(file) {
   $("download-image").disabled = true;
   if (file.type.startsWith("image/")) return openImage(file);
   if (file.type.startsWith("video/")) return openVideo(file);
-  showError(`${file.name}: not an image or a video (${file.type || "unknown type"}); drop a .jpg, .png, .webm or .mp4 file.`);
+  showError(
+    `${file.name}: not an image or a video (${file.type || "unknown type"}); drop a .jpg, .png, .webm or .mp4 file.`,
+  );
   return null;
 }
 
@@ -247,14 +280,18 @@ async function openImage(file) {
   setStatus(`${statusLine()} · ${file.name}: ${state.last.record.detections.length} detection(s)`);
 }
 
-// The next frame the video presents (its rVFC metadata), or null after `ms`.
+// The next frame the video presents (its rVFC metadata), or null at its end or after `ms`.
 function nextFrame(video, ms) {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(null), ms);
-    whenFrame(video, (now, metadata) => {
+    const done = (value) => {
       clearTimeout(timer);
-      resolve(metadata);
-    });
+      video.removeEventListener("ended", ended);
+      resolve(value);
+    };
+    const ended = () => done(null);
+    const timer = setTimeout(ended, ms);
+    video.addEventListener("ended", ended);
+    whenFrame(video, (now, metadata) => done(metadata));
   });
 }
 
@@ -288,7 +325,11 @@ async function openVideo(file) {
     "(H.264), or run `yof-darknet detect` on it.";
   const loaded = new Promise((resolve, reject) => {
     video.addEventListener("loadeddata", resolve, { once: true });
-    video.addEventListener("error", () => reject(new Error(video.error?.message || "unsupported codec")), { once: true });
+    video.addEventListener(
+      "error",
+      () => reject(new Error(video.error?.message || "unsupported codec")),
+      { once: true },
+    );
   });
   video.src = URL.createObjectURL(file);
   setStatus(`${statusLine()} · ${file.name}: reading`);
@@ -351,13 +392,20 @@ function download(blob, name) {
 function statusLine() {
   const rt = state.runtime;
   const model = state.config.model;
-  const backend = rt.backend === "webgpu" ? "WebGPU" : `WebAssembly (SIMD, ${rt.threads} thread${rt.threads > 1 ? "s" : ""})`;
+  const backend =
+    rt.backend === "webgpu"
+      ? "WebGPU"
+      : `WebAssembly (SIMD, ${rt.threads} thread${rt.threads > 1 ? "s" : ""})`;
   return `${model.name}: ${model.precision}, ${model.width}x${model.height}, ${model.names.length} classes · ${backend}`;
 }
 
 function fail(error) {
   console.error(error);
-  showError(error instanceof ModelError ? error.message : `${error.name || "Error"}: ${error.message || error}`);
+  showError(
+    error instanceof ModelError
+      ? error.message
+      : `${error.name || "Error"}: ${error.message || error}`,
+  );
   document.body.dataset.state = "error";
 }
 
@@ -366,13 +414,29 @@ async function loadModel() {
   document.body.dataset.state = "loading";
   setStatus(`loading ${state.config.model.name}…`);
   const response = await fetch(state.config.model.url);
-  if (!response.ok) throw new ModelError(`${state.config.model.url}: ${response.status} ${response.statusText}; restart yof-darknet serve`);
+  if (!response.ok)
+    throw new ModelError(
+      `${state.config.model.url}: ${response.status} ${response.statusText}; restart yof-darknet serve`,
+    );
   const bytes = new Uint8Array(await response.arrayBuffer());
+  const resizeResponse = await fetch(state.config.resize_url);
+  if (!resizeResponse.ok)
+    throw new ModelError(
+      `${state.config.resize_url}: ${resizeResponse.status} ${resizeResponse.statusText}; restart yof-darknet serve`,
+    );
+  const resizeBytes = new Uint8Array(await resizeResponse.arrayBuffer());
   const previous = state.runtime;
   state.runtime = null;
   await previous?.session.release();
+  await previous?.resize.release();
   const threads = Number.parseInt(new URLSearchParams(location.search).get("threads") || "0", 10);
-  state.runtime = await openSession(bytes, state.config.model.precision, wanted, threads || 0);
+  state.runtime = await openSession(
+    bytes,
+    resizeBytes,
+    state.config.model.precision,
+    wanted,
+    threads || 0,
+  );
   $("backend-note").textContent = state.runtime.notes.join(" · ");
   document.body.dataset.backend = state.runtime.backend;
   document.body.dataset.state = "ready";
@@ -403,7 +467,10 @@ async function main() {
     stopSources();
     setStatus(statusLine());
   });
-  $("camera-select").addEventListener("change", () => state.mode === "camera" && startCamera().catch(fail));
+  $("camera-select").addEventListener(
+    "change",
+    () => state.mode === "camera" && startCamera().catch(fail),
+  );
   $("backend").addEventListener("change", async () => {
     stopSources();
     try {
@@ -463,7 +530,8 @@ window.yofPage = {
     if (!state.last) return null;
     const { width, height, rgba, line } = state.last;
     let binary = "";
-    for (let i = 0; i < rgba.length; i += 0x8000) binary += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
+    for (let i = 0; i < rgba.length; i += 0x8000)
+      binary += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
     return { width, height, rgba: btoa(binary), line };
   },
   jsonLines,
@@ -472,7 +540,13 @@ window.yofPage = {
       const values = state.timings.map((t) => t[k]).sort((a, b) => a - b);
       return values.length ? values[Math.floor(values.length / 2)] : null;
     };
-    return { frames: state.frames, fps: state.fps, pre_ms: median(0), run_ms: median(1), post_ms: median(2) };
+    return {
+      frames: state.frames,
+      fps: state.fps,
+      pre_ms: median(0),
+      run_ms: median(1),
+      post_ms: median(2),
+    };
   },
   stop: () => stopSources(),
 };

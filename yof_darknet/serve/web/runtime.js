@@ -43,10 +43,20 @@ async function createSession(ort, bytes, provider) {
   return session;
 }
 
-// A session for the model's bytes. `wanted`: auto | webgpu | wasm; `threads`: WebAssembly
-// threads (0: automatic). Returns {session, ort, backend, threads, notes[]}; notes say why a
-// backend was not used.
-export async function openSession(bytes, precision, wanted, threads = 0) {
+// The pre-processing's resize (netinput.resize_graph("rgba"), /resize.onnx): on WebAssembly
+// whatever runs the model, so that its kernel is detect's.
+async function resizeSession(ort, resizeBytes) {
+  try {
+    return await ort.InferenceSession.create(resizeBytes, { executionProviders: ["wasm"] });
+  } catch (error) {
+    throw new ModelError(`this browser cannot run the pre-processing (${error.message || error})`);
+  }
+}
+
+// Sessions for the model's bytes and the resize's. `wanted`: auto | webgpu | wasm; `threads`:
+// WebAssembly threads (0: automatic). Returns {session, resize, ort, backend, threads, notes[]};
+// notes say why a backend was not used.
+export async function openSession(bytes, resizeBytes, precision, wanted, threads = 0) {
   const notes = [];
   let useGpu = wanted !== "wasm";
   if (useGpu && precision !== "fp32") {
@@ -67,9 +77,12 @@ export async function openSession(bytes, precision, wanted, threads = 0) {
     try {
       const ort = await importBuild("webgpu", threads);
       const session = await createSession(ort, bytes, "webgpu");
-      return { session, ort, backend: "webgpu", threads: ort.env.wasm.numThreads, notes };
+      const resize = await resizeSession(ort, resizeBytes);
+      return { session, resize, ort, backend: "webgpu", threads: ort.env.wasm.numThreads, notes };
     } catch (error) {
-      notes.push(`WebGPU could not run the model (${error.message}): running on WebAssembly instead`);
+      notes.push(
+        `WebGPU could not run the model (${error.message}): running on WebAssembly instead`,
+      );
     }
   }
   let ort;
@@ -84,13 +97,15 @@ export async function openSession(bytes, precision, wanted, threads = 0) {
         "sends; a proxy in between may drop them): running on one thread",
     );
   }
+  let session;
   try {
-    const session = await createSession(ort, bytes, "wasm");
-    return { session, ort, backend: "wasm", threads: ort.env.wasm.numThreads, notes };
+    session = await createSession(ort, bytes, "wasm");
   } catch (error) {
     throw new ModelError(
       `this browser cannot run the model (${error.message || error}). Try a current Chrome, Edge ` +
         "or Firefox, or export the model again with `yof-darknet export`",
     );
   }
+  const resize = await resizeSession(ort, resizeBytes);
+  return { session, resize, ort, backend: "wasm", threads: ort.env.wasm.numThreads, notes };
 }

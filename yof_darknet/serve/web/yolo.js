@@ -3,7 +3,9 @@
 // each operation), float64 where it computes in float64. The page's detections are checked
 // against `detect`'s on the same frames by tests/serve/test_page.py.
 //
-//   input = networkInput(rgba, width, height, config.model)   // Darknet's resize (+ letterbox)
+//   where = placement(width, height, model.width, model.height, model.letter_box)
+//   resized = ONNX Runtime's Resize of the pixels to where.newW x where.newH (/resize.onnx)
+//   input = networkInput(rgba, width, height, model, resized)  // + letterbox, Darknet's last row
 //   rows = decodeHeads(outputs, config.model)                  // the [yolo] decoder
 //   dets = detections(rows, input.placement, [width, height], config.model, thresh, nms)
 //   line = recordJson(frameRecord(source, frame, dets, [width, height]))
@@ -42,7 +44,8 @@ function plan(inW, inH, outW, outH) {
   cols.weight[outW - 1] = 0;
   const rows = taps(inH, outH);
   const lower = Float32Array.from(rows.weight);
-  if (inH > 1) lower[outH - 1] = 0; // Darknet adds nothing from below on the last row
+  if (inH > 1)
+    lower[outH - 1] = 0; // Darknet adds nothing from below on the last row
   else lower.fill(0);
   found = {
     left: cols.index.map((i) => i * 4),
@@ -59,9 +62,10 @@ function plan(inW, inH, outW, outH) {
   return found;
 }
 
-// netinput.resize_exact_into: Darknet's resize_image of an RGBA image (canvas ImageData bytes)
-// into the planar RGB float32 planes of `out` (3 x outH x outW at `offset`, rows `stride` apart,
-// planes `planeSize` apart): first along each row, then between rows, as Darknet's loops.
+// netinput.resize_exact_into (detect's path for sides under 2 pixels): Darknet's resize_image
+// of an RGBA image (canvas ImageData bytes) into the planar RGB float32 planes of `out`
+// (3 x outH x outW at `offset`, rows `stride` apart, planes `planeSize` apart): first along
+// each row, then between rows, as Darknet's loops.
 function resizeInto(rgba, inW, inH, out, outW, outH, stride, planeSize, offset) {
   const p = plan(inW, inH, outW, outH);
   const rows = [new Float32Array(3 * outW), new Float32Array(3 * outW)];
@@ -108,19 +112,53 @@ export function placement(inW, inH, netW, netH, letterBox) {
   return { netW, netH, newW: Math.floor((inW * netH) / inH), newH: netH };
 }
 
+// netinput._last_row_exact: Darknet's last output row (it skips the row below there) into the
+// window of `out`, over what ONNX Runtime's Resize wrote.
+function lastRowExact(rgba, inW, inH, out, outW, outH, stride, planeSize, offset) {
+  const p = plan(inW, inH, outW, outH);
+  const base = p.upperRow[outH - 1] * inW * 4;
+  const upper = p.upper[outH - 1];
+  for (let k = 0; k < 3; k++) {
+    const target = offset + k * planeSize + (outH - 1) * stride;
+    for (let c = 0; c < outW; c++) {
+      const a = TO_FLOAT[rgba[base + p.left[c] + k]];
+      const b = TO_FLOAT[rgba[base + p.right[c] + k]];
+      out[target + c] = f(f(f(a * p.leftWeight[c]) + f(b * p.rightWeight[c])) * upper);
+    }
+  }
+}
+
+// Whether detect resizes an inW x inH image to the placement's size with ONNX Runtime's Resize
+// (netinput.resize_into): every side 2 pixels or more; else with Darknet's exact arithmetic.
+export function resizedByOnnx(inW, inH, where) {
+  return Math.min(inW, inH, where.newW, where.newH) >= 2;
+}
+
 // netinput.fill_input: the 1x3xHxW float32 network input of an RGBA image, and its placement.
-export function networkInput(rgba, inW, inH, model) {
+// `resized`: the image at the placement's size (3 x newH x newW, planar RGB), as ONNX Runtime's
+// Resize makes it (netinput.resize_graph("rgba"), run by the page in ONNX Runtime Web: the same
+// kernel as detect's); null where resizedByOnnx is false.
+export function networkInput(rgba, inW, inH, model, resized) {
   const { width: netW, height: netH, letter_box: letterBox } = model;
   const blob = new Float32Array(3 * netW * netH);
   const where = placement(inW, inH, netW, netH, letterBox);
-  if (!letterBox) {
-    resizeInto(rgba, inW, inH, blob, netW, netH, netW, netW * netH, 0);
+  const top = letterBox ? Math.floor((netH - where.newH) / 2) : 0;
+  const left = letterBox ? Math.floor((netW - where.newW) / 2) : 0;
+  const offset = top * netW + left;
+  const plane = netW * netH;
+  if (letterBox) blob.fill(0.5);
+  if (!resizedByOnnx(inW, inH, where)) {
+    resizeInto(rgba, inW, inH, blob, where.newW, where.newH, netW, plane, offset);
     return { blob, placement: where };
   }
-  blob.fill(0.5);
-  const top = Math.floor((netH - where.newH) / 2);
-  const left = Math.floor((netW - where.newW) / 2);
-  resizeInto(rgba, inW, inH, blob, where.newW, where.newH, netW, netW * netH, top * netW + left);
+  const { newW, newH } = where;
+  for (let k = 0; k < 3; k++) {
+    for (let r = 0; r < newH; r++) {
+      const from = (k * newH + r) * newW;
+      blob.set(resized.subarray(from, from + newW), offset + k * plane + r * netW);
+    }
+  }
+  lastRowExact(rgba, inW, inH, blob, newW, newH, netW, plane, offset);
   return { blob, placement: where };
 }
 
@@ -203,7 +241,10 @@ function intersectionArea(a, b) {
   if (a[2] <= 0 || a[3] <= 0 || b[2] <= 0 || b[3] <= 0) return 0;
   const [xMin, xMax] = a[0] < b[0] ? [a, b] : [b, a];
   const [yMin, yMax] = a[1] < b[1] ? [a, b] : [b, a];
-  if ((xMin[0] < 0 && xMin[0] + xMin[2] < xMax[0]) || (yMin[1] < 0 && yMin[1] + yMin[3] < yMax[1])) {
+  if (
+    (xMin[0] < 0 && xMin[0] + xMin[2] < xMax[0]) ||
+    (yMin[1] < 0 && yMin[1] + yMin[3] < yMax[1])
+  ) {
     return 0;
   }
   const width = Math.min(xMin[2] - (xMax[0] - xMin[0]), xMax[2]);
@@ -305,7 +346,12 @@ export function detections(rows, where, imageWH, model, thresh, nms) {
   let keep = candidates.map((_, i) => i);
   const kind = model.heads[model.heads.length - 1].nms_kind; // Darknet takes the last layer's
   if (nms > 0 && kind !== "default") {
-    const relative = candidates.map(([, , [cx, cy, w, h]]) => [cx / imageW, cy / imageH, w / imageW, h / imageH]);
+    const relative = candidates.map(([, , [cx, cy, w, h]]) => [
+      cx / imageW,
+      cy / imageH,
+      w / imageW,
+      h / imageH,
+    ]);
     const beta = kind === "greedynms" ? 0.6 : model.heads[model.heads.length - 1].beta_nms;
     keep = classOrder.flatMap((c) => classDiouNms(relative, scores, byClass.get(c), nms, beta));
   } else if (nms > 0) {
@@ -317,7 +363,12 @@ export function detections(rows, where, imageWH, model, thresh, nms) {
     .sort((p, q) => scores[q[0]] - scores[p[0]] || p[1] - q[1])
     .map(([k]) => {
       const [classId, score, [cx, cy, w, h]] = candidates[k];
-      return { classId, name: model.names[classId], score, xyxy: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2] };
+      return {
+        classId,
+        name: model.names[classId],
+        score,
+        xyxy: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2],
+      };
     });
 }
 
@@ -328,10 +379,13 @@ export function pyRound(x, digits) {
   const dot = text.indexOf(".");
   const rest = text.slice(dot + 1 + digits);
   let kept = BigInt(text.slice(0, dot) + text.slice(dot + 1, dot + 1 + digits));
-  const up = rest[0] > "5" || (rest[0] === "5" && (/[1-9]/.test(rest.slice(1)) || kept % 2n === 1n));
+  const up =
+    rest[0] > "5" || (rest[0] === "5" && (/[1-9]/.test(rest.slice(1)) || kept % 2n === 1n));
   if (up) kept += 1n;
   const digitsText = kept.toString().padStart(digits + 1, "0");
-  const value = Number(`${digitsText.slice(0, -digits || undefined)}.${digits ? digitsText.slice(-digits) : "0"}`);
+  const value = Number(
+    `${digitsText.slice(0, -digits || undefined)}.${digits ? digitsText.slice(-digits) : "0"}`,
+  );
   return x < 0 ? -value : value;
 }
 
@@ -345,8 +399,8 @@ export function frameRecord(source, frame, dets, imageWH) {
     detections: dets.map((d) => ({
       class: d.name,
       score: pyRound(d.score, 4),
-      box: [clip(d.xyxy[0], w), clip(d.xyxy[1], h), clip(d.xyxy[2], w), clip(d.xyxy[3], h)].map((v) =>
-        pyRound(v, 1),
+      box: [clip(d.xyxy[0], w), clip(d.xyxy[1], h), clip(d.xyxy[2], w), clip(d.xyxy[3], h)].map(
+        (v) => pyRound(v, 1),
       ),
     })),
   };
@@ -357,7 +411,10 @@ export function frameRecord(source, frame, dets, imageWH) {
 export function recordJson(value, floats = new Set(["score", "box"])) {
   const text = (v, isFloat) => {
     if (typeof v === "string") {
-      return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+      return JSON.stringify(v).replace(
+        /[\u007f-\uffff]/g,
+        (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
+      );
     }
     if (typeof v === "number") return isFloat && Number.isInteger(v) ? v.toFixed(1) : String(v);
     if (Array.isArray(v)) return `[${v.map((item) => text(item, isFloat)).join(", ")}]`;
