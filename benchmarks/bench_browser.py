@@ -3,10 +3,12 @@ fp32 and int8, run by ONNX Runtime Web (WebAssembly, SIMD, 1 and 2 threads) in D
 Chromium on its fake camera (the embedded sample's faces at 640x480), beside `detect`'s own
 pipeline (ONNX Runtime, same threads) on the same frames.
 
-Per configuration: the page loads the model, the camera runs 4 s to warm up, then frames are
-counted for MEASURE_S seconds (FPS: frames processed per second, every step included: canvas
-read-back, Darknet's resize in JavaScript, the network, decoding, NMS, drawing); the page's
-median milliseconds per step over its last 100 frames are printed beside. WebGPU is not measured:
+Per configuration: the page loads the model and the camera runs WARM_S seconds; then ROUNDS
+windows of WINDOW_S seconds alternate between the page (FPS: frames processed per second, every
+step included: canvas read-back, the resize (ONNX Runtime Web), the network, decoding, NMS,
+drawing) and `detect`'s pipeline (the page's camera stopped meanwhile), so that both see the
+same load; medians over the rounds, and the page's median milliseconds per step over its last
+100 frames. On a shared machine read the ratio, not the absolute rates. WebGPU is not measured:
 a headless Chromium here has no GPU (SwiftShader's is a CPU emulation, far slower than WASM).
 Weights are random (batch norm calibrated on the frames): speed does not depend on what they
 learned. Needs chromium (apt-get install chromium) and `make setup`'s ONNX Runtime Web.
@@ -38,8 +40,9 @@ from yof_darknet.serve.run import start
 
 SIZE = 416
 FRAME_WH = (640, 480)
-WARM_S = 4.0
-MEASURE_S = 12.0
+WARM_S = 3.0
+WINDOW_S = 4.0
+ROUNDS = 3
 THREADS = (1, 2)
 
 
@@ -73,37 +76,55 @@ def _models(tmp: Path, frames: list[np.ndarray]) -> dict[str, Path]:
     return models
 
 
-def _browser_fps(browser: Chromium, url: str) -> tuple[float, dict, dict]:
+def _open(browser: Chromium, url: str):
+    """A tab on ``url`` with the model loaded and the camera running."""
     browser.allow_camera(url.split("?")[0])
     page = browser.new_page()
     page.goto(url)
     page.wait_for("window.yofPage && ['ready', 'error'].includes(yofPage.state())", timeout=180)
-    backend = page.evaluate("yofPage.backend()")
     if page.evaluate("yofPage.state()") != "ready":
         raise RuntimeError(page.evaluate("document.getElementById('error').textContent"))
     page.send("Page.bringToFront")
     page.evaluate("document.getElementById('camera-start').click()")
     page.wait_for("yofPage.frames() > 0", timeout=60)
     time.sleep(WARM_S)
+    return page
+
+
+def _browser_window(page) -> float:
+    """Frames the page processed per second over one window (the camera keeps running)."""
     first, started = page.evaluate("yofPage.frames()"), time.monotonic()
-    time.sleep(MEASURE_S)
-    frames, seconds = page.evaluate("yofPage.frames()") - first, time.monotonic() - started
-    stats = page.evaluate("yofPage.stats()")
+    time.sleep(WINDOW_S)
+    return (page.evaluate("yofPage.frames()") - first) / (time.monotonic() - started)
+
+
+def _python_window(detector: Detector, frames: list[np.ndarray]) -> float:
+    """`detect`'s frames per second over one window, the browser's tab idle (camera stopped)."""
+    count, started = 0, time.monotonic()
+    while time.monotonic() - started < WINDOW_S:
+        detector.detect(frames[count % len(frames)])
+        count += 1
+    return count / (time.monotonic() - started)
+
+
+def _measure(browser: Chromium, url: str, model: Path, frames: list[np.ndarray], threads: int):
+    """Median FPS of the page and of `detect` over ROUNDS alternating windows, the page's own
+    median milliseconds per step, and its backend."""
+    page = _open(browser, url)
+    detector = Detector(model=model, threads=threads)
+    detector.detect(frames[0])
+    ours, theirs = [], []
+    for _ in range(ROUNDS):
+        ours.append(_browser_window(page))
+        page.evaluate("yofPage.stop()")
+        theirs.append(_python_window(detector, frames))
+        page.evaluate("document.getElementById('camera-start').click()")
+        page.wait_for("yofPage.frames() > 0")
+        time.sleep(1.0)
+    stats, backend = page.evaluate("yofPage.stats()"), page.evaluate("yofPage.backend()")
     page.evaluate("yofPage.stop()")
     page.send("Page.close")
-    return frames / seconds, stats, backend
-
-
-def _python_fps(model: Path, frames: list[np.ndarray], threads: int) -> float:
-    detector = Detector(model=model, threads=threads)
-    for frame in frames[:3]:
-        detector.detect(frame)
-    times = []
-    for frame in frames * 2:
-        started = time.perf_counter()
-        detector.detect(frame)
-        times.append(time.perf_counter() - started)
-    return 1.0 / statistics.median(times)
+    return statistics.median(ours), statistics.median(theirs), stats, backend
 
 
 def main() -> None:
@@ -130,8 +151,7 @@ def main() -> None:
                 try:
                     for threads in THREADS:
                         url = f"{demo.server.url}?backend=wasm&threads={threads}"
-                        fps, stats, backend = _browser_fps(browser, url)
-                        python = _python_fps(model, frames, threads)
+                        fps, python, stats, backend = _measure(browser, url, model, frames, threads)
                         print(
                             f"| {precision} | {backend['threads']} | {fps:.1f} | "
                             f"{stats['pre_ms']:.1f} | {stats['run_ms']:.1f} | "
