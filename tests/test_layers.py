@@ -25,6 +25,7 @@ LAYERS = (
             "archcompare",
             "hygiene",
             "serve",
+            "benchmark",
             "__main__",
         },
     ),

@@ -33,3 +33,7 @@ class ExportError(YofError):
 
 class ServeError(YofError):
     """The browser demo cannot start (runtime missing, port taken, no model to serve...)."""
+
+
+class BenchmarkError(YofError):
+    """A benchmark cannot run as asked (an engine not installed, a size not a multiple of 32...)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import re
 import shlex
@@ -72,6 +73,51 @@ def test_debian_darknet_trains_and_the_run_folder_has_everything(trained, tiny_d
     assert [(int(r["iteration"]), float(r["loss"])) for r in rows] == printed
     assert [p[0] for p in printed] == [1, 2, 3]
     assert (run / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_the_run_records_the_network_its_weights_belong_to(trained):
+    _, runs, _ = trained
+    record = json.loads((runs / "tiny" / "network.json").read_text())
+    heads = [s for s in read_cfg(runs / "tiny" / "yolov3-tiny.cfg") if s.name == "yolo"]
+    assert record["anchors"] == [[float(v) for v in h.get("anchors").split(",")] for h in heads]
+    assert (record["cfg"], record["width"], record["classes"]) == ("yolov3-tiny.cfg", 64, [7, 7])
+
+
+def test_a_run_name_that_leaves_runs_is_refused(tmp_path, tiny_data):
+    for name in ("../x", "a/b", "..", ".", "/abs", "-x"):
+        with pytest.raises(DarknetError, match="one folder name under --runs"):
+            TrainOptions(name=name, runs=tmp_path / "runs")
+    done = subprocess.run(
+        [sys.executable, "-m", "yof_darknet", "train", "--data", str(tiny_data), "--name", "../x",
+         "--runs", str(tmp_path / "runs")], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "one folder name under --runs" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_second_training_in_a_run_folder_is_refused(tmp_path, tiny_data, debian_darknet):
+    """Two terminals (or make and SLURM) on one run: the second stops before darknet starts,
+    naming the first."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom yof_darknet.owned import output_lock\n"
+         "with output_lock(sys.argv[1]):\n    print('in', flush=True)\n    time.sleep(120)\n",
+         str(tmp_path / "runs" / "same")], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "in\n"
+        done = subprocess.run(
+            [sys.executable, "-m", "yof_darknet", "train", "--data", str(tiny_data), "--name",
+             "same", "--runs", str(tmp_path / "runs"), "--profile", "sample",
+             "--darknet", str(debian_darknet), *(f"--set={s}" for s in TINY)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 1, done.stderr
+    assert f"another run is writing there (pid {holder.pid}" in done.stderr
+    assert not (tmp_path / "runs" / "same" / "train.log").exists()
 
 
 @pytest.mark.slow
@@ -340,3 +386,19 @@ def test_the_run_obj_data_names_the_validation_list_never_the_test_list(tmp_path
     run_obj = read_obj_data(run_data)
     assert run_obj.valid is None and run_obj.extra == {"validation": "off"}
     assert "valid =" not in run_data.read_text()
+
+
+def test_list_lines_a_shell_would_interpret_are_refused_before_the_run(tmp_path, debian_darknet):
+    """Darknet hands the path of an image it cannot load to its shell: a hand-made train list
+    naming such a file is refused, naming the line; the run folder is never made."""
+    data = make_dataset(tmp_path / "set")
+    image = tmp_path / "set" / "img03.jpg"
+    hostile = image.with_name("img$(touch${IFS}X).jpg")
+    image.rename(hostile)
+    image.with_suffix(".txt").rename(hostile.with_suffix(".txt"))
+    listing = tmp_path / "set" / "train.txt"
+    listing.write_text(listing.read_text().replace(str(image), str(hostile)))
+    with pytest.raises(DarknetError, match=r"train\.txt:4: .* holds '\$', '\(', '\)', '\{', '\}'"):
+        train(data, TrainOptions(name="a", runs=tmp_path / "runs"), darknet=probe(debian_darknet),
+              progress=False)  # fmt: skip
+    assert not (tmp_path / "runs").exists()

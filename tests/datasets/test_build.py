@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -351,3 +354,43 @@ def test_cli_val_sizes_and_the_share_note(expw60, tmp_path):
     )
     assert bad.exit_code == 1 and "--val-per-dataset '2.5'" in bad.output
     assert not (tmp_path / "bad").exists()  # refused before any conversion
+
+
+def _recorded(lock: Path) -> bool:
+    """Whether a run holds ``lock``: it writes its record there once it has locked it."""
+    try:
+        return lock.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def test_a_second_run_into_one_out_is_refused_and_the_first_stays_whole(expw_fixture, tmp_path):
+    """Two terminals (or make and a SLURM job) converting into one --out: the second stops
+    before any work, naming the first (pid, host, command, start); the first's lists all have
+    their images and labels."""
+    raw = tmp_path / "ExpW"
+    shutil.copytree(expw_fixture, raw)
+    before = tree_digest(raw)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "yof_darknet", "datasets", "--expw", str(raw), "--out",
+               str(out)]  # fmt: skip
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        lock = out / ".yof-lock"
+        while not _recorded(lock):  # its record: it holds the lock
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.005)
+        first.send_signal(signal.SIGSTOP)
+        second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
+    assert second.returncode == 1
+    assert second.stderr.count("\n") == 1, second.stderr
+    assert f"another run is writing there (pid {first.pid} on " in second.stderr
+    assert f"--expw {raw} --out {out}" in second.stderr and "started " in second.stderr
+    listed = [Path(p) for name in ("train.txt", "test.txt") for p in read_list(out / name)]
+    assert listed and all(p.is_file() and p.with_suffix(".txt").is_file() for p in listed)
+    assert tree_digest(raw) == before

@@ -64,6 +64,7 @@ def main() -> None:
 def _register() -> None:
     from yof_darknet.cli import (
         archs,
+        benchmark,
         cascade,
         darknet,
         datasets,
@@ -75,8 +76,8 @@ def _register() -> None:
         video,
     )
 
-    modules = (datasets, darknet, evaluate, infer, export, video, pipeline, cascade, archs, serve)
-    for module in modules:
+    modules = (datasets, darknet, evaluate, infer, export, video, pipeline, cascade, archs)
+    for module in (*modules, serve, benchmark):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -18,6 +18,7 @@ from yof_darknet.cli.params import AFFWILD2_OPTION, EXPW_OPTION, OUT_DIR, pick, 
 from yof_darknet.datasets.options import DatasetsOptions
 from yof_darknet.datasets.sample import DEFAULT_IMAGES
 from yof_darknet.errors import DatasetError
+from yof_darknet.owned import output_lock
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:
@@ -45,7 +46,8 @@ def _affwild2_shard(options: DatasetsOptions, affwild2: Path | None, out: Path, 
     out = out.resolve()
     check_out_dir(out, [affwild2], ["affwild2"])
     settings = options.affwild2(_shard(shard))
-    result = run_shard(affwild2, out, settings, progress=True)
+    with output_lock(out, shard=settings.shard):  # shards share OUT, each its own part
+        result = run_shard(affwild2, out, settings, progress=True)
     _echo_affwild2(result.stats.details)
     shard = settings.shard
     assert shard is not None
@@ -71,14 +73,15 @@ def _expw_shard(options: DatasetsOptions, expw: Path, out: Path, shard: str) -> 
     out = out.resolve()
     check_out_dir(out, [expw], ["expw"])
     settings = options.unannotated_options(_shard(shard))
-    counts = detect_expw_shard(
-        expw,
-        out / "expw",
-        min_face_score=options.min_face_score,
-        drop_mixed_images=options.drop_mixed_images,
-        unannotated=settings,
-        progress=True,
-    )
+    with output_lock(out, shard=settings.shard):  # shards share OUT, each its own part
+        counts = detect_expw_shard(
+            expw,
+            out / "expw",
+            min_face_score=options.min_face_score,
+            drop_mixed_images=options.drop_mixed_images,
+            unannotated=settings,
+            progress=True,
+        )
     assert settings.shard is not None
     index, count = settings.shard
     click.echo(
@@ -182,6 +185,13 @@ def _echo_summary(summary) -> None:
                 f"  {data['details']['renamed']} images renamed for Darknet "
                 f"(see {data['details']['renamed_file']})"
             )
+        derived = data["details"].get("derived", {})
+        if derived.get("copies"):
+            why = ", ".join(
+                f"{derived[key]} {key}" for key in ("upright", "shrunk", "recoded", "masked")
+                if derived[key]
+            )  # fmt: skip
+            click.echo(f"  {derived['copies']} images written as derived copies ({why})")
         if "unannotated" in data["details"]:
             unit = "frames" if name == "affwild2" else "images"
             _echo_unannotated(data["details"]["unannotated"], unit)
@@ -258,8 +268,18 @@ def datasets(
         if affwild2:
             _affwild2_shard(options, affwild2, out, shard)
         return
-    extra = {"shards": _check_shards(options, affwild2, out, convert_missing)} if merge else {}
-    _echo_summary(options.build(expw, affwild2, out, recorded=extra))
+    if not merge:
+        _echo_summary(options.build(expw, affwild2, out))
+        return
+    from yof_darknet.datasets.build import check_out_dir
+
+    raws = [raw for raw in (expw, affwild2) if raw is not None]
+    check_out_dir(
+        out.resolve(), raws, [n for n, r in (("expw", expw), ("affwild2", affwild2)) if r]
+    )
+    with output_lock(out.resolve()):  # no shard may still write while the merge checks
+        extra = {"shards": _check_shards(options, affwild2, out, convert_missing)}
+        _echo_summary(options.build(expw, affwild2, out, recorded=extra))
 
 
 @click.command("sample")

@@ -51,7 +51,13 @@ from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import atomic_write_text, protected, unlink_owned
 from yof_darknet.formats.labels import IMAGE_SUFFIXES, darknet_path_problem, label_path_problem
 from yof_darknet.formats.objdata import ObjData, obj_data_text
-from yof_darknet.owned import ensure_real_folder, prune_owned, replace_together, sweep_temporaries
+from yof_darknet.owned import (
+    ensure_real_folder,
+    output_lock,
+    prune_owned,
+    replace_together,
+    sweep_temporaries,
+)
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options
@@ -89,6 +95,7 @@ def expw_job(
     drop_mixed_images: bool = False,
     copy: bool = False,
     unannotated: UnannotatedOptions | None = None,
+    max_side: int = 0,
 ) -> DatasetJob:
     """The ExpW conversion of ``root`` with the ``datasets`` command's options."""
     from yof_darknet.datasets.expw import convert_expw
@@ -100,6 +107,7 @@ def expw_job(
         drop_mixed_images=drop_mixed_images,
         copy=copy,
         unannotated=unannotated,
+        max_side=max_side,
     )
     return DatasetJob("expw", root, convert)
 
@@ -118,13 +126,13 @@ def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None
     Every path is resolved first, so ``OUT/<name>`` being a link into the raw data (or the raw
     data a link into OUT) is seen for what it is.
     """
-    for name in names:
-        problem = label_path_problem(out / name / "probe.jpg")
-        if problem is not None:
-            raise DatasetError(f"--out {out}: Darknet would not find labels under it: {problem}")
     problem = darknet_path_problem(out)
     if problem is not None:
         raise DatasetError(f"--out {out}: {problem}")
+    for name in names:
+        problem = label_path_problem(out / name / "probe.jpg")
+        if problem is not None:
+            raise DatasetError(f"--out {out}: Darknet cannot use it: {problem}")
     outputs = {out: Path(os.path.realpath(out))}
     outputs |= {out / name: Path(os.path.realpath(out / name)) for name in names}
     for raw in raws:
@@ -233,7 +241,7 @@ def build_datasets(
         raise DatasetError(f"dataset given twice: {names}")
     out = Path(out).resolve()
     check_out_dir(out, [job.raw for job in jobs], names)
-    with protected(*(job.raw for job in jobs)):
+    with protected(*(job.raw for job in jobs)), output_lock(out):  # one writer at a time
         plan = _Plan(test_per_dataset, seed, force_test_size, val, balance_cap)
         return _build(jobs, out, plan, options, progress)
 

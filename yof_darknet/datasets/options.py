@@ -46,6 +46,13 @@ class DatasetsOptions:
         False, "ExpW: drop a whole image when any of its faces fails --min-face-score."
     )
     copy: bool = option(False, "Copy images instead of symlinking them.")
+    max_side: int = option(
+        0,
+        "Write images whose long side exceeds N as copies shrunk to N (once; labels are "
+        "normalised, so they do not change; the raw files are never touched). 0: off.",
+        min=0,
+        metavar="N",
+    )
     test_per_dataset: int | None = option(
         None,
         f"Images (or frames) held out for test per dataset [default: {TEST_PER_DATASET}; "
@@ -150,6 +157,7 @@ class DatasetsOptions:
             videos_list=self.videos_list,
             workers=self.workers,
             shard=shard,
+            max_side=self.max_side,
         )
 
     def unannotated_options(self, shard: tuple[int, int] | None = None) -> UnannotatedOptions:
@@ -171,6 +179,7 @@ class DatasetsOptions:
                     drop_mixed_images=self.drop_mixed_images,
                     copy=self.copy,
                     unannotated=self.unannotated_options(),
+                    max_side=self.max_side,
                 )
             )
         if affwild2 is not None:
