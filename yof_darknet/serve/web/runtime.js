@@ -33,12 +33,16 @@ async function importBuild(kind, threads) {
   return ort;
 }
 
-async function createSession(ort, bytes, provider) {
+// As detect's engine (infer/engines.py) opens an int8 model: without QDQ propagation, which
+// would move the first QuantizeLinear of a model whose first block stays fp32 up across its
+// maxpool, onto a slow uint8 MaxPool.
+async function createSession(ort, bytes, provider, precision) {
   const started = performance.now();
-  const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: [provider],
-    graphOptimizationLevel: "all",
-  });
+  const options = { executionProviders: [provider], graphOptimizationLevel: "all" };
+  if (precision === "int8") {
+    options.extra = { optimization: { disable_specified_optimizers: "QDQPropagationTransformer" } };
+  }
+  const session = await ort.InferenceSession.create(bytes, options);
   session.loadMs = performance.now() - started;
   return session;
 }
@@ -76,7 +80,7 @@ export async function openSession(bytes, resizeBytes, precision, wanted, threads
   if (useGpu) {
     try {
       const ort = await importBuild("webgpu", threads);
-      const session = await createSession(ort, bytes, "webgpu");
+      const session = await createSession(ort, bytes, "webgpu", precision);
       const resize = await resizeSession(ort, resizeBytes);
       return { session, resize, ort, backend: "webgpu", threads: ort.env.wasm.numThreads, notes };
     } catch (error) {
@@ -99,7 +103,7 @@ export async function openSession(bytes, resizeBytes, precision, wanted, threads
   }
   let session;
   try {
-    session = await createSession(ort, bytes, "wasm");
+    session = await createSession(ort, bytes, "wasm", precision);
   } catch (error) {
     throw new ModelError(
       `this browser cannot run the model (${error.message || error}). Try a current Chrome, Edge ` +
