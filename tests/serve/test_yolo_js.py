@@ -177,7 +177,7 @@ def test_the_page_computes_what_detect_computes(models, tiny_model, tmp_path):
             })  # fmt: skip
             line = json.dumps(frame_record("x.png", 0, dets, (width, height)))
             expected.append((name, image.shape, blob[0], rows, line))
-    detections = 0
+    detections, lines, differing = 0, 0, 0
     for result, (name, shape, used, rows, line) in zip(
         run_node(cases, tmp_path), expected, strict=True
     ):
@@ -186,9 +186,29 @@ def test_the_page_computes_what_detect_computes(models, tiny_model, tmp_path):
         blob = _floats(result["blob"], used.shape)
         assert np.array_equal(blob, used), (name, shape, np.abs(blob - used).max())
         np.testing.assert_allclose(_floats(result["rows"], rows.shape), rows, rtol=2e-6, atol=1e-7)
-        assert result["line"] == line, (name, shape)
+        _assert_same_line(result["line"], line, (name, shape))
+        lines += 1
+        differing += result["line"] != line
         detections += len(json.loads(line)["detections"])
     assert detections > 50
+    # the rows agree to float rounding, so a printed digit differs only where a value sits on a
+    # rounding boundary of the JSON's 4 (score) or 1 (box) decimals: rare
+    assert differing <= max(1, lines // 10), (differing, lines)
+
+
+def _assert_same_line(page: str, detect: str, case: tuple) -> None:
+    """The same record, detection for detection, in the same order; a score or a box
+    coordinate may differ by one unit of its last printed decimal (the decoded rows agree to
+    float rounding, and a value on a rounding boundary can print either way)."""
+    ours, theirs = json.loads(page), json.loads(detect)
+    assert (ours["source"], ours["frame"]) == (theirs["source"], theirs["frame"]), case
+    assert len(ours["detections"]) == len(theirs["detections"]), (case, page, detect)
+    for a, b in zip(ours["detections"], theirs["detections"], strict=True):
+        assert a["class"] == b["class"], (case, a, b)
+        assert abs(a["score"] - b["score"]) <= 1e-4 + 1e-9, (case, a, b)
+        assert all(abs(p - q) <= 0.1 + 1e-9 for p, q in zip(a["box"], b["box"], strict=True)), (
+            case, a, b,
+        )  # fmt: skip
 
 
 def test_the_json_line_is_pythons_to_the_byte(tmp_path):
