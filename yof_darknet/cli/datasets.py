@@ -251,7 +251,8 @@ def datasets(
     convert_missing: bool,
     **given: Any,
 ) -> None:
-    """Convert ExpW (and Aff-Wild2) into Darknet's layout, split it and write obj.data."""
+    """Convert ExpW, Aff-Wild2, AffectNet, RAF-DB and your own labelled photos (any of them,
+    together) into Darknet's layout, split them and write obj.data."""
     options = pick(DatasetsOptions, given)
     if convert_missing and not merge:
         raise click.UsageError("--convert-missing goes with --merge")

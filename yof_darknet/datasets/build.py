@@ -16,19 +16,22 @@ A converter is a function ``convert(out_dir: Path, *, progress: bool) -> Convers
   frame or the video for Aff-Wild2), ``classes`` the class id of each line of its label;
 - raises ``DatasetError`` (file, line, fix) for input it cannot use at all.
 
-``expw_job`` and ``affwild2_job`` bind a raw folder and its options into a ``DatasetJob``;
-the CLI and ``make reproduce`` hand one per dataset to ``build_datasets``::
+``expw_job``, ``affwild2_job``, ``affectnet_job``, ``rafdb_job`` and ``own_job`` bind a raw
+folder and its options into a ``DatasetJob``; the CLI and ``make reproduce`` hand one per dataset
+to ``build_datasets``::
 
     jobs = [expw_job(expw_dir, min_face_score=50), affwild2_job(affwild2_dir, options)]
     summary = build_datasets(jobs, out, test_per_dataset=2500, seed=0, options={...})
 
 ``build_datasets`` refuses an OUT whose paths Darknet would rewrite or that overlaps a raw folder,
 runs the converters, deletes images and ``.txt`` files under ``OUT/<name>/`` that this run did
-not produce (``DatasetJob.prune``), splits each dataset (``split.split_items``, then
-``split.draw_validation`` from its training part), and writes ``train.txt``, ``test.txt``,
+not produce (``DatasetJob.prune``), splits each dataset (its own held-out set where it has one,
+``split.held_out_split``, else ``split.split_items``; then ``split.draw_validation`` from its
+training part), and writes ``train.txt``, ``test.txt``,
 ``test_<name>.txt``, ``val.txt`` and ``val_<name>.txt`` (when validation took any image),
-``obj.names``, ``obj.data`` (``val = <val.txt>`` beside Darknet's keys) and ``stats.json``, as
-one unit. Nothing under a raw folder is ever written.
+``obj.names`` (the jobs' classes: our 7, or a user's own list), ``obj.data`` (``val = <val.txt>``
+beside Darknet's keys) and ``stats.json``, as one unit. Nothing under a raw folder is ever
+written.
 """
 
 from __future__ import annotations
@@ -44,7 +47,14 @@ from typing import TYPE_CHECKING, Any
 
 from yof_darknet.datasets.balance import class_faces, oversample
 from yof_darknet.datasets.items import Item
-from yof_darknet.datasets.split import VAL_AUTO, Split, ValSize, draw_validation, split_items
+from yof_darknet.datasets.split import (
+    VAL_AUTO,
+    Split,
+    ValSize,
+    draw_validation,
+    held_out_split,
+    split_items,
+)
 from yof_darknet.datasets.stats import ConversionResult
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
@@ -62,12 +72,14 @@ STATS_VERSION = 1
 
 @dataclass(frozen=True)
 class DatasetJob:
-    """One dataset to convert: its name (``OUT/<name>/``), raw folder and bound converter."""
+    """One dataset to convert: its name (``OUT/<name>/``), raw folder, bound converter and the
+    classes its labels use."""
 
     name: str
     raw: Path
     convert: Callable[..., ConversionResult]
     prune: bool = True
+    classes: tuple[str, ...] = CLASSES
 
 
 @dataclass
@@ -114,6 +126,77 @@ def affwild2_job(root: Path, options: AffWild2Options | None = None) -> DatasetJ
     return DatasetJob("affwild2", root, convert)
 
 
+def affectnet_job(
+    root: Path,
+    *,
+    held_out: str = "official",
+    copy: bool = False,
+    unannotated: UnannotatedOptions | None = None,
+    max_side: int = 0,
+) -> DatasetJob:
+    """The AffectNet conversion of ``root`` (``held_out``: ``official`` = validation.csv is the
+    test list, ``drawn`` = drawn as ExpW's)."""
+    from yof_darknet.datasets.affectnet import convert_affectnet
+
+    convert = partial(
+        convert_affectnet,
+        root,
+        held_out=held_out,
+        copy=copy,
+        unannotated=unannotated,
+        max_side=max_side,
+    )
+    return DatasetJob("affectnet", root, convert)
+
+
+def rafdb_job(
+    root: Path,
+    *,
+    held_out: str = "official",
+    copy: bool = False,
+    unannotated: UnannotatedOptions | None = None,
+    max_side: int = 0,
+) -> DatasetJob:
+    """The RAF-DB conversion of ``root`` (``held_out``: ``official`` = the ``test_`` images are
+    the test list, ``drawn`` = drawn as ExpW's)."""
+    from yof_darknet.datasets.rafdb import convert_rafdb
+
+    convert = partial(
+        convert_rafdb,
+        root,
+        held_out=held_out,
+        copy=copy,
+        unannotated=unannotated,
+        max_side=max_side,
+    )
+    return DatasetJob("rafdb", root, convert)
+
+
+def own_job(
+    images: Path,
+    labels: Path,
+    *,
+    classes: tuple[str, ...] = CLASSES,
+    copy: bool = False,
+    unannotated: UnannotatedOptions | None = None,
+    max_side: int = 0,
+) -> DatasetJob:
+    """The conversion of a user's photos under ``images`` labelled by ``labels`` (a CSV or a
+    YOLO names file) into ``classes``."""
+    from yof_darknet.datasets.own import convert_own
+
+    convert = partial(
+        convert_own,
+        images,
+        labels,
+        classes=classes,
+        copy=copy,
+        unannotated=unannotated,
+        max_side=max_side,
+    )
+    return DatasetJob("own", images, convert, classes=tuple(classes))
+
+
 def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None:
     """Refuse an OUT folder Darknet would misread or that shares files with a raw folder.
 
@@ -153,15 +236,15 @@ def _prune(folder: Path, items: Sequence[Item]) -> int:
     return prune_owned(folder, keep, (*IMAGE_SUFFIXES, ".txt"))
 
 
-def _split_counts(split: Split) -> dict[str, Any]:
+def _split_counts(split: Split, classes: Sequence[str]) -> dict[str, Any]:
     """Images and faces in train, val and test, in total and per class."""
-    counts: dict[str, Any] = {"images": {}, "faces": {}, "classes": {n: {} for n in CLASSES}}
+    counts: dict[str, Any] = {"images": {}, "faces": {}, "classes": {n: {} for n in classes}}
     for part, items in (("train", split.train), ("val", split.val), ("test", split.test)):
         faces = Counter(c for it in items for c in it.classes)
         images = Counter(c for it in items for c in set(it.classes))
         counts["images"][part] = len(items)
         counts["faces"][part] = sum(faces.values())
-        for class_id, name in enumerate(CLASSES):
+        for class_id, name in enumerate(classes):
             counts["classes"][name][f"{part}_faces"] = faces[class_id]
             counts["classes"][name][f"{part}_images"] = images[class_id]
     return counts
@@ -171,7 +254,7 @@ def _dataset_stats(
     job: DatasetJob, result: ConversionResult, split: Split, n_test: int, val: ValSize
 ) -> dict[str, Any]:
     stats = result.stats
-    counts = _split_counts(split)
+    counts = _split_counts(split, job.classes)
     classes = stats.per_class()
     unannotated = stats.details.get("unannotated", {}).get("classes", {})
     for name, table in classes.items():
@@ -193,6 +276,7 @@ def _dataset_stats(
             "message": split.message,
             "val_requested": val.text,
             "val_message": split.val_message,
+            "test_source": "dataset" if any(it.held_out for it in result.items) else "drawn",
         },
         "classes": classes,
         "details": stats.details,
@@ -229,10 +313,20 @@ def build_datasets(
     none); ``balance_cap``: ``--balance oversample:CAP`` (``datasets.balance``) on ``train.txt``
     (never on val or test); None lists each training image once."""
     if not jobs:
-        raise DatasetError("no dataset given: pass --expw DIR and/or --affwild2 DIR")
+        raise DatasetError(
+            "no dataset given: pass --expw, --affwild2, --affectnet, --rafdb DIR or "
+            "--images DIR --labels FILE"
+        )
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         raise DatasetError(f"dataset given twice: {names}")
+    if len({job.classes for job in jobs}) > 1:
+        own = next(job for job in jobs if job.classes != CLASSES)
+        raise DatasetError(
+            f"{own.name}: its classes ({', '.join(own.classes)}) are not the 7 expressions of "
+            f"{', '.join(j.name for j in jobs if j.classes == CLASSES)}: a detector has one set "
+            "of classes; convert them into separate --out folders"
+        )
     out = Path(out).resolve()
     check_out_dir(out, [job.raw for job in jobs], names)
     with protected(*(job.raw for job in jobs)):
@@ -292,13 +386,17 @@ def _build(
             summary.messages.append(
                 f"{job.name}: no image kept; see the skip reasons in {stats_path}"
             )
-        split = split_items(
-            result.items,
-            plan.test_per_dataset,
-            plan.seed,
-            dataset=job.name,
-            force=plan.force_test_size,
-        )
+        if any(item.held_out for item in result.items):
+            title = str(result.stats.details.get("held_out", "its own test set"))
+            split = held_out_split(result.items, dataset=job.name, title=title)
+        else:
+            split = split_items(
+                result.items,
+                plan.test_per_dataset,
+                plan.seed,
+                dataset=job.name,
+                force=plan.force_test_size,
+            )
         split = draw_validation(split, plan.val, plan.seed, dataset=job.name)
         summary.messages += [m for m in (split.message, split.val_message) if m]
         train += split.train
@@ -308,21 +406,22 @@ def _build(
         val_per_dataset[job.name] = split.val
         datasets[job.name] = _dataset_stats(job, result, split, plan.test_per_dataset, plan.val)
 
+    classes = jobs[0].classes
     if plan.balance_cap is None:
-        faces = dict(zip(CLASSES, class_faces(train), strict=True))
+        faces = dict(zip(classes, class_faces(train, classes), strict=True))
         listed, balance = train, {"mode": "none", "faces": faces}
     else:
-        listed, balance = oversample(train, plan.balance_cap)
+        listed, balance = oversample(train, plan.balance_cap, classes)
     lists = {"train": listed, "test": test} | {f"test_{n}": it for n, it in per_dataset.items()}
     if val:
         lists |= {"val": val} | {f"val_{n}": it for n, it in val_per_dataset.items()}
     summary.lists = {key: out / f"{key}.txt" for key in lists}
     names_path = out / "obj.names"
-    atomic_write_text(names_path, "".join(f"{name}\n" for name in CLASSES))
+    atomic_write_text(names_path, "".join(f"{name}\n" for name in classes))
     backup = ensure_real_folder(out / "backup")  # darknet writes weights there
     extra = {"val": str(summary.lists["val"])} if val else {}
     obj = ObjData(
-        len(CLASSES), summary.lists["train"], summary.lists["test"], names_path, backup, extra
+        len(classes), summary.lists["train"], summary.lists["test"], names_path, backup, extra
     )
     options = {
         "test_per_dataset": plan.test_per_dataset,
@@ -337,6 +436,7 @@ def _build(
         "options": options,
         "lists": {key: str(path) for key, path in sorted(summary.lists.items())},
         "obj_data": str(summary.obj_data),
+        "classes": list(classes),
         "validation": _validation_record(plan.val, val, out / "val.txt"),
         "totals": {
             "images": {"train": len(train), "val": len(val), "test": len(test)},
