@@ -284,7 +284,13 @@ def datasets(
     is_flag=True,
     help="Control: permute the ExpW faces' labels (same images and boxes, no class signal).",
 )
-def sample(out: Path, seed: int, images: int, shuffle_labels: bool) -> None:
+@click.option(
+    "--lookalikes",
+    is_flag=True,
+    help="Also write OUT/AffectNet and OUT/RAF-DB: drawn faces in those datasets' exact "
+    "layouts and formats, with their traps (to try --affectnet and --rafdb).",
+)
+def sample(out: Path, seed: int, images: int, shuffle_labels: bool, lookalikes: bool) -> None:
     """Write the embedded sample: OUT/ExpW (drawn faces) and OUT/AffWild2 (short videos)."""
     from yof_darknet.datasets.sample import write_sample
 
@@ -296,6 +302,24 @@ def sample(out: Path, seed: int, images: int, shuffle_labels: bool) -> None:
         f"({'labels permuted' if shuffle_labels else 'true labels'}); traps: {traps}"
     )
     click.echo(f"wrote {info.expw.root} and {info.affwild2}")
+    if lookalikes:
+        _lookalikes(out, seed)
+
+
+def _lookalikes(out: Path, seed: int) -> None:
+    from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
+    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+    from yof_darknet.owned import refuse_linked_folders
+
+    for name in ("AffectNet", "RAF-DB"):
+        refuse_linked_folders(out / name)  # a link there could lead into real data
+    affectnet = write_affectnet_sample(out / "AffectNet", seed)
+    rafdb = write_rafdb_sample(out / "RAF-DB", seed)
+    for title, info, lines in (("AffectNet", affectnet, affectnet.rows),
+                               ("RAF-DB", rafdb, rafdb.lines)):  # fmt: skip
+        traps = ", ".join(f"{reason} {n}" for reason, n in sorted(info.reasons.items()))
+        click.echo(f"{title}: {lines} rows, {info.kept} faces to keep; traps: {traps}")
+    click.echo(f"wrote {affectnet.root} and {rafdb.root}")
 
 
 COMMANDS: list[click.Command] = [datasets, sample]

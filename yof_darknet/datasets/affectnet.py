@@ -134,7 +134,7 @@ def _held_out_note(layout: AffectNetLayout, held_out: str) -> str:
         return "drawn from both CSVs' images (--held-out drawn)"
     if layout.validation is None:
         return "drawn from training.csv's images: no validation.csv was found"
-    return f"{layout.validation} (AffectNet's own held-out set)"
+    return "validation.csv"
 
 
 def convert_affectnet(

@@ -236,7 +236,7 @@ def convert_rafdb(
         label_file=str(layout.label_file),
         image_dir=str(image_dir),
         box_dir=str(layout.box_dir),
-        held_out="test_ images (RAF-DB's own test set)"
+        held_out="the test_ images"
         if held_out == "official"
         else "drawn from all images (--held-out drawn)",
     )
