@@ -148,3 +148,22 @@ def test_cpu_profile_trains_from_scratch_by_design_and_reaches_table_ii(tmp_path
     assert "width=64" in cfg  # --set on top of it
     table = json.loads((tmp_path / "runs" / "cpu" / "map" / "table2.json").read_text())
     assert set(table["datasets"]) == {"expw"}
+
+
+def test_reproduce_takes_affectnet_and_rafdb_as_real_data(tmp_path, debian_darknet):
+    from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
+    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+
+    affectnet = write_affectnet_sample(tmp_path / "raw" / "AffectNet")
+    rafdb = write_rafdb_sample(tmp_path / "raw" / "RAF-DB")
+    done = _reproduce(tmp_path, "--affectnet", str(affectnet.root), "--rafdb", str(rafdb.root))
+    assert done.returncode == 1  # real data: the paper profile, which needs pretrained weights
+    assert "EMBEDDED SAMPLE" not in done.stdout and not (tmp_path / "data" / "sample").exists()
+    assert "pass --from-scratch" in done.stderr
+    data = tmp_path / "data" / "darknet"
+    stats = json.loads((data / "stats.json").read_text())
+    assert set(stats["datasets"]) == {"affectnet", "rafdb"}
+    assert stats["options"]["affectnet"] == str(affectnet.root)
+    assert stats["options"]["held_out"] == "official"
+    for name, info in (("affectnet", affectnet), ("rafdb", rafdb)):
+        assert len((data / f"test_{name}.txt").read_text().split()) == info.held_out
