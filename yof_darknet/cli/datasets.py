@@ -177,6 +177,8 @@ def _echo_summary(summary) -> None:
             _echo_affwild2(data["details"])
         for example in data["details"].get("malformed_examples", []):
             click.echo(f"  malformed: {example}")
+        for example in data["details"].get("box_file_examples", []):
+            click.echo(f"  box file: {example}")
         if data["details"].get("renamed"):
             click.echo(
                 f"  {data['details']['renamed']} images renamed for Darknet "
