@@ -360,6 +360,27 @@ def _validation_record(val: ValSize, items: Sequence[Item], path: Path) -> dict[
     }
 
 
+def _split(
+    name: str, result: ConversionResult, plan: _Plan, messages: list[str], stats_path: Path
+) -> Split:
+    """The dataset's test items (its own held-out set, or drawn), then validation from the
+    rest."""
+    own_set = str(result.stats.details.get("held_out", "drawn"))
+    if any(item.held_out for item in result.items):
+        split = held_out_split(result.items, dataset=name, title=own_set)
+    else:
+        if not own_set.startswith("drawn") and result.items:
+            messages.append(
+                f"{name}: its own held-out set ({own_set}) kept no image (see the skip reasons "
+                f"in {stats_path}); the test images are drawn from the others"
+            )
+        split = split_items(
+            result.items, plan.test_per_dataset, plan.seed, dataset=name,
+            force=plan.force_test_size,
+        )  # fmt: skip
+    return draw_validation(split, plan.val, plan.seed, dataset=name)
+
+
 def _build(
     jobs: Sequence[DatasetJob],
     out: Path,
@@ -386,18 +407,7 @@ def _build(
             summary.messages.append(
                 f"{job.name}: no image kept; see the skip reasons in {stats_path}"
             )
-        if any(item.held_out for item in result.items):
-            title = str(result.stats.details.get("held_out", "its own test set"))
-            split = held_out_split(result.items, dataset=job.name, title=title)
-        else:
-            split = split_items(
-                result.items,
-                plan.test_per_dataset,
-                plan.seed,
-                dataset=job.name,
-                force=plan.force_test_size,
-            )
-        split = draw_validation(split, plan.val, plan.seed, dataset=job.name)
+        split = _split(job.name, result, plan, summary.messages, stats_path)
         summary.messages += [m for m in (split.message, split.val_message) if m]
         train += split.train
         test += split.test
