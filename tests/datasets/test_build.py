@@ -374,7 +374,7 @@ def _listed(out: Path, listing: str) -> str:
 def _all_jobs(raw: dict[str, Path], fixtures: Path, names: list[str]) -> list[DatasetJob]:
     from tests.support.affwild2 import TruthDetector
     from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
-    from yof_darknet.datasets.build import affectnet_job, own_job, rafdb_job
+    from yof_darknet.datasets.jobs import affectnet_job, own_job, rafdb_job
 
     jobs = {
         "expw": lambda: expw_job(raw["expw"]),
@@ -423,7 +423,7 @@ def test_all_datasets_together_equal_each_alone(dataset_fixtures, tmp_path):
 
 
 def test_a_datasets_own_test_set_is_its_test_list_and_validation_comes_from_training(tmp_path):
-    from yof_darknet.datasets.build import rafdb_job
+    from yof_darknet.datasets.jobs import rafdb_job
     from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
     from yof_darknet.datasets.split import parse_val_size
 

@@ -246,7 +246,7 @@ def test_out_linked_to_where_a_linked_video_lives_is_refused(affwild2, dataset_f
 
 @pytest.mark.parametrize("name", ["affectnet", "rafdb"])
 def test_out_of_a_still_image_dataset_linked_into_its_raw_data_is_refused(tmp_path, name):
-    from yof_darknet.datasets.build import affectnet_job, rafdb_job
+    from yof_darknet.datasets.jobs import affectnet_job, rafdb_job
     from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
     from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
 

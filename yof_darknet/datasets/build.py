@@ -16,9 +16,9 @@ A converter is a function ``convert(out_dir: Path, *, progress: bool) -> Convers
   frame or the video for Aff-Wild2), ``classes`` the class id of each line of its label;
 - raises ``DatasetError`` (file, line, fix) for input it cannot use at all.
 
-``expw_job``, ``affwild2_job``, ``affectnet_job``, ``rafdb_job`` and ``own_job`` bind a raw
-folder and its options into a ``DatasetJob``; the CLI and ``make reproduce`` hand one per dataset
-to ``build_datasets``::
+``datasets.jobs`` binds a raw folder and its options into a ``DatasetJob`` (``expw_job``,
+``affwild2_job``, ``affectnet_job``, ``rafdb_job``, ``own_job``); the CLI and ``make reproduce``
+hand one per dataset to ``build_datasets``::
 
     jobs = [expw_job(expw_dir, min_face_score=50), affwild2_job(affwild2_dir, options)]
     summary = build_datasets(jobs, out, test_per_dataset=2500, seed=0, options={...})
@@ -39,14 +39,16 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from yof_darknet.datasets.balance import class_faces, oversample
 from yof_darknet.datasets.items import Item
+from yof_darknet.datasets.jobs import DatasetJob
+from yof_darknet.datasets.jobs import affwild2_job as affwild2_job  # where tests look for them
+from yof_darknet.datasets.jobs import expw_job as expw_job
 from yof_darknet.datasets.split import (
     VAL_AUTO,
     Split,
@@ -63,23 +65,7 @@ from yof_darknet.formats.labels import IMAGE_SUFFIXES, darknet_path_problem, lab
 from yof_darknet.formats.objdata import ObjData, obj_data_text
 from yof_darknet.owned import ensure_real_folder, prune_owned, replace_together, sweep_temporaries
 
-if TYPE_CHECKING:
-    from yof_darknet.datasets.affwild2 import AffWild2Options
-    from yof_darknet.datasets.unannotated import UnannotatedOptions
-
 STATS_VERSION = 1
-
-
-@dataclass(frozen=True)
-class DatasetJob:
-    """One dataset to convert: its name (``OUT/<name>/``), raw folder, bound converter and the
-    classes its labels use."""
-
-    name: str
-    raw: Path
-    convert: Callable[..., ConversionResult]
-    prune: bool = True
-    classes: tuple[str, ...] = CLASSES
 
 
 @dataclass
@@ -92,109 +78,6 @@ class BuildSummary:
     stats_path: Path
     messages: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-def expw_job(
-    root: Path,
-    *,
-    min_face_score: float = 50.0,
-    drop_mixed_images: bool = False,
-    copy: bool = False,
-    unannotated: UnannotatedOptions | None = None,
-    max_side: int = 0,
-) -> DatasetJob:
-    """The ExpW conversion of ``root`` with the ``datasets`` command's options."""
-    from yof_darknet.datasets.expw import convert_expw
-
-    convert = partial(
-        convert_expw,
-        root,
-        min_face_score=min_face_score,
-        drop_mixed_images=drop_mixed_images,
-        copy=copy,
-        unannotated=unannotated,
-        max_side=max_side,
-    )
-    return DatasetJob("expw", root, convert)
-
-
-def affwild2_job(root: Path, options: AffWild2Options | None = None) -> DatasetJob:
-    """The Aff-Wild2 conversion of ``root`` (default options: the command's defaults)."""
-    from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
-
-    convert = partial(convert_affwild2, root, options=options or AffWild2Options())
-    return DatasetJob("affwild2", root, convert)
-
-
-def affectnet_job(
-    root: Path,
-    *,
-    held_out: str = "official",
-    copy: bool = False,
-    unannotated: UnannotatedOptions | None = None,
-    max_side: int = 0,
-) -> DatasetJob:
-    """The AffectNet conversion of ``root`` (``held_out``: ``official`` = validation.csv is the
-    test list, ``drawn`` = drawn as ExpW's)."""
-    from yof_darknet.datasets.affectnet import convert_affectnet
-
-    convert = partial(
-        convert_affectnet,
-        root,
-        held_out=held_out,
-        copy=copy,
-        unannotated=unannotated,
-        max_side=max_side,
-    )
-    return DatasetJob("affectnet", root, convert)
-
-
-def rafdb_job(
-    root: Path,
-    *,
-    held_out: str = "official",
-    copy: bool = False,
-    unannotated: UnannotatedOptions | None = None,
-    max_side: int = 0,
-) -> DatasetJob:
-    """The RAF-DB conversion of ``root`` (``held_out``: ``official`` = the ``test_`` images are
-    the test list, ``drawn`` = drawn as ExpW's)."""
-    from yof_darknet.datasets.rafdb import convert_rafdb
-
-    convert = partial(
-        convert_rafdb,
-        root,
-        held_out=held_out,
-        copy=copy,
-        unannotated=unannotated,
-        max_side=max_side,
-    )
-    return DatasetJob("rafdb", root, convert)
-
-
-def own_job(
-    images: Path,
-    labels: Path,
-    *,
-    classes: tuple[str, ...] = CLASSES,
-    copy: bool = False,
-    unannotated: UnannotatedOptions | None = None,
-    max_side: int = 0,
-) -> DatasetJob:
-    """The conversion of a user's photos under ``images`` labelled by ``labels`` (a CSV or a
-    YOLO names file) into ``classes``."""
-    from yof_darknet.datasets.own import convert_own
-
-    convert = partial(
-        convert_own,
-        images,
-        labels,
-        classes=classes,
-        copy=copy,
-        unannotated=unannotated,
-        max_side=max_side,
-    )
-    return DatasetJob("own", images, convert, classes=tuple(classes))
 
 
 def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None:

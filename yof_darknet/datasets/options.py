@@ -22,7 +22,8 @@ from yof_darknet.options import option
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options
-    from yof_darknet.datasets.build import BuildSummary, DatasetJob
+    from yof_darknet.datasets.build import BuildSummary
+    from yof_darknet.datasets.jobs import DatasetJob
 
 SPLIT_BY = ("frames", "videos")
 HELD_OUT = ("official", "drawn")
@@ -218,7 +219,7 @@ class DatasetsOptions:
 
     def jobs(self, expw: Path | None, affwild2: Path | None) -> list[DatasetJob]:
         """One bound converter per dataset folder given."""
-        from yof_darknet.datasets.build import (
+        from yof_darknet.datasets.jobs import (
             affectnet_job,
             affwild2_job,
             expw_job,
