@@ -14,9 +14,26 @@ WEB       := yof_darknet/serve/web
 WEB_STAMP := $(WEB)/vendor/onnxruntime-web/version.json
 
 # Dataset locations (empty = the embedded sample) and the output of `make datasets`.
-EXPW     ?=
-AFFWILD2 ?=
-DATA     ?= data/darknet
+# AFFECTNET= (original release) and RAFDB= (RAF-DB basic) join EXPW=/AFFWILD2= in any
+# combination; IMAGES= + LABELS= (a CSV or a YOLO names file) add your own labelled photos,
+# CLASSES= your own class list for them (a detector of other classes).
+EXPW      ?=
+AFFWILD2  ?=
+AFFECTNET ?=
+RAFDB     ?=
+IMAGES    ?=
+LABELS    ?=
+CLASSES   ?=
+DATA      ?= data/darknet
+# every dataset given, as `datasets` and `reproduce` take them
+DATASET_FLAGS = $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
+	$(if $(AFFECTNET),--affectnet $(AFFECTNET)) $(if $(RAFDB),--rafdb $(RAFDB)) \
+	$(if $(IMAGES),--images $(IMAGES)) $(if $(LABELS),--labels $(LABELS)) \
+	$(if $(CLASSES),--classes $(CLASSES))
+STILL_DATASETS = $(strip $(EXPW)$(AFFECTNET)$(RAFDB)$(IMAGES))
+# `make cross`: the run folders (or weights files) scored on every held-out set of DATA=
+CROSS   ?=
+MAP_OUT ?=
 
 # Darknet stage: the binary (empty = found by yof-darknet), network, training profile and run
 # name; GPUS=0,1 trains on several GPUs (schedule adjusted: docs/guides/training.md); FROM_SCRATCH=1 lets
@@ -76,7 +93,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/$(MODEL_ARCH)_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/$(MODEL_ARCH).cfg)
 
-.PHONY: setup install uninstall docs results test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs compare-ultralytics slurm
+.PHONY: setup install uninstall docs results test lint format datasets bench ensure-darknet darknet gpu-check weights train map cross reproduce hygiene control demo compare compare-archs compare-ultralytics slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -128,9 +145,8 @@ format: $(STAMP) ## ruff: fix what it can and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-datasets: $(STAMP) ## convert EXPW= (and AFFWILD2=) into the Darknet layout in DATA=
-	$(YOF) datasets $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) --out $(DATA) \
-		$(DATASETS_ARGS)
+datasets: $(STAMP) ## convert EXPW=, AFFWILD2=, AFFECTNET=, RAFDB=, IMAGES= + LABELS= (any of them) into the Darknet layout in DATA=
+	$(YOF) datasets $(DATASET_FLAGS) --out $(DATA) $(DATASETS_ARGS)
 
 ensure-darknet: ## use the darknet found (DARKNET=, third_party/darknet, PATH), else build the submodule, else apt-get install darknet
 	@DARKNET='$(DARKNET)' scripts/ensure-darknet.sh
@@ -165,15 +181,21 @@ bench: $(STAMP) $(WEB_STAMP) ## throughput benchmarks (ratios and rates, printed
 # What `make reproduce` trains, and so what control, hygiene and compare train the same way
 # (RUN= is added by each target: RUN, RUN-control...). REPEATS=N: `make hygiene` trains each
 # mode N times (the run-to-run spread).
-SAME_RUN = $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
+SAME_RUN = $(DATASET_FLAGS) \
 	$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
 	--arch $(MODEL_ARCH) $(if $(DARKNET),--darknet $(DARKNET)) \
 	$(if $(GPUS),--gpus $(GPUS)) $(if $(FROM_SCRATCH),--from-scratch) $(DATASETS_ARGS) $(TRAIN_ARGS)
 REPEATS ?= 1
 
-reproduce: $(STAMP) ensure-darknet ## the whole pipeline: EXPW=/AFFWILD2= (none: the embedded sample), PROFILE=, RUN=, GPUS=, *_ARGS=
-	$(YOF) doctor $(if $(DARKNET),--darknet $(DARKNET)) $(if $(EXPW),$(if $(AFFWILD2),,--no-affwild2))
+reproduce: $(STAMP) ensure-darknet ## the whole pipeline: EXPW=/AFFWILD2=/AFFECTNET=/RAFDB=/IMAGES=+LABELS= (none: the embedded sample), PROFILE=, RUN=, GPUS=, *_ARGS=
+	$(YOF) doctor $(if $(DARKNET),--darknet $(DARKNET)) $(if $(STILL_DATASETS),$(if $(AFFWILD2),,--no-affwild2))
 	$(YOF) reproduce $(SAME_RUN) $(if $(RUN),--run $(RUN)) $(MAP_ARGS)
+
+cross: $(STAMP) ## cross-dataset table: each model of CROSS="runs/a runs/b" on every held-out set of DATA= into MAP_OUT= (default runs/cross)
+	@test -n "$(CROSS)" || { echo "cross: give CROSS=\"runs/A runs/B\" (run folders or weights files)"; exit 1; }
+	$(YOF) map --data $(DATA)/obj.data $(foreach run,$(CROSS),--cross $(run)) --out $(or $(MAP_OUT),runs/cross) \
+		$(if $(DARKNET),--darknet $(DARKNET)) $(if $(ENGINE),--engine $(ENGINE)) \
+		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU)) $(MAP_ARGS)
 
 hygiene: $(STAMP) ensure-darknet ## --unannotated keep vs mask trained as make reproduce does (same EXPW=/PROFILE=...), REPEATS= runs each, side by side on the raw test list
 	$(YOF) hygiene $(SAME_RUN) $(if $(RUN),--run $(RUN)) --repeats $(REPEATS) $(MAP_ARGS)

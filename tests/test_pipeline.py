@@ -183,3 +183,51 @@ def test_cpu_profile_trains_from_scratch_by_design_and_reaches_table_ii(tmp_path
     assert "width=64" in cfg  # --set on top of it
     table = json.loads((tmp_path / "runs" / "cpu" / "map" / "table2.json").read_text())
     assert set(table["datasets"]) == {"expw"}
+
+
+def test_reproduce_takes_affectnet_and_rafdb_as_real_data(tmp_path, debian_darknet):
+    from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
+    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+
+    affectnet = write_affectnet_sample(tmp_path / "raw" / "AffectNet")
+    rafdb = write_rafdb_sample(tmp_path / "raw" / "RAF-DB")
+    done = _reproduce(tmp_path, "--affectnet", str(affectnet.root), "--rafdb", str(rafdb.root))
+    assert done.returncode == 1  # real data: the paper profile, which needs pretrained weights
+    assert "EMBEDDED SAMPLE" not in done.stdout and not (tmp_path / "data" / "sample").exists()
+    assert "pass --from-scratch" in done.stderr
+    data = tmp_path / "data" / "darknet"
+    stats = json.loads((data / "stats.json").read_text())
+    assert set(stats["datasets"]) == {"affectnet", "rafdb"}
+    assert stats["options"]["affectnet"] == str(affectnet.root)
+    assert stats["options"]["held_out"] == "official"
+    for name, info in (("affectnet", affectnet), ("rafdb", rafdb)):
+        assert len((data / f"test_{name}.txt").read_text().split()) == info.held_out
+
+
+@pytest.mark.slow
+def test_reproduce_trains_and_scores_your_own_classes(tmp_path, debian_darknet):
+    """Your photos with your class list: obj.names, the cfg's heads and Table II follow it."""
+    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+
+    info = write_rafdb_sample(tmp_path / "raw" / "RAF-DB", compound=False)
+    photos = info.root / "basic" / "Image" / "original"
+    rows = ["image,x1,y1,x2,y2,label"]
+    for index, (name, box) in enumerate(sorted(info.box_files.items())):
+        values = box.split()
+        if (photos / name).is_file() and len(values) == 4:
+            rows.append(f"{name},{','.join(values)},{('smiling', 'other')[index % 2]}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "classes.txt").write_text("smiling\nother\n")
+    done = _reproduce(
+        tmp_path, "--images", str(photos), "--labels", str(tmp_path / "labels.csv"),
+        "--classes", str(tmp_path / "classes.txt"), "--profile", "sample",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (tmp_path / "data" / "darknet" / "obj.names").read_text() == "smiling\nother\n"
+    cfg = (tmp_path / "runs" / "sample" / "yolov3-tiny.cfg").read_text()
+    assert cfg.count("classes=2") == 2 and cfg.count("filters=21") == 2  # 3 * (5 + 2)
+    table = json.loads((tmp_path / "runs" / "sample" / "map" / "table2.json").read_text())
+    assert [c["name"] for c in table["classes"]] == ["smiling", "other"]
+    assert table["paper"] is None and "datasets" in table and "own" in table["datasets"]
+    assert "| Class | Our AP (%) | TP | FP | GT |" in done.stdout
+    assert "Paper AP" not in done.stdout

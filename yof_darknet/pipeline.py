@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from yof_darknet.formats.binary import Darknet
 
 SAMPLE_BANNER = (
-    "No dataset paths given (EXPW=, AFFWILD2=): running on the EMBEDDED SAMPLE (drawn faces and "
-    "two short videos). Its Table II shows that the pipeline works; it is not the paper's data "
-    "and its numbers are not comparable with the paper's."
+    "No dataset paths given (EXPW=, AFFWILD2=, AFFECTNET=, RAFDB=, IMAGES=): running on the "
+    "EMBEDDED SAMPLE (drawn faces and two short videos). Its Table II shows that the pipeline "
+    "works; it is not the paper's data and its numbers are not comparable with the paper's."
 )
 
 
@@ -40,7 +40,8 @@ BESIDE_NAME = "control.md"  # in a control's run folder: the recipe and its cont
 
 @dataclass(frozen=True)
 class ReproduceOptions:
-    """What to reproduce and where. ``expw``/``affwild2`` None = the embedded sample.
+    """What to reproduce and where. ``expw``/``affwild2`` None and no dataset folder in
+    ``datasets`` (AffectNet, RAF-DB, your photos) = the embedded sample.
 
     ``datasets``, ``train`` and ``map`` are the stages' own options (the same dataclasses as
     the ``datasets``, ``train`` and ``map`` commands); ``train.profile`` None = ``sample`` on
@@ -61,7 +62,7 @@ class ReproduceOptions:
 
     @property
     def on_sample(self) -> bool:
-        return self.expw is None and self.affwild2 is None
+        return self.expw is None and self.affwild2 is None and not self.datasets.given
 
     @property
     def sample_name(self) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -434,3 +435,95 @@ def test_ultralytics_own_checker_loads_it_and_finds_every_label(tmp_path, monkey
         assert sum(len(label["cls"]) for label in dataset.labels) == stats["totals"]["faces"][part]
         for label_file, image in zip(dataset.label_files, dataset.im_files, strict=True):
             assert Path(label_file) == Path(image).with_suffix(".txt")
+
+
+def _tree(folder: Path, out: Path) -> dict[str, object]:
+    """Every entry under ``folder``: link target, or bytes with ``out``'s path written as OUT."""
+    found: dict[str, object] = {}
+    for path in sorted(folder.rglob("*")):
+        key = str(path.relative_to(folder))
+        if path.is_symlink():
+            found[key] = ("link", os.readlink(path))
+        elif path.is_file():
+            found[key] = path.read_bytes().replace(str(out).encode(), b"OUT")
+    return found
+
+
+def _listed(out: Path, listing: str) -> str:
+    path = out / listing
+    return path.read_text().replace(str(out), "OUT") if path.exists() else ""
+
+
+def _all_jobs(raw: dict[str, Path], fixtures: Path, names: list[str]) -> list[DatasetJob]:
+    from tests.support.affwild2 import TruthDetector
+    from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
+    from yof_darknet.datasets.jobs import affectnet_job, own_job, rafdb_job
+
+    jobs = {
+        "expw": lambda: expw_job(raw["expw"]),
+        "affwild2": lambda: DatasetJob("affwild2", raw["affwild2"], partial(
+            convert_affwild2, raw["affwild2"], options=AffWild2Options(detector="truth"),
+            detector_factory=partial(TruthDetector, fixtures))),
+        "affectnet": lambda: affectnet_job(raw["affectnet"]),
+        "rafdb": lambda: rafdb_job(raw["rafdb"]),
+        "own": lambda: own_job(raw["own"], raw["own"].parent / "own.csv"),
+    }  # fmt: skip
+    return [jobs[name]() for name in names]
+
+
+def test_all_datasets_together_equal_each_alone(dataset_fixtures, tmp_path):
+    """Converted together or one by one, each dataset's folder, counts and held-out lists are
+    the same (only train.txt, test.txt and val.txt join them); no raw file changes."""
+    from tests.support.affwild2 import copy_release
+    from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
+    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+
+    raw = {"expw": dataset_fixtures / "ExpW", "affwild2": copy_release(dataset_fixtures,
+           tmp_path / "raw" / "AffWild2"), "own": tmp_path / "raw" / "own"}  # fmt: skip
+    write_affectnet_sample(raw.setdefault("affectnet", tmp_path / "raw" / "AffectNet"))
+    write_rafdb_sample(raw.setdefault("rafdb", tmp_path / "raw" / "RAF-DB"))
+    for index in range(6):
+        write_jpeg(raw["own"] / f"p{index}.jpg", 60, 60, seed=index)
+    rows = [f"p{i}.jpg,5,5,50,55,{CLASSES[i]}" for i in range(6)]
+    (raw["own"].parent / "own.csv").write_text("image,x1,y1,x2,y2,label\n" + "\n".join(rows))
+    before = {name: tree_digest(path) for name, path in raw.items()}
+    names = list(raw)
+    together = tmp_path / "together"
+    build_datasets(_all_jobs(raw, dataset_fixtures, names), together, test_per_dataset=3)
+    stats = json.loads((together / "stats.json").read_text())
+    assert set(stats["datasets"]) == set(names)
+    for name in names:
+        alone = tmp_path / f"alone-{name}"
+        build_datasets(_all_jobs(raw, dataset_fixtures, [name]), alone, test_per_dataset=3)
+        assert _tree(together / name, together) == _tree(alone / name, alone), name
+        single = json.loads((alone / "stats.json").read_text())["datasets"][name]
+        assert json.dumps(single).replace(str(alone), "OUT") == json.dumps(
+            stats["datasets"][name]
+        ).replace(str(together), "OUT"), name
+        for listing in (f"test_{name}.txt", f"val_{name}.txt"):  # no val list: none drawn
+            assert _listed(together, listing) == _listed(alone, listing), listing
+    assert {name: tree_digest(path) for name, path in raw.items()} == before
+
+
+def test_a_datasets_own_test_set_is_its_test_list_and_validation_comes_from_training(tmp_path):
+    from yof_darknet.datasets.jobs import rafdb_job
+    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+    from yof_darknet.datasets.split import parse_val_size
+
+    info = write_rafdb_sample(tmp_path / "RAF-DB")
+    out = tmp_path / "out"
+    summary = build_datasets(
+        [rafdb_job(tmp_path / "RAF-DB")], out, test_per_dataset=1, val=parse_val_size("2")
+    )
+    test, val = (read_list(out / f"{n}_rafdb.txt") for n in ("test", "val"))
+    train = read_list(out / "train.txt")
+    assert len(test) == info.held_out and all(Path(p).name.startswith("test_") for p in test)
+    assert len(val) == 2 and all(Path(p).name.startswith("train_") for p in val)
+    assert len(train) == info.kept - info.held_out - 2
+    split = summary.stats["datasets"]["rafdb"]["split"]
+    assert split["test_source"] == "dataset"
+    assert f"its own held-out set (the test_ images, {info.held_out} images)" in split["message"]
+    pooled = build_datasets([rafdb_job(tmp_path / "RAF-DB", held_out="drawn")], tmp_path / "o2",
+                            test_per_dataset=3, val=VAL_OFF)  # fmt: skip
+    assert pooled.stats["datasets"]["rafdb"]["split"]["test_source"] == "drawn"
+    assert len(read_list(tmp_path / "o2" / "test.txt")) == 3

@@ -205,3 +205,16 @@ def test_cli_sample(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "labels permuted" in result.output
     help_text = " ".join(CliRunner().invoke(main, ["sample", "--help"]).output.split())
     assert f"default: {DEFAULT_IMAGES}" in help_text
+
+
+def test_sample_command_writes_the_lookalikes_on_request(tmp_path):
+    result = CliRunner().invoke(main, ["sample", str(tmp_path / "s"), "--images", "4",
+                                       "--lookalikes"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        tmp_path / "s" / "AffectNet" / "Manually_Annotated_file_lists" / "training.csv"
+    ).is_file()
+    assert (tmp_path / "s" / "RAF-DB" / "basic" / "EmoLabel" / "list_patition_label.txt").is_file()
+    assert "AffectNet: 44 rows, 23 faces to keep; traps: animated_image 1," in result.output
+    plain = CliRunner().invoke(main, ["sample", str(tmp_path / "p"), "--images", "4"])
+    assert plain.exit_code == 0 and not (tmp_path / "p" / "AffectNet").exists()

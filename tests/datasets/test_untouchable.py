@@ -242,3 +242,23 @@ def test_out_linked_to_where_a_linked_video_lives_is_refused(affwild2, dataset_f
     with pytest.raises(OutputError, match="refusing to write there"):
         build_datasets([affwild2_job(affwild2, dataset_fixtures)], out, test_per_dataset=2)
     assert tree_digest(batch) == before
+
+
+@pytest.mark.parametrize("name", ["affectnet", "rafdb"])
+def test_out_of_a_still_image_dataset_linked_into_its_raw_data_is_refused(tmp_path, name):
+    from yof_darknet.datasets.jobs import affectnet_job, rafdb_job
+    from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
+    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+
+    raw = tmp_path / name
+    (write_affectnet_sample if name == "affectnet" else write_rafdb_sample)(raw)
+    job = (affectnet_job if name == "affectnet" else rafdb_job)(raw)
+    out = tmp_path / "out"
+    out.mkdir()
+    inner = next(path for path in sorted(raw.rglob("*")) if path.is_dir())
+    (out / name).symlink_to(inner)
+    before = tree_digest(raw)
+    with pytest.raises(DatasetError, match="output folder is inside the raw data"):
+        build_datasets([job], out, test_per_dataset=2)
+    assert tree_digest(raw) == before
+    assert not (out / "obj.data").exists()

@@ -54,3 +54,25 @@ def test_per_dataset_section(dump, truth) -> None:
     assert data["datasets"]["expw"]["ground_truth"] == sum(1 for i in truth.image if i < 5)
     rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
     assert [r["subset"] for r in rows].count("affwild2") == 8
+
+
+def test_other_classes_leave_the_paper_out(dump, truth) -> None:
+    names = ("cat", "dog", "cow", "hen", "pig", "fox", "owl")
+    combined, _, _ = evaluate(dump, truth, EvalParams(), names)
+    rafdb = evaluate(*subset(dump, truth, [0, 1, 2]), EvalParams(), names)[0]
+    table = Table2(combined, "our evaluator", None, {"rafdb": rafdb, "own": rafdb})
+    markdown = render(table, "md")
+    assert "Paper" not in markdown and "33.93" not in markdown
+    assert "| Class | Our AP (%) | TP | FP | GT |" in markdown
+    assert f"| **mAP** | **{combined.map * 100:.2f}** | | | |" in markdown
+    assert "the paper's Table II is left out" in markdown
+    assert "| Class | Combined AP (%) | RAF-DB AP (%) | Own photos AP (%) |" in markdown
+    rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
+    assert {r["paper_ap"] for r in rows} == {""} and {r["difference"] for r in rows} == {""}
+    assert json.loads(render(table, "json"))["paper"] is None
+
+
+def test_the_paper_is_compared_only_for_its_classes_in_its_order(dump, truth) -> None:
+    names = ("disgust", "anger", "fear", "happiness", "sadness", "surprise", "neutral")
+    combined, _, _ = evaluate(dump, truth, EvalParams(), names)
+    assert "Paper AP" not in render(Table2(combined, "our evaluator"), "md")

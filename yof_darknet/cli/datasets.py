@@ -180,6 +180,8 @@ def _echo_summary(summary) -> None:
             _echo_affwild2(data["details"])
         for example in data["details"].get("malformed_examples", []):
             click.echo(f"  malformed: {example}")
+        for example in data["details"].get("box_file_examples", []):
+            click.echo(f"  box file: {example}")
         if data["details"].get("renamed"):
             click.echo(
                 f"  {data['details']['renamed']} images renamed for Darknet "
@@ -254,7 +256,8 @@ def datasets(
     convert_missing: bool,
     **given: Any,
 ) -> None:
-    """Convert ExpW (and Aff-Wild2) into Darknet's layout, split it and write obj.data."""
+    """Convert ExpW, Aff-Wild2, AffectNet, RAF-DB and your own labelled photos (any of them,
+    together) into Darknet's layout, split them and write obj.data."""
     options = pick(DatasetsOptions, given)
     if convert_missing and not merge:
         raise click.UsageError("--convert-missing goes with --merge")
@@ -296,7 +299,13 @@ def datasets(
     is_flag=True,
     help="Control: permute the ExpW faces' labels (same images and boxes, no class signal).",
 )
-def sample(out: Path, seed: int, images: int, shuffle_labels: bool) -> None:
+@click.option(
+    "--lookalikes",
+    is_flag=True,
+    help="Also write OUT/AffectNet and OUT/RAF-DB: drawn faces in those datasets' exact "
+    "layouts and formats, with their traps (to try --affectnet and --rafdb).",
+)
+def sample(out: Path, seed: int, images: int, shuffle_labels: bool, lookalikes: bool) -> None:
     """Write the embedded sample: OUT/ExpW (drawn faces) and OUT/AffWild2 (short videos)."""
     from yof_darknet.datasets.sample import write_sample
 
@@ -308,6 +317,24 @@ def sample(out: Path, seed: int, images: int, shuffle_labels: bool) -> None:
         f"({'labels permuted' if shuffle_labels else 'true labels'}); traps: {traps}"
     )
     click.echo(f"wrote {info.expw.root} and {info.affwild2}")
+    if lookalikes:
+        _lookalikes(out, seed)
+
+
+def _lookalikes(out: Path, seed: int) -> None:
+    from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
+    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+    from yof_darknet.owned import refuse_linked_folders
+
+    for name in ("AffectNet", "RAF-DB"):
+        refuse_linked_folders(out / name)  # a link there could lead into real data
+    affectnet = write_affectnet_sample(out / "AffectNet", seed)
+    rafdb = write_rafdb_sample(out / "RAF-DB", seed)
+    for title, info, lines in (("AffectNet", affectnet, affectnet.rows),
+                               ("RAF-DB", rafdb, rafdb.lines)):  # fmt: skip
+        traps = ", ".join(f"{reason} {n}" for reason, n in sorted(info.reasons.items()))
+        click.echo(f"{title}: {lines} rows, {info.kept} faces to keep; traps: {traps}")
+    click.echo(f"wrote {affectnet.root} and {rafdb.root}")
 
 
 COMMANDS: list[click.Command] = [datasets, sample]

@@ -22,8 +22,9 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     """Table II: AP per expression and mAP beside the paper's, in OUT/table2.{md,csv,json}.
 
     With our evaluator (pjreddie darknet, --engine python, --results) also writes
-    confusion_matrix.{csv,png} and pr_curves.png. Per dataset (ExpW, Aff-Wild2) when
-    test_expw.txt / test_affwild2.txt sit beside the test list.
+    confusion_matrix.{csv,png} and pr_curves.png. Per dataset (ExpW, Aff-Wild2, AffectNet,
+    RAF-DB, own photos) when test_<dataset>.txt sit beside the test list. With --cross RUN
+    (repeated): each model on each of those held-out sets, in OUT/cross.{md,csv,json}.
     """
     from yof_darknet.evaluate.run import map_inputs, run_map, write_outputs
     from yof_darknet.evaluate.table import render
@@ -31,11 +32,25 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     from yof_darknet.owned import output_lock
 
     request = pick(MapOptions, given, darknet=darknet_path)
+    if request.cross:
+        with output_lock(request.out):  # one run at a time writes this folder
+            _cross(request)
+        return
     # one run at a time writes this folder, from start to end
     with protected(*map_inputs(request)), output_lock(request.out):
         outcome = run_map(request)
         written = write_outputs(outcome, request.out, map_inputs(request))
     click.echo(render(outcome.table, fmt), nl=False)
+    click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+
+
+def _cross(request: MapOptions) -> None:
+    """``--cross``: every model on every held-out set, into OUT/cross.{md,csv,json}."""
+    from yof_darknet.evaluate.cross import cross_table, render_cross_markdown, write_cross
+
+    table = cross_table(request, request.cross, echo=lambda line: click.echo(line, err=True))
+    written = write_cross(table, request.out)
+    click.echo(render_cross_markdown(table), nl=False)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
 
 

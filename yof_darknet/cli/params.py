@@ -68,7 +68,7 @@ class FiniteFloat(click.FloatRange):
 EXPW_OPTION = click.option(
     "--expw",
     type=EXISTING_DIR,
-    help="ExpW folder (label/label.lst + image/origin/); reproduce without --expw/--affwild2: "
+    help="ExpW folder (label/label.lst + image/origin/); reproduce without any dataset folder: "
     "the embedded sample.",
 )
 AFFWILD2_OPTION = click.option(

@@ -40,20 +40,20 @@ def parse_balance(text: str) -> int | None:
     raise DatasetError(f"--balance {text!r}: use none, oversample or oversample:CAP (CAP >= 1)")
 
 
-def class_faces(items: Sequence[Item]) -> list[int]:
-    """Faces per class (in ``CLASSES`` order) over ``items``, each listed item counted once."""
+def class_faces(items: Sequence[Item], classes: Sequence[str] = CLASSES) -> list[int]:
+    """Faces per class (in ``classes`` order) over ``items``, each listed item counted once."""
     counts = Counter(c for item in items for c in item.classes)
-    return [counts[c] for c in range(len(CLASSES))]
+    return [counts[c] for c in range(len(classes))]
 
 
-def repetitions(items: Sequence[Item], cap: int) -> list[int]:
+def repetitions(items: Sequence[Item], cap: int, classes: Sequence[str] = CLASSES) -> list[int]:
     """How many times each item goes into ``train.txt`` (see the module's rule).
 
     >>> items = [Item("a", "x", "a", (6,)), Item("b", "x", "b", (6,)), Item("c", "x", "c", (0,))]
     >>> repetitions(items, 4)
     [1, 1, 2]
     """
-    faces = class_faces(items)
+    faces = class_faces(items, classes)
     most = max(faces, default=0)
     result = []
     for item in items:
@@ -63,16 +63,18 @@ def repetitions(items: Sequence[Item], cap: int) -> list[int]:
     return result
 
 
-def oversample(items: Sequence[Item], cap: int) -> tuple[list[Item], dict[str, Any]]:
+def oversample(
+    items: Sequence[Item], cap: int, classes: Sequence[str] = CLASSES
+) -> tuple[list[Item], dict[str, Any]]:
     """The training list with repeats (each item's copies together) and stats.json's ``balance``
     block: faces per class before and after, their shares, images and lines."""
-    counts = repetitions(items, cap)
+    counts = repetitions(items, cap, classes)
     listed = [item for item, count in zip(items, counts, strict=True) for _ in range(count)]
-    before, after = class_faces(items), class_faces(listed)
+    before, after = class_faces(items, classes), class_faces(listed, classes)
 
     def shares(faces: list[int]) -> dict[str, float]:
         total = sum(faces) or 1
-        return {name: round(n / total, 4) for name, n in zip(CLASSES, faces, strict=True)}
+        return {name: round(n / total, 4) for name, n in zip(classes, faces, strict=True)}
 
     return listed, {
         "mode": "oversample",
@@ -80,8 +82,8 @@ def oversample(items: Sequence[Item], cap: int) -> tuple[list[Item], dict[str, A
         "train_images": len(items),
         "train_lines": len(listed),
         "repeated_images": sum(count > 1 for count in counts),
-        "faces_before": dict(zip(CLASSES, before, strict=True)),
-        "faces_after": dict(zip(CLASSES, after, strict=True)),
+        "faces_before": dict(zip(classes, before, strict=True)),
+        "faces_after": dict(zip(classes, after, strict=True)),
         "share_before": shares(before),
         "share_after": shares(after),
     }

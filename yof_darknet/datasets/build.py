@@ -16,20 +16,22 @@ A converter is a function ``convert(out_dir: Path, *, progress: bool) -> Convers
   frame or the video for Aff-Wild2), ``classes`` the class id of each line of its label;
 - raises ``DatasetError`` (file, line, fix) for input it cannot use at all.
 
-``expw_job`` and ``affwild2_job`` bind a raw folder and its options into a ``DatasetJob``;
-the CLI and ``make reproduce`` hand one per dataset to ``build_datasets``::
+``datasets.jobs`` binds a raw folder and its options into a ``DatasetJob`` (``expw_job``,
+``affwild2_job``, ``affectnet_job``, ``rafdb_job``, ``own_job``); the CLI and ``make reproduce``
+hand one per dataset to ``build_datasets``::
 
     jobs = [expw_job(expw_dir, min_face_score=50), affwild2_job(affwild2_dir, options)]
     summary = build_datasets(jobs, out, test_per_dataset=2500, seed=0, options={...})
 
 ``build_datasets`` refuses an OUT whose paths Darknet would rewrite or that overlaps a raw folder,
 runs the converters, deletes images and ``.txt`` files under ``OUT/<name>/`` that this run did
-not produce (``DatasetJob.prune``), splits each dataset (``split.split_items``, then
-``split.draw_validation`` from its training part), and writes ``train.txt``, ``test.txt``,
+not produce (``DatasetJob.prune``), splits each dataset (its own held-out set where it has one,
+``split.held_out_split``, else ``split.split_items``; then ``split.draw_validation`` from its
+training part), and writes ``train.txt``, ``test.txt``,
 ``test_<name>.txt``, ``val.txt`` and ``val_<name>.txt`` (when validation took any image),
-``obj.names``, ``obj.data`` (``val = <val.txt>`` beside Darknet's keys), ``ultralytics.yaml``
-(the same lists for Ultralytics, when there is a validation list) and ``stats.json``, as one
-unit. Nothing under a raw folder is ever written.
+``obj.names`` (the jobs' classes: our 7, or a user's own list), ``obj.data`` (``val = <val.txt>``
+beside Darknet's keys), ``ultralytics.yaml`` (the same lists for Ultralytics, when there is a
+validation list) and ``stats.json``, as one unit. Nothing under a raw folder is ever written.
 """
 
 from __future__ import annotations
@@ -37,15 +39,24 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from yof_darknet.datasets.balance import class_faces, oversample
 from yof_darknet.datasets.items import Item
-from yof_darknet.datasets.split import VAL_AUTO, Split, ValSize, draw_validation, split_items
+from yof_darknet.datasets.jobs import DatasetJob
+from yof_darknet.datasets.jobs import affwild2_job as affwild2_job  # where tests look for them
+from yof_darknet.datasets.jobs import expw_job as expw_job
+from yof_darknet.datasets.split import (
+    VAL_AUTO,
+    Split,
+    ValSize,
+    draw_validation,
+    held_out_split,
+    split_items,
+)
 from yof_darknet.datasets.stats import ConversionResult
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
@@ -61,21 +72,7 @@ from yof_darknet.owned import (
     sweep_temporaries,
 )
 
-if TYPE_CHECKING:
-    from yof_darknet.datasets.affwild2 import AffWild2Options
-    from yof_darknet.datasets.unannotated import UnannotatedOptions
-
 STATS_VERSION = 1
-
-
-@dataclass(frozen=True)
-class DatasetJob:
-    """One dataset to convert: its name (``OUT/<name>/``), raw folder and bound converter."""
-
-    name: str
-    raw: Path
-    convert: Callable[..., ConversionResult]
-    prune: bool = True
 
 
 @dataclass
@@ -88,38 +85,6 @@ class BuildSummary:
     stats_path: Path
     messages: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-def expw_job(
-    root: Path,
-    *,
-    min_face_score: float = 50.0,
-    drop_mixed_images: bool = False,
-    copy: bool = False,
-    unannotated: UnannotatedOptions | None = None,
-    max_side: int = 0,
-) -> DatasetJob:
-    """The ExpW conversion of ``root`` with the ``datasets`` command's options."""
-    from yof_darknet.datasets.expw import convert_expw
-
-    convert = partial(
-        convert_expw,
-        root,
-        min_face_score=min_face_score,
-        drop_mixed_images=drop_mixed_images,
-        copy=copy,
-        unannotated=unannotated,
-        max_side=max_side,
-    )
-    return DatasetJob("expw", root, convert)
-
-
-def affwild2_job(root: Path, options: AffWild2Options | None = None) -> DatasetJob:
-    """The Aff-Wild2 conversion of ``root`` (default options: the command's defaults)."""
-    from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
-
-    convert = partial(convert_affwild2, root, options=options or AffWild2Options())
-    return DatasetJob("affwild2", root, convert)
 
 
 def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None:
@@ -161,15 +126,15 @@ def _prune(folder: Path, items: Sequence[Item]) -> int:
     return prune_owned(folder, keep, (*IMAGE_SUFFIXES, ".txt"))
 
 
-def _split_counts(split: Split) -> dict[str, Any]:
+def _split_counts(split: Split, classes: Sequence[str]) -> dict[str, Any]:
     """Images and faces in train, val and test, in total and per class."""
-    counts: dict[str, Any] = {"images": {}, "faces": {}, "classes": {n: {} for n in CLASSES}}
+    counts: dict[str, Any] = {"images": {}, "faces": {}, "classes": {n: {} for n in classes}}
     for part, items in (("train", split.train), ("val", split.val), ("test", split.test)):
         faces = Counter(c for it in items for c in it.classes)
         images = Counter(c for it in items for c in set(it.classes))
         counts["images"][part] = len(items)
         counts["faces"][part] = sum(faces.values())
-        for class_id, name in enumerate(CLASSES):
+        for class_id, name in enumerate(classes):
             counts["classes"][name][f"{part}_faces"] = faces[class_id]
             counts["classes"][name][f"{part}_images"] = images[class_id]
     return counts
@@ -179,7 +144,7 @@ def _dataset_stats(
     job: DatasetJob, result: ConversionResult, split: Split, n_test: int, val: ValSize
 ) -> dict[str, Any]:
     stats = result.stats
-    counts = _split_counts(split)
+    counts = _split_counts(split, job.classes)
     classes = stats.per_class()
     unannotated = stats.details.get("unannotated", {}).get("classes", {})
     for name, table in classes.items():
@@ -201,6 +166,7 @@ def _dataset_stats(
             "message": split.message,
             "val_requested": val.text,
             "val_message": split.val_message,
+            "test_source": "dataset" if any(it.held_out for it in result.items) else "drawn",
         },
         "classes": classes,
         "details": stats.details,
@@ -237,10 +203,20 @@ def build_datasets(
     none); ``balance_cap``: ``--balance oversample:CAP`` (``datasets.balance``) on ``train.txt``
     (never on val or test); None lists each training image once."""
     if not jobs:
-        raise DatasetError("no dataset given: pass --expw DIR and/or --affwild2 DIR")
+        raise DatasetError(
+            "no dataset given: pass --expw, --affwild2, --affectnet, --rafdb DIR or "
+            "--images DIR --labels FILE"
+        )
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         raise DatasetError(f"dataset given twice: {names}")
+    if len({job.classes for job in jobs}) > 1:
+        own = next(job for job in jobs if job.classes != CLASSES)
+        raise DatasetError(
+            f"{own.name}: its classes ({', '.join(own.classes)}) are not the 7 expressions of "
+            f"{', '.join(j.name for j in jobs if j.classes == CLASSES)}: a detector has one set "
+            "of classes; convert them into separate --out folders"
+        )
     out = Path(out).resolve()
     check_out_dir(out, [job.raw for job in jobs], names)
     with protected(*(job.raw for job in jobs)), output_lock(out):  # one writer at a time
@@ -274,6 +250,27 @@ def _validation_record(val: ValSize, items: Sequence[Item], path: Path) -> dict[
     }
 
 
+def _split(
+    name: str, result: ConversionResult, plan: _Plan, messages: list[str], stats_path: Path
+) -> Split:
+    """The dataset's test items (its own held-out set, or drawn), then validation from the
+    rest."""
+    own_set = str(result.stats.details.get("held_out", "drawn"))
+    if any(item.held_out for item in result.items):
+        split = held_out_split(result.items, dataset=name, title=own_set)
+    else:
+        if not own_set.startswith("drawn") and result.items:
+            messages.append(
+                f"{name}: its own held-out set ({own_set}) kept no image (see the skip reasons "
+                f"in {stats_path}); the test images are drawn from the others"
+            )
+        split = split_items(
+            result.items, plan.test_per_dataset, plan.seed, dataset=name,
+            force=plan.force_test_size,
+        )  # fmt: skip
+    return draw_validation(split, plan.val, plan.seed, dataset=name)
+
+
 def _build(
     jobs: Sequence[DatasetJob],
     out: Path,
@@ -300,14 +297,7 @@ def _build(
             summary.messages.append(
                 f"{job.name}: no image kept; see the skip reasons in {stats_path}"
             )
-        split = split_items(
-            result.items,
-            plan.test_per_dataset,
-            plan.seed,
-            dataset=job.name,
-            force=plan.force_test_size,
-        )
-        split = draw_validation(split, plan.val, plan.seed, dataset=job.name)
+        split = _split(job.name, result, plan, summary.messages, stats_path)
         summary.messages += [m for m in (split.message, split.val_message) if m]
         train += split.train
         test += split.test
@@ -316,21 +306,22 @@ def _build(
         val_per_dataset[job.name] = split.val
         datasets[job.name] = _dataset_stats(job, result, split, plan.test_per_dataset, plan.val)
 
+    classes = jobs[0].classes
     if plan.balance_cap is None:
-        faces = dict(zip(CLASSES, class_faces(train), strict=True))
+        faces = dict(zip(classes, class_faces(train, classes), strict=True))
         listed, balance = train, {"mode": "none", "faces": faces}
     else:
-        listed, balance = oversample(train, plan.balance_cap)
+        listed, balance = oversample(train, plan.balance_cap, classes)
     lists = {"train": listed, "test": test} | {f"test_{n}": it for n, it in per_dataset.items()}
     if val:
         lists |= {"val": val} | {f"val_{n}": it for n, it in val_per_dataset.items()}
     summary.lists = {key: out / f"{key}.txt" for key in lists}
     names_path = out / "obj.names"
-    atomic_write_text(names_path, "".join(f"{name}\n" for name in CLASSES))
+    atomic_write_text(names_path, "".join(f"{name}\n" for name in classes))
     backup = ensure_real_folder(out / "backup")  # darknet writes weights there
     extra = {"val": str(summary.lists["val"])} if val else {}
     obj = ObjData(
-        len(CLASSES), summary.lists["train"], summary.lists["test"], names_path, backup, extra
+        len(classes), summary.lists["train"], summary.lists["test"], names_path, backup, extra
     )
     options = {
         "test_per_dataset": plan.test_per_dataset,
@@ -345,6 +336,7 @@ def _build(
         "options": options,
         "lists": {key: str(path) for key, path in sorted(summary.lists.items())},
         "obj_data": str(summary.obj_data),
+        "classes": list(classes),
         "validation": _validation_record(plan.val, val, out / "val.txt"),
         "totals": {
             "images": {"train": len(train), "val": len(val), "test": len(test)},
@@ -363,7 +355,7 @@ def _build(
         files |= {f"{key}.txt": _list_bytes(items) for key, items in lists.items()}
         files["obj.data"] = obj_data_text(obj).encode("utf-8", "surrogateescape")
         if val:
-            files["ultralytics.yaml"] = ultralytics_yaml(out, summary.lists).encode()
+            files["ultralytics.yaml"] = ultralytics_yaml(out, summary.lists, classes).encode()
         else:
             summary.messages.append(
                 f"{out}: no validation list (--val-per-dataset 0), so no ultralytics.yaml "

@@ -24,7 +24,9 @@ COLUMNS = ["name", *NUMERIC]
 MAX_EXAMPLES = 5
 
 
-def _report(stats: ConversionStats, label_file: Path, rows: list[tuple[int, str, str]]) -> None:
+def report_malformed(
+    stats: ConversionStats, label_file: Path, rows: list[tuple[int, str, str]]
+) -> None:
     """Count malformed rows (line number, reason, why) and keep the first few verbatim."""
     examples = stats.details.setdefault("malformed_examples", [])
     for number, reason, why in rows:
@@ -129,7 +131,7 @@ def read_label_lst(path: Path, stats: ConversionStats) -> pd.DataFrame:
         for index in np.flatnonzero(hit):
             line = " ".join([frame["name"].iat[index], *raw.iloc[index]])
             bad.append((int(frame["line"].iat[index]), reason, f"{describe}: {line!r}"))
-    _report(stats, path, sorted(bad))
+    report_malformed(stats, path, sorted(bad))
     good = frame[~rejected].reset_index(drop=True)
     good["label"] = good["label"].astype(np.int64)
     return good

@@ -22,9 +22,11 @@ from yof_darknet.options import option
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options
-    from yof_darknet.datasets.build import BuildSummary, DatasetJob
+    from yof_darknet.datasets.build import BuildSummary
+    from yof_darknet.datasets.jobs import DatasetJob
 
 SPLIT_BY = ("frames", "videos")
+HELD_OUT = ("official", "drawn")
 # What ``--hygiene`` turns on together (issue 13): the paper's defaults are "keep" and "none".
 HYGIENE = {"unannotated": "mask", "balance": "oversample"}
 TEST_PER_DATASET = 2500  # the paper's held-out images per dataset
@@ -37,8 +39,41 @@ SAMPLE_TEST_IMAGES = 400
 
 @dataclass(frozen=True)
 class DatasetsOptions:
-    """How ExpW and Aff-Wild2 are converted and split (the CLI option of each field: its name)."""
+    """How the datasets are converted and split (the CLI option of each field: its name)."""
 
+    affectnet: Path | None = option(
+        None,
+        "AffectNet folder, original release (Manually_Annotated_file_lists/training.csv and "
+        "validation.csv + Manually_Annotated_Images/).",
+        path="dir",
+    )
+    rafdb: Path | None = option(
+        None,
+        "RAF-DB folder (basic/: EmoLabel/list_patition_label.txt, Image/original/, "
+        "Annotation/boundingbox/; compound/ is counted, not converted).",
+        path="dir",
+    )
+    images: Path | None = option(
+        None, "Your own labelled photos: their folder (with --labels).", path="dir"
+    )
+    labels: Path | None = option(
+        None,
+        "With --images: a CSV (.csv: image,x1,y1,x2,y2,label, label a class name or index) or "
+        "a YOLO names file (obj.names, classes.txt: YOLO .txt labels beside the images).",
+        path="file",
+    )
+    classes: Path | None = option(
+        None,
+        "With --images: your own class list (one name a line) for a detector of other classes "
+        "[default: the 7 expressions, labels matched by name].",
+        path="file",
+    )
+    held_out: str = option(
+        "official",
+        "AffectNet and RAF-DB: official: their own held-out set (validation.csv, the test_ "
+        "images) is the test list; drawn: --test-per-dataset drawn from all their images.",
+        choices=HELD_OUT,
+    )
     min_face_score: float = option(
         50.0, "ExpW: keep faces whose detector confidence is strictly above this."
     )
@@ -79,9 +114,9 @@ class DatasetsOptions:
     seed: int = option(0, "Seed of the test and validation split (and of the embedded sample).")
     unannotated: str = option(
         "keep",
-        "Faces RetinaFace finds that no label.lst row annotates (ExpW) or beyond a video's "
-        "annotated people (Aff-Wild2): keep them (the paper), report (count only), mask (fill "
-        "them; ExpW: in a PNG copy) or drop the image/frame.",
+        "Faces RetinaFace finds that no row annotates (ExpW, AffectNet, RAF-DB, --images) or "
+        "beyond a video's annotated people (Aff-Wild2): keep them (the paper), report (count "
+        "only), mask (fill them; images: in a PNG copy) or drop the image/frame.",
         choices=UNANNOTATED,
     )
     balance: str = option(
@@ -128,6 +163,10 @@ class DatasetsOptions:
     )
 
     def __post_init__(self) -> None:
+        if (self.images is None) != (self.labels is None):
+            raise DatasetError("--images DIR and --labels FILE go together: give both")
+        if self.classes is not None and self.images is None:
+            raise DatasetError("--classes names the classes of --images DIR --labels FILE")
         if self.val_per_dataset is not None:
             parse_val_size(self.val_per_dataset)  # a bad value stops before any conversion
         if not self.hygiene:
@@ -166,11 +205,34 @@ class DatasetsOptions:
         detector = DetectorSettings(threshold=self.face_threshold, max_side=self.face_max_side)
         return UnannotatedOptions(self.unannotated, detector, workers=self.workers, shard=shard)
 
+    @property
+    def given(self) -> bool:
+        """Whether a dataset of this dataclass's own (not ExpW or Aff-Wild2) is given."""
+        return any(p is not None for p in (self.affectnet, self.rafdb, self.images))
+
+    def class_names(self) -> tuple[str, ...]:
+        """The classes of the detector: ``--classes FILE``'s, else the 7 expressions."""
+        from yof_darknet.datasets.own_labels import read_names
+        from yof_darknet.expressions import CLASSES
+
+        return CLASSES if self.classes is None else read_names(self.classes)
+
     def jobs(self, expw: Path | None, affwild2: Path | None) -> list[DatasetJob]:
         """One bound converter per dataset folder given."""
-        from yof_darknet.datasets.build import affwild2_job, expw_job
+        from yof_darknet.datasets.jobs import (
+            affectnet_job,
+            affwild2_job,
+            expw_job,
+            own_job,
+            rafdb_job,
+        )
 
         jobs = []
+        images = {
+            "copy": self.copy,
+            "unannotated": self.unannotated_options(),
+            "max_side": self.max_side,
+        }
         if expw is not None:
             jobs.append(
                 expw_job(
@@ -184,6 +246,12 @@ class DatasetsOptions:
             )
         if affwild2 is not None:
             jobs.append(affwild2_job(affwild2, self.affwild2()))
+        if self.affectnet is not None:
+            jobs.append(affectnet_job(self.affectnet, held_out=self.held_out, **images))
+        if self.rafdb is not None:
+            jobs.append(rafdb_job(self.rafdb, held_out=self.held_out, **images))
+        if self.images is not None and self.labels is not None:
+            jobs.append(own_job(self.images, self.labels, classes=self.class_names(), **images))
         return jobs
 
     def build(

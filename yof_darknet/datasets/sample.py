@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from yof_darknet.datasets.sample_bystanders import Bystander, add_bystander
-from yof_darknet.datasets.sample_faces import draw_face, face_colour
+from yof_darknet.datasets.sample_faces import background, draw_face, face_colour
 from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.owned import refuse_linked_folders
@@ -140,29 +140,6 @@ def _background_box(
     return None
 
 
-def _background(rng: np.random.Generator, side: int) -> np.ndarray:
-    """Dim, low-saturation clutter: a gradient, noise and a few grey shapes, darker than any face.
-
-    Brightness stays under 140 (a face's fill is 165 or more), so that a face's outline is
-    always visible; it is drawn the same way whatever the classes of the faces put on it.
-    """
-    import cv2
-
-    base = rng.uniform(45, 105) + rng.uniform(-10, 10, size=3)
-    ramp = np.linspace(-20, 20, side)[None, :, None] * rng.choice([-1, 1])
-    img = np.clip(base + ramp + rng.normal(0, 6, size=(side, side, 3)), 0, 255).astype(np.uint8)
-    img = np.ascontiguousarray(np.swapaxes(img, 0, 1) if rng.random() < 0.5 else img)
-    for _ in range(int(rng.integers(2, 6))):
-        grey = int(rng.integers(30, 140))
-        p1 = tuple(int(v) for v in rng.integers(0, side, size=2))
-        p2 = tuple(int(v) for v in rng.integers(0, side, size=2))
-        if rng.random() < 0.5:
-            cv2.rectangle(img, p1, p2, (grey, grey, grey), -1)
-        else:
-            cv2.line(img, p1, p2, (grey, grey, grey), int(rng.integers(1, 4)))
-    return img
-
-
 def _name(label: int, index: int, rng: np.random.Generator) -> str:
     adjective = _ADJECTIVES[label][int(rng.integers(len(_ADJECTIVES[label])))]
     return f"{adjective}_{_NOUNS[int(rng.integers(len(_NOUNS)))]}_{index}.jpg"
@@ -188,7 +165,7 @@ def _face_image(seed: int, index: int, info: ExpwSampleInfo) -> tuple[str, bytes
     counts, weights = zip(*_FACES_PER_IMAGE, strict=True)
     faces = _place_faces(rng, side, int(rng.choice(counts, p=weights)))
     labels = [int(rng.integers(len(CLASSES))) for _ in faces]
-    img = _background(rng, side)
+    img = background(rng, side)
     for face, label in zip(faces, labels, strict=True):
         draw_face(img, face, label, face_colour(rng))
     name = _name(labels[0], index, rng)
@@ -223,7 +200,7 @@ def _faceless_image(seed: int, index: int, trap: int, info: ExpwSampleInfo):
     """An image with no face; ``trap`` picks its only row: low score, 50, zero-size or outside."""
     rng = np.random.default_rng([seed, index])
     side = int(rng.choice(_SIDES))
-    img = _background(rng, side)
+    img = background(rng, side)
     label = int(rng.integers(len(CLASSES)))
     name = _name(label, index, rng)
     box = _background_box(rng, side, [])
@@ -273,7 +250,7 @@ def write_expw_sample(
     for extra in range(_UNLISTED_IMAGES):
         index = images + _FACELESS_IMAGES + extra
         rng = np.random.default_rng([seed, index])
-        files.append((f"unlabeled_extra_{extra}.jpg", _jpeg(_background(rng, _SIDES[0]))))
+        files.append((f"unlabeled_extra_{extra}.jpg", _jpeg(background(rng, _SIDES[0]))))
         info.traps["unlisted"] += 1
     if shuffle_labels:
         rows = _shuffled(rows, faces, seed)

@@ -110,3 +110,25 @@ def add_bystander(
     if not ok:
         raise RuntimeError("OpenCV could not encode a JPEG")
     return data.tobytes()
+
+
+def paste_bystander(
+    rng: np.random.Generator, image: np.ndarray, rows_ltrb: Sequence[tuple[int, int, int, int]]
+) -> Bystander | None:
+    """Paste a portrait into ``image`` (BGR, in place) where it touches no row box; its record,
+    or None when there is no room."""
+    import cv2
+
+    height, width = image.shape[:2]
+    placed = place_bystander(rng, (width, height), rows_ltrb)
+    if placed is None:
+        return None
+    photo_name, (left, top, right, bottom) = placed
+    photo = _photo(photo_name)
+    scale = (right - left) / photo.shape[1]
+    image[top:bottom, left:right] = cv2.resize(
+        photo, (right - left, bottom - top), interpolation=cv2.INTER_AREA
+    )
+    x1, y1, x2, y2 = FACE_BOXES[photo_name]
+    face = (left + x1 * scale, top + y1 * scale, left + x2 * scale, top + y2 * scale)
+    return Bystander(photo_name, placed[1], tuple(round(v, 1) for v in face))

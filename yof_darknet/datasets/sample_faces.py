@@ -129,3 +129,61 @@ def draw_face(
     _ellipse(img, f, (0, 0), (1, 1), colour, -1)
     _ellipse(img, f, (0, 0), (1, 1), _INK, max(1, thick // 2))
     _features(img, f, label, thick)
+
+
+def background(rng: np.random.Generator, side: int) -> np.ndarray:
+    """Dim, low-saturation clutter: a gradient, noise and a few grey shapes, darker than any face.
+
+    Brightness stays under 140 (a face's fill is 165 or more), so that a face's outline is
+    always visible; it is drawn the same way whatever the classes of the faces put on it.
+    """
+    import cv2
+
+    base = rng.uniform(45, 105) + rng.uniform(-10, 10, size=3)
+    ramp = np.linspace(-20, 20, side)[None, :, None] * rng.choice([-1, 1])
+    img = np.clip(base + ramp + rng.normal(0, 6, size=(side, side, 3)), 0, 255).astype(np.uint8)
+    img = np.ascontiguousarray(np.swapaxes(img, 0, 1) if rng.random() < 0.5 else img)
+    for _ in range(int(rng.integers(2, 6))):
+        grey = int(rng.integers(30, 140))
+        p1 = tuple(int(v) for v in rng.integers(0, side, size=2))
+        p2 = tuple(int(v) for v in rng.integers(0, side, size=2))
+        if rng.random() < 0.5:
+            cv2.rectangle(img, p1, p2, (grey, grey, grey), -1)
+        else:
+            cv2.line(img, p1, p2, (grey, grey, grey), int(rng.integers(1, 4)))
+    return img
+
+
+def face_picture(
+    rng: np.random.Generator,
+    size_wh: tuple[int, int],
+    faces_ltrb: list[tuple[int, int, int, int]],
+    labels: list[int],
+) -> np.ndarray:
+    """A BGR picture of ``size_wh`` with a drawn face of class ``labels[i]`` in each box."""
+    width, height = size_wh
+    img = np.ascontiguousarray(background(rng, max(width, height))[:height, :width])
+    for box, label in zip(faces_ltrb, labels, strict=True):
+        draw_face(img, box, label, face_colour(rng))
+    return img
+
+
+ENCODINGS = ("jpeg", "png", "bmp", "tiff", "gif")
+
+
+def encode(img: np.ndarray, kind: str) -> bytes:
+    """``img`` (BGR) as a file of ``kind`` (``ENCODINGS``; ``gif``: two frames, animated)."""
+    import io
+
+    from PIL import Image
+
+    rgb = Image.fromarray(np.ascontiguousarray(img[:, :, ::-1]))
+    buffer = io.BytesIO()
+    if kind == "jpeg":
+        rgb.save(buffer, "JPEG", quality=92)
+    elif kind == "gif":
+        flipped = Image.fromarray(np.ascontiguousarray(img[::-1, :, ::-1]))
+        rgb.save(buffer, "GIF", save_all=True, append_images=[flipped], duration=100, loop=0)
+    else:
+        rgb.save(buffer, kind.upper())
+    return buffer.getvalue()

@@ -194,6 +194,25 @@ def split_items(
     return Split(_sorted(train), _sorted(test), message, capped)
 
 
+def held_out_split(items: Sequence[Item], *, dataset: str, title: str) -> Split:
+    """The dataset's own split: ``Item.held_out`` items are the test set, the others train
+    (``title`` names the held-out set in the note, ``--test-per-dataset`` does not apply).
+
+    >>> from pathlib import Path
+    >>> items = [Item(Path(f"/d/{i}.jpg"), "rafdb", str(i), held_out=i < 2) for i in range(5)]
+    >>> split = held_out_split(items, dataset="rafdb", title="test_ images")
+    >>> len(split.train), len(split.test)
+    (3, 2)
+    """
+    train = [item for item in items if not item.held_out]
+    test = [item for item in items if item.held_out]
+    message = (
+        f"{dataset}: its own held-out set ({title}, {len(test)} images) is the test list; "
+        "--test-per-dataset does not apply (--held-out drawn draws it instead)"
+    )
+    return Split(_sorted(train), _sorted(test), message)
+
+
 def _val_target(n_train: int, request: ValSize, dataset: str) -> tuple[int, str | None]:
     """How many items the validation draw aims at, and the note when that is not the request."""
     asked = request.items(n_train)

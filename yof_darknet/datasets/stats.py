@@ -25,14 +25,16 @@ class ConversionStats:
 
     ``counts[outcome][class_id]``: ``outcome`` is ``KEPT`` or a skip reason (``low_score``,
     ``duplicate``, ``degenerate_box``, ``missing_image``, ...); ``class_id`` indexes
-    ``CLASSES`` or is ``NO_CLASS``. ``details`` holds dataset-specific notes for stats.json
-    (malformed-row examples, renamed images, frame-count differences...).
+    ``classes`` (our 7 expressions, or a user's own list) or is ``NO_CLASS``. ``details`` holds
+    dataset-specific notes for stats.json (malformed-row examples, renamed images, frame-count
+    differences...).
     """
 
     dataset: str
     source: str
     counts: dict[str, Counter[int]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    classes: tuple[str, ...] = CLASSES
 
     def add(self, outcome: str, class_ids: Iterable[int]) -> None:
         """Count one face per entry of ``class_ids`` (``NO_CLASS`` for faces without a class)."""
@@ -64,7 +66,7 @@ class ConversionStats:
     def per_class(self) -> dict[str, dict[str, Any]]:
         """Class name → ``{"read", "kept", "skipped": {reason: n}}`` (faces with a class only)."""
         table: dict[str, dict[str, Any]] = {}
-        for class_id, name in enumerate(CLASSES):
+        for class_id, name in enumerate(self.classes):
             skipped = {
                 reason: counter[class_id]
                 for reason, counter in sorted(self.counts.items())

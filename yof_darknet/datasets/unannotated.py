@@ -186,11 +186,12 @@ def _known(known: dict[str, Any], names: list[str]) -> dict[str, Any]:
 
 
 class FaceCache:
-    """Detections of the images of one dataset, in ``folder`` (``OUT/expw/face_cache``)."""
+    """Detections of the images of one dataset, in ``folder`` (``OUT/<dataset>/face_cache``)."""
 
-    def __init__(self, folder: Path, settings: DetectorSettings) -> None:
+    def __init__(self, folder: Path, settings: DetectorSettings, dataset: str = "expw") -> None:
         self.folder = Path(folder)
         self.settings = settings
+        self.dataset = dataset
 
     def chunk_path(self, index: int) -> Path:
         return self.folder / f"chunk-{index:06d}.json"
@@ -240,7 +241,9 @@ class FaceCache:
             (i, image_dir, chunk, self.settings, threads, _known(known, chunk), self.chunk_path(i))
             for i, chunk in todo
         ]
-        with Progress("expw: faces", total=total, unit="img", enabled=progress) as reporter:
+        with Progress(
+            f"{self.dataset}: faces", total=total, unit="img", enabled=progress
+        ) as reporter:
             if workers == 1:
                 for job in jobs:
                     _, entries, detected = _run_chunk(*job)
@@ -290,6 +293,7 @@ def unannotated_summary(
     per_class: dict[str, Counter[int]],
     *,
     match_rule: str = f"intersection over the smaller box >= {MATCH_IOS}",
+    classes: Sequence[str] = CLASSES,
     **extra: Any,
 ) -> dict[str, Any]:
     """stats.json's ``unannotated`` block: ``totals`` and ``per_class`` (class id → count) of
@@ -297,7 +301,7 @@ def unannotated_summary(
     an image counts under every class of its kept faces."""
     classes = {
         name: {key: per_class.get(what, Counter())[class_id] for key, what in SUMMARY_KEYS.items()}
-        for class_id, name in enumerate(CLASSES)
+        for class_id, name in enumerate(classes)
     }
     return {
         "mode": mode,
@@ -319,7 +323,11 @@ class Findings:
     cache: dict[str, int]
 
     def summary(
-        self, mode: str, classes_by_image: dict[str, tuple[int, ...]], checked: int
+        self,
+        mode: str,
+        classes_by_image: dict[str, tuple[int, ...]],
+        checked: int,
+        class_names: Sequence[str] = CLASSES,
     ) -> dict[str, Any]:
         """stats.json's ``unannotated`` block (``unannotated_summary``)."""
         acted = {"mask": "masked", "drop": "dropped"}.get(mode)
@@ -338,6 +346,7 @@ class Findings:
             checked,
             totals,
             per_class,
+            classes=class_names,
             images_unreadable=len(self.unreadable),
             unreadable_examples=self.unreadable[:5],
             cache=self.cache,

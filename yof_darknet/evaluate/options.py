@@ -58,6 +58,15 @@ class MapOptions:
     results: Path | None = option(
         None, "Score existing `detector valid` files (comp4_det_test_<class>.txt).", path="dir"
     )
+    cross: tuple[Path, ...] = option(
+        (),
+        "Cross-dataset table: score each model (a run folder runs/NAME, or a weights file; "
+        "repeat the option) on every held-out set beside --data's test list (test_<dataset>.txt) "
+        "into OUT/cross.{md,csv,json}, each model's Table II in OUT/<model>/.",
+        path="any",
+        multiple=True,
+        metavar="RUN|WEIGHTS",
+    )
     out: Path = option(Path("map"), "Output folder.", path="any")
     darknet: Path | None = None  # the shared --darknet option
 
@@ -84,6 +93,18 @@ class MapOptions:
                     f"{' and '.join(given)} cannot apply with {source}: {why}; drop "
                     f"{'them' if len(given) > 1 else 'it'}"
                 )
+        self._check_cross()
+
+    def _check_cross(self) -> None:
+        given = {"--weights": self.weights, "--cfg": self.cfg, "--model": self.model,
+                 "--from-log": self.from_log, "--results": self.results}  # fmt: skip
+        clash = [name for name, value in given.items() if value is not None]
+        if self.cross and clash:
+            raise EvaluationError(
+                f"{' and '.join(clash)} cannot apply with --cross: each model's weights and cfg "
+                "come from its run folder or weights file; drop "
+                f"{'them' if len(clash) > 1 else 'it'}"
+            )
 
     @property
     def points_or_default(self) -> int:

@@ -36,6 +36,7 @@ from yof_darknet.evaluate.inputs import (
 )
 from yof_darknet.evaluate.options import MapOptions
 from yof_darknet.evaluate.table import Table2
+from yof_darknet.expressions import DATASET_TITLES
 from yof_darknet.fileio import atomic_write_text, protected, unix_lines
 from yof_darknet.formats.cfg import check_heads, read_cfg
 from yof_darknet.formats.imagefiles import read_list
@@ -53,7 +54,7 @@ from yof_darknet.runner import death_message, run_logged
 if TYPE_CHECKING:
     from yof_darknet.formats.binary import Darknet
 
-SUBSET_LISTS = {"expw": "test_expw.txt", "affwild2": "test_affwild2.txt"}
+SUBSET_LISTS = {name: f"test_{name}.txt" for name in DATASET_TITLES}
 # What darknet prints when it goes on without an image (both forks: a 10x10 black stand-in) or
 # without a label file (AlexeyAB: no faces).
 _NOT_LOADED = (

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yof_darknet.expressions import PAPER_AP, PAPER_MAP
+from yof_darknet.expressions import CLASSES, DATASET_TITLES, PAPER_AP, PAPER_MAP
 from yof_darknet.fileio import atomic_write_text
 from yof_darknet.formats.mapresult import MapResult
 
-DATASET_TITLES = {"expw": "ExpW", "affwild2": "Aff-Wild2"}
+OTHER_CLASSES = "the paper's Table II is left out: these classes are not its 7 expressions"
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class Table2:
     method: str
     flavor: str | None = None
     datasets: Mapping[str, MapResult] = field(default_factory=dict)
+
+
+def paper_comparable(result: MapResult) -> bool:
+    """Whether the paper's Table II applies: the classes are its 7 expressions, in its order."""
+    return tuple(c.name for c in result.classes) == CLASSES
 
 
 def _pct(value: float | None) -> str:
@@ -48,9 +53,7 @@ def _settings(result: MapResult) -> str:
     return f"IoU > {result.iou_thresh:.2f}, {curve}"
 
 
-def render_markdown(table: Table2) -> str:
-    """Table II as markdown: class, paper AP, ours, difference; then the mAP and the details."""
-    result = table.combined
+def _paper_rows(result: MapResult) -> list[str]:
     lines = [
         f"## Table II: AP per expression ({_settings(result)})",
         "",
@@ -67,6 +70,28 @@ def render_markdown(table: Table2) -> str:
         f"| **mAP** | {PAPER_MAP:.2f} | **{_pct(result.map)}** | {_diff(result.map, PAPER_MAP)} "
         "| | | |"
     )
+    return lines
+
+
+def _own_classes(result: MapResult) -> list[str]:
+    lines = [
+        f"## Table II: AP per class ({_settings(result)})",
+        "",
+        "| Class | Our AP (%) | TP | FP | GT |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for c in result.classes:
+        lines.append(
+            f"| {c.name} | {_pct(c.ap)} | {c.tp} | {c.fp} | {'' if c.gt is None else c.gt} |"
+        )
+    return [*lines, f"| **mAP** | **{_pct(result.map)}** | | | |", "", f"Note: {OTHER_CLASSES}."]
+
+
+def render_markdown(table: Table2) -> str:
+    """Table II as markdown: class, paper AP, ours, difference; then the mAP and the details
+    (classes other than the paper's: class, AP, counts; the paper is not compared)."""
+    result = table.combined
+    lines = _paper_rows(result) if paper_comparable(result) else _own_classes(result)
     lines += ["", f"Numbers: {table.method}"]
     lines.append(
         f"At conf_thresh {result.conf_thresh:.2f}: precision {_pct(result.precision) or 'n/a'} %, "
@@ -84,7 +109,7 @@ def render_markdown(table: Table2) -> str:
             "",
             "### Per dataset (the paper gives only the combined test set)",
             "",
-            "| Expression | Combined AP (%) | "
+            f"| {'Expression' if paper_comparable(result) else 'Class'} | Combined AP (%) | "
             + " | ".join(f"{DATASET_TITLES.get(n, n)} AP (%)" for n in names)
             + " |",
             "|---|---:|" + "---:|" * len(names),
@@ -110,14 +135,15 @@ def render_csv(table: Table2) -> str:
         ["subset", "class_id", "class", "paper_ap", "ap", "difference", "tp", "fp", "gt"]
     )
     subsets = {"combined": table.combined, **table.datasets}
+    compared = paper_comparable(table.combined)
     for subset, result in subsets.items():
         for c in result.classes:
-            paper = PAPER_AP.get(c.name) if subset == "combined" else None
+            paper = PAPER_AP.get(c.name) if subset == "combined" and compared else None
             writer.writerow(
                 [subset, c.id, c.name, "" if paper is None else f"{paper:.2f}", _pct(c.ap),
                  _diff(c.ap, paper), c.tp, c.fp, "" if c.gt is None else c.gt]
             )  # fmt: skip
-        paper_map = PAPER_MAP if subset == "combined" else None
+        paper_map = PAPER_MAP if subset == "combined" and compared else None
         writer.writerow(
             [subset, "", "mAP", "" if paper_map is None else f"{paper_map:.2f}",
              _pct(result.map), _diff(result.map, paper_map), result.tp, result.fp,
@@ -130,10 +156,14 @@ def to_json(table: Table2) -> dict[str, Any]:
     """The schema of DESIGN.md: AP and rates as fractions 0..1."""
     data: dict[str, Any] = {"flavor": table.flavor, "method": table.method}
     data.update(table.combined.to_dict())
-    data["paper"] = {
-        "map": round(PAPER_MAP / 100, 6),
-        "ap": {name: round(value / 100, 6) for name, value in PAPER_AP.items()},
-    }
+    data["paper"] = (
+        {
+            "map": round(PAPER_MAP / 100, 6),
+            "ap": {name: round(value / 100, 6) for name, value in PAPER_AP.items()},
+        }
+        if paper_comparable(table.combined)
+        else None
+    )
     data["datasets"] = {name: result.to_dict() for name, result in table.datasets.items()}
     return data
 

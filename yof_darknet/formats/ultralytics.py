@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +30,9 @@ from yof_darknet.expressions import CLASSES
 PAD_VALUE = 114
 
 
-def ultralytics_yaml(out: Path, lists: Mapping[str, Path]) -> str:
+def ultralytics_yaml(out: Path, lists: Mapping[str, Path], names: Sequence[str] = CLASSES) -> str:
     """The Ultralytics data file of a converted dataset: ``train``/``val``/``test`` are our
-    image lists (absolute paths), ``names`` our classes.
+    image lists (absolute paths), ``names`` the dataset's classes (our 7 by default).
 
     Ultralytics finds an image's label by replacing the last ``/images/`` of its path with
     ``/labels/`` and the extension with ``.txt`` (``data.utils.img2label_paths``); our paths
@@ -44,7 +44,7 @@ def ultralytics_yaml(out: Path, lists: Mapping[str, Path]) -> str:
         "# yolo train data=<this file> model=yolo26n.pt (labels are found beside the images)",
         f"path: {json.dumps(os.path.abspath(out))}",
         *(f"{key}: {json.dumps(os.path.abspath(lists[key]))}" for key in ("train", "val", "test")),
-        f"names: {json.dumps(list(CLASSES))}",
+        f"names: {json.dumps(list(names))}",
     ]
     return "\n".join(lines) + "\n"
 
