@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,10 @@ from tests.support import FIXTURES
 from tests.support.classifier import train_tiny_classifier
 from tests.support.darknet import make_dataset
 from tests.support.model import TinyModel, train_tiny_model
+from tests.support.skips import NO_DEBIAN_DARKNET
+from tests.support.skips import debian_darknet as find_debian_darknet
+
+pytest_plugins = ["tests.support.skips"]
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +37,10 @@ def dataset_fixtures(fixtures_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def debian_darknet() -> Path:
     """Debian's pjreddie `darknet` binary (installed by .ci/run)."""
-    path = shutil.which("darknet")
+    path = find_debian_darknet()
     if path is None:
-        pytest.skip("Debian's darknet is not installed (apt-get install darknet)")
-    return Path(path)
+        pytest.skip(NO_DEBIAN_DARKNET)
+    return path
 
 
 @pytest.fixture(scope="session")

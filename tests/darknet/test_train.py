@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.darknet import make_dataset, replay_binary
+from tests.support.skips import NO_ALEXEYAB, alexeyab_darknet
 from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.darknet.train import newest_weights, train, train_command
 from yof_darknet.errors import DarknetError
-from yof_darknet.formats.binary import SUBMODULE_BINARY, Darknet, probe
+from yof_darknet.formats.binary import Darknet, probe
 from yof_darknet.formats.cfg import read_cfg
 from yof_darknet.formats.objdata import read_obj_data
 from yof_darknet.formats.weights import read_header
@@ -181,16 +182,10 @@ def test_ctrl_c_stops_darknet_and_keeps_the_weights(tmp_path, trained, tiny_data
     assert len(iterations) >= done_before + 2
 
 
-def _alexeyab() -> Path | None:
-    """A real AlexeyAB build: $YOF_TEST_ALEXEYAB, else the submodule once `make darknet` ran."""
-    candidate = Path(os.environ.get("YOF_TEST_ALEXEYAB", SUBMODULE_BINARY))
-    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(_alexeyab() is None, reason="no AlexeyAB build (make darknet)")
+@pytest.mark.skipif(alexeyab_darknet() is None, reason=NO_ALEXEYAB)
 def test_alexeyab_trains_with_map_during_training(tmp_path, tiny_data):
-    darknet = probe(_alexeyab())
+    darknet = probe(alexeyab_darknet())
     assert darknet.flavor == "alexeyab" and darknet.has_calc_anchors
     options = TrainOptions(profile="sample", max_batches=3, overrides=TINY, runs=tmp_path)
     result = train(tiny_data, options, darknet=darknet, progress=False)
