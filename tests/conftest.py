@@ -9,6 +9,7 @@ import pytest
 from tests.support import FIXTURES
 from tests.support.classifier import train_tiny_classifier
 from tests.support.darknet import make_dataset
+from tests.support.lookalikes import write_lookalikes
 from tests.support.model import TinyModel, train_tiny_model
 from tests.support.skips import NO_DEBIAN_DARKNET
 from tests.support.skips import debian_darknet as find_debian_darknet
@@ -30,8 +31,9 @@ def darknet_fixtures(fixtures_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dataset_fixtures(fixtures_dir: Path) -> Path:
-    return fixtures_dir / "datasets"
+def dataset_fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Format-exact ExpW / Aff-Wild2 look-alikes and their truth (tests/support/lookalikes.py)."""
+    return write_lookalikes(tmp_path_factory.mktemp("lookalikes") / "datasets")
 
 
 @pytest.fixture(scope="session")
