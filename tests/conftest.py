@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import FIXTURES
+from tests.support import FIXTURES, ROOT
 from tests.support.classifier import train_tiny_classifier
 from tests.support.darknet import make_dataset
 from tests.support.lookalikes import write_lookalikes
-from tests.support.model import TinyModel, train_tiny_model
+from tests.support.model import TinyModel, copy_tiny_model
 from tests.support.skips import NO_DEBIAN_DARKNET
 from tests.support.skips import debian_darknet as find_debian_darknet
 
 pytest_plugins = ["tests.support.skips"]
+MODEL = ROOT / "tests" / "fixtures" / "model"  # recorded by scripts/record-fixtures.sh
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +59,6 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, debian_darknet: Pa
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory, darknet_fixtures: Path, debian_darknet: Path) -> TinyModel:
-    """The model Debian's darknet trains once per session, for the infer and export tests."""
-    return train_tiny_model(tmp_path_factory.mktemp("tinymodel"), darknet_fixtures, debian_darknet)
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    """The recorded model of the infer and export tests (tests/fixtures/model) and its images."""
+    return copy_tiny_model(tmp_path_factory.mktemp("tinymodel"), MODEL)
