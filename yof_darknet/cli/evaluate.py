@@ -27,10 +27,14 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     """
     from yof_darknet.evaluate.run import map_inputs, run_map, write_outputs
     from yof_darknet.evaluate.table import render
+    from yof_darknet.fileio import protected
+    from yof_darknet.owned import output_lock
 
     request = pick(MapOptions, given, darknet=darknet_path)
-    outcome = run_map(request)
-    written = write_outputs(outcome, request.out, map_inputs(request))
+    # one run at a time writes this folder, from start to end
+    with protected(*map_inputs(request)), output_lock(request.out):
+        outcome = run_map(request)
+        written = write_outputs(outcome, request.out, map_inputs(request))
     click.echo(render(outcome.table, fmt), nl=False)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.formats.trainlog import Record, TrainLine
 
-COLUMNS = ("iteration", "loss", "avg_loss", "lr", "seconds", "images", "map")
+COLUMNS = ("iteration", "loss", "avg_loss", "lr", "seconds", "images", "map", "loss_rise")
 
 
 def _number(value: float) -> str:
@@ -19,7 +19,9 @@ def _number(value: float) -> str:
 
 
 def write_results(path: Path, rows: Sequence[Record]) -> None:
-    """``results.csv``: ``map`` is empty except after iterations where darknet computed one."""
+    """``results.csv``: ``map`` is empty except after iterations where darknet computed one;
+    ``loss_rise`` (the loss watch's avg loss / running minimum) is empty where it was not
+    judged (the first iterations of each darknet run)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -34,6 +36,7 @@ def write_results(path: Path, rows: Sequence[Record]) -> None:
                 _number(line.seconds),
                 line.images,
                 "" if row.map is None else _number(row.map),
+                "" if row.loss_rise is None else _number(row.loss_rise),
             ]
         )
     atomic_write_text(Path(path), out.getvalue())
@@ -55,7 +58,14 @@ def read_results(path: Path) -> list[Record]:
                 float(item["seconds"]),
                 int(item["images"]),
             )
-            rows.append(Record(line, float(item["map"]) if item["map"] else None))
+            rise = item.get("loss_rise")  # absent from the files of older versions
+            rows.append(
+                Record(
+                    line,
+                    float(item["map"]) if item["map"] else None,
+                    float(rise) if rise else None,
+                )
+            )
     return rows
 
 

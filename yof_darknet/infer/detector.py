@@ -28,12 +28,13 @@ from yof_darknet.cluster import available_cpus
 from yof_darknet.errors import InferenceError
 from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.cfg import parse_cfg
+from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.formats.modelinfo import ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import Placement, fill_input, to_image_boxes
 from yof_darknet.infer.engines import Engine, OpenCVEngine, OrtEngine, read_model_info
 from yof_darknet.infer.netcfg import NetSpec, opencv_cfg_text, read_net_spec
-from yof_darknet.infer.weightsfile import check_weights_size
+from yof_darknet.infer.weightsfile import cfg_text, check_weights_size
 from yof_darknet.infer.yolo import decode_heads
 
 ENGINES = ("ort", "opencv")
@@ -111,6 +112,8 @@ class Detector:
     ) -> None:
         if engine not in ENGINES:
             raise InferenceError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
+        self.nonfinite = 0  # boxes dropped for a NaN or infinite number (see ``decode``)
+        self.notes: list[str] = []  # what the user should know about the model given
         self.cfg = None if cfg is None else Path(cfg)
         self.weights = None if weights is None else Path(weights)
         self.model = None if model is None else Path(model)
@@ -126,11 +129,11 @@ class Detector:
                 "--cascade CFG:WEIGHTS"
             )
         if self.cfg is not None and self.weights is not None:
-            text = self.cfg.read_text(errors="replace")
+            text = cfg_text(self.cfg)
             self.spec = read_net_spec(self.cfg, text)
             self.heads = head_specs(parse_cfg(text, str(self.cfg)), str(self.cfg))
             self.names = resolve_names(names, self.cfg, self.weights)
-            check_weights_size(self.cfg, text, self.weights)
+            self.notes = check_weights_size(self.cfg, text, self.weights)
             if info is not None:
                 _check_model_source(info, self.model, text, self.weights)
                 self.spec = replace(self.spec, width=info.width, height=info.height)
@@ -177,7 +180,7 @@ class Detector:
                 return OpenCVEngine(onnx=self.model, outputs=list(info.outputs) if info else None,
                                     threads=threads, device=device)  # fmt: skip
             assert self.cfg is not None and self.weights is not None
-            text = self.cfg.read_text(errors="replace")
+            text = cfg_text(self.cfg)
             patched = opencv_cfg_text(text, (self.width, self.height)).encode()
             return OpenCVEngine(
                 darknet_cfg=patched, weights=self.weights, threads=threads, device=device
@@ -200,13 +203,35 @@ class Detector:
         rows, placements = self.forward_batch([image_bgr])
         return rows[0], placements[0]
 
-    def forward_batch(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Placement]]:
-        """:meth:`forward` for several images in one network run (a batch)."""
+    def prepare(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Placement]]:
+        """The network input of ``images`` (Darknet's pre-processing, one blob for the batch)
+        and each image's placement in it: the first of :meth:`detect_batch`'s three steps,
+        which a pipeline may run in another thread than the network."""
         blob = np.empty((len(images), 3, self.height, self.width), dtype=np.float32)
         placements = [
             fill_input(_as_bgr(image), blob[i], self.spec.letter_box)
             for i, image in enumerate(images)
         ]
+        return blob, placements
+
+    def finish(
+        self,
+        raws: Sequence[np.ndarray],
+        placements: Sequence[Placement],
+        images_wh: Sequence[tuple[int, int]],
+        thresh: float = 0.25,
+        nms: float = 0.45,
+    ) -> list[list[Detection]]:
+        """Decode + NMS of the network's raw outputs (``engine.run``): the last step."""
+        rows = decode_heads(raws, self.heads, self.width, self.height)
+        return [
+            self.decode(r, p, wh, thresh, nms)
+            for r, p, wh in zip(rows, placements, images_wh, strict=True)
+        ]
+
+    def forward_batch(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Placement]]:
+        """:meth:`forward` for several images in one network run (a batch)."""
+        blob, placements = self.prepare(images)
         raws = self.engine.run(blob)
         return decode_heads(raws, self.heads, self.width, self.height), placements
 
@@ -214,11 +239,9 @@ class Detector:
         self, images: Sequence[np.ndarray], thresh: float = 0.25, nms: float = 0.45
     ) -> list[list[Detection]]:
         """:meth:`detect` of several images, run through the network as one batch."""
-        rows, placements = self.forward_batch(images)
-        return [
-            self.decode(r, p, (image.shape[1], image.shape[0]), thresh, nms)
-            for r, p, image in zip(rows, placements, images, strict=True)
-        ]
+        blob, placements = self.prepare(images)
+        sizes = [(image.shape[1], image.shape[0]) for image in images]
+        return self.finish(self.engine.run(blob), placements, sizes, thresh, nms)
 
     def detect(
         self, image_bgr: np.ndarray, thresh: float = 0.25, nms: float = 0.45
@@ -234,7 +257,13 @@ class Detector:
         thresh: float,
         nms: float,
     ) -> list[Detection]:
-        """Darknet's ``get_network_boxes`` + ``do_nms_sort`` on :meth:`forward`'s rows."""
+        """Darknet's ``get_network_boxes`` + ``do_nms_sort`` on :meth:`forward`'s rows. Rows
+        with a NaN or infinite number (a diverged model) are dropped and counted in
+        ``nonfinite``: no box or score that is not a finite number is ever returned."""
+        finite = np.isfinite(rows).all(axis=1)
+        if not finite.all():
+            self.nonfinite += int(np.count_nonzero(~finite & ~(rows[:, 4] <= thresh)))
+            rows = rows[finite]
         rows = rows[rows[:, 4] > thresh]
         box_index, class_ids = np.nonzero(rows[:, 5:] > thresh)
         if box_index.size == 0:
@@ -282,7 +311,7 @@ class Detector:
             for path in paths:
                 if stop.is_set():
                     break
-                loaded.put((Path(path), cv2.imread(str(path), cv2.IMREAD_COLOR)))
+                loaded.put((Path(path), read_image(path)))
             loaded.put(None)
 
         reader = threading.Thread(target=read_all, daemon=True)

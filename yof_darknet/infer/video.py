@@ -1,6 +1,9 @@
 """Detection on a video file, a camera or a stream: capture, inference and the consumer (drawing,
 window, writers) run in separate threads joined by small queues, as in darknet_video.py, so a
-slow frame never stalls capture.
+slow frame never stalls capture. With a single-stage :class:`Detector` the work of a frame is
+split over the three: the capture thread also pre-processes (Darknet's resize), the inference
+thread only runs the network, and decode + NMS happen in the consumer's thread, so on a video
+file the three overlap and the network is never waiting for the others.
 
 A live source (camera, URL) keeps only the newest captured frame: frames that arrive while the
 network is busy are dropped, so what is shown is never late. A video file is read frame by frame
@@ -10,6 +13,7 @@ and nothing is dropped: the output has every frame.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -20,6 +24,7 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.formats.imagefiles import opencv_path
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.sources import Source
 
@@ -38,13 +43,40 @@ class Frame:
     seconds: float
 
 
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's log while it tries its capture backends: a missing camera makes each of
+    them print a warning (a dozen lines before our one-line error). A user who set
+    ``OPENCV_LOG_LEVEL`` sees them as asked."""
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        yield
+        return
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
 def open_capture(source: Source) -> cv2.VideoCapture:
     """Open the video file, camera index or URL of ``source``."""
     target = source.camera if source.camera is not None else str(source.path or source.url)
-    capture = cv2.VideoCapture(target)
+    with _quiet_opencv():
+        if isinstance(target, int):
+            capture = cv2.VideoCapture(target)
+        else:  # a name that is not UTF-8 crashes OpenCV: open a link (the file outlives it)
+            with opencv_path(target) as name:
+                capture = cv2.VideoCapture(name)
     if not capture.isOpened():
-        what = f"camera {source.camera}" if source.camera is not None else target
-        raise InferenceError(f"{what}: OpenCV cannot open this video source")
+        hint = "; OPENCV_LOG_LEVEL=DEBUG shows what OpenCV tried"
+        if source.camera is not None:
+            raise InferenceError(
+                f"camera {source.camera}: cannot be opened (no such camera, in use by another "
+                f"program, or no permission: see ls -l /dev/video*){hint}"
+            )
+        raise InferenceError(f"{target}: OpenCV cannot open this video source{hint}")
     return capture
 
 
@@ -68,6 +100,12 @@ def stream_detections(
     an exception in a worker) stops both worker threads. ``batch`` > 1 runs that many frames of
     a video file through the network at once (live sources always run one: the newest)."""
     batch = 1 if live else batch
+    staged = isinstance(detector, Detector)
+
+    def _prepared(image: np.ndarray) -> tuple[np.ndarray, object]:
+        blob, placements = detector.prepare([image])
+        return blob, placements[0]
+
     frames: queue.Queue = queue.Queue(maxsize=1 if live else max(queue_size, batch))
     results: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
@@ -96,13 +134,14 @@ def stream_detections(
                 ok, image = capture.read()
                 if not ok:
                     break
+                item = (index, image, *_prepared(image)) if staged else (index, image)
                 if live:
                     # the only producer: after taking the stale frame out, there is room.
                     with contextlib.suppress(queue.Empty):
                         frames.get_nowait()
-                    frames.put_nowait((index, image))
+                    frames.put_nowait(item)
                 else:
-                    put(frames, (index, image))
+                    put(frames, item)
                 index += 1
         except BaseException as exc:
             errors.append(exc)
@@ -120,7 +159,12 @@ def stream_detections(
                 if not items:
                     break
                 started = time.perf_counter()
-                found = detector.detect_batch([image for _, image in items], thresh, nms)
+                if staged:
+                    blob = np.concatenate([item[2] for item in items])
+                    raws = detector.engine.run(blob)
+                    put(results, (items, raws, (time.perf_counter() - started) / len(items)))
+                    continue
+                found = detector.detect_batch([item[1] for item in items], thresh, nms)
                 seconds = (time.perf_counter() - started) / len(items)
                 for (index, image), detections in zip(items, found, strict=True):
                     put(results, Frame(index, image, detections, seconds))
@@ -137,7 +181,15 @@ def stream_detections(
         worker.start()
     try:
         while (item := get(results)) is not _END:
-            yield item
+            if not staged:
+                yield item
+                continue
+            items, raws, seconds = item
+            sizes = [(image.shape[1], image.shape[0]) for _, image, _, _ in items]
+            placements = [placement for *_, placement in items]
+            found = detector.finish(raws, placements, sizes, thresh, nms)
+            for (index, image, _, _), detections in zip(items, found, strict=True):
+                yield Frame(index, image, detections, seconds)
         if errors:
             raise errors[0]
     finally:
