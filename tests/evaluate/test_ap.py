@@ -82,6 +82,14 @@ def test_valid_result_files_score_as_the_fixture_readme_says(
     assert f"{result.map * 100:.2f}" == expected
 
 
+def test_recall_levels_are_darknets_reciprocal_products() -> None:
+    """Darknet (built -Ofast) computes the 11-point level 6 as 6 * 0.1 = 0.6000000000000001, so a
+    recall of exactly 3/5 does not reach it: the level takes the precision at recall 4/5."""
+    precision = np.array([1.0, 1.0, 1.0, 3 / 4, 4 / 5])
+    recall = np.array([1, 2, 3, 3, 4]) / 5
+    assert average_precision(precision, recall, points=11) == pytest.approx((6 + 3 * 0.8) / 11)
+
+
 def _one_image_truth(boxes: list[list[float]], classes: list[int]) -> GroundTruth:
     return GroundTruth.from_arrays([0] * len(boxes), classes, boxes, 1)
 
