@@ -1,8 +1,9 @@
 """Why a test may be skipped, the skipped count by reason at the end of a run, and CI's refusal
 of a skip it can fix (a pytest plugin: tests/conftest.py loads it).
 
-Every skip of the suite starts its message with one of the reasons below. The summary groups
-the skipped tests by reason; under CI (``CI=true``, which .ci/run sets) a skip whose reason is in
+A skip for a missing tool starts its message with one of the reasons below (other skips say
+their own reason: no real ExpW slice, no tmpfs, not root). The summary groups the skipped tests
+by their message; under CI (``CI=true``, which .ci/run sets) a skip whose reason is in
 ``CI_FIXABLE`` (.ci/run installs Debian's darknet, slurm-wlm and munge; ``make test`` creates the
 OpenCV 5 environment) fails the run, so a broken installation cannot pass as a green run.
 """
