@@ -1,4 +1,5 @@
-"""Shared test fixtures: the project's root and the real Darknet/dataset fixtures in ../shared."""
+"""Shared test fixtures: the project's recorded Darknet fixtures (tests/fixtures), the generated
+dataset look-alikes, and the skip summary (tests/support/skips.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import FIXTURES, ROOT
+from tests.support import FIXTURES
 from tests.support.classifier import train_tiny_classifier
 from tests.support.darknet import make_dataset
 from tests.support.lookalikes import write_lookalikes
@@ -15,20 +16,12 @@ from tests.support.skips import NO_DEBIAN_DARKNET
 from tests.support.skips import debian_darknet as find_debian_darknet
 
 pytest_plugins = ["tests.support.skips"]
-MODEL = ROOT / "tests" / "fixtures" / "model"  # recorded by scripts/record-fixtures.sh
 
 
 @pytest.fixture(scope="session")
-def fixtures_dir() -> Path:
-    """`../shared/fixtures` (real Darknet runs and format-exact dataset samples)."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared fixtures not found at {FIXTURES} (set YOF_SHARED)")
-    return FIXTURES
-
-
-@pytest.fixture(scope="session")
-def darknet_fixtures(fixtures_dir: Path) -> Path:
-    return fixtures_dir / "darknet"
+def darknet_fixtures() -> Path:
+    """Real Darknet output recorded by scripts/record-fixtures.sh (tests/fixtures/darknet)."""
+    return FIXTURES / "darknet"
 
 
 @pytest.fixture(scope="session")
@@ -61,4 +54,4 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, debian_darknet: Pa
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     """The recorded model of the infer and export tests (tests/fixtures/model) and its images."""
-    return copy_tiny_model(tmp_path_factory.mktemp("tinymodel"), MODEL)
+    return copy_tiny_model(tmp_path_factory.mktemp("tinymodel"), FIXTURES / "model")
