@@ -8,6 +8,10 @@ STAMP  := $(VENV)/.installed
 # with OpenCV 5 (which has no Darknet importer); the package comes from .venv.
 CV5       := .venv-cv5
 CV5_STAMP := $(CV5)/.installed
+# ONNX Runtime Web for `yof-darknet serve`: the npm package pinned in WEB/package-lock.json,
+# its page's files copied into WEB/vendor/ (git-ignored, shipped as package data).
+WEB       := yof_darknet/serve/web
+WEB_STAMP := $(WEB)/vendor/onnxruntime-web/version.json
 
 # Dataset locations (empty = the embedded sample) and the output of `make datasets`.
 EXPW     ?=
@@ -80,13 +84,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,docs]'
 	touch $(STAMP)
 
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json | $(STAMP)
+	$(BIN)/python -m yof_darknet.serve.runtime
+	touch $(WEB_STAMP)
+
 $(CV5_STAMP): $(STAMP)
 	test -x $(CV5)/bin/python || $(PYTHON) -m venv $(CV5)
 	$(CV5)/bin/python -m pip install -q "opencv-python-headless>=5,<6" \
 		"numpy==$$($(BIN)/python -c 'import numpy; print(numpy.__version__)')"
 	touch $(CV5_STAMP)
 
-setup: $(STAMP) ## create .venv and install the package (editable) with the dev and docs tools
+setup: $(STAMP) $(WEB_STAMP) ## create .venv and install the package (editable) with the dev and docs tools, and ONNX Runtime Web (npm) for `serve`
 
 # `make install`: yof-darknet on PATH in every shell, as a link to .venv's command (the link
 # runs the project's .venv; nothing to activate). BINDIR= elsewhere.
@@ -106,7 +114,7 @@ docs: $(STAMP) ## build the documentation site into site/ (mkdocs --strict: a br
 results: $(STAMP) ## write docs/results.md and the README's Table II from the records in results/
 	$(BIN)/python scripts/results.py render
 
-test: $(STAMP) $(CV5_STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed) + the docs site
+test: $(STAMP) $(WEB_STAMP) $(CV5_STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed) + the docs site
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -151,7 +159,7 @@ map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{
 gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train the sample with -map, print it/s, mAP, FPS; EXPW=DIR adds real data (paper profile, ~8 min: Table II, face AP, s/iteration)
 	$(if $(EXPW),EXPW='$(EXPW)') scripts/gpu-check.sh
 
-bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests); bench_engines is `yof-darknet benchmark`
+bench: $(STAMP) $(WEB_STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests); bench_engines is `yof-darknet benchmark`
 	$(BIN)/python -m benchmarks
 
 # What `make reproduce` trains, and so what control, hygiene and compare train the same way

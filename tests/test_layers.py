@@ -24,6 +24,7 @@ LAYERS = (
             "compare",
             "archcompare",
             "hygiene",
+            "serve",
             "benchmark",
             "__main__",
         },

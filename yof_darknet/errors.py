@@ -31,5 +31,9 @@ class ExportError(YofError):
     """A Darknet model cannot be converted (layer not supported, weights of another cfg...)."""
 
 
+class ServeError(YofError):
+    """The browser demo cannot start (runtime missing, port taken, no model to serve...)."""
+
+
 class BenchmarkError(YofError):
     """A benchmark cannot run as asked (an engine not installed, a size not a multiple of 32...)."""

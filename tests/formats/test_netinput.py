@@ -1,5 +1,6 @@
 """Darknet's pre-processing: the exact numpy resize against darknet's C loops, and the fast
-ONNX Runtime resize against the exact one, on the pixels and on a trained model's scores."""
+ONNX Runtime resize against the exact one, on the pixels and on a trained model's scores; the
+resize graph of RGBA pixels (what `serve`'s page runs) against detect's."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from yof_darknet.formats.netinput import (
     darknet_resize,
     fill_input,
     resize_exact_into,
+    resize_graph,
     resize_into,
 )
 from yof_darknet.infer.detector import Detector
@@ -50,12 +52,14 @@ def test_darknet_resize_reference():
 @pytest.mark.parametrize(
     ("in_wh", "out_wh"),
     [((640, 480), (416, 416)), ((640, 480), (320, 320)), ((96, 96), (96, 96)),
-     ((150, 96), (416, 256)), ((33, 1000), (8, 416)), ((1, 40), (32, 32)), ((40, 40), (1, 7))],
+     ((150, 96), (416, 256)), ((33, 1000), (8, 416)), ((1, 40), (32, 32)), ((40, 40), (1, 7)),
+     ((320, 240), (416, 416)), ((1280, 720), (288, 288)), ((97, 61), (96, 96))],
 )  # fmt: skip
 def test_fast_resize_follows_the_exact_one(in_wh, out_wh):
     """Only the rounding of the sample positions differs, by up to two units in the last place
     of a position (~ side x 2**-23 pixels), times the step between neighbouring pixels (up to
-    1 on this noise; 2e-5 in all on camera frames)."""
+    1 on this noise; 2e-5 in all on camera frames). The last row is Darknet's exactly, also
+    where Darknet leaves it nearly black (240 -> 416, 720 -> 288, 61 -> 96)."""
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, size=(in_wh[1], in_wh[0], 3), dtype=np.uint8)
     fast = np.empty((3, out_wh[1], out_wh[0]), np.float32)
@@ -63,6 +67,7 @@ def test_fast_resize_follows_the_exact_one(in_wh, out_wh):
     resize_into(image, fast)
     resize_exact_into(image, exact)
     np.testing.assert_allclose(fast, exact, rtol=0, atol=max(in_wh) * 2.0**-22)
+    np.testing.assert_array_equal(fast[:, -1], exact[:, -1])
     # a view into a bigger blob (a letterbox window) is written in place too
     window = np.zeros((3, out_wh[1] + 4, out_wh[0] + 6), np.float32)
     resize_into(image, window[:, 2:-2, 3:-3])
@@ -87,3 +92,33 @@ def test_fast_resize_keeps_the_scores(tiny_model: TinyModel, letter_box: bool):
         rows = [decode_heads(detector.engine.run(b), detector.heads, 96, 96) for b in (fast, exact)]
         worst = max(worst, float(np.abs(rows[0][..., 4:] - rows[1][..., 4:]).max()))
     assert worst < 1e-5, worst
+
+
+@pytest.mark.parametrize(("in_wh", "out_wh"), [((640, 480), (416, 312)), ((97, 61), (96, 60))])
+def test_the_rgba_resize_graph_gives_detects_pixels(in_wh, out_wh):
+    """``resize_graph("rgba")`` (any size, the output size an input: the browser page's) on the
+    RGBA form of a BGR image equals the fixed-size BGR graph detect runs, bit for bit, and so
+    detect's input but for the last row (which resize_into writes as Darknet does, and so does
+    the page)."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, size=(in_wh[1], in_wh[0], 3), dtype=np.uint8)
+    rgba = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
+    rgba[..., 3] = rng.integers(0, 256, size=rgba.shape[:2], dtype=np.uint8)  # ignored
+    session = ort.InferenceSession(
+        resize_graph("rgba").SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    sizes = np.array([1, 3, out_wh[1], out_wh[0]], np.int64)
+    (page,) = session.run(None, {"rgba": rgba, "sizes": sizes})
+    fixed = ort.InferenceSession(
+        resize_graph("bgr", in_wh, out_wh).SerializeToString(),
+        providers=["CPUExecutionProvider"],
+    )
+    np.testing.assert_array_equal(page, fixed.run(None, {"bgr": image})[0])
+    detect = np.empty((3, out_wh[1], out_wh[0]), np.float32)
+    resize_into(image, detect)
+    assert page.shape == detect.shape and page.dtype == np.float32
+    np.testing.assert_array_equal(page[:, :-1], detect[:, :-1])
+    with pytest.raises(ValueError, match="pixels"):
+        resize_graph("rgb")

@@ -72,11 +72,12 @@ def _register() -> None:
         export,
         infer,
         pipeline,
+        serve,
         video,
     )
 
     modules = (datasets, darknet, evaluate, infer, export, video, pipeline, cascade, archs)
-    for module in (*modules, benchmark):
+    for module in (*modules, serve, benchmark):
         for command in module.COMMANDS:
             main.add_command(command)
 

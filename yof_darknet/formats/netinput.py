@@ -16,8 +16,10 @@ Two implementations of that arithmetic:
   rounding, Darknet ``c * ((in - 1) / (out - 1))`` in two): a position moves by up to two
   units in its last place (~ side x 2**-23 pixels), the pixel by that times the step to its
   neighbour: ~2e-5 on a [0, 1] camera frame, class scores within 1e-5 of the exact resize
-  (tests/formats/test_netinput.py). 1.2-1.9 ms per 640x480 frame at 416 on one core,
-  against ~2.5-4.7 ms for the exact one;
+  (tests/formats/test_netinput.py). Its last row is then rewritten with Darknet's arithmetic,
+  which skips the row below there: where the float32 step ends just short of the last source
+  row, Darknet's last row is nearly black, and so is ours. 1.2-1.9 ms per 640x480 frame at 416
+  on one core, against ~2.5-4.7 ms for the exact one;
 * :func:`resize_exact_into`: Darknet's float32 operations in Darknet's order (bit-identical to
   its C loops) with tables precomputed once per (input size, output size), numpy only: the
   reference the fast one is tested against, and the path for degenerate sizes (an input or
@@ -31,9 +33,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
 
 # (float)(x / 255.) for every byte value, as darknet converts pixels.
 _TO_FLOAT = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
@@ -119,46 +125,77 @@ def resize_exact_into(image_bgr: np.ndarray, out: np.ndarray) -> None:
         target += lower
 
 
+def resize_graph(
+    pixels: str = "bgr", in_wh: tuple[int, int] | None = None, out_wh: tuple[int, int] | None = None
+) -> ModelProto:
+    """The ONNX model of the fast resize: an 8-bit HxWxC image (``pixels``: ``bgr``, 3
+    channels, or ``rgba``, 4, as a browser's canvas gives them) -> float32 planar RGB
+    (3, out_h, out_w) in [0, 1], by ONNX Runtime's ``Resize`` (linear, corners aligned). With
+    ``in_wh`` and ``out_wh``: fixed shapes; without: any input size, and the output size is a
+    second input, ``sizes`` = [1, 3, out_h, out_w] (int64). ``yof-darknet serve``'s page runs
+    the ``rgba`` one in ONNX Runtime Web: the same kernel, so the same pixels as ``detect``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    if pixels not in ("bgr", "rgba"):
+        raise ValueError(f"pixels={pixels!r}: bgr or rgba")
+
+    def const(name: str, value: np.ndarray) -> TensorProto:
+        return numpy_helper.from_array(np.asarray(value), name)
+
+    # the R, G, B planes: reversed out of B, G, R; the first three of R, G, B, A
+    start, end, step = ([2], [-4], [-1]) if pixels == "bgr" else ([0], [3], [1])
+    channels = 3 if pixels == "bgr" else 4
+    node = helper.make_node
+    nodes = [
+        node("Transpose", [pixels], ["planar"], perm=[2, 0, 1]),
+        node("Slice", ["planar", "start", "end", "axis", "step"], ["rgb"]),
+        node("Cast", ["rgb"], ["pixels"], to=TensorProto.FLOAT),
+        # float32(x) / 255 equals darknet's (float)(x / 255.) for all 256 bytes
+        node("Div", ["pixels", "k255"], ["unit"]),
+        node("Unsqueeze", ["unit", "axis"], ["batch"]),
+        node("Resize", ["batch", "", "", "sizes"], ["resized"], mode="linear",
+             coordinate_transformation_mode="align_corners"),
+        node("Squeeze", ["resized", "axis"], ["out"]),
+    ]  # fmt: skip
+    constants = [
+        const("start", np.array(start)),
+        const("end", np.array(end)),
+        const("axis", np.array([0])),
+        const("step", np.array(step)),
+        const("k255", np.array(255, np.float32)),
+    ]
+    inputs = [
+        helper.make_tensor_value_info(
+            pixels,
+            TensorProto.UINT8,
+            [in_wh[1], in_wh[0], channels] if in_wh else ["h", "w", channels],
+        )
+    ]
+    if out_wh is not None:
+        constants.append(const("sizes", np.array([1, 3, out_wh[1], out_wh[0]])))
+    else:
+        inputs.append(helper.make_tensor_value_info("sizes", TensorProto.INT64, [4]))
+    out_shape = [3, out_wh[1], out_wh[0]] if out_wh else [3, "out_h", "out_w"]
+    graph = helper.make_graph(
+        nodes,
+        "darknet_resize",
+        inputs,
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, out_shape)],
+        constants,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
 class _Resizer:
     """ONNX Runtime's ``Resize`` (linear, corners aligned) of an 8-bit BGR HxWx3 image into a
     float32 planar RGB (3, out_h, out_w) image in [0, 1]."""
 
     def __init__(self, in_w: int, in_h: int, out_w: int, out_h: int) -> None:
         import onnxruntime as ort
-        from onnx import TensorProto, helper, numpy_helper
 
-        def const(name: str, value: np.ndarray) -> TensorProto:
-            return numpy_helper.from_array(np.asarray(value), name)
-
-        node = helper.make_node
-        nodes = [
-            node("Transpose", ["bgr"], ["planar"], perm=[2, 0, 1]),
-            # planes in reverse order: B, G, R -> R, G, B
-            node("Slice", ["planar", "start", "end", "axis", "step"], ["rgb"]),
-            node("Cast", ["rgb"], ["pixels"], to=TensorProto.FLOAT),
-            # float32(x) / 255 equals darknet's (float)(x / 255.) for all 256 bytes
-            node("Div", ["pixels", "k255"], ["unit"]),
-            node("Unsqueeze", ["unit", "axis"], ["batch"]),
-            node("Resize", ["batch", "", "", "sizes"], ["resized"], mode="linear",
-                 coordinate_transformation_mode="align_corners"),
-            node("Squeeze", ["resized", "axis"], ["out"]),
-        ]  # fmt: skip
-        graph = helper.make_graph(
-            nodes,
-            "darknet_resize",
-            [helper.make_tensor_value_info("bgr", TensorProto.UINT8, [in_h, in_w, 3])],
-            [helper.make_tensor_value_info("out", TensorProto.FLOAT, [3, out_h, out_w])],
-            [
-                const("start", np.array([2])),
-                const("end", np.array([-4])),
-                const("axis", np.array([0])),
-                const("step", np.array([-1])),
-                const("k255", np.array(255, np.float32)),
-                const("sizes", np.array([1, 3, out_h, out_w])),
-            ],
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-        model.ir_version = 8
+        model = resize_graph("bgr", (in_w, in_h), (out_w, out_h))
         options = ort.SessionOptions()
         # one thread, the caller's: as fast as two on a quiet machine (~1.1-1.3 ms a 640x480
         # frame), and unlike two it does not wait for a descheduled peer on a busy one.
@@ -185,16 +222,35 @@ def _resizer(in_w: int, in_h: int, out_w: int, out_h: int) -> _Resizer:
     return _Resizer(in_w, in_h, out_w, out_h)
 
 
+def _last_row_exact(image_bgr: np.ndarray, out: np.ndarray) -> None:
+    """Darknet's last output row, where it is not the last source row: when the float32 step
+    puts the last sample just short of the last source row (``sy`` = 59.999996 of 60 rows),
+    Darknet takes ``(1 - dy)`` of the row above and skips the row below on the last row, so
+    that row is nearly black (e.g. 240 -> 416, 720 -> 288, 960 -> 480). ONNX Runtime's Resize
+    samples the last row itself; this writes Darknet's (one row: a few microseconds)."""
+    in_h, in_w = image_bgr.shape[:2]
+    out_h, out_w = out.shape[1:]
+    plan = _plan(in_w, in_h, out_w, out_h)
+    upper = plan.upper[-1, 0]
+    row = int(plan.upper_row[-1] if plan.rows is None else plan.rows[plan.upper_row[-1]])
+    source = image_bgr[row : row + 1]
+    for plane, target in zip(cv2.split(source)[::-1], out, strict=True):
+        taps = cv2.LUT(np.take(plane, plan.columns, axis=1), _TO_FLOAT)[0]
+        part, right = taps[:out_w] * plan.left, taps[out_w:] * plan.right
+        target[-1] = (part + right) * upper
+
+
 def resize_into(image_bgr: np.ndarray, out: np.ndarray) -> None:
     """Darknet's ``resize_image`` of an 8-bit BGR image into ``out``, a float32 (3, H, W) RGB
     array (a view into a blob is fine): planes R, G, B in [0, 1], within ~2e-5 of Darknet's
-    float arithmetic (see the module's docstring)."""
+    float arithmetic (see the module's docstring), its last row exactly Darknet's."""
     in_h, in_w = image_bgr.shape[:2]
     out_h, out_w = out.shape[1:]
     if min(in_w, in_h, out_w, out_h) < 2:
         resize_exact_into(image_bgr, out)
         return
     _resizer(in_w, in_h, out_w, out_h)(image_bgr, out)
+    _last_row_exact(image_bgr, out)
 
 
 def darknet_resize(image_bgr: np.ndarray, width: int, height: int) -> np.ndarray:
