@@ -4,8 +4,9 @@ of a skip it can fix (a pytest plugin: tests/conftest.py loads it).
 A skip for a missing tool starts its message with one of the reasons below (other skips say
 their own reason: no real ExpW slice, no tmpfs, not root). The summary groups the skipped tests
 by their message; under CI (``CI=true``, which .ci/run sets) a skip whose reason is in
-``CI_FIXABLE`` (.ci/run installs Debian's darknet, slurm-wlm and munge; ``make test`` creates the
-OpenCV 5 environment) fails the run, so a broken installation cannot pass as a green run.
+``CI_FIXABLE`` (.ci/run installs Debian's darknet, slurm-wlm, munge, chromium and npm;
+``make test`` creates the OpenCV 5 environment) fails the run, so a broken installation cannot
+pass as a green run.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from yof_darknet.formats.binary import SUBMODULE_BINARY
 NO_DEBIAN_DARKNET = "Debian's darknet is not installed (apt-get install darknet)"
 NO_SLURM = "SLURM cannot start here"
 NO_OPENCV5 = "the OpenCV 5 environment is missing"
+NO_CHROMIUM = "Debian's chromium is not installed (apt-get install chromium)"
+NO_NODE = "Node.js is not installed (it comes with npm: apt-get install npm)"
 NO_ALEXEYAB = (
     "no AlexeyAB build: `make darknet` builds the pinned submodule, or set YOF_TEST_ALEXEYAB="
     "/path/to/darknet (CI cannot: it has no GitHub access to fetch the submodule)"
 )
-CI_FIXABLE = (NO_DEBIAN_DARKNET, NO_SLURM, NO_OPENCV5)
+CI_FIXABLE = (NO_DEBIAN_DARKNET, NO_SLURM, NO_OPENCV5, NO_CHROMIUM, NO_NODE)
 _SESSION = pytest.StashKey[pytest.Session]()
 
 
