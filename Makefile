@@ -76,7 +76,7 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/$(MODEL_ARCH)_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/$(MODEL_ARCH).cfg)
 
-.PHONY: setup install uninstall docs results test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs slurm
+.PHONY: setup install uninstall docs results test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs compare-ultralytics slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -201,6 +201,26 @@ slurm: $(STAMP) ## submit the SLURM chain: AFFWILD2= in SHARDS= array tasks → 
 
 compare: $(STAMP) ensure-darknet ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both as make reproduce does (same EXPW=/PROFILE=...; none: the sample)
 	$(YOF) compare $(SAME_RUN) $(if $(RUN),--run $(RUN))
+
+# Ultralytics beside them (`make compare-ultralytics`; the optional, AGPL-3.0 extra:
+# .venv/bin/pip install -e '.[ultralytics]'). ULTRA_MODEL=yolo26n.pt starts from COCO weights
+# (Ultralytics downloads them); yolo26n.yaml (or yolov8n.yaml...) from scratch.
+ULTRA_MODEL  ?= yolo26n.pt
+ULTRA_EPOCHS ?= 100
+ULTRA_IMGSZ  ?= 416
+ULTRA_ARGS   ?=
+ULTRA_DATA    = $(if $(EXPW)$(AFFWILD2),data/darknet,data/sample-darknet)
+ULTRA_RUN     = $(or $(RUN),$(PROFILE)$(ARCH_SUFFIX))-ultralytics
+ULTRA_ONNX    = runs/$(ULTRA_RUN)/weights/best.onnx
+
+compare-ultralytics: $(STAMP) ensure-darknet ## make compare, plus an Ultralytics model (ULTRA_MODEL=, ULTRA_EPOCHS=, ULTRA_IMGSZ=) trained on the same data's ultralytics.yaml, as a third column
+	@$(BIN)/python -c 'import ultralytics' 2>/dev/null || { echo "compare-ultralytics: ultralytics is not installed: $(BIN)/pip install -e '.[ultralytics]' (AGPL-3.0, optional)"; exit 1; }
+	$(YOF) compare $(SAME_RUN) $(if $(RUN),--run $(RUN))
+	test -f $(ULTRA_ONNX) || { $(BIN)/yolo train data=$(abspath $(ULTRA_DATA))/ultralytics.yaml \
+		model=$(ULTRA_MODEL) epochs=$(ULTRA_EPOCHS) imgsz=$(ULTRA_IMGSZ) project=$(abspath runs) \
+		name=$(ULTRA_RUN) exist_ok=True $(ULTRA_ARGS) && \
+		$(BIN)/yolo export model=runs/$(ULTRA_RUN)/weights/best.pt format=onnx imgsz=$(ULTRA_IMGSZ); }
+	$(YOF) compare $(SAME_RUN) $(if $(RUN),--run $(RUN)) --ultralytics $(ULTRA_ONNX)
 
 compare-archs: $(STAMP) ## one row per --arch: parameters, BFLOPs at 416, CPU FPS per engine, mAP of trained runs/PROFILE-ARCH on DATA=
 	$(YOF) compare-archs --profile $(PROFILE) $(if $(wildcard $(DATA)/obj.data),--data $(DATA)/obj.data) \

@@ -64,6 +64,24 @@ def test_the_side_by_side_table_by_hand():
     assert "| face AP (any class) | 62.50 | 87.50 |" in render_compare(result)
 
 
+def test_an_ultralytics_model_is_a_third_column():
+    result = CompareResult(
+        ap={
+            "single-stage": {"anger": 0.5, "mAP": 0.5},
+            "cascade": {"anger": 0.25, "mAP": 0.25},
+            "ultralytics": {"anger": 0.75, "mAP": 0.75},
+        },
+        accuracy=0.75,
+        ms={e: {1: 50.0, 5: 50.0} for e in ("single-stage", "cascade", "ultralytics")},
+        found={e: {1: 1, 5: 4} for e in ("single-stage", "cascade", "ultralytics")},
+        backend={"single-stage": "cpu", "cascade": "cpu", "ultralytics": "cpu"},
+    )
+    table = render_compare(result)
+    assert "| Expression | Single-stage AP (%) | Cascade AP (%) | Ultralytics AP (%) |" in table
+    assert "| **mAP** | 50.00 | 25.00 | 75.00 |" in table
+    assert "| 1 face(s) | " + " | ".join(["20.0 (50.0 ms, 1 found)"] * 3) + " |" in table
+
+
 def test_compare_scores_and_times_both_models_on_one_test_list(
     tiny_model, tiny_classifier, tmp_path
 ):

@@ -9,7 +9,9 @@ each step skipped when done: the detector with ``reproduce``'s stages (``runs/RU
 classifier on crops of the same training images (``crops`` into ``DATA-crops``,
 ``train-classifier`` into ``runs/RUN-cascade``); the result goes to ``runs/RUN-compare``.
 Where ``map`` records a class-agnostic face AP (``face_ap`` in table2.json), it is shown beside
-the mAP of both.
+the mAP of both. ``ultralytics``: an Ultralytics ONNX export (trained on the same converted data's
+``ultralytics.yaml``) scored and timed as a third column, through the same detector code
+(``map --engine onnx``: its own letterbox and output layout, our thresholds, NMS and evaluator).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class CompareOptions:
     out: Path = Path("runs/compare")
     rounds: int = 20  # timed frames per engine and face count
     threads: int | None = None
+    ultralytics: Path | None = None  # an Ultralytics ONNX export: a third column
 
 
 @dataclass
@@ -153,22 +156,36 @@ def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
     )
     two = evaluate_cascade(options.data, scored)
     written += write_cascade_outputs(two, out / "cascade")
+    tables = {"single-stage": single.table, "cascade": two.map.table}
+    engines = {"single-stage": detector, "cascade": cascade}
+    if options.ultralytics is not None:
+        echo(f"compare: scoring {options.ultralytics} (Ultralytics, ONNX Runtime, our evaluator)")
+        other = run_map(
+            MapOptions(
+                data=options.data,
+                engine="onnx",
+                model=options.ultralytics,
+                out=out / "ultralytics",
+            )
+        )
+        written += write_outputs(other, out / "ultralytics")
+        tables["ultralytics"] = other.table
+        engines["ultralytics"] = Detector(model=options.ultralytics, threads=options.threads)
     photos = face_photos()
     frames = {n: compose_frame(n, photos) for n in FACE_COUNTS}
-    engines = {"single-stage": detector, "cascade": cascade}
-    echo(f"compare: timing both on 640x480 frames with {FACE_COUNTS} faces, interleaved")
+    echo(f"compare: timing {', '.join(engines)} on 640x480 frames with {FACE_COUNTS} faces")
     ms = time_engines(engines, frames, options.rounds)
     found = {  # distinct boxes: a box may be reported once per class above the threshold
         e: {n: len({d.xyxy for d in eng.detect(f, 0.25, 0.45)}) for n, f in frames.items()}
         for e, eng in engines.items()
     }
     result = CompareResult(
-        ap={"single-stage": _aps(single.table), "cascade": _aps(two.map.table)},
+        ap={e: _aps(table) for e, table in tables.items()},
         accuracy=two.accuracy.accuracy,
         ms=ms,
         found=found,
         backend={e: eng.backend for e, eng in engines.items()},
-        face_ap={"single-stage": _face_ap(single.table), "cascade": _face_ap(two.map.table)},
+        face_ap={e: _face_ap(table) for e, table in tables.items()},
     )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "compare.md", render_compare(result))
@@ -186,21 +203,28 @@ def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
     return result
 
 
+COLUMNS = {"single-stage": "Single-stage", "cascade": "Cascade", "ultralytics": "Ultralytics"}
+
+
 def render_compare(result: CompareResult) -> str:
-    """The side-by-side table: AP per class and mAP, then frames per second."""
-    single, two = result.ap["single-stage"], result.ap["cascade"]
+    """The side-by-side table: AP per class and mAP, then frames per second; one column per
+    engine compared (single-stage, cascade, and Ultralytics when given)."""
+    engines = list(result.ap)
+    heads = [COLUMNS.get(e, e) for e in engines]
+    title = " vs ".join(
+        ["Single-stage detector", "two-stage cascade", "Ultralytics"][: len(engines)]
+    )
     lines = [
-        "## Single-stage detector vs two-stage cascade (same test list, same evaluator)",
+        f"## {title} (same test list, same evaluator)",
         "",
-        "| Expression | Single-stage AP (%) | Cascade AP (%) |",
-        "|---|---:|---:|",
+        "| Expression | " + " | ".join(f"{h} AP (%)" for h in heads) + " |",
+        "|---|" + "---:|" * len(engines),
     ]
-    for name in single:
+    for name in result.ap["single-stage"]:
         bold = "**" if name == "mAP" else ""
-        lines.append(
-            f"| {bold}{name}{bold} | {single[name] * 100:.2f} | {two.get(name, 0.0) * 100:.2f} |"
-        )
-    faces = [result.face_ap.get(e) for e in ("single-stage", "cascade")]
+        cells = " | ".join(f"{result.ap[e].get(name, 0.0) * 100:.2f}" for e in engines)
+        lines.append(f"| {bold}{name}{bold} | {cells} |")
+    faces = [result.face_ap.get(e) for e in engines]
     if all(v is not None for v in faces):
         cells = " | ".join(f"{v * 100:.2f}" for v in faces if v is not None)
         lines.append(f"| face AP (any class) | {cells} |")
@@ -209,16 +233,16 @@ def render_compare(result: CompareResult) -> str:
         f"Cascade classifier alone, on the ground-truth faces: {result.accuracy * 100:.2f} % "
         "correct.",
         "",
-        "| 640x480 frame | Single-stage FPS (ms) | Cascade FPS (ms) |",
-        "|---|---:|---:|",
+        "| 640x480 frame | " + " | ".join(f"{h} FPS (ms)" for h in heads) + " |",
+        "|---|" + "---:|" * len(engines),
     ]
     for faces in result.ms["single-stage"]:
         cells = [
             f"{1000 / result.ms[e][faces]:.1f} ({result.ms[e][faces]:.1f} ms, "
             f"{result.found[e][faces]} found)"
-            for e in ("single-stage", "cascade")
+            for e in engines
         ]
-        lines.append(f"| {faces} face(s) | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {faces} face(s) | " + " | ".join(cells) + " |")
     backends = ", ".join(f"{e}: {b}" for e, b in result.backend.items())
     lines += ["", f"Median of the timed frames, engines interleaved; backends: {backends}."]
     return "\n".join(lines) + "\n"
@@ -281,6 +305,7 @@ def compare_trained(
     classifier_settings: tuple[str, ...] = (),
     rounds: int = 20,
     out: Path | None = None,
+    ultralytics: Path | None = None,
     echo: Echo = print,
 ) -> CompareResult:
     """Train both on ``opts``'s dataset (each step skipped when done), then :func:`compare`
@@ -306,6 +331,7 @@ def compare_trained(
             weights,
             out or detector.run_dir.with_name(f"{detector.run_dir.name}-compare"),
             rounds,
+            ultralytics=ultralytics,
         ),
         echo,
     )

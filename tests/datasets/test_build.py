@@ -394,3 +394,43 @@ def test_a_second_run_into_one_out_is_refused_and_the_first_stays_whole(expw_fix
     listed = [Path(p) for name in ("train.txt", "test.txt") for p in read_list(out / name)]
     assert listed and all(p.is_file() and p.with_suffix(".txt").is_file() for p in listed)
     assert tree_digest(raw) == before
+
+
+def test_ultralytics_yaml_names_the_same_lists_and_labels_beside_images(tmp_path):
+    from yof_darknet.datasets.sample import write_expw_sample
+
+    write_expw_sample(tmp_path / "ExpW", images=40)
+    out = tmp_path / "data"
+    build_datasets([expw_job(tmp_path / "ExpW")], out, test_per_dataset=6, seed=0)
+    yaml = pytest.importorskip("yaml")
+    spec = yaml.safe_load((out / "ultralytics.yaml").read_text())
+    assert spec["names"] == list(CLASSES)
+    for key in ("train", "val", "test"):
+        assert Path(spec[key]) == out / f"{key}.txt"
+    for image in read_list(out / "val.txt"):
+        assert "/images/" not in image and Path(image).with_suffix(".txt").is_file()
+    # no validation list: Ultralytics cannot train, so no data file (and the old one goes)
+    summary = build_datasets([expw_job(tmp_path / "ExpW")], out, test_per_dataset=6, val=VAL_OFF)
+    assert not (out / "ultralytics.yaml").exists()
+    assert any("no ultralytics.yaml" in m for m in summary.messages)
+
+
+def test_ultralytics_own_checker_loads_it_and_finds_every_label(tmp_path, monkeypatch):
+    pytest.importorskip("ultralytics", reason="ultralytics (AGPL, optional extra) not installed")
+    from ultralytics.data.dataset import YOLODataset
+    from ultralytics.data.utils import check_det_dataset
+
+    from yof_darknet.datasets.sample import write_expw_sample
+
+    write_expw_sample(tmp_path / "ExpW", images=40)
+    out = tmp_path / "data"
+    build_datasets([expw_job(tmp_path / "ExpW")], out, test_per_dataset=6, seed=0)
+    data = check_det_dataset(str(out / "ultralytics.yaml"), autodownload=False)
+    assert data["nc"] == 7 and list(data["names"].values()) == list(CLASSES)
+    stats = json.loads((out / "stats.json").read_text())
+    for part in ("val", "test"):
+        dataset = YOLODataset(img_path=data[part], data=data, imgsz=64, augment=False)
+        assert len(dataset.labels) == stats["totals"]["images"][part]
+        assert sum(len(label["cls"]) for label in dataset.labels) == stats["totals"]["faces"][part]
+        for label_file, image in zip(dataset.label_files, dataset.im_files, strict=True):
+            assert Path(label_file) == Path(image).with_suffix(".txt")

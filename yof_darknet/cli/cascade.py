@@ -145,6 +145,11 @@ def evaluate_cascade(data: Path, spec: str, out: Path, face_threshold: float) ->
     "compare trains both].",
 )  # fmt: skip
 @click.option("--rounds", type=click.IntRange(min=1), default=20, help="Timed frames per engine.")
+@click.option(
+    "--ultralytics", "ultralytics", type=EXISTING_FILE, metavar="MODEL.onnx",
+    help="An Ultralytics ONNX export (`yolo export format=onnx`) trained on the same data's "
+    "ultralytics.yaml: scored and timed as a third column.",
+)  # fmt: skip
 @click.option("--from-scratch", is_flag=True, help="As reproduce's: no pretrained weights.")
 @DARKNET_OPTION
 @stage_options(DatasetsOptions)
@@ -160,6 +165,7 @@ def compare(
     classifier_settings: tuple[str, ...],
     out: Path | None,
     rounds: int,
+    ultralytics: Path | None,
     from_scratch: bool,
     darknet_path: Path | None,
     **given: Any,
@@ -195,6 +201,7 @@ def compare(
             classifier_settings=classifier_settings,
             rounds=rounds,
             out=out,
+            ultralytics=ultralytics,
             echo=click.echo,
         )
     else:
@@ -209,7 +216,7 @@ def compare(
         classifier_cfg, classifier_weights = parse_cascade(spec)
         options = CompareOptions(
             data, cfg, weights, classifier_cfg, classifier_weights,
-            out or Path("runs/compare"), rounds,
+            out or Path("runs/compare"), rounds, ultralytics=ultralytics,
         )  # fmt: skip
         result = run(options, click.echo)
     click.echo(render_compare(result))

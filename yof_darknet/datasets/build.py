@@ -27,8 +27,9 @@ runs the converters, deletes images and ``.txt`` files under ``OUT/<name>/`` tha
 not produce (``DatasetJob.prune``), splits each dataset (``split.split_items``, then
 ``split.draw_validation`` from its training part), and writes ``train.txt``, ``test.txt``,
 ``test_<name>.txt``, ``val.txt`` and ``val_<name>.txt`` (when validation took any image),
-``obj.names``, ``obj.data`` (``val = <val.txt>`` beside Darknet's keys) and ``stats.json``, as
-one unit. Nothing under a raw folder is ever written.
+``obj.names``, ``obj.data`` (``val = <val.txt>`` beside Darknet's keys), ``ultralytics.yaml``
+(the same lists for Ultralytics, when there is a validation list) and ``stats.json``, as one
+unit. Nothing under a raw folder is ever written.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import atomic_write_text, protected, unlink_owned
 from yof_darknet.formats.labels import IMAGE_SUFFIXES, darknet_path_problem, label_path_problem
 from yof_darknet.formats.objdata import ObjData, obj_data_text
+from yof_darknet.formats.ultralytics import ultralytics_yaml
 from yof_darknet.owned import (
     ensure_real_folder,
     output_lock,
@@ -360,6 +362,13 @@ def _build(
     if train:
         files |= {f"{key}.txt": _list_bytes(items) for key, items in lists.items()}
         files["obj.data"] = obj_data_text(obj).encode("utf-8", "surrogateescape")
+        if val:
+            files["ultralytics.yaml"] = ultralytics_yaml(out, summary.lists).encode()
+        else:
+            summary.messages.append(
+                f"{out}: no validation list (--val-per-dataset 0), so no ultralytics.yaml "
+                "(Ultralytics needs a val list)"
+            )
     for name in _previous_datasets(out / "stats.json") - set(per_dataset):
         stale = out / f"test_{name}.txt"
         if stale.is_file() and not stale.is_symlink():  # a list an earlier version wrote

@@ -32,7 +32,13 @@ from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.formats.modelinfo import ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import Placement, fill_input, to_image_boxes
-from yof_darknet.infer.engines import Engine, OpenCVEngine, OrtEngine, read_model_info
+from yof_darknet.formats.ultralytics import (
+    LetterboxPlacement,
+    UltralyticsInfo,
+    letterbox_into,
+    ultralytics_rows,
+)
+from yof_darknet.infer.engines import Engine, OpenCVEngine, OrtEngine, read_model, read_model_info
 from yof_darknet.infer.netcfg import NetSpec, opencv_cfg_text, read_net_spec
 from yof_darknet.infer.weightsfile import cfg_text, check_weights_size
 from yof_darknet.infer.yolo import decode_heads
@@ -122,7 +128,12 @@ class Detector:
                 raise InferenceError(f"{path}: {what} file not found")
         if self.model is None and (self.cfg is None or self.weights is None):
             raise InferenceError("a detector needs --cfg and --weights, or --model")
-        info = read_model_info(self.model) if self.model is not None else None
+        self.ultralytics: UltralyticsInfo | None = None
+        found = read_model(self.model) if self.model is not None else None
+        if isinstance(found, UltralyticsInfo):
+            self._init_ultralytics(found, names, size, threads, engine, device, spinning)
+            return
+        info = found
         if info is not None and not info.heads:
             raise InferenceError(
                 f"{self.model}: a classifier's export (no [yolo] heads); use it through "
@@ -170,6 +181,63 @@ class Detector:
         what = {"ort": f"onnxruntime {self.precision}", "opencv": "opencv darknet importer"}
         self.description = "opencv onnx" if engine == "opencv" and self.model else what[engine]
 
+    def _init_ultralytics(
+        self,
+        info: UltralyticsInfo,
+        names: Sequence[str] | str | Path | None,
+        size: int | tuple[int, int] | None,
+        threads: int | None,
+        engine: str,
+        device: str,
+        spinning: bool,
+    ) -> None:
+        """An Ultralytics ONNX export: its own letterbox, its output decoded into the same rows
+        (:mod:`yof_darknet.formats.ultralytics`), then the same thresholds and NMS."""
+        assert self.model is not None
+        if self.cfg is not None or self.weights is not None:
+            raise InferenceError(
+                f"{self.model}: an Ultralytics export runs alone; drop --cfg and --weights"
+            )
+        self.ultralytics = info
+        self.spec = NetSpec(info.width, info.height, 3, True, len(info.names), 0)
+        self.heads = []
+        self.names = list(info.names)
+        if names is not None and (given := resolve_names(names, self.model, self.model)) != list(
+            info.names
+        ):
+            raise InferenceError(
+                f"{self.model}: the model's classes ({', '.join(info.names)}) are not the "
+                f"dataset's ({', '.join(given)}); train it on the converted data's "
+                "ultralytics.yaml"
+            )
+        self.width, self.height = _net_size(size, (info.width, info.height), self.model)
+        if (self.width, self.height) != (info.width, info.height):
+            raise InferenceError(
+                f"{self.model}: exported for {info.width}x{info.height}, not "
+                f"{self.width}x{self.height}; export it again with imgsz= or drop --size"
+            )
+        self.spinning = spinning
+        threads = threads if threads is not None else available_cpus()
+        if engine == "opencv":
+            self.engine: Engine = OpenCVEngine(
+                onnx=self.model, outputs=list(info.outputs), threads=threads, device=device
+            )
+        else:
+            self.engine = OrtEngine(
+                self.model, info, threads=threads, device=device, spinning=spinning
+            )
+        self.backend = self.engine.backend
+        self.precision = info.precision
+        self.description = "opencv onnx" if engine == "opencv" else f"onnxruntime {self.precision}"
+
+    def _rows(self, raws: Sequence[np.ndarray]) -> np.ndarray:
+        if self.ultralytics is None:
+            return decode_heads(raws, self.heads, self.width, self.height)
+        try:
+            return ultralytics_rows(raws[0], self.ultralytics)
+        except ValueError as exc:
+            raise InferenceError(f"{self.model}: {exc}") from None
+
     def _engine(
         self, engine: str, info: ModelInfo | None, threads: int | None, device: str, flavor: str
     ) -> Engine:
@@ -208,11 +276,13 @@ class Detector:
         and each image's placement in it: the first of :meth:`detect_batch`'s three steps,
         which a pipeline may run in another thread than the network."""
         blob = np.empty((len(images), 3, self.height, self.width), dtype=np.float32)
-        placements = [
-            fill_input(_as_bgr(image), blob[i], self.spec.letter_box)
-            for i, image in enumerate(images)
-        ]
+        placements = [self._fill(_as_bgr(image), blob[i]) for i, image in enumerate(images)]
         return blob, placements
+
+    def _fill(self, image: np.ndarray, blob: np.ndarray) -> Placement | LetterboxPlacement:
+        if self.ultralytics is not None:
+            return letterbox_into(image, blob)
+        return fill_input(image, blob, self.spec.letter_box)
 
     def finish(
         self,
@@ -223,7 +293,7 @@ class Detector:
         nms: float = 0.45,
     ) -> list[list[Detection]]:
         """Decode + NMS of the network's raw outputs (``engine.run``): the last step."""
-        rows = decode_heads(raws, self.heads, self.width, self.height)
+        rows = self._rows(raws)
         return [
             self.decode(r, p, wh, thresh, nms)
             for r, p, wh in zip(rows, placements, images_wh, strict=True)
@@ -233,7 +303,7 @@ class Detector:
         """:meth:`forward` for several images in one network run (a batch)."""
         blob, placements = self.prepare(images)
         raws = self.engine.run(blob)
-        return decode_heads(raws, self.heads, self.width, self.height), placements
+        return self._rows(raws), placements
 
     def detect_batch(
         self, images: Sequence[np.ndarray], thresh: float = 0.25, nms: float = 0.45
@@ -252,7 +322,7 @@ class Detector:
     def decode(
         self,
         rows: np.ndarray,
-        placement: Placement,
+        placement: Placement | LetterboxPlacement,
         image_wh: tuple[int, int],
         thresh: float,
         nms: float,
@@ -269,12 +339,19 @@ class Detector:
         if box_index.size == 0:
             return []
         scores = rows[box_index, 5 + class_ids]
-        cxcywh = to_image_boxes(rows[:, :4], placement) * np.array(image_wh * 2, dtype=np.float64)
+        in_image = (
+            placement.to_image(rows[:, :4], image_wh)
+            if isinstance(placement, LetterboxPlacement)
+            else to_image_boxes(rows[:, :4], placement)
+        )
+        cxcywh = in_image * np.array(image_wh * 2, dtype=np.float64)
         xyxy = np.concatenate(
             [cxcywh[:, :2] - cxcywh[:, 2:] / 2, cxcywh[:, :2] + cxcywh[:, 2:] / 2], 1
         )
         keep = np.arange(box_index.size)
-        kind = self.heads[-1].nms_kind  # darknet takes the last layer's
+        if self.ultralytics is not None and self.ultralytics.end2end:
+            nms = 0.0  # an NMS-free export: its boxes are final, as predict takes them
+        kind = self.heads[-1].nms_kind if self.heads else "default"  # darknet: the last layer's
         if nms > 0 and kind != "default":
             relative = cxcywh[box_index] / np.array(image_wh * 2, dtype=np.float64)
             beta = 0.6 if kind == "greedynms" else self.heads[-1].beta_nms

@@ -18,6 +18,7 @@ import numpy as np
 
 from yof_darknet.errors import InferenceError
 from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo
+from yof_darknet.formats.ultralytics import UltralyticsInfo, is_ultralytics, read_ultralytics_info
 
 OPENCV5_HINT = (
     "OpenCV {version} has no Darknet importer (OpenCV 5 removed it): use --engine ort (the "
@@ -112,8 +113,8 @@ def _darknet_head_layers(net: cv2.dnn.Net) -> list[str]:
     return heads
 
 
-def read_model_info(model: Path) -> ModelInfo:
-    """The :class:`ModelInfo` an export wrote into ``model``."""
+def _metadata(model: Path) -> tuple[dict[str, str], tuple[str, ...], str]:
+    """``metadata_props``, output names and input element type of an ONNX file."""
     import onnx
 
     try:
@@ -121,9 +122,46 @@ def read_model_info(model: Path) -> ModelInfo:
     except Exception as exc:  # onnx raises DecodeError, OSError...: all mean "not a model"
         raise InferenceError(f"{model}: not an ONNX model ({exc})") from None
     props = {p.key: p.value for p in proto.metadata_props}
-    if METADATA_KEY not in props:
+    outputs = tuple(o.name for o in proto.graph.output)
+    inputs = [
+        i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}
+    ]
+    elem = inputs[0].type.tensor_type.elem_type if inputs else 0
+    return props, outputs, onnx.TensorProto.DataType.Name(elem) if elem else "?"
+
+
+def read_model(model: Path) -> ModelInfo | UltralyticsInfo:
+    """What an ONNX detector is: a ``yof-darknet export`` (:class:`ModelInfo`) or an
+    Ultralytics export (:class:`UltralyticsInfo`, from its own metadata); anything else is
+    refused, saying which two kinds are read."""
+    props, outputs, elem = _metadata(model)
+    if METADATA_KEY in props:
+        return ModelInfo.from_json(props[METADATA_KEY])
+    if not is_ultralytics(props):
         raise InferenceError(
-            f"{model}: no yof-darknet metadata; make the model with `yof-darknet export`"
+            f"{model}: neither a yof-darknet export (no {METADATA_KEY!r} metadata) nor an "
+            "Ultralytics export (no imgsz/names/stride metadata); make it with `yof-darknet "
+            "export` or Ultralytics' `yolo export format=onnx`"
+        )
+    try:
+        info = read_ultralytics_info(props, outputs, str(model))
+    except ValueError as exc:
+        raise InferenceError(str(exc)) from None
+    if elem != "FLOAT" or len(outputs) != 1:
+        raise InferenceError(
+            f"{model}: an Ultralytics export with a {elem} input and {len(outputs)} outputs; "
+            "only fp32 detect exports (one output) are read: export with half=False, int8=False"
+        )
+    return info
+
+
+def read_model_info(model: Path) -> ModelInfo:
+    """The :class:`ModelInfo` an export wrote into ``model``."""
+    props, _, _ = _metadata(model)
+    if METADATA_KEY not in props:
+        what = " (an Ultralytics export: give it as --model)" if is_ultralytics(props) else ""
+        raise InferenceError(
+            f"{model}: no yof-darknet metadata{what}; make the model with `yof-darknet export`"
         )
     return ModelInfo.from_json(props[METADATA_KEY])
 
@@ -143,7 +181,7 @@ class OrtEngine:
     def __init__(
         self,
         model: Path,
-        info: ModelInfo,
+        info: ModelInfo | UltralyticsInfo,
         *,
         threads: int | None = None,
         device: str = "auto",
