@@ -1,8 +1,8 @@
-"""Shared test fixtures: the project's root and the real Darknet/dataset fixtures in ../shared."""
+"""Shared test fixtures: the project's recorded Darknet fixtures (tests/fixtures), the generated
+dataset look-alikes, and the skip summary (tests/support/skips.py)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,34 +10,33 @@ import pytest
 from tests.support import FIXTURES
 from tests.support.classifier import train_tiny_classifier
 from tests.support.darknet import make_dataset
-from tests.support.model import TinyModel, train_tiny_model
+from tests.support.lookalikes import write_lookalikes
+from tests.support.model import TinyModel, copy_tiny_model
+from tests.support.skips import NO_DEBIAN_DARKNET
+from tests.support.skips import debian_darknet as find_debian_darknet
+
+pytest_plugins = ["tests.support.skips"]
 
 
 @pytest.fixture(scope="session")
-def fixtures_dir() -> Path:
-    """`../shared/fixtures` (real Darknet runs and format-exact dataset samples)."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared fixtures not found at {FIXTURES} (set YOF_SHARED)")
-    return FIXTURES
+def darknet_fixtures() -> Path:
+    """Real Darknet output recorded by scripts/record-fixtures.sh (tests/fixtures/darknet)."""
+    return FIXTURES / "darknet"
 
 
 @pytest.fixture(scope="session")
-def darknet_fixtures(fixtures_dir: Path) -> Path:
-    return fixtures_dir / "darknet"
-
-
-@pytest.fixture(scope="session")
-def dataset_fixtures(fixtures_dir: Path) -> Path:
-    return fixtures_dir / "datasets"
+def dataset_fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Format-exact ExpW / Aff-Wild2 look-alikes and their truth (tests/support/lookalikes.py)."""
+    return write_lookalikes(tmp_path_factory.mktemp("lookalikes") / "datasets")
 
 
 @pytest.fixture(scope="session")
 def debian_darknet() -> Path:
     """Debian's pjreddie `darknet` binary (installed by .ci/run)."""
-    path = shutil.which("darknet")
+    path = find_debian_darknet()
     if path is None:
-        pytest.skip("Debian's darknet is not installed (apt-get install darknet)")
-    return Path(path)
+        pytest.skip(NO_DEBIAN_DARKNET)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +52,6 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, debian_darknet: Pa
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory, darknet_fixtures: Path, debian_darknet: Path) -> TinyModel:
-    """The model Debian's darknet trains once per session, for the infer and export tests."""
-    return train_tiny_model(tmp_path_factory.mktemp("tinymodel"), darknet_fixtures, debian_darknet)
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    """The recorded model of the infer and export tests (tests/fixtures/model) and its images."""
+    return copy_tiny_model(tmp_path_factory.mktemp("tinymodel"), FIXTURES / "model")

@@ -6,7 +6,6 @@ pjreddie refusal, and a real Debian darknet training of yolov3-tiny-3l."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tests.support.archs import (
     write_inputs,
 )
 from tests.support.darknet import make_dataset
+from tests.support.skips import NO_ALEXEYAB, alexeyab_darknet
 from yof_darknet.cli import main
 from yof_darknet.darknet.anchors import choose_anchors
 from yof_darknet.darknet.archs import ARCHS, DEFAULT_ARCH, get_arch, run_arch
@@ -38,7 +38,7 @@ from yof_darknet.errors import DarknetError
 from yof_darknet.export.run import ExportOptions, export_model
 from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import sha256_file
-from yof_darknet.formats.binary import SUBMODULE_BINARY, flavor_problems, probe
+from yof_darknet.formats.binary import flavor_problems, probe
 from yof_darknet.formats.cfg import parse_cfg, read_cfg, set_classes, yolo_heads
 from yof_darknet.formats.maplog import parse_map_blocks, parse_map_output
 from yof_darknet.formats.modelinfo import head_specs
@@ -339,17 +339,11 @@ def test_alexeyabs_training_and_map_logs_of_every_arch_parse(arch: str):
     assert during.map == pytest.approx(after.map, abs=1e-6)
 
 
-def _alexeyab() -> Path | None:
-    """A real AlexeyAB build: $YOF_TEST_ALEXEYAB, else the submodule once `make darknet` ran."""
-    candidate = Path(os.environ.get("YOF_TEST_ALEXEYAB", SUBMODULE_BINARY))
-    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(_alexeyab() is None, reason="no AlexeyAB build (make darknet)")
+@pytest.mark.skipif(alexeyab_darknet() is None, reason=NO_ALEXEYAB)
 @pytest.mark.parametrize("arch", ["yolov4-tiny", "yolov7-tiny"])
 def test_alexeyab_trains_the_yolov4_and_yolov7_templates(arch: str, tiny_data: Path, tmp_path):
-    darknet = probe(_alexeyab())
+    darknet = probe(alexeyab_darknet())
     assert darknet.flavor == "alexeyab"
     settings = ("width=64", "height=64", "batch=2", "subdivisions=1", "burn_in=1",
                 "learning_rate=0.001")  # fmt: skip

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-from pathlib import Path
 
 import cv2
 import pytest
 
 from tests.support.classifier import ITERATIONS
+from tests.support.skips import NO_ALEXEYAB, alexeyab_darknet
 from yof_darknet.darknet.classifier import classifier_cfg, classifier_darknet, train_classifier
 from yof_darknet.darknet.results import read_results
 from yof_darknet.errors import DarknetError
@@ -89,14 +88,11 @@ def test_the_cpu_profile_reaches_its_rate_after_a_burn_in():
     assert sections[0].options["learning_rate"] == "0.01"
 
 
-ALEXEYAB = os.environ.get("YOF_TEST_ALEXEYAB")
-
-
-@pytest.mark.skipif(not ALEXEYAB, reason="set YOF_TEST_ALEXEYAB to AlexeyAB's darknet (CPU build)")
+@pytest.mark.skipif(alexeyab_darknet() is None, reason=NO_ALEXEYAB)
 def test_alexeyabs_cpu_build_is_refused_and_replaced_by_pjreddies(
     tiny_classifier, debian_darknet, tmp_path
 ):
-    alexeyab = probe(Path(str(ALEXEYAB)))
+    alexeyab = probe(alexeyab_darknet())
     if alexeyab.gpu:
         pytest.skip(f"{alexeyab.path} is a CUDA build, which clears every gradient")
     with pytest.raises(DarknetError, match=r"never clears the gradient of the \[avgpool\] layer"):

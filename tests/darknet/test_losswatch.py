@@ -3,7 +3,7 @@ is reported (progress, train.log, results.csv) and, past the limit, stops the ru
 
 Real curves: ``tests/fixtures/losswatch`` (Debian's darknet made to explode on the tests' tiny
 dataset; the sample profile on real ExpW faces, healthy with bad batches) and the healthy
-training logs of all three flavors in ../shared/fixtures/darknet.
+training logs of all three flavors in tests/fixtures/darknet.
 """
 
 from __future__ import annotations

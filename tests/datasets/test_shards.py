@@ -1,4 +1,4 @@
-"""Shard completion records and the merge's check, on the shared Aff-Wild2 fixture."""
+"""Shard completion records and the merge's check, on the Aff-Wild2 look-alike."""
 
 from __future__ import annotations
 

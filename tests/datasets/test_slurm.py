@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from tests.support import ROOT
 from tests.support.affwild2 import tree_files
+from tests.support.skips import NO_SLURM
 from tests.support.slurm import Cluster, SlurmUnavailable, start_cluster, stop_cluster
 from yof_darknet.cli import main
 from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample
@@ -32,7 +33,7 @@ def cluster():
     except SlurmUnavailable as exc:
         if installed and os.geteuid() == 0:
             raise  # root with SLURM installed: it must start
-        pytest.skip(f"SLURM cannot start here (uid {os.geteuid()}): {exc}")
+        pytest.skip(f"{NO_SLURM} (uid {os.geteuid()}): {exc}")
     yield cluster
     stop_cluster(cluster)
 

@@ -17,7 +17,7 @@ from yof_darknet.formats.labels import label_path
 def test_ground_truth_of_the_fixture(valid_images: list[Path]) -> None:
     truth = load_ground_truth(valid_images, 7)
     assert len(truth) == 30 and truth.num_images == 20
-    assert list(np.bincount(truth.class_id)) == [6, 3, 4, 5, 4, 4, 4]  # as the README says
+    assert list(np.bincount(truth.class_id)) == [4, 5, 4, 4, 5, 4, 4]  # the labels' first fields
     assert truth.box.dtype == np.float32
     assert np.all(np.diff(truth.image) >= 0)
 
@@ -64,13 +64,13 @@ def test_valid_results_boxes_are_converted_back(
     darknet_fixtures: Path, valid_images: list[Path]
 ) -> None:
     dets = read_valid_results(darknet_fixtures / "debian" / "results_voc", NAMES, valid_images)
-    assert len(dets) == 199
+    assert len(dets) == 382  # the lines of the 7 files
     assert np.all(np.diff(dets.image) >= 0)
-    # first line of comp4_det_test_anger.txt: valid_000 0.724557 105.897339 77.232391 137.278473
-    # 115.357758 (1-based pixels of a 160x160 image)
+    # first line of comp4_det_test_anger.txt: valid_000 0.017801 70.348801 50.210411 145.239731
+    # 94.920418 (1-based pixels of a 160x160 image)
     first = np.nonzero((dets.image == 0) & (dets.class_id == 0))[0][0]
-    assert dets.score[first] == np.float32(0.724557)
-    x1, x2 = 105.897339 - 1, 137.278473 - 1
+    assert dets.score[first] == np.float32(0.017801)
+    x1, x2 = 70.348801 - 1, 145.239731 - 1
     assert dets.box[first, 0] == pytest.approx((x1 + x2) / 2 / 160, abs=1e-6)
     assert dets.box[first, 2] == pytest.approx((x2 - x1) / 160, abs=1e-6)
 
@@ -86,5 +86,5 @@ def test_bad_valid_results_are_refused(
     shutil.copy(darknet_fixtures / "debian" / "results_voc" / "comp4_det_test_fear.txt", folder)
     with (folder / "comp4_det_test_anger.txt").open("a") as handle:
         handle.write("other_image 0.5 1 1 10 10\n")
-    with pytest.raises(EvaluationError, match=r"comp4_det_test_anger.txt:33: not in the test list"):
+    with pytest.raises(EvaluationError, match=r"comp4_det_test_anger.txt:53: not in the test list"):
         read_valid_results(folder, NAMES, valid_images)

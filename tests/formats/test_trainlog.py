@@ -21,16 +21,27 @@ from yof_darknet.formats.trainlog import (
 # log -> (iterations, [(iteration, mAP)], first iteration whose avg loss is NaN)
 TRAINING_LOGS = {
     "alexeyab/train_map": (
-        400,
-        [(100, 0.29291), (200, 0.387925), (300, 0.418882), (400, 0.600806)],
+        1000,
+        [
+            (100, 0.018499),
+            (200, 0.113824),
+            (300, 0.258355),
+            (400, 0.281484),
+            (500, 0.32755),
+            (600, 0.31223),
+            (700, 0.326813),
+            (800, 0.487366),
+            (900, 0.499929),
+            (1000, 0.504813),
+        ],
         None,
     ),
-    "debian/train": (400, [], None),
-    "hankai/train_map": (40, [(40, 0.0)], 21),
-    "hankai/train_map_nocolour": (40, [(40, 0.0)], 27),
-    "hankai/train_nomap": (40, [], 24),
-    "hankai/train_map_finetune": (40, [(40, 0.6876)], None),
-    "hankai/train_map_finetune110": (110, [(100, 0.8256), (110, 0.8325)], None),
+    "debian/train": (300, [], None),
+    "hankai/train_map": (40, [(40, 0.0)], 6),
+    "hankai/train_map_nocolour": (40, [(40, 0.0)], 6),
+    "hankai/train_nomap": (40, [], 6),
+    "hankai/train_map_finetune": (40, [(40, 0.5274)], None),
+    "hankai/train_map_finetune110": (110, [(100, 0.4974), (110, 0.496)], None),
 }
 
 
@@ -71,14 +82,14 @@ def test_field_values_per_flavor(darknet_fixtures: Path):
         return list(records(text.splitlines()))
 
     assert rows("alexeyab/train_map")[0].line == TrainLine(
-        1, 47.474121, 47.474121, 0.0, 6.837870, 8, None
+        1, 49.010666, 49.010666, 0.0, 1.154933, 8, None
     )
-    assert rows("alexeyab/train_map")[1].line.seconds_left == pytest.approx(0.764001 * 3600)
+    assert rows("alexeyab/train_map")[1].line.seconds_left == pytest.approx(0.335392 * 3600)
     assert rows("debian/train")[-1].line == TrainLine(
-        400, 0.783684, 0.735354, 0.00001, 3.088429, 3200
+        300, 1.092148, 1.273245, 0.00005, 1.043521, 2400
     )
     first = rows("hankai/train_map")[0].line
-    assert first == TrainLine(1, 64.684, 64.684, 0.0000016, 1.7, 8, 39.0)
+    assert first == TrainLine(1, 54.393, 54.393, 0.00008, 1.1, 8, 39.0)
 
 
 def test_line_forms():

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support import ROOT
 from tests.support.model import TinyModel
+from tests.support.skips import NO_OPENCV5
 from yof_darknet.export.run import ExportOptions, export_model
 
 CV5 = ROOT / ".venv-cv5" / "bin" / "python"
@@ -43,7 +44,7 @@ def _opencv5_version() -> str:
 @pytest.fixture(scope="module")
 def fp32_model(tiny_model: TinyModel, tmp_path_factory) -> Path:
     if not CV5.is_file():
-        pytest.skip(f"{CV5} is missing: `make test` creates it (opencv-python-headless 5)")
+        pytest.skip(f"{NO_OPENCV5}: {CV5} (`make test` creates it: opencv-python-headless 5)")
     model = tmp_path_factory.mktemp("cv5") / "tiny.onnx"
     export_model(ExportOptions(tiny_model.cfg, tiny_model.weights, model))
     return model

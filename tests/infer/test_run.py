@@ -39,7 +39,7 @@ def _strict(text: str) -> list[dict]:
 
 @pytest.fixture
 def raw(tmp_path: Path, darknet_fixtures: Path) -> Path:
-    """Copies of the shared fixtures' real images (and their labels), read-only as raw data."""
+    """Copies of the darknet fixtures' images (and their labels), read-only as raw data."""
     root = tmp_path / "raw"
     shutil.copytree(darknet_fixtures / "dataset" / "JPEGImages" / "valid", root / "images")
     return root

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.browser import Chromium, find_chromium, write_y4m
 from tests.support.model import TinyModel
+from tests.support.skips import NO_CHROMIUM
 from yof_darknet.datasets.sample_affwild2 import VIDEOS, write_sample_video
 from yof_darknet.export.run import ExportOptions, export_model
 from yof_darknet.serve.options import ServeOptions
@@ -57,7 +58,7 @@ def fake_camera(sample_frames: list[np.ndarray], tmp_path_factory) -> Path:
 def chromium() -> str:
     path = find_chromium()
     if path is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.skip(NO_CHROMIUM)
     return path
 
 

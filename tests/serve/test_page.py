@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -173,10 +174,24 @@ def test_dropped_image_is_annotated_and_downloads_detects_json(
     (saved,) = downloads.glob("*.jsonl")
     assert saved.name == "face.detections.jsonl"
     assert saved.read_text() == line + "\n"
-    # annotated: the canvas shows the image with the boxes drawn over it
+    # annotated: the canvas shows the image with the boxes and labels drawn over it, and
+    # nothing elsewhere (draw.js at this frame size: 1-px strokes; a label at most 14 px high
+    # and, for names and 2-decimal scores, under 110 px wide, above the box's top-left corner
+    # or just below it, shifted left to stay in the frame)
     canvas = page.canvas_pixels("#view")
-    changed = (canvas != sample_frames[5]).any(axis=2).mean()
-    assert 0.01 < changed < 0.6, changed
+    changed = (canvas != sample_frames[5]).any(axis=2)
+    width = changed.shape[1]
+    drawn = np.zeros_like(changed)
+    for det in expected["detections"]:
+        x1, y1, x2, y2 = (round(v) for v in det["box"])
+        for y in (y1, y2):  # the box's outline
+            drawn[max(0, y - 2) : y + 3, max(0, x1 - 2) : x2 + 3] = True
+        for x in (x1, x2):
+            drawn[max(0, y1 - 2) : y2 + 3, max(0, x - 2) : x + 3] = True
+        left = max(0, min(x1 - 1, width - 110))
+        drawn[max(0, y1 - 16) : y1 + 17, left : left + 112] = True  # its label
+    assert changed.mean() > 0.01 and drawn.mean() < 0.95
+    assert not (changed & ~drawn).any(), np.argwhere(changed & ~drawn)[:5]
 
 
 def test_dropped_video_is_read_frame_by_frame(pages, exported, sample_frames, tmp_path):

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.support.model import TinyModel
+from tests.support.skips import NO_NODE
 from yof_darknet.export.run import ExportOptions, export_model
 from yof_darknet.formats.netinput import fill_input, resize_graph
 from yof_darknet.infer.detector import Detection, Detector
@@ -72,7 +73,7 @@ writeFileSync(outPath, JSON.stringify(results));
 def run_node(cases: list[dict], tmp_path: Path) -> list:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("Node.js is not installed (it comes with npm: apt-get install npm)")
+        pytest.skip(NO_NODE)
     inputs, outputs = tmp_path / "cases.json", tmp_path / "results.json"
     inputs.write_text(json.dumps(cases))
     resize = tmp_path / "resize.onnx"

@@ -1,6 +1,6 @@
 """Stand-in detectors and raw-tree builders for the Aff-Wild2 tests.
 
-The shared fixtures' faces are drawn ellipses, which RetinaFace cannot see; ``TruthDetector``
+The look-alikes' faces are drawn ellipses, which RetinaFace cannot see; ``TruthDetector``
 returns the boxes recorded in ``_synthetic_truth/truth.json`` instead, recognising each frame by
 the hash of its decoded pixels (decoding is deterministic, so a copy of a video gives the same).
 """

@@ -19,7 +19,7 @@ from yof_darknet.formats.objdata import ObjData, write_obj_data
 from yof_darknet.formats.weights import weights_bytes
 
 SIZE = 64
-# The class names of the shared fixtures' dataset (../shared/fixtures/darknet/dataset).
+# The class names of the darknet fixtures' dataset (tests/fixtures/darknet/dataset).
 NAMES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 REPLAY = """#!{python}
 import json, sys

@@ -1,13 +1,18 @@
 """Hostile raw inputs built from copies of real ones: names, EXIF turns, undecodable bytes.
 
 The source pixels are real ExpW photos (``../shared/real/ExpW``) where that folder exists, else
-the shared fixtures' ExpW images (format-exact stand-ins), so the tests run everywhere.
+the ExpW look-alikes' images (:mod:`tests.support.lookalikes`, drawn once a session into a
+temporary folder), so the tests run everywhere.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import io
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -16,20 +21,32 @@ import pytest
 from PIL import Image
 
 from tests.support import SHARED
+from tests.support.lookalikes import write_lookalikes
 
 REAL_EXPW = SHARED / "real" / "ExpW"
-FIXTURE_EXPW = SHARED / "fixtures" / "datasets" / "ExpW"
 # The name the adversarial round used: no space or "/", yet a whole command through ${IFS}.
 HOSTILE = "inj$(touch${IFS}X).jpg"
 
 
+@functools.cache
+def lookalike_expw() -> Path:
+    """The ExpW look-alike tree, written once a session (removed at exit)."""
+    folder = Path(tempfile.mkdtemp(prefix="yof-lookalikes-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return write_lookalikes(folder) / "ExpW"
+
+
 def real_jpegs(count: int) -> list[Path]:
-    """``count`` real JPEG files (ExpW photos, or the fixtures' images where those are absent)."""
-    for folder in (REAL_EXPW / "image" / "origin", FIXTURE_EXPW / "image" / "origin"):
-        found = sorted(folder.glob("*.jpg"))[:count] if folder.is_dir() else []
-        if len(found) == count:
-            return found
-    pytest.skip(f"no real JPEGs: neither {REAL_EXPW} nor {FIXTURE_EXPW} holds {count}")
+    """``count`` real JPEG files (ExpW photos, or the look-alikes' images where those are
+    absent)."""
+    folder = REAL_EXPW / "image" / "origin"
+    found = sorted(folder.glob("*.jpg"))[:count] if folder.is_dir() else []
+    if len(found) == count:
+        return found
+    found = sorted((lookalike_expw() / "image" / "origin").glob("*.jpg"))[:count]
+    if len(found) == count:
+        return found
+    pytest.skip(f"no real JPEGs: neither {REAL_EXPW} nor the look-alikes hold {count}")
 
 
 def real_pixels(index: int = 0) -> np.ndarray:

@@ -1,17 +1,22 @@
-"""A tiny YOLOv3-tiny model trained once per session by Debian's darknet, and its images.
+"""The tiny YOLOv3-tiny model of the infer and export tests, and the images it sees.
 
-Darknet starts from random weights whose batch-norm statistics are calibrated on the training
-images (darknet's own start, rolling variance 0, needs hundreds of iterations before inference
-gives finite boxes) and trains ITERATIONS iterations.
+The model is recorded (``tests/fixtures/model``: the cfg, the final weights and Debian's training
+log beside them), so that every run checks the same numbers: ``record_tiny_model`` (run by
+``scripts/record-fixtures.sh``) starts from random weights whose batch-norm statistics are
+calibrated on the training images (darknet's own start, rolling variance 0, needs hundreds of
+iterations before inference gives finite boxes) and lets Debian's darknet train ITERATIONS
+iterations; ``copy_tiny_model`` copies the recording into a test's folder and draws the images
+again.
 
 The images are generated at the network size (96x96 PNG, lossless so both programs decode the
-same pixels), with 1-2 filled shapes whose class is the shape and colour, like the shared
-fixtures' dataset.
+same pixels), with 1-2 filled shapes whose class is the shape and colour, like the darknet
+fixtures' dataset (``tests/fixtures/darknet/dataset``, drawn by the same ``make_image``).
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,30 +69,38 @@ def _draw(image: np.ndarray, class_id: int, x1: int, y1: int, side: int) -> None
         cv2.rectangle(image, ((x1 + x2 - bar) // 2, y1), ((x1 + x2 + bar) // 2, y2), colour, -1)
 
 
-def make_image(rng: np.random.Generator, index: int) -> tuple[np.ndarray, list[str]]:
-    """A NETxNET BGR image with 1-2 non-overlapping shapes and its YOLO label lines."""
-    image = np.full((NET, NET, 3), 200, dtype=np.uint8)
-    image += rng.integers(0, 30, size=image.shape, dtype=np.uint8)
+def make_image(
+    rng: np.random.Generator,
+    index: int,
+    size: int = NET,
+    sides: tuple[int, int] = (24, 40),
+    noise: int = 30,
+) -> tuple[np.ndarray, list[str]]:
+    """A ``size`` x ``size`` BGR image with 1-2 non-overlapping shapes (sides in ``sides``,
+    upper end excluded; the first of class ``index`` mod 7) on grey with uniform noise below
+    ``noise``, and its YOLO label lines."""
+    image = np.full((size, size, 3), 200, dtype=np.uint8)
+    image += rng.integers(0, noise, size=image.shape, dtype=np.uint8)
     lines: list[str] = []
     taken: list[tuple[int, int, int]] = []
     for count in range(1 + index % 2):
         class_id = (index + 3 * count) % len(CLASSES)
         for _ in range(50):
-            side = int(rng.integers(24, 40))
-            x1, y1 = (int(v) for v in rng.integers(2, NET - side - 2, size=2))
+            side = int(rng.integers(*sides))
+            x1, y1 = (int(v) for v in rng.integers(2, size - side - 2, size=2))
             if all(x1 + side < a or a + s < x1 or y1 + side < b or b + s < y1 for a, b, s in taken):
                 break
         else:
             continue
         taken.append((x1, y1, side))
         _draw(image, class_id, x1, y1, side)
-        cx, cy = (x1 + side / 2) / NET, (y1 + side / 2) / NET
-        lines.append(f"{class_id} {cx:.6f} {cy:.6f} {side / NET:.6f} {side / NET:.6f}")
+        cx, cy = (x1 + side / 2) / size, (y1 + side / 2) / size
+        lines.append(f"{class_id} {cx:.6f} {cy:.6f} {side / size:.6f} {side / size:.6f}")
     return image, lines
 
 
 def tiny_cfg(template: str) -> str:
-    """The shared fixtures' yolov3-tiny cfg at NETxNET, batch 4, ITERATIONS iterations."""
+    """The darknet fixtures' yolov3-tiny cfg at NETxNET, batch 4, ITERATIONS iterations."""
     settings = {
         "width": NET,
         "height": NET,
@@ -103,8 +116,8 @@ def tiny_cfg(template: str) -> str:
     return template
 
 
-def train_tiny_model(root: Path, darknet_fixtures: Path, debian_darknet: Path) -> TinyModel:
-    """Generate the images in ``root`` and train the model there with Debian's darknet."""
+def _write_inputs(root: Path) -> TinyModel:
+    """Draw the images (seeded) and write the lists, names and obj.data into ``root``."""
     rng = np.random.default_rng(7)
     lists: dict[str, list[Path]] = {"train": [], "valid": []}
     for split, count in (("train", 16), ("valid", 6)):
@@ -126,21 +139,37 @@ def train_tiny_model(root: Path, darknet_fixtures: Path, debian_darknet: Path) -
         f"classes={len(CLASSES)}\ntrain={root / 'train.txt'}\nvalid={root / 'valid.txt'}\n"
         f"names={names}\nbackup={root / 'backup'}\n"
     )
-    cfg = root / "tiny.cfg"
-    cfg.write_text(tiny_cfg((darknet_fixtures / "dataset" / "yolov3-tiny-obj.cfg").read_text()))
+    weights = root / "backup" / "tiny_final.weights"
+    return TinyModel(root, root / "tiny.cfg", weights, names, data, lists["train"], lists["valid"])
+
+
+def record_tiny_model(root: Path, template: str, debian_darknet: Path) -> TinyModel:
+    """Draw the images in ``root`` and train the model there with Debian's darknet (the cfg:
+    ``tiny_cfg(template)``); the log is ``root/train.log``."""
+    model = _write_inputs(root)
+    model.cfg.write_text(tiny_cfg(template))
     start = root / "start.weights"
-    write_random_weights(cfg, start, seed=1, calibrate=[cv2.imread(str(p)) for p in lists["train"]])
+    calibrate = [cv2.imread(str(p)) for p in model.train_images]
+    write_random_weights(model.cfg, start, seed=1, calibrate=calibrate)
     log = root / "train.log"
     with log.open("w") as out:
         subprocess.run(
-            [str(debian_darknet), "detector", "train", str(data), str(cfg), str(start)],
+            [str(debian_darknet), "detector", "train", str(model.data), str(model.cfg), str(start)],
             cwd=root,
             stdout=out,
             stderr=subprocess.STDOUT,
             check=True,
             timeout=600,
         )
-    weights = root / "backup" / "tiny_final.weights"
-    assert weights.is_file(), log.read_text()[-2000:]
+    assert model.weights.is_file(), log.read_text()[-2000:]
     assert "nan" not in log.read_text().splitlines()[-1], "training diverged"
-    return TinyModel(root, cfg, weights, names, data, lists["train"], lists["valid"])
+    return model
+
+
+def copy_tiny_model(root: Path, fixture: Path) -> TinyModel:
+    """The recorded model (``fixture``: tiny.cfg, train.log, backup/tiny_final.weights) in
+    ``root``, with its images drawn again."""
+    model = _write_inputs(root)
+    for name in ("tiny.cfg", "train.log", "backup/tiny_final.weights"):
+        shutil.copyfile(fixture / name, root / name)
+    return model

@@ -261,7 +261,7 @@ def average_precision(precision: np.ndarray, recall: np.ndarray, points: int = 0
 
     ``points=0``: sum over ranks of the recall step times the best precision at that rank or
     later, plus the first step from recall 0. ``points=11|101``: mean over recall levels
-    r = k/(points-1) of the best precision at any rank with recall >= r (0 if none).
+    r = k * (1/(points-1)) of the best precision at any rank with recall >= r (0 if none).
 
     Two faces, three detections ranked by score: hit, miss, hit:
 
@@ -278,7 +278,9 @@ def average_precision(precision: np.ndarray, recall: np.ndarray, points: int = 0
     if points == 0:
         steps = recall[1:] - recall[:-1]
         return float(np.sum(steps * best_after[:-1]) + recall[0] * best_after[0])
-    levels = np.arange(points, dtype=np.float64) * 1.0 / (points - 1)
+    # Darknet's `point * 1.0 / (map_points - 1)`, as its -Ofast build computes it: times the
+    # reciprocal, so 6 of 11 is 0.6000000000000001 and a recall of exactly 3/5 misses that level
+    levels = np.arange(points, dtype=np.float64) * (1.0 / (points - 1))
     first = np.searchsorted(recall, levels, side="left")
     values = np.where(first < n, best_after[np.minimum(first, n - 1)], 0.0)
     return float(np.sum(values) / points)

@@ -1,6 +1,6 @@
 """Parsers for ``darknet detector map`` output, standalone or inside a training log.
 
-Two layouts exist (see ../shared/fixtures/darknet/README.md and hankai/README.md):
+Two layouts exist (see tests/fixtures/darknet: the alexeyab/ and hankai/ map logs):
 
 * AlexeyAB: ``class_id = 0, name = anger, ap = 43.92%   (TP = 2, FP = 4)`` lines (the first one
   glued to a ``\\r`` progress counter), two ``for conf_thresh = 0.25, ...`` lines, ``IoU threshold
