@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import shutil
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from yof_darknet.errors import YofError
@@ -241,6 +242,25 @@ def place_image(source: Path, target: Path, *, copy: bool = False) -> None:
             os.utime(tmp, ns=(want.st_atime_ns, want.st_mtime_ns))
         else:
             tmp.symlink_to(source)
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file ``lock`` (created when missing) for the block:
+    processes that rewrite the same outputs take turns. ``waiting`` is called first when
+    another process holds it."""
+    check_writable(lock)
+    with Path(lock).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def sha256_file(path: Path) -> str:

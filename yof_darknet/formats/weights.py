@@ -53,6 +53,12 @@ def read_header(path: Path) -> WeightsHeader:
         raise DarknetError(f"{path}: weights file not found")
     with path.open("rb") as handle:
         head = handle.read(20)
+    return header_of(head, str(path))
+
+
+def header_of(head: bytes, path: str) -> WeightsHeader:
+    """The header at the start of ``head`` (a weights file's first 20 bytes or more), read
+    from ``path``."""
     if len(head) < 16:
         raise DarknetError(f"{path}: {len(head)} bytes is too short for a darknet weights file")
     major, minor, revision = struct.unpack("<3i", head[:12])
