@@ -22,9 +22,17 @@ from yof_darknet.darknet.classweights import check_flavor, counters_setting, tra
 from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
 from yof_darknet.darknet.process import DarknetDied, stream_training
 from yof_darknet.darknet.profiles import generate_cfg
-from yof_darknet.darknet.results import plot_results, read_results, write_results
+from yof_darknet.darknet.results import read_results, save_results
+from yof_darknet.darknet.validation import (
+    STOPPED,
+    PatienceStop,
+    background_scorer,
+    patience_message,
+    peak_message,
+    write_stopped,
+)
 from yof_darknet.errors import DarknetError
-from yof_darknet.fileio import atomic_write_text, protected
+from yof_darknet.fileio import atomic_write_text, protected, unlink_owned
 from yof_darknet.formats.binary import Darknet, check_can_run, find_darknet
 from yof_darknet.formats.cfg import (
     Section,
@@ -51,6 +59,7 @@ class TrainResult:
     weights: Path | None  # the newest weights saved (largest `seen`): _final when it finished
     iterations: int  # the last iteration darknet printed
     interrupted: bool  # stopped by Ctrl-C
+    stopped: str | None = None  # why --patience stopped it early
 
 
 def train_command(
@@ -82,7 +91,13 @@ def train_command(
 def newest_weights(folder: Path) -> Path | None:
     """The weights darknet saved last in ``folder`` (or ``burn-in/`` in it): the largest ``seen``
     counter wins."""
-    found = [p for p in Path(folder).rglob("*") if p.suffix in (".weights", ".backup")]
+    found = [
+        p
+        for p in Path(folder).rglob("*")
+        if p.suffix in (".weights", ".backup")
+        and not p.name.startswith(".")  # a temporary being written
+        and not p.name.endswith("_best.weights")  # a copy of an earlier checkpoint
+    ]
     if not found:
         return None
     return max(found, key=lambda p: (read_header(p).seen, p.stat().st_mtime_ns))
@@ -319,10 +334,19 @@ def _train(
     def save() -> None:
         first = rows[0].line.iteration if rows else None
         kept = [r for r in previous if first is None or r.line.iteration < first]
-        write_results(run_dir / "results.csv", kept + rows)
-        plot_results(run_dir / "results.png", kept + rows, f"{run_dir.name} ({darknet.flavor})")
+        save_results(run_dir, kept + rows, f"{run_dir.name} ({darknet.flavor})")
 
-    interrupted = False
+    scorer = background_scorer(run_dir, options.score_checkpoints, options.patience, data)
+
+    def on_save() -> None:
+        save()
+        if scorer is not None:
+            scorer.poke()
+            if options.patience and (why := patience_message(run_dir, options.patience)):
+                raise PatienceStop(why)
+
+    interrupted, ended, stopped = False, False, None
+    unlink_owned(run_dir / STOPPED)  # a resumed run is no longer stopped
     sweep_temporaries(run_dir)
     sweep_temporaries(backup)
     try:
@@ -347,14 +371,27 @@ def _train(
                 answer_yes=darknet.asks_yes_to_train_on_cpu,
                 final_weights=phase.backup / f"{phase.cfg.stem}_final.weights",
                 progress=progress,
-                on_save=save,
+                on_save=on_save,
             )
             if interrupted:
                 break
             weights = newest_weights(phase.backup)
+        ended = True
     except DarknetDied as exc:
         raise DarknetDied(f"{exc}; {resume_hint(data, run_dir, Path(options.runs))}") from None
+    except PatienceStop as exc:
+        ended, stopped = True, str(exc)
     finally:
+        if scorer is not None and ended and not interrupted:
+            echo("scoring the last checkpoints on the validation list")
+            scorer.finish(echo)
+        elif scorer is not None:
+            scorer.stop()
         save()
     last = rows[-1].line.iteration if rows else 0
-    return TrainResult(run_dir, newest_weights(backup), last, interrupted)
+    if stopped is not None:
+        write_stopped(run_dir, stopped, last)
+        echo(f"stopped early at iteration {last}: {stopped}")
+    if scorer is not None and (peak := peak_message(run_dir)):
+        echo(peak)
+    return TrainResult(run_dir, newest_weights(backup), last, interrupted, stopped)
