@@ -1,7 +1,9 @@
 """`make reproduce`: every stage of the paper, in order, each skipping the work already done.
 
 sample (only without dataset paths) → datasets → pretrained weights → train (cfg of the
-architecture and profile, anchors rule) → map → Table II. Whether the darknet found can train
+architecture and profile, anchors rule; checkpoints scored on the validation list as they are
+saved) → the weights chosen (``--select``: best on validation, or final) → map of the test list,
+once → Table II, face AP and the verdict. Whether the darknet found can train
 the architecture is settled first, before any stage runs. The stages are the package's own
 functions, called with the stages' own options dataclasses (the same the ``datasets``,
 ``train`` and ``map`` commands build), so every stage option given to ``reproduce`` reaches its
@@ -19,10 +21,12 @@ from typing import TYPE_CHECKING
 
 from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
-from yof_darknet.errors import DarknetError
+from yof_darknet.errors import DarknetError, DatasetError
 from yof_darknet.evaluate.options import MapOptions
 
 if TYPE_CHECKING:
+    from yof_darknet.evaluate.faceap import Verdict
+    from yof_darknet.evaluate.selection import Choice
     from yof_darknet.formats.binary import Darknet
 
 SAMPLE_BANNER = (
@@ -84,6 +88,8 @@ class ReproduceResult:
     table_md: str
     outputs: list[Path]
     minutes: dict[str, float] = field(default_factory=dict)
+    verdict: Verdict | None = None  # what the model learned (None: no face AP)
+    summary: list[str] = field(default_factory=list)  # the validation peak, the choice
 
 
 Echo = Callable[[str], None]
@@ -164,12 +170,18 @@ def _train(
     obj_data: Path, weights: Path | None, darknet: Darknet, opts: ReproduceOptions, echo: Echo
 ) -> Path:
     from yof_darknet.darknet.train import newest_weights, train
+    from yof_darknet.darknet.validation import stopped_early
 
     run_dir = opts.run_dir
     final = sorted((run_dir / "weights").glob("*_final.weights"))
     if final:
         echo(f"train: {final[0]} exists, training already finished")
         return final[0]
+    if (why := stopped_early(run_dir)) is not None:
+        echo(f"train: stopped early ({why}); training already finished")
+        newest = newest_weights(run_dir / "weights")
+        assert newest is not None
+        return newest
     resume = newest_weights(run_dir / "weights") is not None if run_dir.is_dir() else False
     echo(f"train: {'resuming' if resume else 'starting'} {run_dir}")
     options = replace(
@@ -187,10 +199,37 @@ def _train(
     return result.weights
 
 
+def _choose(run_dir: Path, test_data: Path, opts: ReproduceOptions, echo: Echo) -> Choice:
+    """The weights of Table II: ``--select``, else the profile's default; that default falls
+    back to the final weights when the dataset has no validation list (an explicit ``best``
+    is refused)."""
+    from yof_darknet.darknet.profiles import default_select
+    from yof_darknet.darknet.results import save_results
+    from yof_darknet.evaluate.ap import EvalParams
+    from yof_darknet.evaluate.selection import choose
+    from yof_darknet.formats.objdata import read_obj_data
+
+    params = EvalParams(opts.map.iou_or_default, opts.map.points_or_default)
+    select = opts.map.select or default_select(opts.profile)
+    test_list = read_obj_data(test_data).valid  # its name only: it is read after the choice
+    score = opts.train.score_checkpoints is not False  # `final` scores only for the peak line
+    echo(f"select: {select} ({'--select' if opts.map.select else f'profile {opts.profile}'})")
+    try:
+        choice = choose(run_dir, select, params, test_list=test_list, score=score, echo=echo)
+    except DatasetError as exc:
+        if opts.map.select is not None:
+            raise
+        echo(f"select: {exc}; Table II uses the final weights instead")
+        choice = choose(run_dir, "final", params, test_list=test_list, score=score, echo=echo)
+    save_results(run_dir)
+    return choice
+
+
 def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
     """Run every stage; return the run folder, the model and Table II (markdown)."""
     from yof_darknet.darknet.archs import get_arch, run_arch
-    from yof_darknet.evaluate.run import run_map, write_outputs
+    from yof_darknet.evaluate.run import write_outputs
+    from yof_darknet.evaluate.selection import score_chosen
     from yof_darknet.evaluate.table import render_markdown
     from yof_darknet.formats.binary import check_can_run, find_darknet
     from yof_darknet.formats.cfg import read_cfg
@@ -223,7 +262,7 @@ def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
     lap("datasets")
     weights = _pretrained(opts, echo)
     lap("weights")
-    model = _train(obj_data, weights, darknet, opts, echo)
+    _train(obj_data, weights, darknet, opts, echo)
     lap("train")
     run_dir = opts.run_dir
     run_cfg = run_dir / arch.cfg_name
@@ -231,13 +270,14 @@ def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
         true_opts = replace(opts, shuffle_labels=False, sample_dir=None, data=None)
         echo("control: scoring on the true-label sample (same images, same split)")
         obj_data = _datasets(*_sample(true_opts, echo), _data_dir(true_opts), true_opts, echo)
-    request = replace(
-        opts.map, data=obj_data, weights=model, cfg=run_cfg, out=run_dir / "map",
-        darknet=opts.darknet,
-    )  # fmt: skip
-    outcome = run_map(request)
+    choice = _choose(run_dir, obj_data, opts, echo)
+    lap("select")
+    request = replace(opts.map, data=obj_data, out=run_dir / "map", darknet=opts.darknet)
+    outcome = score_chosen(request, choice, run_dir)
     outputs = write_outputs(outcome, request.out)
     lap("map")
+    face = outcome.table.face
     return ReproduceResult(
-        run_dir, model, run_cfg, render_markdown(outcome.table), outputs, minutes
-    )
+        run_dir, choice.weights, run_cfg, render_markdown(outcome.table), outputs, minutes,
+        None if face is None else face.verdict, choice.lines(),
+    )  # fmt: skip

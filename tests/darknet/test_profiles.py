@@ -11,7 +11,14 @@ from click.testing import CliRunner
 
 from tests.support import ROOT
 from yof_darknet.cli import main
-from yof_darknet.darknet.profiles import PROFILES, TEMPLATE, generate_cfg, profile_settings
+from yof_darknet.darknet.profiles import (
+    PROFILES,
+    SELECT_DEFAULTS,
+    TEMPLATE,
+    default_select,
+    generate_cfg,
+    profile_settings,
+)
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.cfg import (
     parse_cfg,
@@ -169,3 +176,10 @@ def test_the_sample_profile_burns_in_longer_on_alexeyabs_darknet():
         text = generate_cfg(7, "sample", flavor=flavor)
         assert "burn_in=100" in text and f"(as {flavor}'s darknet trains it)" in text
     assert profile_settings("paper", flavor="alexeyab") == profile_settings("paper")
+
+
+def test_every_profile_says_which_weights_it_reports() -> None:
+    assert set(SELECT_DEFAULTS) == set(PROFILES)  # a new profile adds its row
+    assert default_select("paper") == "final"  # what the paper did
+    assert default_select("sample") == "best"
+    assert set(SELECT_DEFAULTS.values()) <= {"best", "final"}
