@@ -85,6 +85,8 @@ def test_patience_stops_darknet_and_keeps_the_best(
     assert 200 <= result.iterations < 210 and not result.interrupted
     assert read_header(final).iterations(2) == 198  # darknet never reached max_batches
     assert (run / "weights" / "yolov3-tiny_200.weights").is_file()
+    saved = [p for p in (run / "weights").iterdir() if p.suffix in (".weights", ".backup")]
+    assert len({p.stat().st_size for p in saved}) == 1  # darknet was not stopped mid-save
     assert any(line.startswith("stopped early at iteration") for line in said)
     assert stopped_early(run) == result.stopped
     assert json.loads((run / STOPPED).read_text())["iteration"] == result.iterations

@@ -29,6 +29,7 @@ from yof_darknet.darknet.validation import (
     background_scorer,
     patience_message,
     peak_message,
+    wait_for_quiet,
     write_stopped,
 )
 from yof_darknet.errors import DarknetError
@@ -343,6 +344,7 @@ def _train(
         if scorer is not None:
             scorer.poke()
             if options.patience and (why := patience_message(run_dir, options.patience)):
+                wait_for_quiet(backup)  # never stop darknet halfway through a save
                 raise PatienceStop(why)
 
     interrupted, ended, stopped = False, False, None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,6 +105,28 @@ class BackgroundScorer:
     def stop(self) -> None:
         if self.process is not None:
             stop_group(self.process)
+
+
+def wait_for_quiet(folder: Path, quiet_s: float = 2.0, limit_s: float = 120.0) -> None:
+    """Return once no file in ``folder`` has changed for ``quiet_s`` seconds (at most after
+    ``limit_s``): darknet writes several files at a save, and stopping it halfway through one
+    would leave a truncated checkpoint behind."""
+    deadline = time.monotonic() + limit_s
+    state: dict[str, tuple[int, int]] = {}
+    calm_since = time.monotonic()
+    while time.monotonic() < deadline:
+        now = {}
+        for path in folder.iterdir():
+            try:
+                info = path.stat()
+            except FileNotFoundError:  # a temporary renamed meanwhile
+                continue
+            now[path.name] = (info.st_size, info.st_mtime_ns)
+        if now != state:
+            state, calm_since = now, time.monotonic()
+        elif time.monotonic() - calm_since >= quiet_s:
+            return
+        time.sleep(0.2)
 
 
 def patience_message(run_dir: Path, patience: int) -> str | None:
