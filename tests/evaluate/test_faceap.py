@@ -19,6 +19,7 @@ from yof_darknet.evaluate.faceap import (
     face_ap,
     face_check,
     face_detections,
+    placed_face_ap,
     verdict,
 )
 from yof_darknet.evaluate.table import Table2, render, write_table
@@ -80,6 +81,35 @@ def test_face_ap_keeps_the_iou_rule(truth: GroundTruth) -> None:
     dets = Detections.from_arrays([1], [2], [0.5], [shifted])
     assert face_ap(dets, truth, EvalParams(iou_thresh=0.5)) == pytest.approx(1 / 3)
     assert face_ap(dets, truth, EvalParams(iou_thresh=0.75)) == 0.0
+
+
+def test_boxes_placed_at_random_tell_found_faces_from_whole_image_boxes() -> None:
+    """Large faces: boxes as large as the image (what `detector valid` makes of an untrained
+    net's boxes) match them wherever they are; boxes on the faces lose them when moved."""
+    rng = np.random.default_rng(4)
+    n = 400
+    centre = 0.4 + rng.random((n, 2)) * 0.2
+    faces = GroundTruth.from_arrays(
+        np.arange(n), rng.integers(0, K, n), np.hstack([centre, np.full((n, 2), 0.75)]), n
+    )
+    whole = Detections.from_arrays(
+        np.arange(n), np.zeros(n), rng.random(n), np.tile([0.5, 0.5, 1.0, 1.0], (n, 1))
+    )
+    check = face_check(whole, faces, EvalParams(), 0.0, K)
+    assert check.face_ap > 0.5 and check.placed_face_ap == check.face_ap
+    assert check.verdict.kind == "nothing"
+    assert "not 5 points above the" in check.verdict.text
+    # a perfect detector of faces that fill 3/4 of the image still gains 12 points on its
+    # boxes placed at random (which fit only near the middle): it finds faces
+    found = Detections.from_arrays(np.arange(n), faces.class_id, rng.random(n), faces.box)
+    check = face_check(found, faces, EvalParams(), 0.0, K)
+    assert check.face_ap == 1.0 and 0.8 < check.placed_face_ap < 0.95
+    assert check.verdict.kind == "chance"
+    small = GroundTruth.from_arrays(
+        faces.image, faces.class_id, np.hstack([centre, np.full((n, 2), 0.1)]), n
+    )
+    on_small = Detections.from_arrays(np.arange(n), faces.class_id, rng.random(n), small.box)
+    assert placed_face_ap(on_small, small, EvalParams()) < 0.01
 
 
 def test_face_ap_of_no_detection_is_zero(truth: GroundTruth) -> None:
@@ -187,6 +217,16 @@ def test_verdict_thresholds(face: float, expressions: float, kind: str, words: s
     assert "too few" not in said.text
 
 
+def test_verdict_when_boxes_placed_at_random_do_almost_as_well() -> None:
+    said = verdict(0.3, 0.2, K, 1000, placed_face_ap=0.26)
+    assert said.kind == "nothing"
+    assert said.text == (
+        "learned nothing: it finds no faces (face AP 30.00 %, not 5 points above the "
+        "26.00 % its boxes score placed at random)"
+    )
+    assert verdict(0.3, 0.2, K, 1000, placed_face_ap=0.24).kind == "above"
+
+
 def test_verdict_on_few_faces_says_so() -> None:
     assert "only 80 faces were scored, too few" in verdict(0.5, 0.3, K, 80).text
     assert "too few" not in verdict(0.01, 0.0, K, 80).text  # no faces found is plain anyway
@@ -199,10 +239,11 @@ def test_lines_under_table_ii_and_json(
     check = face_check(records, truth, EvalParams(), result.map, K)
     paths = write_table(Table2(result, "test", face=check), tmp_path)
     markdown = paths["md"].read_text()
+    placed = f"{check.placed_face_ap * 100:.2f}"
     assert (
-        "Face AP (every class merged into one face class, same IoU and evaluator): 83.33 %. "
-        "A detector that finds these faces but guesses expressions would score mAP 11.90 % "
-        "(face AP / 7)." in markdown
+        "Face AP (every class merged into one face class, same IoU and evaluator): 83.33 % "
+        f"(its boxes placed at random: {placed} %). A detector that finds these faces but "
+        "guesses expressions would score mAP 11.90 % (face AP / 7)." in markdown
     )
     assert "Verdict: at chance: it finds faces (face AP 83.33 %) but learned no expression" in (
         markdown

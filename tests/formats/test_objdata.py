@@ -38,8 +38,13 @@ def test_valid_counts_only_when_it_is_not_the_test_list(tmp_path: Path) -> None:
     assert validation_list(run, test_list=tmp_path / "test.txt") == tmp_path / "other.txt"
     with pytest.raises(DatasetError, match=r"obj\.data: no validation list .* re-run"):
         validation_list(run, test_list=tmp_path / "other.txt")
-    with pytest.raises(DatasetError, match="valid= is the test list or unknown"):
+    with pytest.raises(DatasetError, match="valid= is a test list or unknown"):
         validation_list(read_obj_data(_data(tmp_path)))
+    # the permuted-label control: scored on another dataset's test list, its own test.txt
+    # (valid=) is still a test list
+    own = read_obj_data(_data(tmp_path))
+    with pytest.raises(DatasetError, match="no validation list"):
+        validation_list(own, test_list=tmp_path / "other.txt")
 
 
 def test_a_missing_val_list_is_named(tmp_path: Path) -> None:

@@ -126,7 +126,8 @@ def face_lines(table: Table2) -> list[str]:
     )
     return [
         f"Face AP (every class merged into one face class, same IoU and evaluator){source}: "
-        f"{_pct(face.face_ap)} %.{chance}",
+        f"{_pct(face.face_ap)} % (its boxes placed at random: {_pct(face.placed_face_ap)} %)."
+        f"{chance}",
         f"Verdict: {face.verdict.text}.",
     ]
 

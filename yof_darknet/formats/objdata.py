@@ -108,8 +108,8 @@ RERUN_DATASETS = (
 
 def validation_list(data: ObjData, test_list: Path | None = None) -> Path:
     """The validation list of an obj.data: its ``val=`` key, else its ``valid=`` when that is
-    not the test list (``test_list``, else ``test.txt`` beside the train list); raise
-    ``DatasetError`` when there is none (choosing weights on the test list would flatter it)."""
+    neither ``test_list`` nor the ``test.txt`` beside the train list (and one of them exists);
+    raise ``DatasetError`` when there is none (choosing weights on a test list flatters it)."""
     where = data.source or "obj.data"
     value = data.extra.get(VAL_KEY)
     if value:
@@ -120,12 +120,15 @@ def validation_list(data: ObjData, test_list: Path | None = None) -> Path:
             raise DatasetError(f"{where}: val = {value}: validation list not found; "
                                f"{RERUN_DATASETS}")  # fmt: skip
         return path
-    test = test_list if test_list is not None else data.train.parent / "test.txt"
+    tests = {
+        os.path.realpath(p)
+        for p in (test_list, data.train.parent / "test.txt")
+        if p is not None and p.exists()
+    }
     valid = data.valid
-    known = valid is not None and valid.is_file() and test.exists()
-    if known and os.path.realpath(valid) != os.path.realpath(test):
+    if valid is not None and valid.is_file() and tests and os.path.realpath(valid) not in tests:
         return valid
     raise DatasetError(
-        f"{where}: no validation list (no val= line, and valid= is the test list or unknown): "
+        f"{where}: no validation list (no val= line, and valid= is a test list or unknown): "
         f"{RERUN_DATASETS}"
     )
