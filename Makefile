@@ -15,7 +15,7 @@ AFFWILD2 ?=
 DATA     ?= data/darknet
 
 # Darknet stage: the binary (empty = found by yof-darknet), network, training profile and run
-# name; GPUS=0,1 trains on several GPUs (schedule adjusted, see the README); FROM_SCRATCH=1 lets
+# name; GPUS=0,1 trains on several GPUs (schedule adjusted: docs/guides/training.md); FROM_SCRATCH=1 lets
 # `make reproduce` train the paper profile without the pretrained weights.
 # MODEL_ARCH= is `--arch` (yolov3-tiny, the paper's; yolov3-tiny-3l, yolov4-tiny, yolov4-tiny-3l,
 # yolov7-tiny). It is not called ARCH because make hands command-line variables down to every
@@ -31,7 +31,8 @@ CUT_yolov4-tiny    = yolov4-tiny.conv.29
 CUT_yolov4-tiny-3l = yolov4-tiny.conv.29
 CUT_yolov7-tiny    = yolov7-tiny.conv.87
 ARCH_CUT      = weights/$(CUT_$(MODEL_ARCH))
-PRETRAINED   ?= $(ARCH_CUT)
+# the cpu profile trains from scratch by design (as `reproduce` does for it)
+PRETRAINED   ?= $(if $(filter cpu,$(PROFILE)),,$(ARCH_CUT))
 GPUS         ?=
 FROM_SCRATCH ?=
 ifeq ($(CUT_$(MODEL_ARCH)),)
@@ -62,7 +63,8 @@ IOU     ?=
 RUN_DIR  = runs/$(or $(RUN),$(PROFILE)$(ARCH_SUFFIX))
 
 # Demo (`make demo`): `detect` with the model of runs/DEMO_RUN (made by `make reproduce`) on
-# DEMO_SOURCE (an image list, folder, image or video); WEIGHTS=/CFG= override the model.
+# DEMO_SOURCE (an image list, folder, image, video, camera index or stream URL); WEIGHTS=/CFG=
+# override the model.
 DEMO_RUN    ?= $(or $(RUN),sample$(ARCH_SUFFIX))
 DEMO_SOURCE ?= data/sample-darknet/test.txt
 DEMO_DIR     = runs/$(DEMO_RUN)
@@ -70,12 +72,12 @@ DEMO_OUT    ?= $(DEMO_DIR)/demo
 DEMO_MODEL   = $(or $(WEIGHTS),$(DEMO_DIR)/weights/$(MODEL_ARCH)_final.weights)
 DEMO_CFG     = $(or $(CFG),$(DEMO_DIR)/$(MODEL_ARCH).cfg)
 
-.PHONY: setup test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs slurm
+.PHONY: setup install uninstall docs results test lint format datasets bench ensure-darknet darknet gpu-check weights train map reproduce hygiene control demo compare compare-archs slurm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,docs]'
 	touch $(STAMP)
 
 $(CV5_STAMP): $(STAMP)
@@ -84,18 +86,37 @@ $(CV5_STAMP): $(STAMP)
 		"numpy==$$($(BIN)/python -c 'import numpy; print(numpy.__version__)')"
 	touch $(CV5_STAMP)
 
-setup: $(STAMP) ## create .venv and install the package (editable) with the dev tools
+setup: $(STAMP) ## create .venv and install the package (editable) with the dev and docs tools
 
-test: $(STAMP) $(CV5_STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed)
+# `make install`: yof-darknet on PATH in every shell, as a link to .venv's command (the link
+# runs the project's .venv; nothing to activate). BINDIR= elsewhere.
+BINDIR ?= $(HOME)/.local/bin
+
+install: $(STAMP) ## link yof-darknet into BINDIR= (default ~/.local/bin), so every shell finds it
+	@BINDIR='$(BINDIR)' TARGET='$(abspath $(YOF))' scripts/install-link.sh install
+
+uninstall: ## remove the link `make install` made (only a link to this project's .venv)
+	@BINDIR='$(BINDIR)' TARGET='$(abspath $(YOF))' scripts/install-link.sh uninstall
+
+# never --quiet: it hides the warnings that --strict counts
+docs: $(STAMP) ## build the documentation site into site/ (mkdocs --strict: a broken link fails)
+	$(BIN)/python scripts/results.py render --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+results: $(STAMP) ## write docs/results.md and the README's Table II from the records in results/
+	$(BIN)/python scripts/results.py render
+
+test: $(STAMP) $(CV5_STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed) + the docs site
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory docs
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(STAMP) ## ruff: fix what it can and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
@@ -127,31 +148,38 @@ map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{
 		--out $(RUN_DIR)/map $(if $(DARKNET),--darknet $(DARKNET)) $(if $(ENGINE),--engine $(ENGINE)) \
 		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU)) $(MAP_ARGS)
 
-gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train the sample with -map, print it/s, mAP, FPS
-	scripts/gpu-check.sh
+gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train the sample with -map, print it/s, mAP, FPS; EXPW=DIR adds real data (paper profile, ~8 min: Table II, face AP, s/iteration)
+	$(if $(EXPW),EXPW='$(EXPW)') scripts/gpu-check.sh
 
 bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests)
 	$(BIN)/python -m benchmarks
 
+# What `make reproduce` trains, and so what control, hygiene and compare train the same way
+# (RUN= is added by each target: RUN, RUN-control...). REPEATS=N: `make hygiene` trains each
+# mode N times (the run-to-run spread).
+SAME_RUN = $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
+	$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
+	--arch $(MODEL_ARCH) $(if $(DARKNET),--darknet $(DARKNET)) \
+	$(if $(GPUS),--gpus $(GPUS)) $(if $(FROM_SCRATCH),--from-scratch) $(DATASETS_ARGS) $(TRAIN_ARGS)
+REPEATS ?= 1
+
 reproduce: $(STAMP) ensure-darknet ## the whole pipeline: EXPW=/AFFWILD2= (none: the embedded sample), PROFILE=, RUN=, GPUS=, *_ARGS=
 	$(YOF) doctor $(if $(DARKNET),--darknet $(DARKNET)) $(if $(EXPW),$(if $(AFFWILD2),,--no-affwild2))
-	$(YOF) reproduce $(if $(EXPW),--expw $(EXPW)) $(if $(AFFWILD2),--affwild2 $(AFFWILD2)) \
-		$(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
-		--arch $(MODEL_ARCH) $(if $(RUN),--run $(RUN)) $(if $(DARKNET),--darknet $(DARKNET)) \
-		$(if $(GPUS),--gpus $(GPUS)) $(if $(FROM_SCRATCH),--from-scratch) \
-		$(DATASETS_ARGS) $(TRAIN_ARGS) $(MAP_ARGS)
+	$(YOF) reproduce $(SAME_RUN) $(if $(RUN),--run $(RUN)) $(MAP_ARGS)
 
-hygiene: $(STAMP) ensure-darknet ## the sample trained with --unannotated keep and with mask, both Table IIs side by side (reuses runs/sample)
-	$(YOF) hygiene $(if $(DARKNET),--darknet $(DARKNET))
+hygiene: $(STAMP) ensure-darknet ## --unannotated keep vs mask trained as make reproduce does (same EXPW=/PROFILE=...), REPEATS= runs each, side by side on the raw test list
+	$(YOF) hygiene $(SAME_RUN) $(if $(RUN),--run $(RUN)) --repeats $(REPEATS) $(MAP_ARGS)
 
-control: $(STAMP) ensure-darknet ## the permuted-label control of the sample run (labels shuffled across faces)
-	$(YOF) reproduce --shuffle-labels --run sample-control $(if $(DARKNET),--darknet $(DARKNET))
+control: $(STAMP) ensure-darknet ## the permuted-label control of make reproduce's run (same EXPW=/PROFILE=...) in runs/RUN-control, set beside it with the mAP ratio
+	$(YOF) reproduce --shuffle-labels $(SAME_RUN) $(if $(RUN),--run $(RUN)-control) $(MAP_ARGS)
 
 demo: $(STAMP) ## detect on DEMO_SOURCE= with runs/DEMO_RUN's model: annotated images + JSON in runs/DEMO_RUN/demo
 	@for f in $(DEMO_MODEL) $(DEMO_CFG); do test -f $$f || { \
 		echo "demo: $$f is missing: run 'make reproduce' first (or make train RUN=$(DEMO_RUN))"; exit 1; }; done
-	@test -e $(DEMO_SOURCE) || { \
-		echo "demo: $(DEMO_SOURCE) is missing: run 'make reproduce' first (it writes the sample's test list)"; exit 1; }
+	@case '$(DEMO_SOURCE)' in *://*) ;; *[!0-9]*|'') test -e '$(DEMO_SOURCE)' || { \
+		if [ '$(origin DEMO_SOURCE)' = file ]; then echo "demo: $(DEMO_SOURCE) is missing: run 'make reproduce' first (it writes the sample's test list)"; \
+		else echo "demo: DEMO_SOURCE=$(DEMO_SOURCE): no such file or folder (give an image, a folder, an image list, a video, a camera index such as 0 or a stream URL)"; fi; \
+		exit 1; } ;; esac
 	$(YOF) detect $(DEMO_SOURCE) --weights $(DEMO_MODEL) --cfg $(DEMO_CFG) \
 		--save $(DEMO_OUT)/annotated --json $(DEMO_OUT)/detections.jsonl
 
@@ -163,8 +191,8 @@ slurm: $(STAMP) ## submit the SLURM chain: AFFWILD2= in SHARDS= array tasks → 
 		YOF='$(abspath $(YOF))' PROFILE='$(PROFILE)' MODEL_ARCH='$(MODEL_ARCH)' $(if $(RUN),RUN='$(RUN)') \
 		scripts/slurm/submit.sh --shards $(SHARDS)
 
-compare: $(STAMP) ensure-darknet ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both on the sample
-	$(YOF) compare $(if $(DARKNET),--darknet $(DARKNET))
+compare: $(STAMP) ensure-darknet ## single-stage vs cascade (RetinaFace + classifier): AP, mAP, FPS; trains both as make reproduce does (same EXPW=/PROFILE=...; none: the sample)
+	$(YOF) compare $(SAME_RUN) $(if $(RUN),--run $(RUN))
 
 compare-archs: $(STAMP) ## one row per --arch: parameters, BFLOPs at 416, CPU FPS per engine, mAP of trained runs/PROFILE-ARCH on DATA=
 	$(YOF) compare-archs --profile $(PROFILE) $(if $(wildcard $(DATA)/obj.data),--data $(DATA)/obj.data) \

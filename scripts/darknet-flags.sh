@@ -2,7 +2,7 @@
 # Print the `make` variables for AlexeyAB's darknet Makefile that suit this machine, one per
 # line (KEY=VALUE): GPU/CUDNN when nvcc, a visible NVIDIA GPU and cuDNN are present (ARCH for
 # that GPU's compute capability, CUDNN_HALF from 7.0 on), OPENCV when `pkg-config opencv4`
-# works, AVX when the CPU has it, OPENMP when the C compiler accepts -fopenmp.
+# works, AVX when the CPU has AVX2, OPENMP when the C compiler accepts -fopenmp.
 # Used by scripts/build-darknet.sh (`make darknet`); DARKNET_FLAGS= there replaces all of this.
 set -u
 
@@ -34,7 +34,9 @@ fi
 
 if pkg-config --exists opencv4 2>/dev/null; then echo "OPENCV=1"; else echo "OPENCV=0"; fi
 
-if grep -qw avx /proc/cpuinfo 2>/dev/null; then echo "AVX=1"; else echo "AVX=0"; fi
+# AlexeyAB's AVX=1 compiles with -mavx -mavx2: a CPU with AVX but no AVX2 would stop on an
+# illegal instruction
+if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then echo "AVX=1"; else echo "AVX=0"; fi
 
 if echo 'int main(void){return 0;}' | "${CC:-cc}" -fopenmp -x c - -o /dev/null >/dev/null 2>&1; then
     echo "OPENMP=1"

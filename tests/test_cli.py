@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.support.darknet import write_weights
 from tests.support.expw import make_expw, tree_digest
 from yof_darknet import __version__
 from yof_darknet.cli import main
@@ -115,3 +117,27 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path):
         assert not [p for p in out.rglob("*") if ".tmp" in p.name]
     finally:
         subprocess.run(["umount", str(out)], check=True)
+
+
+def test_make_demo_takes_a_camera_index(tmp_path, darknet_fixtures):
+    """`make demo DEMO_SOURCE=0`: a camera, not a missing file (no "run make reproduce"); the
+    camera's absence is one line, without OpenCV's dozen warnings."""
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("make") is None or not (root / ".venv" / ".installed").is_file():
+        pytest.skip("needs make and `make setup` in this checkout")
+    cfg = darknet_fixtures / "dataset" / "yolov3-tiny-obj.cfg"
+    weights = tmp_path / "w.weights"
+    write_weights(weights, cfg, seen=0)
+    done = subprocess.run(
+        ["make", "-s", "-C", str(root), "demo", "DEMO_SOURCE=97", f"WEIGHTS={weights}",
+         f"CFG={cfg}", f"DEMO_OUT={tmp_path / 'demo'}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "make reproduce" not in done.stdout + done.stderr
+    assert "camera 97" in done.stderr, done.stdout + done.stderr
+    missing = subprocess.run(
+        ["make", "-s", "-C", str(root), "demo", f"DEMO_SOURCE={tmp_path / 'nothere'}",
+         f"WEIGHTS={weights}", f"CFG={cfg}"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "no such file or folder" in missing.stdout and "make reproduce" not in missing.stdout

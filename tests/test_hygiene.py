@@ -1,48 +1,96 @@
-"""make hygiene: both Table IIs side by side (on real Darknet map logs; training is not run)."""
+"""make hygiene: keep and mask trained the same way, repeated, scored on one raw test list."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from yof_darknet.evaluate.table import Table2
-from yof_darknet.formats.maplog import read_map_log
-from yof_darknet.hygiene import side_by_side
+import pytest
+
+from yof_darknet.darknet.options import TrainOptions
+from yof_darknet.datasets.options import DatasetsOptions
+from yof_darknet.errors import DatasetError
+from yof_darknet.fileio import sha256_file
+from yof_darknet.hygiene import hygiene, mode_options, run_name
+from yof_darknet.pipeline import ReproduceOptions
 
 
-def _table(folder: Path, combined: str, expw: str, affwild2: str) -> Table2:
-    logs = {name: read_map_log(folder / f"{log}.stdout.txt") for name, log in
-            (("combined", combined), ("expw", expw), ("affwild2", affwild2))}  # fmt: skip
-    datasets = {"expw": logs["expw"], "affwild2": logs["affwild2"]}
-    return Table2(logs["combined"], "Darknet's own `detector map`", "alexeyab", datasets)
+def test_each_mode_and_repeat_gets_its_run_and_the_modes_their_datasets() -> None:
+    base = ReproduceOptions(expw=Path("ExpW"), train=TrainOptions(profile="sample"))
+    assert [run_name("cpu", m, r) for m in ("keep", "mask") for r in (1, 2)] == [
+        "cpu", "cpu-r2", "cpu-mask", "cpu-mask-r2",
+    ]  # fmt: skip
+    keep, mask2 = mode_options(base, "keep", 1), mode_options(base, "mask", 2)
+    assert keep.run_dir == Path("runs/sample") and mask2.run_dir == Path("runs/sample-mask-r2")
+    assert keep.data_dir == Path("data/darknet") and mask2.data_dir == Path("data/darknet-mask")
+    assert (keep.datasets.unannotated, mask2.datasets.unannotated) == ("keep", "mask")
+    sample = mode_options(ReproduceOptions(), "mask", 1)  # the embedded sample, as before
+    assert sample.run_dir == Path("runs/sample-mask")
+    assert sample.data_dir == Path("data/sample-darknet-mask")
+    named = ReproduceOptions(data=Path("d/x"), train=TrainOptions(profile="sample", name="try"))
+    assert mode_options(named, "mask", 3).run_dir == Path("runs/try-mask-r3")
+    assert mode_options(named, "mask", 3).data_dir == Path("d/x-mask")
 
 
-def test_side_by_side_per_subset_with_differences(darknet_fixtures: Path) -> None:
-    folder = darknet_fixtures / "alexeyab"
-    keep = _table(folder, "map_default", "map_points11", "map_points101")
-    mask = _table(folder, "map_iou075", "map_default", "map_points11")
-    text = side_by_side({"keep": keep, "mask": mask})
-    sections = text.split("### ")[1:]
-    assert [s.splitlines()[0] for s in sections] == ["Combined test set", "ExpW", "Aff-Wild2"]
-    assert "| Expression | keep AP (%) | mask AP (%) | mask − keep (pp) |" in sections[0]
-    pairs = {
-        "Combined test set": (keep.combined, mask.combined),
-        "ExpW": (keep.datasets["expw"], mask.datasets["expw"]),
-        "Aff-Wild2": (keep.datasets["affwild2"], mask.datasets["affwild2"]),
-    }
-    for section in sections:
-        before, after = pairs[section.splitlines()[0]]
-        for old, new in zip(before.classes, after.classes, strict=True):
-            row = f"| {old.name} | {old.ap * 100:.2f} | {new.ap * 100:.2f} | "
-            assert row + f"{(new.ap - old.ap) * 100:+.2f} |" in section
-        mean = f"| **mAP** | {before.map * 100:.2f} | {after.map * 100:.2f} | "
-        assert mean + f"{(after.map - before.map) * 100:+.2f} |" in section
-    assert text.rstrip().endswith("Numbers: Darknet's own `detector map`")
+def test_a_mode_given_by_hand_is_refused_before_any_training() -> None:
+    base = ReproduceOptions(datasets=DatasetsOptions(unannotated="mask"))
+    with pytest.raises(DatasetError, match="drop --unannotated mask"):
+        hygiene(base, echo=lambda _: None)
 
 
-def test_only_subsets_of_both_tables_are_shown(darknet_fixtures: Path) -> None:
-    folder = darknet_fixtures / "alexeyab"
-    keep = _table(folder, "map_default", "map_points11", "map_points101")
-    combined_only = Table2(read_map_log(folder / "map_iou075.stdout.txt"), "ours")
-    text = side_by_side({"keep": keep, "mask": combined_only})
-    assert text.count("### ") == 1 and "ExpW" not in text
-    assert "Numbers: Darknet's own `detector map`; ours" in text
+def _hygiene(cwd: Path, expw: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "YOF_WEIGHTS_URL": "http://127.0.0.1:9/yolov3-tiny.weights"}
+    args = [sys.executable, "-m", "yof_darknet", "hygiene", "--expw", str(expw)]
+    args += ["--profile", "sample", "--repeats", "2", "--test-per-dataset", "8"]
+    args += ["--set", "width=64", "--set", "height=64", "--set", "batch=2", "--max-batches", "3"]
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_hygiene_on_a_users_dataset_repeats_each_mode_and_resumes(tmp_path, debian_darknet):
+    from yof_darknet.datasets.sample import write_sample
+
+    expw = write_sample(tmp_path / "raw", images=40).expw.root
+    raw_files = {p: sha256_file(p) for p in sorted(expw.rglob("*")) if p.is_file()}
+    done = _hygiene(tmp_path, expw)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert {p: sha256_file(p) for p in raw_files} == raw_files  # the raw data untouched
+
+    runs = tmp_path / "runs"
+    names = ["sample", "sample-r2", "sample-mask", "sample-mask-r2"]
+    raw_test = (tmp_path / "data" / "darknet" / "test.txt").read_text().split()
+    faces = sum(len(Path(p).with_suffix(".txt").read_text().splitlines()) for p in raw_test)
+    maps, face_aps = [], []
+    for name in names:
+        assert (runs / name / "weights" / "yolov3-tiny_final.weights").is_file(), name
+        table = json.loads((runs / name / "map-raw-test" / "table2.json").read_text())
+        assert table["ground_truth"] == faces  # every model on the same raw test list
+        # the weights reproduce reports (profile sample: best on the run's validation list)
+        assert "chosen on the validation list" in " ".join(table["selection"])
+        maps.append(table["map"])
+        face_aps.append(table["face_ap"])
+    stats = json.loads((tmp_path / "data" / "darknet-mask" / "stats.json").read_text())
+    assert stats["options"]["unannotated"] == "mask" and stats["options"]["seed"] == 0
+    assert (tmp_path / "data" / "darknet-mask" / "test.txt").read_text().count("\n") == 8
+
+    markdown = (runs / "sample-mask" / "hygiene.md").read_text()
+    assert markdown in done.stdout
+    assert "profile sample, 2 runs each, same raw test list" in markdown
+    assert f"- keep: sample {maps[0] * 100:.2f}, sample-r2 {maps[1] * 100:.2f}; mean" in markdown
+    assert (
+        f"- mask: sample-mask {maps[2] * 100:.2f}, sample-mask-r2 {maps[3] * 100:.2f}" in markdown
+    )
+    record = json.loads((runs / "sample-mask" / "hygiene.json").read_text())
+    assert record["map"] == {"keep": maps[:2], "mask": maps[2:]} and record["repeats"] == 2
+    assert record["face_ap"] == {"keep": face_aps[:2], "mask": face_aps[2:]}
+    assert all(0.0 <= v <= 1.0 for v in face_aps)
+    assert "| face AP (any class) |" in markdown
+
+    again = _hygiene(tmp_path, expw)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("training already finished") == 4
+    assert again.stdout.count("already scored") == 4
+    assert (runs / "sample-mask" / "hygiene.md").read_text() == markdown

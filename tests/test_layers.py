@@ -1,8 +1,8 @@
 """The one rule of dependencies: a module imports only from its own package or a layer below.
 
-Layers, top to bottom (README, "Architecture"); the parts of one layer other than the stages may
-import each other (the hook's cycle check keeps them acyclic), stages never do, except where one
-stage really runs another (``ACROSS``).
+Layers, top to bottom (docs/developer/architecture.md); the parts of one layer other than the
+stages may import each other (the hook's cycle check keeps them acyclic), stages never do, except
+where one stage really runs another (``ACROSS``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ LAYERS = (
     ("bottom", {"formats", "fileio", "owned", "runner", "progress", "cluster", "faces"}),
     ("ground", {"expressions", "errors", "options", "__init__"}),
 )
-# Stage -> stage imports that run another stage, each named in the README.
+# Stage -> stage imports that run another stage, each named in docs/developer/architecture.md.
 ACROSS = {
     ("evaluate", "infer"),  # map --engine python|onnx runs the detector
     ("infer", "export"),  # detect exports cfg + weights to the ONNX model it runs (the cache)
@@ -33,7 +33,9 @@ def layer_of(part: str) -> int:
     for rank, (_, parts) in enumerate(LAYERS):
         if part in parts:
             return rank
-    raise AssertionError(f"yof_darknet/{part}: in no layer; add it to LAYERS and the README")
+    raise AssertionError(
+        f"yof_darknet/{part}: in no layer; add it to LAYERS and docs/developer/architecture.md"
+    )
 
 
 def _part(package: Path, name: str) -> str:

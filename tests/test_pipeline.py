@@ -62,6 +62,14 @@ def test_reproduce_runs_every_stage_on_the_sample_and_resumes(tmp_path: Path, de
     assert (data / "obj.data").is_file() and (data / "stats.json").is_file()
     assert len((data / "test_expw.txt").read_text().split()) == 8
     assert len((data / "test_affwild2.txt").read_text().split()) == 8
+    stats = json.loads((data / "stats.json").read_text())
+    assert stats["validation"]["mode"] == "from_training"  # the sample profile: auto
+    val = (data / "val.txt").read_text().split()
+    assert len(val) == stats["totals"]["images"]["val"] > 0
+    assert not set(val) & set((data / "test.txt").read_text().split())
+    assert not set(val) & set((data / "train.txt").read_text().split())
+    run_data = (run / "obj.data").read_text()
+    assert f"valid = {data.resolve() / 'val.txt'}" in run_data  # never the test list
 
     again = _reproduce(tmp_path)
     _learned_nothing(again)
@@ -96,6 +104,41 @@ def test_control_trains_on_shuffled_labels_and_scores_on_true_ones(tmp_path: Pat
     assert table["ground_truth"] == sum(
         len(Path(p).with_suffix(".txt").read_text().splitlines()) for p in true_test
     )
+
+
+@pytest.mark.slow
+def test_the_control_of_a_users_dataset_is_trained_the_same_way_and_set_beside(
+    tmp_path: Path, debian_darknet
+):
+    from yof_darknet.datasets.sample import write_sample
+
+    expw = str(write_sample(tmp_path / "raw", images=40).expw.root)
+    recipe = _reproduce(tmp_path, "--expw", expw, "--profile", "sample")
+    assert recipe.returncode == 0, recipe.stdout[-3000:] + recipe.stderr[-3000:]
+    assert "no scored recipe run" not in recipe.stdout and "## Recipe" not in recipe.stdout
+    done = _reproduce(tmp_path, "--expw", expw, "--profile", "sample", "--shuffle-labels")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    control = runs / "sample-control"  # the recipe's run name + -control
+    assert "labels permuted across faces" in done.stdout
+    assert "data/darknet-control" in (control / "obj.data").read_text()  # trained on permuted
+    record = json.loads((control / "control.json").read_text())
+    assert record["scored_on"] == str((data / "darknet" / "obj.data").resolve())
+    assert record["recipe_run"] == "runs/sample"
+    tables = [
+        json.loads((r / "map" / "table2.json").read_text()) for r in (runs / "sample", control)
+    ]
+    assert tables[0]["ground_truth"] == tables[1]["ground_truth"]  # the same true test list
+
+    beside = (control / "control.md").read_text()
+    assert beside in done.stdout
+    maps = [t["map"] for t in tables]
+    ratio = f"{maps[0] / maps[1]:.2f}×" if maps[1] > 0 else "∞"
+    assert "## Recipe (runs/sample) vs its permuted-label control (runs/sample-control)" in beside
+    assert f"{ratio} the control's" in beside
+    assert "| control AP (%) | recipe AP (%) | recipe − control (pp) | recipe ÷ control |" in beside
+    assert f"| **mAP** | {maps[1] * 100:.2f} | {maps[0] * 100:.2f} |" in beside
 
 
 @pytest.mark.slow
@@ -134,3 +177,27 @@ def test_paper_profile_refuses_to_train_from_scratch_unless_asked(tmp_path, debi
     assert "cannot download http://127.0.0.1:9/yolov3-tiny.weights" in done.stderr
     assert "pass --from-scratch (make reproduce FROM_SCRATCH=1)" in done.stderr
     assert not (tmp_path / "runs" / "paper").exists()  # refused before training started
+    # the paper's split: no validation list, every image not held out for test trains
+    data = tmp_path / "data" / "darknet"
+    stats = json.loads((data / "stats.json").read_text())
+    assert stats["validation"]["mode"] == "off" and stats["options"]["val_per_dataset"] == "0"
+    assert not (data / "val.txt").exists() and "val =" not in (data / "obj.data").read_text()
+    assert "validation off (--val-per-dataset 0)" in done.stdout
+
+
+@pytest.mark.slow
+def test_cpu_profile_trains_from_scratch_by_design_and_reaches_table_ii(tmp_path, debian_darknet):
+    from yof_darknet.datasets.sample import write_sample
+
+    raw = write_sample(tmp_path / "raw", images=40)
+    done = _reproduce(tmp_path, "--expw", str(raw.expw.root), "--profile", "cpu")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout + done.stderr
+    assert "weights: profile cpu trains from scratch by design (no pretrained weights)" in out
+    assert "cannot download" not in out  # no COCO weights were even asked for
+    assert "profile cpu on pjreddie's darknet: it trains, but on one core" in out
+    cfg = (tmp_path / "runs" / "cpu" / "yolov3-tiny.cfg").read_text().splitlines()
+    assert "learning_rate=0.001" in cfg and "burn_in=200" in cfg  # the profile's own values
+    assert "width=64" in cfg  # --set on top of it
+    table = json.loads((tmp_path / "runs" / "cpu" / "map" / "table2.json").read_text())
+    assert set(table["datasets"]) == {"expw"}

@@ -13,12 +13,17 @@ counts the whole node: on a shared SLURM node that oversubscribes the cores othe
 - ``split_cpus``: worker processes and threads per worker within those CPUs.
 - ``visible_gpus``: ``train --gpus auto`` → ``"0,1"``, the GPUs SLURM (``--gres=gpu:N``) or
   ``CUDA_VISIBLE_DEVICES`` left visible, numbered as CUDA numbers them inside the job.
+- ``sigterm_interrupts``: SIGTERM (``scancel``, a job's time limit, ``kill``) stops a stage as
+  Ctrl-C does, so it cleans up and says what it left instead of dying mid-write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Iterator, Mapping
 
 from yof_darknet.errors import ClusterError
 
@@ -156,3 +161,21 @@ def thread_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if env is None else env)
     env.setdefault("OMP_NUM_THREADS", str(available_cpus(env)))
     return env
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` as Ctrl-C does (in the main thread;
+    elsewhere the block runs unchanged)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -4,8 +4,12 @@ Both are scored on the same test list by the same evaluator (``map --engine pyth
 detector, ``evaluate-cascade`` for the cascade), and timed in one run on the same 640x480 frames
 with 1 and with 5 real faces (the photos of ``assets/faces`` and matplotlib's
 ``grace_hopper.jpg``), the engines interleaved frame by frame so that a busy machine slows both
-alike. ``compare_sample`` first trains both on the embedded sample (``reproduce`` for the
-detector; ``crops`` + ``train-classifier`` for the cascade), each step skipped when done.
+alike. ``compare_trained`` first trains both on one dataset (the embedded sample or the user's),
+each step skipped when done: the detector with ``reproduce``'s stages (``runs/RUN``), the
+classifier on crops of the same training images (``crops`` into ``DATA-crops``,
+``train-classifier`` into ``runs/RUN-cascade``); the result goes to ``runs/RUN-compare``.
+Where ``map`` records a class-agnostic face AP (``face_ap`` in table2.json), it is shown beside
+the mAP of both.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from yof_darknet.errors import DarknetError
 from yof_darknet.fileio import atomic_write_text
+
+if TYPE_CHECKING:
+    from yof_darknet.pipeline import ReproduceOptions
 
 FRAME_WH = (640, 480)
 FACE_COUNTS = (1, 5)
@@ -48,6 +57,8 @@ class CompareResult:
     found: dict[str, dict[int, int]]  # engine -> faces in the frame -> boxes found at 0.25
     backend: dict[str, str]
     written: list[Path] = field(default_factory=list)
+    # engine -> class-agnostic face AP, where the evaluator records one (table2.json's face_ap)
+    face_ap: dict[str, float | None] = field(default_factory=dict)
 
 
 def face_photos() -> list[np.ndarray]:
@@ -102,6 +113,14 @@ def _aps(table) -> dict[str, float]:
     return result
 
 
+def _face_ap(table) -> float | None:
+    """The table's class-agnostic face AP, as ``map`` records it in table2.json."""
+    from yof_darknet.evaluate.sidebyside import face_ap
+    from yof_darknet.evaluate.table import to_json
+
+    return face_ap(to_json(table))
+
+
 def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
     """Score and time both engines; write ``compare.md`` and ``compare.json`` into ``out``."""
     from yof_darknet.evaluate.cascade import evaluate_cascade, write_cascade_outputs
@@ -149,11 +168,13 @@ def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
         ms=ms,
         found=found,
         backend={e: eng.backend for e, eng in engines.items()},
+        face_ap={"single-stage": _face_ap(single.table), "cascade": _face_ap(two.map.table)},
     )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "compare.md", render_compare(result))
     record = {
         "ap": result.ap,
+        "face_ap": result.face_ap,
         "face_accuracy": result.accuracy,
         "ms_per_frame": result.ms,
         "boxes_found_at_0.25": result.found,
@@ -179,6 +200,10 @@ def render_compare(result: CompareResult) -> str:
         lines.append(
             f"| {bold}{name}{bold} | {single[name] * 100:.2f} | {two.get(name, 0.0) * 100:.2f} |"
         )
+    faces = [result.face_ap.get(e) for e in ("single-stage", "cascade")]
+    if all(v is not None for v in faces):
+        cells = " | ".join(f"{v * 100:.2f}" for v in faces if v is not None)
+        lines.append(f"| face AP (any class) | {cells} |")
     lines += [
         "",
         f"Cascade classifier alone, on the ground-truth faces: {result.accuracy * 100:.2f} % "
@@ -199,47 +224,88 @@ def render_compare(result: CompareResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare_sample(
-    runs: Path = Path("runs"),
-    darknet: Path | None = None,
-    echo: Echo = print,
-    rounds: int = 20,
-    out: Path | None = None,
-) -> CompareResult:
-    """Train both on the embedded sample (each step skipped when done), then :func:`compare`."""
-    from yof_darknet.darknet.classifier import CFG_NAME, train_classifier
-    from yof_darknet.darknet.options import TrainOptions
+def classifier_profile(detector_profile: str, given: str | None = None) -> str:
+    """The classifier profile that goes with a detector profile: ``given``, else the one of
+    the same name (``sample``, ``cpu``, ``paper``)."""
+    from yof_darknet.darknet.classifier import CLASSIFIER_PROFILES
+
+    name = given or detector_profile
+    if name not in CLASSIFIER_PROFILES:
+        known = ", ".join(sorted(CLASSIFIER_PROFILES))
+        raise DarknetError(
+            f"no classifier profile {name!r} goes with the detector profile "
+            f"{detector_profile!r}; choose one with --classifier-profile ({known})"
+        )
+    return name
+
+
+def _classifier(
+    crops: Path,
+    run_dir: Path,
+    profile: str,
+    settings: tuple[str, ...],
+    darknet: Path | None,
+    echo: Echo,
+) -> tuple[Path, Path]:
+    """Train the classifier in ``run_dir`` (resumed; skipped when finished): cfg, weights."""
+    from yof_darknet.darknet.classifier import CFG_NAME, classifier_darknet, train_classifier
     from yof_darknet.darknet.train import newest_weights
-    from yof_darknet.datasets.crops import write_crops
     from yof_darknet.formats.binary import find_darknet
     from yof_darknet.formats.weights import finished_message
-    from yof_darknet.pipeline import ReproduceOptions, reproduce
 
-    started = time.monotonic()
-    detector = reproduce(ReproduceOptions(darknet=darknet, train=TrainOptions(runs=runs)), echo)
-    obj_data = Path("data/sample-darknet/obj.data")
-    crops = Path("data/sample-crops")
-    summary = write_crops(obj_data, crops)
-    echo(f"crops: {summary.crops} in {crops}")
-    run_dir = runs / "sample-cascade"
     cfg = run_dir / CFG_NAME
     weights = newest_weights(run_dir / "weights") if (run_dir / "weights").is_dir() else None
-    if weights is None or finished_message(weights, cfg) is None:
-        trained = train_classifier(
-            crops,
-            profile="sample",
-            runs_dir=runs,
-            resume=weights is not None,
-            darknet=find_darknet(darknet),
-        )
-        weights = trained.weights
-        echo(f"classifier: {trained.iterations} iterations, {weights}")
-    else:
+    if weights is not None and finished_message(weights, cfg) is not None:
         echo(f"classifier: {weights} already trained")
-    assert weights is not None
+        return cfg, weights
+    echo(f"classifier: {'resuming' if weights else 'training'} {run_dir} (profile {profile})")
+    trained = train_classifier(
+        crops,
+        profile=profile,
+        name=run_dir.name,
+        runs_dir=run_dir.parent,
+        resume=weights is not None,
+        overrides=settings,
+        darknet=classifier_darknet(find_darknet(darknet), echo),
+    )
+    if trained.interrupted or trained.weights is None:
+        raise DarknetError(f"{run_dir}: training did not finish; run the same command to resume")
+    echo(f"classifier: {trained.iterations} iterations, {trained.weights}")
+    return cfg, trained.weights
+
+
+def compare_trained(
+    opts: ReproduceOptions,
+    *,
+    classifier: str | None = None,
+    classifier_settings: tuple[str, ...] = (),
+    rounds: int = 20,
+    out: Path | None = None,
+    echo: Echo = print,
+) -> CompareResult:
+    """Train both on ``opts``'s dataset (each step skipped when done), then :func:`compare`
+    into ``out`` (default ``runs/RUN-compare``). ``classifier``: the classifier profile
+    (default: the detector profile's namesake), ``classifier_settings`` its ``--set``s."""
+    from yof_darknet.datasets.crops import write_crops
+    from yof_darknet.pipeline import prepare
+
+    started = time.monotonic()
+    profile = classifier_profile(opts.profile, classifier)  # refused before any training
+    detector = prepare(opts, echo)
+    crops = Path(f"{opts.data_dir}-crops")
+    summary = write_crops(detector.obj_data, crops)
+    echo(f"crops: {summary.crops} in {crops}")
+    run_dir = detector.run_dir.with_name(f"{detector.run_dir.name}-cascade")
+    cfg, weights = _classifier(crops, run_dir, profile, classifier_settings, opts.darknet, echo)
     result = compare(
         CompareOptions(
-            obj_data, detector.cfg, detector.weights, cfg, weights, runs / "compare", rounds
+            detector.obj_data,
+            detector.cfg,
+            detector.weights,
+            cfg,
+            weights,
+            out or detector.run_dir.with_name(f"{detector.run_dir.name}-compare"),
+            rounds,
         ),
         echo,
     )

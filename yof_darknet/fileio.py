@@ -10,6 +10,12 @@ The rules every writer and deleter of the package follows:
   (``atomic_write_bytes``): a reader, or a re-run after a crash or a full disk, never sees half
   a file, and the rename replaces a link found there instead of writing through it.
   ``open_output`` is the one way to open a log (it removes a link at the target first).
+- ``output_kind`` is the one place that decides how a target is written: a regular file (or
+  nothing yet) by the rename above; a character device or a FIFO, also through a link, and a
+  ``/dev/stdout``, ``/dev/fd/N`` or ``/proc/self/fd/N`` name (a shell's ``>(...)``) as a stream,
+  written in place and never replaced; a folder, a block device or a socket is refused.
+  ``check_output_file`` and ``check_output_folder`` run it on a command's outputs before any
+  work.
 - Which files the package owns (and may prune) is ``yof_darknet.owned``'s business.
 """
 
@@ -17,14 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import os
+import re
 import shutil
 import stat
+import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from yof_darknet.errors import YofError
 
@@ -32,6 +40,18 @@ from yof_darknet.errors import YofError
 def read_lines(path: Path) -> list[str]:
     """The non-blank lines of a names file or an image list, stripped."""
     return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def unix_lines(path: Path, folder: Path) -> Path:
+    """``path`` itself, or, when it has Windows (CRLF) or old Mac (CR) line ends, a copy with
+    ``\n`` line ends written into ``folder`` (a temporary folder). Handed to darknet: pjreddie's
+    reads a ``\r`` as part of each line (a CRLF cfg: "First section must be [net]")."""
+    data = Path(path).read_bytes()
+    if b"\r" not in data:
+        return Path(path)
+    copy = Path(folder) / "unix-lines" / Path(path).name
+    atomic_write_bytes(copy, data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+    return copy
 
 
 class OutputError(YofError):
@@ -112,6 +132,108 @@ def check_writable(path: Path | str) -> None:
         )
 
 
+FILE, STREAM = "file", "stream"
+_FD_FOLDER = re.compile(r"/proc/(?P<pid>\d+)(/task/\d+)?/fd")
+_MAX_LINKS = 40
+
+
+def _through_proc(path: Path | str) -> tuple[bool, int | None]:
+    """Whether ``path`` (or a link on the way to its target) is a ``/proc`` entry, such as
+    ``/dev/stdout`` -> ``/proc/self/fd/1``; and the descriptor number when it names one of this
+    process's own descriptors (written through ``dup``, so its offset and append mode hold)."""
+    current = os.path.abspath(path)
+    for _ in range(_MAX_LINKS):
+        entry = real_entry(current)
+        real, name = os.path.split(entry)
+        if real == "/proc" or real.startswith("/proc/"):
+            real = os.path.realpath(os.path.dirname(current))  # not cached: a fork has its own
+            match = _FD_FOLDER.fullmatch(real)
+            own = match is not None and int(match["pid"]) == os.getpid() and name.isdigit()
+            return True, int(name) if own else None
+        try:
+            target = os.readlink(entry)
+        except OSError:  # not a link (or not there): the end of the chain
+            return False, None
+        current = os.path.normpath(os.path.join(real, target))
+    return False, None
+
+
+def output_kind(path: Path | str) -> str:
+    """How an output at ``path`` is written: ``FILE`` (nothing there yet, a regular file, or a
+    link to one: a temporary file renamed into place) or ``STREAM`` (a character device such as
+    ``/dev/null``, a FIFO, or a descriptor name such as ``/dev/stdout`` or a shell's
+    ``>(...)``: written in place, never replaced). Raises ``OutputError`` for a folder, a block
+    device or a socket, which no output may replace or be written into."""
+    proc, own_fd = _through_proc(path)
+    try:
+        mode = os.stat(own_fd if own_fd is not None else path).st_mode
+    except OSError:  # nothing there, or a file in the way of its folder: the write says which
+        return FILE
+    if stat.S_ISDIR(mode):
+        raise OutputError(
+            f"{path}: is a folder, and this output is one file; give a file path (in that "
+            "folder, or elsewhere)"
+        )
+    if own_fd is not None or stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return STREAM
+    if stat.S_ISBLK(mode):
+        raise OutputError(f"{path}: is a block device (a disk); refusing to write over it")
+    if stat.S_ISSOCK(mode):
+        raise OutputError(f"{path}: is a socket, which cannot be opened as a file")
+    return STREAM if proc else FILE
+
+
+def check_output_file(path: Path | str) -> str:
+    """Before any work: ``path`` may take this output (no input, no folder); its kind."""
+    check_writable(path)
+    return output_kind(path)
+
+
+def check_output_folder(path: Path | str) -> None:
+    """Before any work: ``path`` is a folder, or nothing yet (it is created), outside the
+    inputs."""
+    check_writable(Path(path) / "probe")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise OutputError(f"{path}: a file is in the way of this output folder") from None
+    if not stat.S_ISDIR(mode):
+        raise OutputError(
+            f"{path}: is not a folder (a file or a device is there); give a folder for this output"
+        )
+
+
+def open_stream(path: Path | str) -> BinaryIO:
+    """Open a ``STREAM`` target for writing: this process's own descriptor (``/dev/stdout``) is
+    duplicated, anything else opened in place (a FIFO waits for its reader, as in a shell)."""
+    _, own_fd = _through_proc(path)
+    try:
+        fd = os.dup(own_fd) if own_fd is not None else os.open(path, os.O_WRONLY)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be opened for writing ({exc.strerror})") from None
+    return os.fdopen(fd, "wb")
+
+
+def _copy_into_stream(source: Path, target: Path) -> None:
+    with source.open("rb") as handle, open_stream(target) as stream:
+        shutil.copyfileobj(handle, stream)
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Put the finished temporary ``tmp`` in place at ``path``: renamed onto it, or for a
+    stream (``output_kind``) copied into it and removed."""
+    check_writable(path)
+    if output_kind(path) == STREAM:
+        try:
+            _copy_into_stream(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return
+    os.replace(tmp, path)
+
+
 def unlink_owned(path: Path) -> None:
     """Remove ``path`` (a file or a link; a link's target is never touched) unless protected."""
     check_writable(path)
@@ -121,11 +243,14 @@ def unlink_owned(path: Path) -> None:
 def open_output(path: Path, *, append: bool = False):
     """Open a log for writing (binary) without ever writing through a link or into an input.
 
-    A link at ``path`` is removed first; appending to a file with other hard links is refused
-    (it would change the other names too); a new file is created otherwise.
+    A stream (``output_kind``) is written in place; a link at ``path`` is removed first;
+    appending to a file with other hard links is refused (it would change the other names
+    too); a new file is created otherwise.
     """
     path = Path(path)
     check_writable(path)
+    if output_kind(path) == STREAM:
+        return open_stream(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         info = path.lstat()
@@ -150,10 +275,17 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
     ``path`` must be writable (``check_writable``); the rename replaces whatever entry is there
     (a link is replaced, its target untouched). When the block raises (a full disk, Ctrl-C),
-    the temporary file is removed: ``path`` is never half a file.
+    the temporary file is removed: ``path`` is never half a file. A stream (``output_kind``)
+    gets the finished file's bytes instead; its temporary lies in a private temporary folder.
     """
     path = Path(path)
     check_writable(path)
+    if output_kind(path) == STREAM:
+        with tempfile.TemporaryDirectory(prefix="yof-stream-") as folder:
+            tmp = Path(folder) / path.name
+            yield tmp
+            _copy_into_stream(tmp, path)
+        return
     tmp = temporary_sibling(path)
     try:
         yield tmp
@@ -193,6 +325,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a new temporary file and a rename: never half a file,
     never through a link. The file gets ``0666 & ~umask``; its folder is created when missing."""
     path = Path(path)
+    check_writable(path)
+    if output_kind(path) == STREAM:
+        with open_stream(path) as stream:
+            stream.write(data)
+        return
     with atomic_path(path) as tmp:
         try:
             fd = _create_new(tmp)
@@ -242,25 +379,6 @@ def place_image(source: Path, target: Path, *, copy: bool = False) -> None:
             os.utime(tmp, ns=(want.st_atime_ns, want.st_mtime_ns))
         else:
             tmp.symlink_to(source)
-
-
-@contextlib.contextmanager
-def exclusive(lock: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on the file ``lock`` (created when missing) for the block:
-    processes that rewrite the same outputs take turns. ``waiting`` is called first when
-    another process holds it."""
-    check_writable(lock)
-    with Path(lock).open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if waiting is not None:
-                waiting()
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def sha256_file(path: Path) -> str:

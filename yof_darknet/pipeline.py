@@ -1,9 +1,10 @@
 """`make reproduce`: every stage of the paper, in order, each skipping the work already done.
 
-sample (only without dataset paths) → datasets → pretrained weights → train (cfg of the
-architecture and profile, anchors rule; checkpoints scored on the validation list as they are
-saved) → the weights chosen (``--select``: best on validation, or final) → map of the test list,
-once → Table II, face AP and the verdict. Whether the darknet found can train
+sample (only without dataset paths) → datasets → pretrained weights (none for a profile that
+trains from scratch by design: ``cpu``) → train (cfg of the architecture and profile, anchors
+rule; checkpoints scored on the validation list as they are saved) → the weights chosen
+(``--select``: best on validation, or final) → map of the test list, once → Table II, face AP
+and the verdict. Whether the darknet found can train
 the architecture is settled first, before any stage runs. The stages are the package's own
 functions, called with the stages' own options dataclasses (the same the ``datasets``,
 ``train`` and ``map`` commands build), so every stage option given to ``reproduce`` reaches its
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
-from yof_darknet.errors import DarknetError, DatasetError
+from yof_darknet.errors import DarknetError, DatasetError, EvaluationError
 from yof_darknet.evaluate.options import MapOptions
 
 if TYPE_CHECKING:
@@ -34,6 +35,11 @@ SAMPLE_BANNER = (
     "two short videos). Its Table II shows that the pipeline works; it is not the paper's data "
     "and its numbers are not comparable with the paper's."
 )
+
+
+CONTROL_SUFFIX = "-control"
+CONTROL_RECORD = "control.json"  # in a control's run folder: what it is and what it is set beside
+BESIDE_NAME = "control.md"  # in a control's run folder: the recipe and its control side by side
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class ReproduceOptions:
     weights_dir: Path = Path("weights")
     sample_dir: Path | None = None  # default: data/sample (data/sample-control)
     darknet: Path | None = None
-    shuffle_labels: bool = False  # the permuted-label control (sample only)
+    shuffle_labels: bool = False  # the permuted-label control (the recipe's, trained the same way)
     from_scratch: bool = False  # no pretrained weights, even for the paper profile
     datasets: DatasetsOptions = field(default_factory=DatasetsOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
@@ -77,7 +83,42 @@ class ReproduceOptions:
 
     @property
     def run_dir(self) -> Path:
-        return self.train.runs / replace(self.train, profile=self.profile).run_name
+        """``runs/<--run>``, else the profile's run (``runs/cpu``); the control's default is
+        the recipe's name + ``-control`` (``runs/cpu-control``)."""
+        name = replace(self.train, profile=self.profile).run_name
+        if self.shuffle_labels and not self.train.name:
+            name += CONTROL_SUFFIX
+        return self.train.runs / name
+
+    @property
+    def partner_run_dir(self) -> Path:
+        """The run this one is set beside: the control's recipe run, the recipe's control."""
+        name = self.run_dir.name
+        if not self.shuffle_labels:
+            return self.run_dir.with_name(name + CONTROL_SUFFIX)
+        if name.endswith(CONTROL_SUFFIX):
+            return self.run_dir.with_name(name.removesuffix(CONTROL_SUFFIX))
+        return self.train.runs / replace(self.train, profile=self.profile, name=None).run_name
+
+    @property
+    def data_dir(self) -> Path:
+        """The converted dataset: ``--data``, else data/darknet (data/sample-darknet,
+        data/sample-control-darknet on the sample). A control of a real dataset trains on a
+        permuted copy of it, ``DATA-control``, and is scored on DATA's own test list."""
+        default = f"data/{self.sample_name}-darknet" if self.on_sample else "data/darknet"
+        return self.data or Path(default)
+
+
+@dataclass
+class Trained:
+    """What ``prepare`` leaves: the model, and the dataset whose test list scores it."""
+
+    run_dir: Path
+    weights: Path
+    cfg: Path
+    obj_data: Path  # the true-label dataset (for a control too): score on its test list
+    minutes: dict[str, float] = field(default_factory=dict)
+    choice: Choice | None = None  # how ``weights`` were chosen (``--select``)
 
 
 @dataclass
@@ -90,6 +131,8 @@ class ReproduceResult:
     minutes: dict[str, float] = field(default_factory=dict)
     verdict: Verdict | None = None  # what the model learned (None: no face AP)
     summary: list[str] = field(default_factory=list)  # the validation peak, the choice
+    beside: str | None = None  # the recipe and its control side by side, when both are scored
+    beside_path: Path | None = None  # where that is written (the control's control.md)
 
 
 Echo = Callable[[str], None]
@@ -113,9 +156,18 @@ def _sample(opts: ReproduceOptions, echo: Echo) -> tuple[Path, Path]:
     return sample_dir / "ExpW", sample_dir / "AffWild2"
 
 
-def _data_dir(opts: ReproduceOptions) -> Path:
-    default = f"data/{opts.sample_name}-darknet" if opts.on_sample else "data/darknet"
-    return opts.data or Path(default)
+def validation_default(profile: str) -> str:
+    """``--val-per-dataset`` where ``reproduce`` is not given one: none for the ``paper``
+    profile, the datasets stage's ``auto`` for every other.
+
+    The paper held out its test images and trained on all the others, with no validation set,
+    and reported its final weights: a validation list could not change which weights its
+    Table II scores, and would only take 2,500 images from its training set. Off, the paper's
+    split is reproduced whole, training set included (and AlexeyAB's ``-map`` does not run:
+    it would chart the test list)."""
+    from yof_darknet.datasets.split import AUTO
+
+    return "0" if profile == "paper" else AUTO
 
 
 def _datasets(
@@ -124,11 +176,24 @@ def _datasets(
     from yof_darknet.datasets.options import SAMPLE_TEST_IMAGES, TEST_PER_DATASET
 
     test = SAMPLE_TEST_IMAGES if opts.on_sample else TEST_PER_DATASET
-    summary = opts.datasets.build(expw, affwild2, out, test_default=test)
+    summary = opts.datasets.build(
+        expw,
+        affwild2,
+        out,
+        test_default=test,
+        force_test_default=opts.on_sample,  # SAMPLE_TEST_IMAGES is sized on purpose
+        val_default=validation_default(opts.profile),
+    )
     totals = summary.stats["totals"]
+    validation = summary.stats["validation"]
+    val = (
+        f"validation {totals['images']['val']} images (from training)"
+        if validation["mode"] == "from_training"
+        else f"validation off ({validation['why']})"
+    )
     echo(
         f"datasets: train {totals['images']['train']} images, test {totals['images']['test']} "
-        f"images in {summary.out}"
+        f"images, {val} in {summary.out}"
     )
     for message in summary.messages:
         echo(f"datasets: note: {message}")
@@ -140,9 +205,15 @@ def _pretrained(opts: ReproduceOptions, echo: Echo) -> Path | None:
     yolov4-tiny.conv.29...); None = from scratch (said, or refused)."""
     from yof_darknet.darknet.archs import get_arch
     from yof_darknet.darknet.download import fetch_pretrained
+    from yof_darknet.darknet.profiles import SCRATCH_PROFILES
 
     if opts.from_scratch:
         echo("weights: --from-scratch: TRAINING FROM SCRATCH (no pretrained weights)")
+        return None
+    if opts.profile in SCRATCH_PROFILES:
+        echo(
+            f"weights: profile {opts.profile} trains from scratch by design (no pretrained weights)"
+        )
         return None
     spec = get_arch(opts.arch).pretrained
     cut = opts.weights_dir / spec.cut_name
@@ -225,12 +296,40 @@ def _choose(run_dir: Path, test_data: Path, opts: ReproduceOptions, echo: Echo) 
     return choice
 
 
-def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
-    """Run every stage; return the run folder, the model and Table II (markdown)."""
+def _control(obj_data: Path, opts: ReproduceOptions, echo: Echo) -> Path:
+    """The permuted-label copy of the converted dataset (``DATA-control``); its obj.data."""
+    from yof_darknet.datasets.control import write_control
+
+    out = Path(f"{opts.data_dir}{CONTROL_SUFFIX}")
+    summary = write_control(obj_data, out, seed=opts.datasets.seed)
+    echo(
+        f"control: {summary.faces} training faces of {summary.images} images, labels permuted "
+        f"across faces ({summary.moved} changed class) in {out}; scored on {obj_data}'s true "
+        "test list"
+    )
+    return summary.obj_data
+
+
+def _record_control(opts: ReproduceOptions, train_data: Path, true_data: Path) -> None:
+    """Say in the run folder that it is a control, of what, and what it is set beside."""
+    from yof_darknet.fileio import atomic_write_text
+
+    record = {
+        "control": "expression labels permuted across the training faces; scored on the true "
+        "labels",
+        "seed": opts.datasets.seed,
+        "trained_on": str(train_data.resolve()),
+        "scored_on": str(true_data.resolve()),
+        "recipe_run": str(opts.partner_run_dir),
+    }
+    atomic_write_text(opts.run_dir / CONTROL_RECORD, json.dumps(record, indent=1) + "\n")
+
+
+def prepare(opts: ReproduceOptions, echo: Echo = print) -> Trained:
+    """Every stage but the scoring of the test list (darknet, sample, datasets, control,
+    weights, train, the choice of the weights on the validation list), each skipping the work
+    done; the chosen model and the true-label dataset that scores it."""
     from yof_darknet.darknet.archs import get_arch, run_arch
-    from yof_darknet.evaluate.run import write_outputs
-    from yof_darknet.evaluate.selection import score_chosen
-    from yof_darknet.evaluate.table import render_markdown
     from yof_darknet.formats.binary import check_can_run, find_darknet
     from yof_darknet.formats.cfg import read_cfg
 
@@ -256,28 +355,89 @@ def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
     if opts.on_sample:
         echo(SAMPLE_BANNER)
         expw, affwild2 = _sample(opts, echo)
+    obj_data = _datasets(expw, affwild2, opts.data_dir, opts, echo)
+    true_data = obj_data
+    if opts.shuffle_labels and opts.on_sample:  # the control is judged on the TRUE labels
+        true_opts = replace(opts, shuffle_labels=False, sample_dir=None, data=None)
+        echo("control: scoring on the true-label sample (same images, same split)")
+        true_data = _datasets(*_sample(true_opts, echo), true_opts.data_dir, true_opts, echo)
     elif opts.shuffle_labels:
-        raise DarknetError("the permuted-label control runs on the embedded sample only")
-    obj_data = _datasets(expw, affwild2, _data_dir(opts), opts, echo)
+        obj_data = _control(true_data, opts, echo)
+    if opts.shuffle_labels:
+        _record_control(opts, obj_data, true_data)
     lap("datasets")
     weights = _pretrained(opts, echo)
     lap("weights")
     _train(obj_data, weights, darknet, opts, echo)
     lap("train")
-    run_dir = opts.run_dir
-    run_cfg = run_dir / arch.cfg_name
-    if opts.shuffle_labels:  # the control is judged on the sample's TRUE labels
-        true_opts = replace(opts, shuffle_labels=False, sample_dir=None, data=None)
-        echo("control: scoring on the true-label sample (same images, same split)")
-        obj_data = _datasets(*_sample(true_opts, echo), _data_dir(true_opts), true_opts, echo)
-    choice = _choose(run_dir, obj_data, opts, echo)
+    choice = _choose(opts.run_dir, true_data, opts, echo)
     lap("select")
-    request = replace(opts.map, data=obj_data, out=run_dir / "map", darknet=opts.darknet)
-    outcome = score_chosen(request, choice, run_dir)
+    cfg = opts.run_dir / arch.cfg_name
+    return Trained(opts.run_dir, choice.weights, cfg, true_data, minutes, choice)
+
+
+def _beside(opts: ReproduceOptions, own: dict, echo: Echo) -> tuple[str, Path] | None:
+    """The recipe and its permuted-label control side by side, once both are scored (written
+    to the control's ``control.md``); None while the other is missing."""
+    from yof_darknet.evaluate.sidebyside import read_record, same_test_list_problem, side_by_side
+    from yof_darknet.fileio import atomic_write_text
+
+    partner = opts.partner_run_dir
+    control_dir = opts.run_dir if opts.shuffle_labels else partner
+    scored = partner / "map" / "table2.json"
+    if not scored.is_file() or not (control_dir / CONTROL_RECORD).is_file():
+        if opts.shuffle_labels:
+            echo(f"control: no scored recipe run {partner} yet (reproduce it the same way, "
+                 "without --shuffle-labels, to see both side by side)")  # fmt: skip
+        return None
+    try:
+        other = read_record(scored)
+    except EvaluationError as exc:
+        echo(f"control: {partner} is not set beside {opts.run_dir}: {exc}")
+        return None
+    control, recipe = (own, other) if opts.shuffle_labels else (other, own)
+    problem = same_test_list_problem([control, recipe])
+    if problem is not None:
+        echo(f"control: {partner} is not set beside {opts.run_dir}: {problem}")
+        return None
+    recipe_dir = partner if opts.shuffle_labels else opts.run_dir
+    ratio = f"{recipe['map'] / control['map']:.2f}×" if control["map"] > 0 else "∞"
+    markdown = (
+        f"## Recipe ({recipe_dir}) vs its permuted-label control ({control_dir})\n\n"
+        f"Expression mAP {recipe['map'] * 100:.2f} % against the control's "
+        f"{control['map'] * 100:.2f} %: {ratio} the control's. Same images, boxes, recipe and "
+        "test list; the control's training labels were permuted across faces.\n\n"
+    )
+    markdown += side_by_side({"control": [control], "recipe": [recipe]}, ratio=True)
+    atomic_write_text(control_dir / BESIDE_NAME, markdown)
+    return markdown, control_dir / BESIDE_NAME
+
+
+def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
+    """Run every stage; return the run folder, the model and Table II (markdown)."""
+    from yof_darknet.evaluate.run import write_outputs
+    from yof_darknet.evaluate.selection import score_chosen
+    from yof_darknet.evaluate.table import render_markdown, to_json
+
+    trained = prepare(opts, echo)
+    assert trained.choice is not None
+    clock = time.monotonic()
+    request = replace(opts.map, data=trained.obj_data, out=trained.run_dir / "map",
+                      darknet=opts.darknet)  # fmt: skip
+    outcome = score_chosen(request, trained.choice, trained.run_dir)
     outputs = write_outputs(outcome, request.out)
-    lap("map")
+    minutes = {**trained.minutes, "map": (time.monotonic() - clock) / 60}
+    beside, beside_path = _beside(opts, to_json(outcome.table), echo) or (None, None)
     face = outcome.table.face
     return ReproduceResult(
-        run_dir, choice.weights, run_cfg, render_markdown(outcome.table), outputs, minutes,
-        None if face is None else face.verdict, choice.lines(),
-    )  # fmt: skip
+        trained.run_dir,
+        trained.weights,
+        trained.cfg,
+        render_markdown(outcome.table),
+        outputs,
+        minutes,
+        verdict=None if face is None else face.verdict,
+        summary=trained.choice.lines(),
+        beside=beside,
+        beside_path=beside_path,
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
+from tests.support.expw import make_expw
 
 PINNED = "59596d7880f6504768df41d6daa586f5cb2b932f"
 # a stand-in for AlexeyAB's Makefile: the "binary" prints the make variables it was built with
@@ -190,8 +191,9 @@ def test_flag_detection_prints_one_known_flag_per_line():
         and subprocess.run([pkg_config, "--exists", "opencv4"], check=False).returncode == 0
     )
     assert flags["OPENCV"] == ("1" if has_opencv else "0")
-    cpu_has_avx = re.search(r"(?<!\w)avx(?!\w)", Path("/proc/cpuinfo").read_text()) is not None
-    assert flags["AVX"] == ("1" if cpu_has_avx else "0")
+    # AlexeyAB's AVX=1 builds with -mavx2: it needs AVX2, not AVX alone
+    cpu_has_avx2 = re.search(r"(?<!\w)avx2(?!\w)", Path("/proc/cpuinfo").read_text()) is not None
+    assert flags["AVX"] == ("1" if cpu_has_avx2 else "0")
     if flags["GPU"] == "0":
         assert flags["CUDNN"] == "0"
 
@@ -219,3 +221,39 @@ def test_gpu_check_with_a_gpu_but_no_nvcc_names_it(tmp_path):
     done = _build(root, "scripts/gpu-check.sh", PATH=path)
     assert done.returncode == 1
     assert done.stderr.startswith("gpu-check: nvcc not found")
+
+
+def _make_gpu_check(root: Path, path: str, **variables: str) -> subprocess.CompletedProcess:
+    """`make gpu-check VAR=...` in ``root`` (its .venv stamp taken as made: no setup)."""
+    given = [f"{key}={value}" for key, value in variables.items()]
+    return _build(root, "make", "-s", "-o", ".venv/.installed", "gpu-check", *given, PATH=path)
+
+
+def test_make_gpu_check_hands_expw_to_the_real_data_stage(tmp_path):
+    root = _superproject(tmp_path, str(tmp_path / "unreachable.git"), PINNED)
+    path = _path_without(tmp_path, "nvidia-smi")
+    expw = make_expw(tmp_path / "My ExpW", ["a.jpg 0 10 10 40 40 90.0 3"], {"a.jpg": (64, 64)})
+    done = _make_gpu_check(root, path, EXPW=str(expw))
+    assert done.returncode != 0
+    said = [line for line in done.stderr.splitlines() if line.startswith("gpu-check:")]
+    assert said == [
+        "gpu-check: no NVIDIA GPU visible (nvidia-smi is missing or lists none): this check "
+        f"needs one; nothing was built (nor the real-data stage on EXPW={expw})"
+    ]
+    assert not (root / "third_party" / "darknet" / "darknet").exists()
+
+
+def test_make_gpu_check_refuses_an_expw_folder_that_is_not_one_before_anything_else(tmp_path):
+    root = _superproject(tmp_path, str(tmp_path / "unreachable.git"), PINNED)
+    path = _path_without(tmp_path, "nvidia-smi")
+    missing = _make_gpu_check(root, path, EXPW=str(tmp_path / "nowhere"))
+    said = [line for line in missing.stderr.splitlines() if line.startswith("gpu-check:")]
+    assert missing.returncode != 0
+    assert said == [
+        f"gpu-check: EXPW={tmp_path / 'nowhere'}: no such folder (give ExpW's folder: "
+        "label/label.lst, image/origin/)"
+    ]
+    (tmp_path / "empty").mkdir()
+    empty = _make_gpu_check(root, path, EXPW=str(tmp_path / "empty"))
+    assert empty.returncode != 0
+    assert "gpu-check: EXPW=" in empty.stderr and "no label.lst in it" in empty.stderr

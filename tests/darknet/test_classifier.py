@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from pathlib import Path
 
 import cv2
 import pytest
 
 from tests.support.classifier import ITERATIONS
-from yof_darknet.darknet.classifier import classifier_cfg, train_classifier
+from yof_darknet.darknet.classifier import classifier_cfg, classifier_darknet, train_classifier
 from yof_darknet.darknet.results import read_results
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.binary import probe
@@ -79,3 +81,29 @@ def test_the_profile_sets_the_softmax_size_and_refuses_unknown_profiles():
     assert sections[-1].name == "softmax" and net_int(sections, "batch") == 128
     with pytest.raises(DarknetError, match="unknown classifier profile"):
         classifier_cfg(7, "huge")
+
+
+def test_the_cpu_profile_reaches_its_rate_after_a_burn_in():
+    sections = parse_cfg(classifier_cfg(7, "cpu"))
+    assert net_int(sections, "batch") == 64 and net_int(sections, "burn_in") == 100
+    assert sections[0].options["learning_rate"] == "0.01"
+
+
+ALEXEYAB = os.environ.get("YOF_TEST_ALEXEYAB")
+
+
+@pytest.mark.skipif(not ALEXEYAB, reason="set YOF_TEST_ALEXEYAB to AlexeyAB's darknet (CPU build)")
+def test_alexeyabs_cpu_build_is_refused_and_replaced_by_pjreddies(
+    tiny_classifier, debian_darknet, tmp_path
+):
+    alexeyab = probe(Path(str(ALEXEYAB)))
+    if alexeyab.gpu:
+        pytest.skip(f"{alexeyab.path} is a CUDA build, which clears every gradient")
+    with pytest.raises(DarknetError, match=r"never clears the gradient of the \[avgpool\] layer"):
+        train_classifier(tiny_classifier.crops, runs_dir=tmp_path, darknet=alexeyab, progress=False)
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+    said: list[str] = []
+    chosen = classifier_darknet(alexeyab, said.append)
+    assert chosen.flavor == "pjreddie" and chosen.path == probe(debian_darknet).path
+    assert "(pjreddie) instead" in said[0]
+    assert classifier_darknet(chosen, said.append) is chosen and len(said) == 1

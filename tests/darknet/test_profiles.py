@@ -11,15 +11,19 @@ from click.testing import CliRunner
 
 from tests.support import ROOT
 from yof_darknet.cli import main
+from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.darknet.profiles import (
     PROFILES,
+    SCRATCH_PROFILES,
     SELECT_DEFAULTS,
     TEMPLATE,
     default_select,
     generate_cfg,
     profile_settings,
 )
+from yof_darknet.darknet.train import train
 from yof_darknet.errors import DarknetError
+from yof_darknet.formats.binary import probe
 from yof_darknet.formats.cfg import (
     parse_cfg,
     yolo_heads,
@@ -117,7 +121,43 @@ def test_sample_profile_is_applied_verbatim():
     for key, value in profile_settings("sample").items():
         if "." not in key:
             assert net[key] == value
-    assert set(PROFILES) == {"paper", "sample"}
+    assert set(PROFILES) == {"paper", "sample", "cpu"}
+
+
+def test_cpu_profile_is_the_measured_starting_point_on_every_flavor():
+    """The lead's starting point for real faces on 2 CPU cores (160 px, batch 16, rate 0.001,
+    burn-in 200, 1400 iterations, steps at 80 and 90 %), the same for every darknet."""
+    expected = {
+        "width": "160", "height": "160", "batch": "16", "subdivisions": "1",
+        "learning_rate": "0.001", "burn_in": "200", "max_batches": "1400", "steps": "1120,1260",
+    }  # fmt: skip
+    for flavor in (None, "pjreddie", "alexeyab", "hank-ai"):
+        settings = profile_settings("cpu", flavor=flavor)
+        assert {key: settings[key] for key in expected} == expected
+        net = parse_cfg(generate_cfg(7, "cpu", flavor=flavor))[0].options
+        assert {key: net[key] for key in expected} == expected
+    assert {"cpu"} == SCRATCH_PROFILES  # reproduce fetches no COCO weights for it
+
+
+@pytest.mark.slow
+def test_cpu_profile_on_pjreddies_darknet_says_it_is_much_slower(
+    tmp_path, tiny_data, debian_darknet
+):
+    said: list[str] = []
+    options = TrainOptions(
+        profile="cpu", max_batches=2, runs=tmp_path, overrides=("width=64", "height=64", "batch=2")
+    )
+    result = train(
+        tiny_data, options, darknet=probe(debian_darknet), progress=False, echo=said.append
+    )
+    assert result.iterations == 2 and result.run_dir == tmp_path / "cpu"
+    notes = [line for line in said if "profile cpu" in line]
+    assert notes == [
+        "train: profile cpu on pjreddie's darknet: it trains, but on one core without OpenMP or "
+        "AVX, much slower than AlexeyAB's (`make darknet` builds it with OpenMP/AVX)"
+    ]
+    net = parse_cfg((tmp_path / "cpu" / "yolov3-tiny.cfg").read_text())[0].options
+    assert (net["learning_rate"], net["burn_in"], net["subdivisions"]) == ("0.001", "200", "1")
 
 
 def test_set_overrides_net_and_every_yolo_section():
@@ -182,4 +222,5 @@ def test_every_profile_says_which_weights_it_reports() -> None:
     assert set(SELECT_DEFAULTS) == set(PROFILES)  # a new profile adds its row
     assert default_select("paper") == "final"  # what the paper did
     assert default_select("sample") == "best"
+    assert default_select("cpu") == "best"  # from scratch: its peak need not be its end
     assert set(SELECT_DEFAULTS.values()) <= {"best", "final"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import re
 import shlex
@@ -18,12 +19,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.darknet import make_dataset, replay_binary
+from tests.support.expw import make_expw
 from yof_darknet.darknet.options import TrainOptions
-from yof_darknet.darknet.train import newest_weights, train, train_command
+from yof_darknet.darknet.train import newest_weights, prepare_run, train, train_command
+from yof_darknet.datasets.build import build_datasets, expw_job
+from yof_darknet.datasets.split import VAL_OFF
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.binary import SUBMODULE_BINARY, Darknet, probe
 from yof_darknet.formats.cfg import read_cfg
-from yof_darknet.formats.objdata import read_obj_data
+from yof_darknet.formats.objdata import read_obj_data, write_obj_data
 from yof_darknet.formats.weights import read_header
 
 TINY = ["width=64", "height=64", "batch=2", "subdivisions=1", "burn_in=1"]
@@ -62,12 +66,58 @@ def test_debian_darknet_trains_and_the_run_folder_has_everything(trained, tiny_d
         assert (run / name).is_file(), name
     assert read_obj_data(run / "obj.data").backup == (run / "weights").resolve()
     assert read_obj_data(run / "obj.data").train == read_obj_data(tiny_data).train
+    assert read_obj_data(run / "obj.data").valid == tiny_data.parent / "val.txt"  # never test
     assert read_cfg(run / "yolov3-tiny.cfg")[0].get("width") == "64"
     rows = _csv(run / "results.csv")
     printed = _printed(run / "train.log")
     assert [(int(r["iteration"]), float(r["loss"])) for r in rows] == printed
     assert [p[0] for p in printed] == [1, 2, 3]
     assert (run / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_the_run_records_the_network_its_weights_belong_to(trained):
+    _, runs, _ = trained
+    record = json.loads((runs / "tiny" / "network.json").read_text())
+    heads = [s for s in read_cfg(runs / "tiny" / "yolov3-tiny.cfg") if s.name == "yolo"]
+    assert record["anchors"] == [[float(v) for v in h.get("anchors").split(",")] for h in heads]
+    assert (record["cfg"], record["width"], record["classes"]) == ("yolov3-tiny.cfg", 64, [7, 7])
+
+
+def test_a_run_name_that_leaves_runs_is_refused(tmp_path, tiny_data):
+    for name in ("../x", "a/b", "..", ".", "/abs", "-x"):
+        with pytest.raises(DarknetError, match="one folder name under --runs"):
+            TrainOptions(name=name, runs=tmp_path / "runs")
+    done = subprocess.run(
+        [sys.executable, "-m", "yof_darknet", "train", "--data", str(tiny_data), "--name", "../x",
+         "--runs", str(tmp_path / "runs")], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "one folder name under --runs" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_second_training_in_a_run_folder_is_refused(tmp_path, tiny_data, debian_darknet):
+    """Two terminals (or make and SLURM) on one run: the second stops before darknet starts,
+    naming the first."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom yof_darknet.owned import output_lock\n"
+         "with output_lock(sys.argv[1]):\n    print('in', flush=True)\n    time.sleep(120)\n",
+         str(tmp_path / "runs" / "same")], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "in\n"
+        done = subprocess.run(
+            [sys.executable, "-m", "yof_darknet", "train", "--data", str(tiny_data), "--name",
+             "same", "--runs", str(tmp_path / "runs"), "--profile", "sample",
+             "--darknet", str(debian_darknet), *(f"--set={s}" for s in TINY)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 1, done.stderr
+    assert f"another run is writing there (pid {holder.pid}" in done.stderr
+    assert not (tmp_path / "runs" / "same" / "train.log").exists()
 
 
 @pytest.mark.slow
@@ -193,13 +243,36 @@ def test_alexeyab_trains_with_map_during_training(tmp_path, tiny_data):
     darknet = probe(_alexeyab())
     assert darknet.flavor == "alexeyab" and darknet.has_calc_anchors
     options = TrainOptions(profile="sample", max_batches=3, overrides=TINY, runs=tmp_path)
-    result = train(tiny_data, options, darknet=darknet, progress=False)
+    said: list[str] = []
+    result = train(tiny_data, options, darknet=darknet, progress=False, echo=said.append)
     log = (result.run_dir / "train.log").read_text()
     assert log.splitlines()[0].endswith("-dont_show -map")
+    assert f"-map during training scores the validation list {tiny_data.parent / 'val.txt'}" in said
+    assert read_obj_data(result.run_dir / "obj.data").valid == tiny_data.parent / "val.txt"
     rows = _csv(result.run_dir / "results.csv")
     assert [r["iteration"] for r in rows] == ["1", "2", "3"]
     assert rows[-1]["map"] != ""  # mAP is computed at max_batches
     assert result.weights.name == "yolov3-tiny_final.weights"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_alexeyab() is None, reason="no AlexeyAB build (make darknet)")
+def test_alexeyab_without_a_validation_list_charts_nothing(tmp_path):
+    """A dataset without ``val =`` (datasets --val-per-dataset 0, the paper's split): no -map, so
+    the test list obj.data names is never scored while training."""
+    data = make_dataset(tmp_path / "set")
+    obj = read_obj_data(data)
+    write_obj_data(data, replace(obj, extra={}))
+    darknet = probe(_alexeyab())
+    options = TrainOptions(profile="sample", max_batches=2, overrides=TINY, runs=tmp_path / "runs")
+    said: list[str] = []
+    result = train(data, options, darknet=darknet, progress=False, echo=said.append)
+    first = (result.run_dir / "train.log").read_text().splitlines()[0]
+    assert first.endswith("-dont_show") and "-map" not in first
+    run_obj = read_obj_data(result.run_dir / "obj.data")
+    assert run_obj.valid is None and run_obj.extra == {"validation": "off"}
+    assert any(line.startswith("no -map during training: ") for line in said)
+    assert [r["map"] for r in _csv(result.run_dir / "results.csv")] == ["", ""]
 
 
 def _darknet_children(marker: str) -> list[int]:
@@ -285,3 +358,47 @@ def test_paths_darknet_cannot_use_are_refused_before_the_run_folder_is_made(
             progress=False,
         )
     assert not (tmp_path / "my runs").exists() and not (tmp_path / "r").exists()
+
+
+def test_the_run_obj_data_names_the_validation_list_never_the_test_list(tmp_path):
+    """The contract with ``datasets``: its obj.data's ``val =`` becomes the run's ``valid =``
+    (what AlexeyAB's -map scores); a dataset without validation gives a run without ``valid =``."""
+    sizes = {f"p{i:02d}.jpg": (64, 64) for i in range(30)}
+    root = make_expw(
+        tmp_path / "ExpW", [f"p{i:02d}.jpg 0 5 5 50 50 80.0 {i % 7}" for i in range(30)], sizes
+    )
+    out = tmp_path / "darknet"
+    build_datasets([expw_job(root)], out, test_per_dataset=5)
+    _, run_data = prepare_run(out / "obj.data", tmp_path / "runs" / "a", profile="sample")
+    run_obj = read_obj_data(run_data)
+    assert run_obj.valid == out / "val.txt" and run_obj.valid.is_symlink()  # the stable link
+    assert run_obj.extra == {"val": str(out / "val.txt"), "validation": "from-training"}
+    val = run_obj.valid.read_text().splitlines()
+    assert len(val) == 2  # 10 % of 25 training images, rounded down
+    assert not set(val) & set((out / "test.txt").read_text().splitlines())
+    assert (
+        run_obj.train == out / "train.txt"
+        and run_obj.backup == (tmp_path / "runs" / "a" / "weights").resolve()
+    )
+
+    build_datasets([expw_job(root)], out, test_per_dataset=5, val=VAL_OFF)
+    _, run_data = prepare_run(out / "obj.data", tmp_path / "runs" / "b", profile="sample")
+    run_obj = read_obj_data(run_data)
+    assert run_obj.valid is None and run_obj.extra == {"validation": "off"}
+    assert "valid =" not in run_data.read_text()
+
+
+def test_list_lines_a_shell_would_interpret_are_refused_before_the_run(tmp_path, debian_darknet):
+    """Darknet hands the path of an image it cannot load to its shell: a hand-made train list
+    naming such a file is refused, naming the line; the run folder is never made."""
+    data = make_dataset(tmp_path / "set")
+    image = tmp_path / "set" / "img03.jpg"
+    hostile = image.with_name("img$(touch${IFS}X).jpg")
+    image.rename(hostile)
+    image.with_suffix(".txt").rename(hostile.with_suffix(".txt"))
+    listing = tmp_path / "set" / "train.txt"
+    listing.write_text(listing.read_text().replace(str(image), str(hostile)))
+    with pytest.raises(DarknetError, match=r"train\.txt:4: .* holds '\$', '\(', '\)', '\{', '\}'"):
+        train(data, TrainOptions(name="a", runs=tmp_path / "runs"), darknet=probe(debian_darknet),
+              progress=False)  # fmt: skip
+    assert not (tmp_path / "runs").exists()

@@ -23,6 +23,7 @@ from yof_darknet.darknet.validation import (
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.binary import probe
 from yof_darknet.formats.checkpoints import read_checkpoints, write_checkpoints
+from yof_darknet.formats.objdata import read_obj_data, write_obj_data
 from yof_darknet.formats.weights import read_header
 
 
@@ -31,7 +32,9 @@ def _sha(path: Path) -> str:
 
 
 def test_no_validation_list_no_scoring_and_asking_is_refused(tmp_path: Path) -> None:
-    data = make_dataset(tmp_path / "set")  # train.txt and test.txt only
+    data = make_dataset(tmp_path / "set")
+    obj = read_obj_data(data)
+    write_obj_data(data, dataclasses.replace(obj, extra={}))  # train.txt and test.txt only
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(data, run / "obj.data")

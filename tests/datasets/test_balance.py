@@ -54,10 +54,15 @@ def builds(skewed, tmp_path_factory):
     return plain, balanced
 
 
-def test_test_lists_are_never_touched(builds):
+def test_test_and_validation_lists_are_never_touched(builds):
     plain, balanced = builds
-    for key in ("test", "test_expw"):
+    for key in ("test", "test_expw", "val", "val_expw"):
         assert _names(balanced.lists[key]) == _names(plain.lists[key])
+    val = set(_names(plain.lists["val"]))
+    images = plain.stats["datasets"]["expw"]["images"]
+    assert images == {"kept": 149, "train": 108, "val": 11, "test": 30}  # val: 10 % of 119
+    assert not val & set(_names(balanced.lists["train"]))  # repeats are of training images only
+    assert set(_names(balanced.lists["train"])) == set(_names(plain.lists["train"]))
     assert set(_names(balanced.lists["train"])).isdisjoint(_names(balanced.lists["test"]))
 
 

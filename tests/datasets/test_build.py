@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from tests.support.expw import make_expw, tree_digest, write_jpeg
 from yof_darknet.cli import main
 from yof_darknet.datasets.build import DatasetJob, build_datasets, expw_job
 from yof_darknet.datasets.items import Item
+from yof_darknet.datasets.split import VAL_OFF
 from yof_darknet.datasets.stats import KEPT, ConversionResult, ConversionStats
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
@@ -50,14 +54,17 @@ def test_build_writes_lists_obj_data_and_stats(expw_fixture, tmp_path):
     expw = stats["datasets"]["expw"]
     assert expw["faces"]["read"] == 14 and expw["faces"]["kept"] == 8
     assert expw["faces"]["read"] == expw["faces"]["kept"] + sum(expw["faces"]["skipped"].values())
-    assert expw["images"] == {"kept": 7, "train": 5, "test": 2}
+    assert expw["images"] == {"kept": 7, "train": 5, "val": 0, "test": 2}
     assert expw["faces"]["train"] + expw["faces"]["test"] == 8
     for name, table in expw["classes"].items():
         assert table["read"] == table["kept"] + sum(table["skipped"].values()), name
         assert table["train_faces"] + table["test_faces"] == table["kept"], name
     assert sum(t["read"] for t in expw["classes"].values()) == 14
     assert expw["classes"]["neutral"]["skipped"] == {"duplicate": 1, "low_score": 2}
-    assert stats["totals"]["images"] == {"train": 5, "test": 2}
+    assert stats["totals"]["images"] == {"train": 5, "val": 0, "test": 2}
+    # 10 % of 5 training images rounds down to none: no val list, obj.data says nothing of one
+    assert stats["validation"]["mode"] == "off" and not (out / "val.txt").exists()
+    assert "val" not in data.extra
     assert stats["options"]["seed"] == 0
 
 
@@ -154,7 +161,7 @@ def test_a_second_converter_plugs_in(expw_fixture, tmp_path):
         expw_job(expw_fixture),
         DatasetJob("affwild2", tmp_path / "aw2", partial(convert_videos, tmp_path / "aw2")),
     ]
-    summary = build_datasets(jobs, out, test_per_dataset=10, seed=0)
+    summary = build_datasets(jobs, out, test_per_dataset=10, seed=0, force_test_size=True)
     affwild2 = read_list(out / "test_affwild2.txt")
     assert len(affwild2) == 10
     assert len({Path(p).parent.name for p in affwild2}) == 2  # two whole videos
@@ -164,13 +171,16 @@ def test_a_second_converter_plugs_in(expw_fixture, tmp_path):
     part = summary.stats["datasets"]["affwild2"]
     assert part["faces"]["skipped"] == {"no_face_found": 2}
     assert part["classes"]["neutral"]["test_faces"] == 10
-    assert summary.stats["totals"]["images"] == {"train": 16, "test": 11}
+    assert summary.stats["totals"]["images"] == {"train": 16, "val": 0, "test": 11}
+    # auto validation: 10 % of 10 frames is one, less than one whole video of 5
+    assert "affwild2: took 0 validation images instead of 1" in " ".join(summary.messages)
 
 
 def test_cli_datasets_command(expw_fixture, tmp_path):
     out = tmp_path / "darknet"
     runner = CliRunner()
-    options = ["--test-per-dataset", "2", "--seed", "5", "--drop-mixed-images", "--copy"]
+    options = ["--test-per-dataset", "2", "--force-test-size", "--seed", "5"]
+    options += ["--drop-mixed-images", "--copy"]
     result = runner.invoke(
         main, ["datasets", "--expw", str(expw_fixture), "--out", str(out), *options]
     )
@@ -181,6 +191,7 @@ def test_cli_datasets_command(expw_fixture, tmp_path):
     assert str(out / "obj.data") in result.output
     stats = json.loads((out / "stats.json").read_text())
     assert stats["options"]["drop_mixed_images"] is True and stats["options"]["seed"] == 5
+    assert stats["options"]["force_test_size"] is True
     assert not any(p.is_symlink() for p in (out / "expw").iterdir())
 
     refused = runner.invoke(main, ["datasets", "--expw", str(expw_fixture), "--out", "/tmp/raw/x"])
@@ -265,3 +276,121 @@ def test_debian_darknet_reads_every_label(debian_darknet, tmp_path):
     (tmp_path / "control" / "obj.data").write_text(data)
     log = darknet_train_once(debian_darknet, tmp_path / "control" / "obj.data", tmp_path)
     assert f"Couldn't open file: {tmp_path}/control/labels/plain_1.txt" in log
+
+
+@pytest.fixture(scope="module")
+def expw60(tmp_path_factory) -> Path:
+    """60 images of one face each, classes in turn."""
+    root = tmp_path_factory.mktemp("expw60") / "ExpW"
+    sizes = {f"p{i:02d}.jpg": (64, 64) for i in range(60)}
+    return make_expw(root, [f"p{i:02d}.jpg 0 5 5 50 50 80.0 {i % 7}" for i in range(60)], sizes)
+
+
+def names(path: Path) -> list[str]:
+    return [Path(line).name for line in read_list(path)]
+
+
+def test_validation_comes_from_training_and_leaves_the_test_lists_alone(expw60, tmp_path):
+    out, off = tmp_path / "darknet", tmp_path / "off"
+    summary = build_datasets([expw_job(expw60)], out, test_per_dataset=10, seed=2)
+    without = build_datasets([expw_job(expw60)], off, test_per_dataset=10, seed=2, val=VAL_OFF)
+    train, val, test = (names(out / f"{key}.txt") for key in ("train", "val", "test"))
+    assert (len(train), len(val), len(test)) == (45, 5, 10)  # auto: 10 % of 50 training images
+    assert not set(train) & set(val) and not set(val) & set(test) and not set(train) & set(test)
+    assert names(out / "val_expw.txt") == val
+    for key in ("test", "test_expw"):
+        assert (out / f"{key}.txt").read_bytes() == (off / f"{key}.txt").read_bytes().replace(
+            str(off).encode(), str(out).encode()
+        )
+    assert sorted(names(off / "train.txt")) == sorted(train + val)
+    data = read_obj_data(out / "obj.data")
+    assert data.valid == out / "test.txt" and data.extra == {"val": str(out / "val.txt")}
+    stats = summary.stats
+    assert stats["validation"]["mode"] == "from_training" and stats["validation"]["images"] == 5
+    assert stats["options"]["val_per_dataset"] == "auto" and not stats["options"]["force_test_size"]
+    assert stats["totals"]["images"] == {"train": 45, "val": 5, "test": 10}
+    expw = stats["datasets"]["expw"]
+    assert expw["split"]["val_requested"] == "auto" and expw["split"]["val_message"] is None
+    for table in expw["classes"].values():
+        assert table["train_faces"] + table["val_faces"] + table["test_faces"] == table["kept"]
+    assert sum(t["val_images"] for t in expw["classes"].values()) == 5
+    assert without.stats["validation"]["mode"] == "off"
+    assert "val" not in read_obj_data(off / "obj.data").extra
+
+    # the same folder rebuilt without validation: its val lists go with the unit they came in
+    build_datasets([expw_job(expw60)], out, test_per_dataset=10, seed=2, val=VAL_OFF)
+    assert not (out / "val.txt").exists() and not (out / "val_expw.txt").exists()
+    assert "val" not in read_obj_data(out / "obj.data").extra
+    assert names(out / "test.txt") == test
+
+
+def test_cli_val_sizes_and_the_share_note(expw60, tmp_path):
+    runner = CliRunner()
+    base = ["datasets", "--expw", str(expw60), "--out", str(tmp_path / "out")]
+    result = runner.invoke(main, [*base, "--test-per-dataset", "30", "--val-per-dataset", "25%"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: expw: --test-per-dataset 30 would hold out 50% of its 60 images (more than 30%), "
+        "leaving 30 to train; holding out 20% instead (12); --force-test-size holds out 30"
+    ) in result.output
+    assert "train 36 images, test 12 images, validation 12 images" in result.output
+    assert f"validation: 12 images (12 faces) from the training images, in {tmp_path}" in (
+        result.output
+    )
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["options"]["val_per_dataset"] == "25%"
+    assert stats["options"]["force_test_size"] is False
+    split = stats["datasets"]["expw"]["split"]
+    assert split["test_requested"] == 30 and split["test_capped"] is True
+    assert "--force-test-size" in split["message"]
+
+    off = runner.invoke(main, [*base, "--val-per-dataset", "0", "--test-per-dataset", "6"])
+    assert off.exit_code == 0, off.output
+    assert "validation: off (--val-per-dataset 0); obj.data has no val list" in off.output
+    assert not (tmp_path / "out" / "val.txt").exists()
+
+    bad = runner.invoke(
+        main, [*base[:-2], "--out", str(tmp_path / "bad"), "--val-per-dataset", "2.5"]
+    )
+    assert bad.exit_code == 1 and "--val-per-dataset '2.5'" in bad.output
+    assert not (tmp_path / "bad").exists()  # refused before any conversion
+
+
+def _recorded(lock: Path) -> bool:
+    """Whether a run holds ``lock``: it writes its record there once it has locked it."""
+    try:
+        return lock.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def test_a_second_run_into_one_out_is_refused_and_the_first_stays_whole(expw_fixture, tmp_path):
+    """Two terminals (or make and a SLURM job) converting into one --out: the second stops
+    before any work, naming the first (pid, host, command, start); the first's lists all have
+    their images and labels."""
+    raw = tmp_path / "ExpW"
+    shutil.copytree(expw_fixture, raw)
+    before = tree_digest(raw)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "yof_darknet", "datasets", "--expw", str(raw), "--out",
+               str(out)]  # fmt: skip
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        lock = out / ".yof-lock"
+        while not _recorded(lock):  # its record: it holds the lock
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.005)
+        first.send_signal(signal.SIGSTOP)
+        second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
+    assert second.returncode == 1
+    assert second.stderr.count("\n") == 1, second.stderr
+    assert f"another run is writing there (pid {first.pid} on " in second.stderr
+    assert f"--expw {raw} --out {out}" in second.stderr and "started " in second.stderr
+    listed = [Path(p) for name in ("train.txt", "test.txt") for p in read_list(out / name)]
+    assert listed and all(p.is_file() and p.with_suffix(".txt").is_file() for p in listed)
+    assert tree_digest(raw) == before

@@ -50,3 +50,13 @@ def test_class_names_that_contain_each_other_are_refused(split_data, tmp_path):
     names.write_text(names.read_text().replace("anger", "fearful"))  # contains "fear"
     with pytest.raises(DatasetError, match="'fearful' contains 'fear'"):
         write_crops(split_data, tmp_path / "crops", progress=False)
+
+
+def test_class_names_a_shell_would_interpret_are_refused(split_data, tmp_path):
+    """A class name is a folder in every path of the classifier's lists, which darknet hands to
+    its shell for an image it cannot load."""
+    names = split_data.parent / "obj.names"
+    names.write_text(names.read_text().replace("anger", "$(id)"))
+    with pytest.raises(DatasetError, match=r"class name '\$\(id\)' holds '\$', '\(', '\)'"):
+        write_crops(split_data, tmp_path / "crops", progress=False)
+    assert not (tmp_path / "crops").exists()

@@ -225,8 +225,11 @@ def test_bad_rows_each_give_their_counted_reason(tmp_path):
     label_file = root / "label" / "label.lst"
     assert examples[0] == f"{label_file}:2: 7 fields instead of 8: 'good.jpg 1 10 60 90 50 90.0'"
     assert [e.split(": ")[0] for e in examples] == [f"{label_file}:{n}" for n in (2, 3, 4, 5, 6)]
-    assert result.stats.details["missing_image_examples"] == ["gone.jpg"]
-    assert result.stats.details["unreadable_image_examples"] == ["broken.jpg", "empty.jpg"]
+    assert result.stats.details["missing_image_examples"] == ["gone.jpg: no such file"]
+    assert [e.split(": ")[0] for e in result.stats.details["unreadable_image_examples"]] == [
+        "broken.jpg",
+        "empty.jpg",
+    ]
     assert [item.group for item in result.items] == ["good.jpg"]
     assert (tmp_path / "out" / "good.txt").read_text() == (
         f"3 {30 / 120:.6f} {30 / 100:.6f} {40 / 120:.6f} {40 / 100:.6f}\n"
@@ -358,7 +361,7 @@ def test_conflicting_rows_for_one_face_drop_that_face(tmp_path):
     assert examples[0] == "line 1: a.jpg box 10,10,50,50 label 3 score 90"
 
 
-def test_bom_and_non_utf8_names_are_read_as_the_file_system_names_them(tmp_path):
+def test_bom_and_non_utf8_names_are_read_as_the_file_system_names_them_and_renamed(tmp_path):
     latin1 = os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 name: not UTF-8
     utf8 = "na\u00efve.jpg"
     root = make_expw(tmp_path / "ExpW", [], {"first.jpg": (64, 64), latin1: (64, 64),
@@ -370,7 +373,13 @@ def test_bom_and_non_utf8_names_are_read_as_the_file_system_names_them(tmp_path)
     summary = build_datasets([expw_job(root)], out, test_per_dataset=0)
     expw = summary.stats["datasets"]["expw"]
     assert expw["faces"]["kept"] == 3 and expw["faces"]["skipped"] == {}
-    listed = (out / "train.txt").read_bytes().split(b"\n")
-    assert os.fsencode(out / "expw" / latin1) in listed  # the same bytes as on disk
-    assert os.fsencode(out / "expw" / "first.jpg") in listed  # the BOM is not part of a name
-    assert (out / "expw" / latin1).resolve() == (root / "image" / "origin" / latin1).resolve()
+    listed = (out / "train.txt").read_text(encoding="ascii").splitlines()  # every line ASCII
+    assert str(out / "expw" / "first.jpg") in listed  # the BOM is not part of a name
+    renamed = dict(
+        line.split("\t") for line in os.fsdecode((out / "expw" / "renamed.tsv").read_bytes())
+        .splitlines()[1:]
+    )  # fmt: skip
+    assert set(renamed) == {latin1, utf8}  # the original names, as their bytes on disk
+    for original, output in renamed.items():
+        assert str(out / "expw" / output) in listed
+        assert (out / "expw" / output).resolve() == (root / "image" / "origin" / original).resolve()

@@ -153,11 +153,16 @@ def test_datasets_command_converts_shards_and_merges(sample, tmp_path):
     output = run(sharded, "--merge")
     assert "2/2 shards finished: 2 videos, 40 frames labelled" in output
     assert "2 videos (2 resumed)" in output
-    for name in ("train.txt", "test.txt", "test_affwild2.txt"):
+    assert len((plain / "val_affwild2.txt").read_text().splitlines()) == 3  # 10 % of 34 frames
+    for name in ("train.txt", "test.txt", "test_affwild2.txt", "val.txt", "val_affwild2.txt"):
         lists = [
             (folder / name).read_text().replace(str(folder), "OUT") for folder in (plain, sharded)
         ]
         assert lists[0] == lists[1]
+    datas = [
+        (folder / "obj.data").read_text().replace(str(folder), "OUT") for folder in (plain, sharded)
+    ]
+    assert datas[0] == datas[1] and "val = OUT/val.txt" in datas[0]
 
 
 def test_merge_converts_the_missing_shards_only_when_asked(sample, tmp_path):

@@ -20,8 +20,10 @@ from tests.support.affwild2 import (
     TruthDetector,
     copy_release,
 )
+from tests.support.expw import tree_digest
 from yof_darknet.cli import main
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
+from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample
 from yof_darknet.datasets.shards import (
     check_shards,
     problems_message,
@@ -196,3 +198,69 @@ def test_cli_refuses_contradictory_or_impossible_shard_options(raw, tmp_path):
     result = run_cli(raw, out, "--workers", "many")
     assert result.exit_code == 2 and "give a number or auto" in result.output
     assert not out.exists() or not (out / "train.txt").exists()
+
+
+def _datasets(raw: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "yof_darknet", "datasets", "--affwild2", str(raw), "--out",
+            str(out), *extra]  # fmt: skip
+
+
+def _recorded(lock: Path) -> bool:
+    """Whether a run holds ``lock``: it writes its record there once it has locked it."""
+    try:
+        return lock.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def _freeze_once_holding(process: subprocess.Popen, lock: Path) -> None:
+    """Stop ``process`` (SIGSTOP) as soon as it holds ``lock`` (its record is in it: written
+    once locked): it stays in the middle of its run while the others try."""
+    deadline = time.monotonic() + 300
+    while not _recorded(lock):
+        assert process.poll() is None and time.monotonic() < deadline, "it ended before locking"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGSTOP)
+
+
+def test_shards_share_one_out_and_keep_other_runs_out(tmp_path):
+    """SLURM array tasks with --shard write one --out side by side; a run without --shard (an
+    array task that forgot it, a second terminal) or the same shard twice is refused while a
+    shard runs, naming it; the merge then finds every shard finished. (The embedded sample's
+    videos: real faces for RetinaFace.)"""
+    raw = tmp_path / "AffWild2"
+    write_affwild2_sample(raw)
+    out = tmp_path / "out"
+    before = tree_digest(raw)
+    first = subprocess.Popen(_datasets(raw, out, "--shard", "0/2"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        _freeze_once_holding(first, out / ".yof-lock.shard-0-of-2")
+        run = {
+            name: subprocess.run(
+                _datasets(raw, out, *extra), capture_output=True, text=True, timeout=600
+            )
+            for name, extra in (
+                ("other", ["--shard", "1/2"]),
+                ("same", ["--shard", "0/2"]),
+                ("plain", []),
+            )
+        }
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
+    assert run["other"].returncode == 0, run["other"].stderr
+    for name in ("same", "plain"):
+        assert run[name].returncode == 1, run[name].stderr
+        assert f"another run is writing there (pid {first.pid} on " in run[name].stderr
+        assert "--shard 0/2" in run[name].stderr
+    assert "give each --shard auto" in run["plain"].stderr
+    merged = subprocess.run(_datasets(raw, out, "--merge", "--test-per-dataset", "5"),
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert merged.returncode == 0, merged.stderr
+    listed = [Path(p) for name in ("train.txt", "test.txt") for p in
+              (out / name).read_text().split()]  # fmt: skip
+    assert listed and all(p.is_file() and p.with_suffix(".txt").is_file() for p in listed)
+    assert not list(out.glob(".yof-lock*"))
+    assert tree_digest(raw) == before

@@ -190,7 +190,8 @@ def test_shards_then_a_plain_run_equal_a_plain_run(sample, tmp_path):
         "cache": None
     }
     assert got["classes"] == want["classes"]
-    for name in ("train.txt", "test.txt"):
+    assert merged.stats["totals"]["images"]["val"] > 0
+    for name in ("train.txt", "test.txt", "val.txt"):
         relative = [
             [Path(line).name for line in (folder / name).read_text().splitlines()]
             for folder in (tmp_path / "plain", out)
@@ -221,3 +222,36 @@ def test_cli_shard_then_plain_run_reuses_the_cache(group, tmp_path):
     )
     assert "(faces detected in 0 images, 1 from the cache)" in plain.output
     assert (out / "train.txt").read_text().strip().endswith("group.png")
+
+
+def test_mask_of_an_exif_turned_photo_with_a_name_not_utf8(tmp_path):
+    """One derived copy: faces masked in the stored pixels, then turned upright; the name (not
+    UTF-8, which crashed OpenCV) is read by its bytes and renamed."""
+    from tests.support.faces import group_photo
+    from tests.support.hostile import jpeg_bytes, write_expw
+    from yof_darknet.datasets.derived import orient_box
+    from yof_darknet.formats.imagefiles import read_image
+
+    image, boxes = group_photo()
+    name = os.fsdecode(b"gr\xf6up.jpg")
+    x1, y1, x2, y2 = boxes["hopper"]
+    root = write_expw(
+        tmp_path / "ExpW", {name: jpeg_bytes(image, orientation=6)},
+        [os.fsencode(name) + f" 0 {y1} {x1} {x2} {y2} 90.0 3".encode()],
+    )  # fmt: skip
+    before = tree_digest(root)
+    result = convert_expw(root, tmp_path / "out", unannotated=_options("mask"))
+    (item,) = result.items
+    assert item.image.suffix == ".png" and item.image.name.isascii()
+    assert _found(result)["masked_images"] == 1
+    assert result.stats.details["derived"] == {"copies": 1, "written_this_run": 1, "upright": 1,
+        "shrunk": 0, "recoded": 0, "masked": 1, "max_side": 0}  # fmt: skip
+    written = cv2.imread(str(item.image))
+    height, width = image.shape[:2]
+    assert written.shape[:2] == (width, height)  # turned a quarter
+    turned = orient_box(boxes["hopper"], (width, height), 6)
+    a, b, c, d = (round(v) for v in turned)
+    shown = read_image(root / "image" / "origin" / name)  # OpenCV turns it as the tag says
+    assert (written[b:d, a:c] == shown[b:d, a:c]).all()  # the annotated face is intact
+    assert (written != shown).any(axis=2).mean() > 0.01  # the other faces were painted over
+    assert tree_digest(root) == before

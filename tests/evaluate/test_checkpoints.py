@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,6 +56,9 @@ def test_training_scored_every_checkpoint_as_it_was_saved(checkpoint_run: Checkp
     assert results[99]["val_map"] == ""
     log = (run / "checkpoints.log").read_text()  # what the background scorings printed
     assert "checkpoint yolov3-tiny_100.weights (iteration 100): validation mAP" in log
+    assert "beside" not in log  # the training that started it holds the run folder: let in
+    assert not (run / ".yof-lock").exists()  # the last holder removed the lock files
+    assert not (run / ".checkpoints.csv.yof-lock").exists()
     assert _sha(run / "weights" / "yolov3-tiny_best.weights") == best_row(rows).sha256
     assert not (run / SCRATCH).exists()
 
@@ -150,7 +154,63 @@ def test_resumed_scoring_skips_done_checkpoints(relabelled: Path) -> None:
         third = score_run(relabelled, echo=lambda _: None)
     assert third.scored == 1
     assert [r.iteration for r in third.rows] == [100, 101, 150]
-    assert len([p for p in opened if p in set(val_images)]) == len(val_images)  # one evaluation
+    # one evaluation: each image read once by the test-list check (its EXIF header), then its
+    # size and its pixels for the one checkpoint scored (Python reads, as the audit sees them)
+    reads = Counter(p for p in opened if p in set(val_images))
+    assert set(reads) == set(val_images) and set(reads.values()) == {1 + 2 * third.scored}
+
+
+_HOLD = """
+import sys, time
+from yof_darknet.owned import output_lock
+with output_lock(sys.argv[1]):
+    print("holding", flush=True)
+    time.sleep(300)
+"""
+_TRY = """
+import sys
+from yof_darknet.owned import output_lock
+with output_lock(sys.argv[1]):
+    pass
+"""
+
+
+def test_a_scoring_holds_a_finished_run_and_goes_beside_a_training(
+    checkpoint_run: CheckpointRun, tmp_path: Path
+) -> None:
+    """A finished run is held by its scoring (a training cannot start there meanwhile); a run
+    held by a training (another process) is scored beside it, said, under the scoring's own
+    locks."""
+    run = tmp_path / "run"
+    shutil.copytree(checkpoint_run.run, run, symlinks=True)
+    backup = run / "weights" / "yolov3-tiny.backup"  # darknet saved anew: one to score
+    shutil.copyfile(run / "weights" / FINAL, backup)
+    set_iterations(backup, 150)
+    tried: list[subprocess.CompletedProcess[str]] = []
+
+    def echo(line: str) -> None:  # said while it scores: try to take the run folder then
+        if line.startswith("checkpoint ") and not tried:
+            tried.append(subprocess.run([sys.executable, "-c", _TRY, str(run)],
+                                        capture_output=True, text=True, timeout=120))  # fmt: skip
+
+    assert score_run(run, echo=echo).scored == 1
+    assert tried[0].returncode == 1
+    assert "another run is writing there" in tried[0].stderr
+    assert f"pid {os.getpid()}" in tried[0].stderr
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(run)], stdout=subprocess.PIPE,
+                              text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        set_iterations(backup, 160)
+        said: list[str] = []
+        scoring = score_run(run, echo=said.append)
+        assert scoring.scored == 1 and [r.iteration for r in scoring.rows] == [100, 101, 150, 160]
+        assert f"held by pid {holder.pid}" in said[0] and "scoring beside it" in said[0]
+        assert holder.poll() is None  # the holder kept the folder
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
 
 
 def test_select_final_and_best(relabelled: Path) -> None:
@@ -169,7 +229,9 @@ def test_without_a_validation_list_best_is_refused(checkpoint_run, tmp_path: Pat
     run = tmp_path / "run"
     shutil.copytree(checkpoint_run.run, run, symlinks=True)
     obj = read_obj_data(run / "obj.data")
-    write_obj_data(run / "obj.data", replace(obj, extra={}))  # valid= is the test list
+    assert obj.valid == Path(obj.extra["val"])  # a run's valid= is its validation list...
+    test_list = checkpoint_run.data.parent / "test.txt"  # ...but runs of older versions copied
+    write_obj_data(run / "obj.data", replace(obj, valid=test_list, extra={}))  # the test list
     with pytest.raises(DatasetError, match=r"no validation list .* re-run `yof-darknet datasets`"):
         choose(run, "best", EvalParams(), echo=lambda _: None)
     final = choose(run, "final", EvalParams(), echo=lambda _: None)

@@ -216,3 +216,41 @@ def test_face_ap_through_pjreddie_valid_equals_the_files_merged_by_hand(
     assert 0.2 < one_class["map"] < 1.0  # faces found, one per image missed
     assert table["face_ap"] == pytest.approx(one_class["map"], rel=1e-9)
     assert table["map"] < table["face_ap"]
+
+
+def test_crlf_cfg_and_names_score_as_their_lf_originals(
+    trained: dict[str, Path], debian_darknet: Path
+) -> None:
+    """A cfg and a names file saved on Windows: pjreddie's darknet reads a CR as part of each
+    line ("First section must be [net]"); map hands it copies with LF line ends instead."""
+    root = trained["root"]
+    crlf = root / "crlf"
+    crlf.mkdir()
+    cfg = crlf / "tiny.cfg"
+    cfg.write_bytes(trained["cfg"].read_bytes().replace(b"\n", b"\r\n"))
+    names = crlf / "obj.names"
+    names.write_bytes((root / "obj.names").read_bytes().replace(b"\n", b"\r\n"))
+    data = crlf / "obj.data"
+    data.write_bytes(trained["data"].read_bytes().replace(
+        str(root / "obj.names").encode(), str(names).encode()).replace(b"\n", b"\r\n"))  # fmt: skip
+    before = {p: p.read_bytes() for p in (cfg, names, data)}
+    tables = {}
+    for key, (use_cfg, use_data) in {"lf": (trained["cfg"], trained["data"]),
+                                     "crlf": (cfg, data)}.items():  # fmt: skip
+        out = crlf / f"map_{key}"
+        args = ["map", "--data", str(use_data), "--weights", str(trained["weights"]), "--cfg",
+                str(use_cfg), "--darknet", str(debian_darknet), "--out", str(out)]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        tables[key] = json.loads((out / "table2.json").read_text())
+    assert tables["crlf"]["classes"] == tables["lf"]["classes"]
+    assert tables["crlf"]["map"] == tables["lf"]["map"]
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_map_without_weights_says_what_to_give(trained: dict[str, Path]) -> None:
+    out = trained["root"] / "map_none"
+    result = CliRunner().invoke(main, ["map", "--data", str(trained["data"]), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "None" not in result.output and "no model to score: give --weights" in result.output
+    assert not out.exists()

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from yof_darknet.cli import main
 from yof_darknet.formats.cfg import read_cfg
+from yof_darknet.formats.safenames import list_line_problem
 from yof_darknet.formats.weights import layer_param_counts, pack_header
 
 FAKE = """#!{python}
@@ -24,8 +25,11 @@ if args[:2] == ["detector", "map"]:
     data = dict(
         line.split(" = ", 1) for line in pathlib.Path(args[2]).read_text().splitlines()
     )
+    listed = pathlib.Path(data["valid"]).read_text()
+    seen = [[str(pathlib.Path(p).resolve()), str(pathlib.Path(p).with_suffix(".txt").resolve())]
+            for p in listed.split()]
     with open({calls!r}, "a") as handle:
-        handle.write(json.dumps({{"valid": pathlib.Path(data["valid"]).read_text()}}) + "\\n")
+        handle.write(json.dumps({{"valid": listed, "seen": seen}}) + "\\n")
     sys.stdout.write((fixtures / "map_points11.stdout.txt").read_text())
     sys.stderr.write((fixtures / "map_points11.stderr.txt").read_text())
 elif args == ["detector"]:
@@ -67,7 +71,14 @@ def test_detector_map_per_list_with_flags(darknet_fixtures: Path, tmp_path: Path
     maps = [r for r in runs if r.get("args", [])[:2] == ["detector", "map"]]
     listed = [r["valid"].splitlines() for r in runs if "valid" in r]
     assert len(maps) == 2 and [len(v) for v in listed] == [20, 12]
-    assert listed[0][0] == str((dataset / lines[0]).resolve())
+    # the test images are handed over as numbered links (their labels beside them), so no
+    # name a shell would interpret reaches darknet's lists (formats.safenames)
+    assert [Path(line).name for line in listed[0][:2]] == ["0000000.jpg", "0000001.jpg"]
+    assert all(list_line_problem(line) is None for lists in listed for line in lists)
+    (seen, _) = [r["seen"] for r in runs if "seen" in r]
+    image = (dataset / lines[0]).resolve()
+    label = dataset / "labels" / "valid" / image.with_suffix(".txt").name
+    assert seen[0] == [str(image), str(label.resolve())]  # what darknet opens: image, label
     for run in maps:
         assert run["args"][4:] == [str(weights.resolve()), "-dont_show", "-points", "11",
                                    "-iou_thresh", "0.5"]  # fmt: skip

@@ -3,11 +3,19 @@ flavor from real training logs, the recorded metadata, and files that must not b
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
@@ -231,3 +239,66 @@ def test_unsupported_layers_name_their_line(tiny_model: TinyModel, tmp_path: Pat
         export_model(ExportOptions(tiny_model.cfg, short, tmp_path / "short.onnx"))
     assert not (tmp_path / "odd.onnx").exists() and not (tmp_path / "short.onnx").exists()
     assert line > 0
+
+
+def test_options_the_export_would_drop_are_refused(tiny_model: TinyModel, tmp_path: Path):
+    lines = tiny_model.cfg.read_text().splitlines()
+    at = lines.index("[convolutional]", 1) + 1  # its 1-based line; its options start here
+    for option in ("xnor=1", "binary=1", "dontload=1", "flipped=1", "unknown_option=3"):
+        cfg = tmp_path / "odd.cfg"
+        cfg.write_text("\n".join([*lines[:at], option, *lines[at:]]) + "\n")
+        with pytest.raises(ExportError, match=rf"line {at}: \[convolutional\] {option} is not"):
+            export_model(ExportOptions(cfg, tiny_model.weights, tmp_path / "odd.onnx"))
+    # options that change nothing at inference (training, their defaults) are fine
+    cfg.write_text("\n".join([*lines[:at], "xnor=0", "stopbackward=1", *lines[at:]]) + "\n")
+    export_model(ExportOptions(cfg, tiny_model.weights, tmp_path / "fine.onnx"))
+    assert not (tmp_path / "odd.onnx").exists() and (tmp_path / "fine.onnx").is_file()
+
+
+def test_out_that_is_a_folder_or_a_stream(tiny_model: TinyModel, tmp_path: Path):
+    args = ["export", "--cfg", str(tiny_model.cfg), "--weights", str(tiny_model.weights)]
+    folder = tmp_path / "models"
+    folder.mkdir()
+    refused = CliRunner().invoke(main, [*args, "--out", str(folder)])
+    assert refused.exit_code == 1 and "is a folder" in refused.output
+    assert list(folder.iterdir()) == []
+    fifo = tmp_path / "model.onnx"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = CliRunner().invoke(main, [*args, "--out", str(fifo)])
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    model = onnx.load_from_string(got[0])
+    assert [o.name for o in model.graph.output] == ["conv_15", "conv_22"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "models"]
+
+
+def test_sigterm_during_int8_export_leaves_nothing_in_tmpdir(tiny_model: TinyModel, tmp_path):
+    images = (tiny_model.root / "train.txt").read_text().splitlines()
+    listing = tmp_path / "calibrate.txt"
+    listing.write_text("\n".join(images * 40) + "\n")  # slow enough to be stopped mid-way
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    out = tmp_path / "int8.onnx"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yof_darknet", "export", "--cfg", str(tiny_model.cfg),
+         "--weights", str(tiny_model.weights), "--out", str(out), "--int8",
+         "--calibrate", str(listing), "--images", "640"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmpdir)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(tmpdir.rglob("*.onnx")):  # the fp32 model is written, calibration runs
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and stderr.count("\n") == 1
+    left = [p.name for p in tmpdir.iterdir() if p.name != ".ses"]  # ONNX Runtime's session id
+    assert left == [] and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calibrate.txt", "tmp"]

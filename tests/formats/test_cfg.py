@@ -42,3 +42,24 @@ def test_anchors_spread_over_heads_largest_first():
     apply_setting(sections, "yolo.num", "5")
     with pytest.raises(DarknetError, match="num=5 needs 10 anchor numbers"):
         validate_cfg(sections)
+
+
+def test_a_binary_or_utf16_cfg_is_named_for_what_it_is(tmp_path):
+    weights = tmp_path / "model.weights"
+    weights.write_bytes(b"\0\0\0\0\x02\0\0\0" + bytes(range(256)))
+    with pytest.raises(DarknetError, match=r"binary data.*swapped\?"):
+        read_cfg(weights)
+    utf16 = tmp_path / "utf16.cfg"
+    utf16.write_bytes("[net]\nwidth=416\n".encode("utf-16"))
+    with pytest.raises(DarknetError, match="UTF-16"):
+        read_cfg(utf16)
+
+
+def test_crlf_and_cr_cfgs_read_as_their_lines(tmp_path):
+    text = TEMPLATE.read_text()
+    for ending in ("\r\n", "\r"):
+        other = tmp_path / "other.cfg"
+        other.write_bytes(text.replace("\n", ending).encode())
+        assert [(s.name, s.options, s.line) for s in read_cfg(other)] == [
+            (s.name, s.options, s.line) for s in read_cfg(TEMPLATE)
+        ]

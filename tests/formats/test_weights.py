@@ -13,8 +13,11 @@ from yof_darknet.darknet.profiles import TEMPLATE, generate_cfg
 from yof_darknet.errors import DarknetError
 from yof_darknet.formats.cfg import parse_cfg, read_cfg
 from yof_darknet.formats.weights import (
+    check_complete,
+    check_finite,
     check_fits,
     finished_message,
+    layer_param_counts,
     pack_header,
     partial,
     read_header,
@@ -94,3 +97,29 @@ def test_weights_must_be_whole_layers_of_the_cfg(tmp_path):
     coco.write_bytes(pack_header(0) + bytes(PRETRAINED_BYTES - 20))
     with pytest.raises(DarknetError, match=r"not whole layers.*yolov3-tiny\.conv\.15"):
         check_fits(coco, cfg)
+
+
+def test_non_finite_parameters_are_refused_naming_the_layer(tmp_path):
+    cfg = tmp_path / "yolo.cfg"
+    cfg.write_text(generate_cfg(7, "paper"))
+    sections = read_cfg(cfg)
+    weights = tmp_path / "w.weights"
+    body = bytearray(write_weights(weights, cfg, seen=0))
+    check_complete(weights, sections, cfg)  # finite: fine
+    at = sum(layer_param_counts(sections)[:2]) + 5  # a float of layer 2
+    for value in (float("nan"), float("inf"), float("-inf")):
+        body[4 * at : 4 * at + 4] = struct.pack("<f", value)
+        weights.write_bytes(pack_header(0) + bytes(body))
+        with pytest.raises(DarknetError, match=r"1 of its parameters are not finite.* layer 2 "):
+            check_complete(weights, sections, cfg)
+        with pytest.raises(DarknetError, match="diverged"):
+            check_finite(weights)
+        with pytest.raises(DarknetError, match="not finite"):
+            check_fits(weights, cfg)  # train's start weights too
+
+
+def test_a_cfg_given_as_weights_says_swapped(tmp_path):
+    cfg = tmp_path / "yolo.cfg"
+    cfg.write_text(generate_cfg(7, "paper"))
+    with pytest.raises(DarknetError, match="swapped"):
+        read_header(cfg)

@@ -113,3 +113,15 @@ def test_the_classifier_on_onnx_runtime_equals_opencv_dnn(tiny_classifier, five_
     np.testing.assert_allclose(
         probs[0].probabilities(crops), probs[1].probabilities(crops), rtol=0, atol=1e-5
     )
+
+
+def test_a_diverged_classifier_is_refused_at_load(tiny_classifier, tmp_path):
+    data = bytearray(tiny_classifier.weights.read_bytes())
+    body = np.frombuffer(data, dtype="<f4", offset=20)
+    body[len(body) // 2] = np.inf
+    weights = tmp_path / "diverged.weights"
+    weights.write_bytes(bytes(data))
+    for engine in ("ort", "opencv"):
+        with pytest.raises(InferenceError, match="1 of its parameters are not finite"):
+            Cascade(tiny_classifier.cfg, weights, engine=engine)
+    assert not (tmp_path / ".yof-onnx").exists()

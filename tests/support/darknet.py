@@ -31,7 +31,8 @@ sys.stderr.write(err)
 
 
 def make_dataset(root: Path, count: int = 8) -> Path:
-    """``count`` images with one filled square each; returns the obj.data path."""
+    """``count`` images with one filled square each, listed for training (all), test (the first
+    two) and validation (the next two: obj.data's ``val``); returns the obj.data path."""
     rng = np.random.default_rng(7)
     root.mkdir(parents=True, exist_ok=True)
     images = []
@@ -49,12 +50,11 @@ def make_dataset(root: Path, count: int = 8) -> Path:
         images.append(path)
     (root / "train.txt").write_text("".join(f"{p}\n" for p in images))
     (root / "test.txt").write_text("".join(f"{p}\n" for p in images[:2]))
+    (root / "val.txt").write_text("".join(f"{p}\n" for p in images[2:4]))
     (root / "obj.names").write_text("\n".join(CLASSES) + "\n")
     obj = root / "obj.data"
-    write_obj_data(
-        obj,
-        ObjData(len(CLASSES), root / "train.txt", root / "test.txt", root / "obj.names", root),
-    )
+    lists = (root / "train.txt", root / "test.txt", root / "obj.names", root)
+    write_obj_data(obj, ObjData(len(CLASSES), *lists, {"val": str(root / "val.txt")}))
     return obj
 
 

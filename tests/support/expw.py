@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import cv2
@@ -41,9 +42,9 @@ def tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
         info = path.lstat()
-        digest.update(f"{path.relative_to(root)}|{info.st_mode}|{info.st_size}|".encode())
+        digest.update(os.fsencode(f"{path.relative_to(root)}|{info.st_mode}|{info.st_size}|"))
         if path.is_symlink():
-            digest.update(str(path.readlink()).encode())
+            digest.update(os.fsencode(path.readlink()))
         elif path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()

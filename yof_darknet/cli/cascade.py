@@ -4,10 +4,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_DIR, EXISTING_FILE, OUT_DIR
+from yof_darknet.cli.params import (
+    AFFWILD2_OPTION,
+    DARKNET_OPTION,
+    EXISTING_DIR,
+    EXISTING_FILE,
+    EXPW_OPTION,
+    OUT_DIR,
+    pick,
+    stage_options,
+)
+from yof_darknet.cli.pipeline import TRAIN_SHARED
+from yof_darknet.darknet.classifier import CLASSIFIER_PROFILES
+from yof_darknet.darknet.options import TrainOptions
+from yof_darknet.datasets.options import DatasetsOptions
 
 
 @click.command("crops")
@@ -39,7 +53,10 @@ def crops(data: Path, out: Path, margin: float, size: int) -> None:
 @click.command("train-classifier")
 @click.option("--crops", "crops_dir", required=True, type=EXISTING_DIR, help="Folder of `crops`.")
 @click.option(
-    "--profile", type=click.Choice(["sample", "paper"]), default="paper", help="Training settings."
+    "--profile",
+    type=click.Choice(sorted(CLASSIFIER_PROFILES)),
+    default="paper",
+    help="Training settings: sample (the embedded sample), cpu (real crops on a CPU), paper.",
 )
 @click.option("--name", help="Run folder runs/NAME [default: PROFILE-cascade].")
 @click.option("--resume", is_flag=True, help="Continue from the newest weights of the run.")
@@ -54,6 +71,7 @@ def train_classifier(
     darknet_path: Path | None,
 ) -> None:
     """Train the cascade's expression classifier with `darknet classifier train`."""
+    from yof_darknet.darknet.classifier import classifier_darknet
     from yof_darknet.darknet.classifier import train_classifier as train
     from yof_darknet.formats.binary import find_darknet
 
@@ -63,7 +81,7 @@ def train_classifier(
         name=name,
         resume=resume,
         overrides=settings,
-        darknet=find_darknet(darknet_path),
+        darknet=classifier_darknet(find_darknet(darknet_path), click.echo),
     )
     state = "interrupted (resume with --resume)" if run.interrupted else "done"
     click.echo(f"train-classifier: {state} at iteration {run.iterations}; weights: {run.weights}")
@@ -98,40 +116,101 @@ def evaluate_cascade(data: Path, spec: str, out: Path, face_threshold: float) ->
 
 
 @click.command("compare")
-@click.option("--data", type=EXISTING_FILE, help="obj.data [default: train both on the sample].")
+@click.option(
+    "--data", type=EXISTING_FILE, help="obj.data of the given models (with --cfg, --weights, "
+    "--cascade) [default: train both, on --expw/--affwild2 or the embedded sample].",
+)  # fmt: skip
 @click.option("--cfg", type=EXISTING_FILE, help="Single-stage detector cfg.")
 @click.option("--weights", type=EXISTING_FILE, help="Single-stage detector weights.")
 @click.option(
     "--cascade", "spec", metavar="CLASSIFIER_CFG:WEIGHTS", help="The cascade's classifier."
 )
-@click.option("--out", type=OUT_DIR, default=Path("runs/compare"), help="Output folder.")
+@EXPW_OPTION
+@AFFWILD2_OPTION
+@click.option(
+    "--classifier-profile",
+    type=click.Choice(sorted(CLASSIFIER_PROFILES)),
+    help="Training settings of the classifier that compare trains [default: the detector "
+    "profile's namesake: sample, cpu, paper].",
+)
+@click.option(
+    "--classifier-set",
+    "classifier_settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a value of the classifier's cfg (as train-classifier --set).",
+)
+@click.option(
+    "--out", type=OUT_DIR, help="Output folder [default: runs/compare, runs/RUN-compare when "
+    "compare trains both].",
+)  # fmt: skip
 @click.option("--rounds", type=click.IntRange(min=1), default=20, help="Timed frames per engine.")
+@click.option("--from-scratch", is_flag=True, help="As reproduce's: no pretrained weights.")
 @DARKNET_OPTION
+@stage_options(DatasetsOptions)
+@stage_options(TrainOptions, only=TRAIN_SHARED)
 def compare(
     data: Path | None,
     cfg: Path | None,
     weights: Path | None,
     spec: str | None,
-    out: Path,
+    expw: Path | None,
+    affwild2: Path | None,
+    classifier_profile: str | None,
+    classifier_settings: tuple[str, ...],
+    out: Path | None,
     rounds: int,
+    from_scratch: bool,
     darknet_path: Path | None,
+    **given: Any,
 ) -> None:
     """Single-stage detector and two-stage cascade side by side: AP per class, mAP, FPS on
-    640x480 frames with 1 and 5 faces. Without --data: train both on the embedded sample."""
-    from yof_darknet.compare import CompareOptions, compare_sample, render_compare
+    640x480 frames with 1 and 5 faces.
+
+    With --data, --cfg, --weights and --cascade: those models. Without --data: trains both on
+    one dataset, as `reproduce` does (--expw/--affwild2 and the same options; none: the
+    embedded sample): the detector in runs/RUN (reused when trained), the classifier on the
+    crops of the same training images (DATA-crops) in runs/RUN-cascade.
+    """
+    from yof_darknet.compare import CompareOptions, compare_trained, render_compare
     from yof_darknet.compare import compare as run
     from yof_darknet.errors import EvaluationError
     from yof_darknet.infer.cascade import parse_cascade
+    from yof_darknet.pipeline import ReproduceOptions
 
     if data is None:
-        result = compare_sample(darknet=darknet_path, echo=click.echo, rounds=rounds, out=out)
+        if cfg or weights or spec:
+            raise EvaluationError("compare --cfg/--weights/--cascade need --data (their obj.data)")
+        options = ReproduceOptions(
+            expw=expw,
+            affwild2=affwild2,
+            darknet=darknet_path,
+            from_scratch=from_scratch,
+            datasets=pick(DatasetsOptions, given),
+            train=pick(TrainOptions, given),
+        )
+        result = compare_trained(
+            options,
+            classifier=classifier_profile,
+            classifier_settings=classifier_settings,
+            rounds=rounds,
+            out=out,
+            echo=click.echo,
+        )
     else:
         if cfg is None or weights is None or spec is None:
             raise EvaluationError("compare --data needs --cfg, --weights and --cascade")
+        if expw or affwild2 or classifier_profile or classifier_settings:
+            raise EvaluationError(
+                "compare --data compares the given models; --expw/--affwild2 and "
+                "--classifier-profile/--classifier-set are for training them: give one or the "
+                "other"
+            )
         classifier_cfg, classifier_weights = parse_cascade(spec)
         options = CompareOptions(
-            data, cfg, weights, classifier_cfg, classifier_weights, out, rounds
-        )
+            data, cfg, weights, classifier_cfg, classifier_weights,
+            out or Path("runs/compare"), rounds,
+        )  # fmt: skip
         result = run(options, click.echo)
     click.echo(render_compare(result))
 

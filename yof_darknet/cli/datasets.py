@@ -18,6 +18,7 @@ from yof_darknet.cli.params import AFFWILD2_OPTION, EXPW_OPTION, OUT_DIR, pick, 
 from yof_darknet.datasets.options import DatasetsOptions
 from yof_darknet.datasets.sample import DEFAULT_IMAGES
 from yof_darknet.errors import DatasetError
+from yof_darknet.owned import output_lock
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:
@@ -45,7 +46,8 @@ def _affwild2_shard(options: DatasetsOptions, affwild2: Path | None, out: Path, 
     out = out.resolve()
     check_out_dir(out, [affwild2], ["affwild2"])
     settings = options.affwild2(_shard(shard))
-    result = run_shard(affwild2, out, settings, progress=True)
+    with output_lock(out, shard=settings.shard):  # shards share OUT, each its own part
+        result = run_shard(affwild2, out, settings, progress=True)
     _echo_affwild2(result.stats.details)
     shard = settings.shard
     assert shard is not None
@@ -71,14 +73,15 @@ def _expw_shard(options: DatasetsOptions, expw: Path, out: Path, shard: str) -> 
     out = out.resolve()
     check_out_dir(out, [expw], ["expw"])
     settings = options.unannotated_options(_shard(shard))
-    counts = detect_expw_shard(
-        expw,
-        out / "expw",
-        min_face_score=options.min_face_score,
-        drop_mixed_images=options.drop_mixed_images,
-        unannotated=settings,
-        progress=True,
-    )
+    with output_lock(out, shard=settings.shard):  # shards share OUT, each its own part
+        counts = detect_expw_shard(
+            expw,
+            out / "expw",
+            min_face_score=options.min_face_score,
+            drop_mixed_images=options.drop_mixed_images,
+            unannotated=settings,
+            progress=True,
+        )
     assert settings.shard is not None
     index, count = settings.shard
     click.echo(
@@ -182,10 +185,18 @@ def _echo_summary(summary) -> None:
                 f"  {data['details']['renamed']} images renamed for Darknet "
                 f"(see {data['details']['renamed_file']})"
             )
+        derived = data["details"].get("derived", {})
+        if derived.get("copies"):
+            why = ", ".join(
+                f"{derived[key]} {key}" for key in ("upright", "shrunk", "recoded", "masked")
+                if derived[key]
+            )  # fmt: skip
+            click.echo(f"  {derived['copies']} images written as derived copies ({why})")
         if "unannotated" in data["details"]:
             unit = "frames" if name == "affwild2" else "images"
             _echo_unannotated(data["details"]["unannotated"], unit)
-        click.echo(f"  train {images['train']} images, test {images['test']} images")
+        val = f", validation {images['val']} images" if images["val"] else ""
+        click.echo(f"  train {images['train']} images, test {images['test']} images{val}")
     _echo_balance(summary.stats["balance"])
     for message in summary.messages:
         click.secho(f"note: {message}", fg="yellow")
@@ -194,6 +205,14 @@ def _echo_summary(summary) -> None:
         f"train: {totals['images']['train']} images ({totals['faces']['train']} faces), "
         f"test: {totals['images']['test']} images ({totals['faces']['test']} faces)"
     )
+    validation = summary.stats["validation"]
+    if validation["mode"] == "off":
+        click.echo(f"validation: off ({validation['why']}); obj.data has no val list")
+    else:
+        click.echo(
+            f"validation: {totals['images']['val']} images ({totals['faces']['val']} faces) "
+            f"from the training images, in {validation['list']} (obj.data val=)"
+        )
     click.echo(f"wrote {summary.obj_data}, lists and stats.json in {summary.out}")
 
 
@@ -204,7 +223,7 @@ def _echo_summary(summary) -> None:
     "--out",
     required=True,
     type=OUT_DIR,
-    help="Output folder: images + labels, train.txt, test*.txt, obj.data, stats.json.",
+    help="Output folder: images + labels, train.txt, test*.txt, val*.txt, obj.data, stats.json.",
 )
 @stage_options(DatasetsOptions)
 @click.option(
@@ -249,8 +268,18 @@ def datasets(
         if affwild2:
             _affwild2_shard(options, affwild2, out, shard)
         return
-    extra = {"shards": _check_shards(options, affwild2, out, convert_missing)} if merge else {}
-    _echo_summary(options.build(expw, affwild2, out, recorded=extra))
+    if not merge:
+        _echo_summary(options.build(expw, affwild2, out))
+        return
+    from yof_darknet.datasets.build import check_out_dir
+
+    raws = [raw for raw in (expw, affwild2) if raw is not None]
+    check_out_dir(
+        out.resolve(), raws, [n for n, r in (("expw", expw), ("affwild2", affwild2)) if r]
+    )
+    with output_lock(out.resolve()):  # no shard may still write while the merge checks
+        extra = {"shards": _check_shards(options, affwild2, out, convert_missing)}
+        _echo_summary(options.build(expw, affwild2, out, recorded=extra))
 
 
 @click.command("sample")

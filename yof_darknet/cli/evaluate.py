@@ -36,19 +36,21 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     """
     from yof_darknet.errors import EvaluationError
     from yof_darknet.evaluate.run import map_inputs, run_map, write_outputs
+    from yof_darknet.fileio import protected
+    from yof_darknet.owned import output_lock
 
     request = pick(MapOptions, given, darknet=darknet_path)
-    if request.checkpoints is not None:
-        outcome = _checkpoints(request)
-        if outcome is None:
-            return
-    elif request.select is not None:
+    if request.checkpoints is None and request.select is not None:
         raise EvaluationError(
             "--select chooses among the checkpoints of a run: add --checkpoints runs/NAME"
         )
-    else:
-        outcome = run_map(request)
-    written = write_outputs(outcome, request.out, map_inputs(request))
+    if request.checkpoints is not None and request.data is None:
+        _score_checkpoints(request)  # the run's own files only: no Table II, nothing in --out
+        return
+    # one run at a time writes this folder, from start to end
+    with protected(*map_inputs(request)), output_lock(request.out):
+        outcome = _checkpoints(request) if request.checkpoints is not None else run_map(request)
+        written = write_outputs(outcome, request.out, map_inputs(request))
     _print(outcome.table, fmt)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
 
@@ -62,35 +64,45 @@ def _print(table: Table2, fmt: str) -> None:
             click.echo(line, err=True)
 
 
-def _checkpoints(request: MapOptions) -> MapOutcome | None:
-    """Score the run's checkpoints on the validation list; with --data, choose and return the
-    Table II outcome of the chosen weights (None without --data)."""
+def _echo(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _score_checkpoints(request: MapOptions) -> None:
+    """Score the run's checkpoints on the validation list (checkpoints.csv, _best, the
+    validation columns of results.csv) and print them."""
     from yof_darknet.darknet.results import save_results
     from yof_darknet.errors import EvaluationError
     from yof_darknet.evaluate.ap import EvalParams
     from yof_darknet.evaluate.checkpoints import score_run
-    from yof_darknet.evaluate.selection import choose, render_checkpoints, score_chosen
-    from yof_darknet.formats.objdata import read_obj_data
+    from yof_darknet.evaluate.selection import render_checkpoints
 
     run = request.checkpoints
     assert run is not None
+    if request.select is not None:
+        raise EvaluationError(
+            "--select picks the weights of Table II, scored on the test list: add --data "
+            "obj.data (the dataset's, naming the test list)"
+        )
     params = EvalParams(request.iou_or_default, request.points_or_default)
+    scoring = score_run(run, params, echo=_echo)
+    save_results(run)
+    click.echo(render_checkpoints(scoring), nl=False)
 
-    def echo(line: str) -> None:
-        click.echo(line, err=True)
 
-    if request.data is None:
-        if request.select is not None:
-            raise EvaluationError(
-                "--select picks the weights of Table II, scored on the test list: add --data "
-                "obj.data (the dataset's, naming the test list)"
-            )
-        scoring = score_run(run, params, echo=echo)
-        save_results(run)
-        click.echo(render_checkpoints(scoring), nl=False)
-        return None
+def _checkpoints(request: MapOptions) -> MapOutcome:
+    """Score the run's checkpoints on the validation list, choose the --select weights, and
+    return the Table II outcome of the chosen weights on --data's test list."""
+    from yof_darknet.darknet.results import save_results
+    from yof_darknet.evaluate.ap import EvalParams
+    from yof_darknet.evaluate.selection import choose, score_chosen
+    from yof_darknet.formats.objdata import read_obj_data
+
+    run = request.checkpoints
+    assert run is not None and request.data is not None
+    params = EvalParams(request.iou_or_default, request.points_or_default)
     test_list = read_obj_data(request.data).valid  # only its name: it is read after the choice
-    choice = choose(run, request.select or "best", params, test_list=test_list, echo=echo)
+    choice = choose(run, request.select or "best", params, test_list=test_list, echo=_echo)
     save_results(run)
     return score_chosen(request, choice, run)
 

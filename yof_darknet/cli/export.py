@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -16,9 +17,24 @@ def export(**given: Any) -> None:
     """Convert a Darknet cfg + weights to ONNX (fp32, or int8 with --int8 --calibrate LIST) for
     `detect --model` and `map --engine onnx`. The model records the cfg and weights sha256,
     network size, letterbox setting, class names and the [yolo] heads' anchors."""
+    from yof_darknet.cluster import sigterm_interrupts
     from yof_darknet.export.run import export_model
+    from yof_darknet.fileio import STREAM, check_output_file
+    from yof_darknet.owned import output_lock
 
-    result = export_model(pick(ExportOptions, given))
+    options = pick(ExportOptions, given)
+    try:
+        with contextlib.ExitStack() as held, sigterm_interrupts():
+            if check_output_file(options.out) != STREAM:
+                held.enter_context(output_lock(options.out, folder=False))
+            result = export_model(options)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the temporary files are gone with it
+        click.secho(
+            f"interrupted: {options.out} not written (no temporary file is left)",
+            fg="yellow",
+            err=True,
+        )
+        raise SystemExit(130) from None
     for reason in result.skipped:
         click.echo(f"skipped {reason}", err=True)
     info = result.info

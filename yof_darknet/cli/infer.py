@@ -28,20 +28,42 @@ def detect(source: str, **given: Any) -> None:
     if not (given["show"] or given["save"] or given["json"] or given["timeline"]):
         given["json"] = "-"
     options = pick(DetectOptions, given, source=source)
-    summary = run_detect(options)
+    try:
+        summary = run_detect(options)
+    except KeyboardInterrupt:  # before the first frame: nothing was written
+        click.secho("interrupted before any output was written", fg="yellow", err=True)
+        raise SystemExit(130) from None
     for reason in summary.skipped:
         click.echo(f"skipped {reason}", err=True)
+    for note in summary.notes:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+    if summary.nonfinite:
+        click.secho(
+            f"note: dropped {summary.nonfinite} box(es) holding NaN or infinite numbers: the "
+            "model is broken (diverged training?); use earlier weights",
+            fg="yellow",
+            err=True,
+        )
     click.echo(
         f"detect: {summary.frames} frame(s), {summary.detections} detection(s), "
         f"{summary.fps:.1f} FPS ({summary.engine}, {summary.backend})",
         err=True,
     )
-    if options.save is not None:
+    if options.save is not None and not summary.interrupted:
         click.echo(f"annotated: {options.save}", err=True)
-    if options.json not in (None, "-"):
+    if options.json not in (None, "-") and not summary.interrupted:
         click.echo(f"json: {options.json}", err=True)
-    if options.timeline is not None:
+    if options.timeline is not None and not summary.interrupted:
         click.echo(f"timelines: {options.timeline}", err=True)
+    if summary.interrupted:
+        left = ", ".join(str(p) for p in summary.partial) or "no unfinished file"
+        click.secho(
+            f"interrupted after {summary.frames} frame(s): partial outputs (up to the stop): "
+            f"{left}; run again for complete ones",
+            fg="yellow",
+            err=True,
+        )
+        raise SystemExit(130)
 
 
 COMMANDS: list[click.Command] = [detect]

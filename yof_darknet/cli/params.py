@@ -19,9 +19,28 @@ import click
 
 from yof_darknet.options import CliSpec, cli_spec
 
+
+class OutputFolder(click.Path):
+    """An output folder: nothing there yet, or a folder (``fileio.check_output_folder``: a
+    file, a FIFO or a device in its place is refused before any work)."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        from yof_darknet.fileio import OutputError, check_output_folder
+
+        path = super().convert(value, param, ctx)
+        try:
+            check_output_folder(path)
+        except OutputError as exc:
+            self.fail(str(exc), param, ctx)
+        return path
+
+
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
-OUT_DIR = click.Path(file_okay=False, path_type=Path)
+OUT_DIR = OutputFolder()
 ANY_PATH = click.Path(path_type=Path)
 _PATHS = {"file": EXISTING_FILE, "dir": EXISTING_DIR, "out": OUT_DIR, "any": ANY_PATH}
 

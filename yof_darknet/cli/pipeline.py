@@ -36,6 +36,7 @@ TRAIN_SHARED = (
     "runs",
     "anchors",
     "class_weights",
+    "max_loss_rise",
     "score_checkpoints",
     "patience",
 )
@@ -62,7 +63,10 @@ NOTHING_LEARNED_EXIT = 3
 @click.option(
     "--shuffle-labels",
     is_flag=True,
-    help="The permuted-label control: the sample's training labels shuffled across faces.",
+    help="The permuted-label control: the training labels permuted across faces (the sample's "
+    "raw labels; a dataset's converted copy, DATA-control), trained the same way into "
+    "runs/RUN-control and scored on the true test list; set beside the recipe's run RUN "
+    "(the ratio of their mAPs) once both are scored.",
 )
 @DARKNET_OPTION
 @stage_options(DatasetsOptions)
@@ -108,6 +112,10 @@ def reproduce(
     for path in result.outputs:
         click.echo(f"            {path}")
     stages = ", ".join(f"{name} {mins:.1f} min" for name, mins in result.minutes.items())
+    if result.beside is not None:
+        click.echo("")
+        click.echo(result.beside, nl=False)
+        click.echo(f"written to {result.beside_path}")
     click.echo(f"time: {(time.monotonic() - start) / 60:.1f} min ({stages})")
     for line in result.summary:
         click.echo(line)
@@ -126,17 +134,56 @@ def reproduce(
 
 
 @click.command("hygiene")
+@EXPW_OPTION
+@AFFWILD2_OPTION
+@click.option(
+    "--data",
+    type=OUT_DIR,
+    help="Converted dataset of the keep runs (the mask runs': DATA-mask) [default: "
+    "data/darknet, data/sample-darknet on the sample].",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Runs of each mode (RUN, RUN-r2... and RUN-mask, RUN-mask-r2...), to show the "
+    "run-to-run spread.",
+)
+@click.option("--from-scratch", is_flag=True, help="As reproduce's: no pretrained weights.")
 @DARKNET_OPTION
-@click.option("--runs", type=OUT_DIR, default=Path("runs"), help="Folder of the run folders.")
-def hygiene(darknet_path: Path | None, runs: Path) -> None:
-    """Train the embedded sample with --unannotated keep and with mask; print both Table IIs.
+@stage_options(DatasetsOptions, skip=("unannotated", "hygiene"))
+@stage_options(TrainOptions, only=TRAIN_SHARED)
+@stage_options(MapOptions, only=MAP_SHARED)
+def hygiene(
+    expw: Path | None,
+    affwild2: Path | None,
+    data: Path | None,
+    repeats: int,
+    from_scratch: bool,
+    darknet_path: Path | None,
+    **given: Any,
+) -> None:
+    """Train --unannotated keep and mask the same way (--repeats times each); print both
+    Table IIs side by side, scored on the same raw test list, with the run-to-run spread.
 
-    Both are scored on the same raw test list; runs already finished are reused.
+    Without --expw/--affwild2: the embedded sample. Runs already trained are reused.
     """
     from yof_darknet.hygiene import hygiene as run_hygiene
+    from yof_darknet.pipeline import ReproduceOptions
 
     start = time.monotonic()
-    result = run_hygiene(darknet=darknet_path, runs=runs, echo=click.echo)
+    options = ReproduceOptions(
+        expw=expw,
+        affwild2=affwild2,
+        data=data,
+        darknet=darknet_path,
+        from_scratch=from_scratch,
+        datasets=pick(DatasetsOptions, given),
+        train=pick(TrainOptions, given),
+        map=pick(MapOptions, given),
+    )
+    result = run_hygiene(options, repeats=repeats, echo=click.echo)
     click.echo("")
     click.echo(result.markdown, nl=False)
     click.echo(f"written to {result.written} ({(time.monotonic() - start) / 60:.1f} min)")

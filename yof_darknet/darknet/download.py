@@ -24,7 +24,7 @@ import requests
 
 from yof_darknet.darknet.archs import DEFAULT_ARCH, PretrainedCut, get_arch
 from yof_darknet.errors import DarknetError
-from yof_darknet.fileio import open_output, sha256_file
+from yof_darknet.fileio import commit, open_output, sha256_file
 from yof_darknet.formats.cfg import read_cfg, set_classes
 from yof_darknet.formats.weights import partial, weights_bytes
 from yof_darknet.progress import Progress
@@ -144,7 +144,7 @@ def download(url: str, dest: Path, sha256: str, *, progress: bool = True) -> Pat
             f"{url}: SHA-256 {got} does not match the expected {sha256}; the file was deleted",
             "a proxy or mirror served something else: set YOF_WEIGHTS_URL to the original file",
         )
-    os.replace(part, dest)
+    commit(part, dest)  # renamed (a stream at dest gets the bytes)
     return dest
 
 
@@ -244,5 +244,5 @@ def fetch_pretrained(
     partial(get_arch(spec.source_arch).template, weights, expected, spec.layers)
     if cut.is_file() and cut.read_bytes() != expected.read_bytes():
         notes.append(set_aside(cut, f"not the first {spec.layers} layers of {spec.weights}"))
-    os.replace(expected, cut)
+    commit(expected, cut)
     return Pretrained(weights, cut, tuple(notes))

@@ -8,12 +8,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yof_darknet.darknet.archs import ARCH_NAMES, DEFAULT_ARCH
+from yof_darknet.darknet.losswatch import DEFAULT_MAX_RISE, SETTLE_ITERATIONS, WARN_RISE
 from yof_darknet.darknet.profiles import PROFILES
 from yof_darknet.errors import DarknetError
 from yof_darknet.options import option
 
 DEFAULT_PROFILE = "paper"
 ANCHOR_RULES = ("auto", "kmeans", "default")
+
+
+def check_run_name(name: str) -> None:
+    """Refuse a run name that is not one folder name under ``--runs`` (``../x``, ``a/b``, ``..``):
+    the run would be written elsewhere, and its resume hint would name another folder."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name or name.startswith("-"):
+        raise DarknetError(
+            f"--name {name!r}: a run name is one folder name under --runs (no '/', not '.' or "
+            "'..', not starting with '-'); choose where run folders go with --runs"
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,17 @@ class TrainOptions:
         choices=ANCHOR_RULES,
     )
 
+    max_loss_rise: float = option(
+        DEFAULT_MAX_RISE,
+        f"Stop the run when darknet's average loss climbs past this many times its running "
+        f"minimum (judged after the first {SETTLE_ITERATIONS} iterations; a loss that only "
+        f"falls never triggers), or stays above {WARN_RISE:g}x it for long; above "
+        f"{WARN_RISE:g}x it is reported (progress, train.log, results.csv's loss_rise). The "
+        "weights saved so far are kept and the message gives the --set to retry with. "
+        "0: never stop.",
+        min=0,
+        metavar="X",
+    )
     class_weights: bool = option(
         False,
         "Write AlexeyAB's counters_per_class (training boxes per class, from the train list) "
@@ -102,6 +124,8 @@ class TrainOptions:
     )
 
     def __post_init__(self) -> None:
+        if self.name is not None:
+            check_run_name(self.name)
         if self.patience is not None and self.score_checkpoints is False:
             raise DarknetError(
                 "--patience judges the validation mAP of scored checkpoints: drop "

@@ -11,8 +11,11 @@ import shlex
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
+from yof_darknet.darknet.losswatch import LossWatch, stop_message
 from yof_darknet.darknet.trainprogress import TrainProgress
 from yof_darknet.errors import DarknetError
 from yof_darknet.fileio import named, open_output
@@ -20,6 +23,7 @@ from yof_darknet.formats.trainlog import (
     LineSplitter,
     Record,
     Recorder,
+    TrainLine,
     divergence_message,
     find_failure,
 )
@@ -37,15 +41,29 @@ def _written_since(path: Path | None, started: float) -> bool:
 
 
 class _Follower:
-    """Per-stream decoding, line splitting and record building, plus the progress."""
+    """Per-stream decoding, line splitting and record building, plus the progress and the
+    loss watch (whose notes wait in ``notes`` for their place in the log)."""
 
-    def __init__(self, rows: list[Record], progress: TrainProgress) -> None:
-        self.rows, self.progress = rows, progress
+    def __init__(
+        self, rows: list[Record], progress: TrainProgress, watch: LossWatch | None = None
+    ) -> None:
+        self.rows, self.progress, self.watch = rows, progress, watch
         self.decoders = {n: codecs.getincrementaldecoder("utf-8")("replace") for n in ("o", "e")}
         self.splitters = {n: LineSplitter() for n in ("o", "e")}
         self.recorders = {n: Recorder() for n in ("o", "e")}
         self.failure: str | None = None
         self.tail: list[str] = []
+        self.notes: list[str] = []
+        self.rises: dict[int, float] = {}
+        self.watched: TrainLine | None = None
+        self.exploded = False
+
+    def write_notes(self, handle: BinaryIO, at_line_start: bool) -> None:
+        """Append the watch's notes to the log, each a line of ours (``# yof-darknet: ...``),
+        once darknet's output there ends a line (else they would cut one of its lines)."""
+        if self.notes and at_line_start:
+            handle.write(b"".join(f"# yof-darknet: {note}\n".encode() for note in self.notes))
+            self.notes = []
 
     def feed(self, name: str, chunk: bytes) -> None:
         text = self.decoders[name].decode(chunk, final=not chunk)
@@ -71,11 +89,39 @@ class _Follower:
         self._add(recorder.push(line))
         current = recorder.pending
         if current is not None:
-            self.progress.iteration(current)
+            if current is not self.watched:
+                self.watched = current
+                self._watch(current)
+            self.progress.iteration(current, rising=self.rising)
             if current.diverged and self.failure is None:
                 self.failure = divergence_message(current)
 
+    @property
+    def rising(self) -> float | None:
+        """The rise of the average loss while the watch warns, else None."""
+        watch = self.watch
+        return watch.rise if watch is not None and watch.above_since is not None else None
+
+    def _watch(self, line: TrainLine) -> None:
+        if self.watch is None:
+            return
+        event = self.watch.observe(line)
+        if self.watch.rise is not None:
+            self.rises[line.iteration] = round(self.watch.rise, 4)
+        if event is None:
+            return
+        if event.kind == "stop":
+            if self.failure is None:
+                self.failure = stop_message(event, self.watch.max_rise, self.watch.fixes)
+                self.exploded = True
+                self.notes.append(f"LOSS STOP: {self.failure}")
+            return
+        message = self.watch.warning(event)
+        self.notes.append(message)
+        self.progress.loss_warning(message)
+
     def _add(self, records: list[Record]) -> None:
+        records = [replace(r, loss_rise=self.rises.get(r.line.iteration)) for r in records]
         self.rows.extend(records)
         for record in records:
             if record.map is not None:
@@ -118,13 +164,16 @@ def stream_training(
     final_weights: Path | None = None,
     progress: bool = True,
     on_save: Callable[[], None] | None = None,
+    watch: LossWatch | None = None,
 ) -> bool:
     """Run ``args`` (line-buffered through ``stdbuf`` where it exists) to the end, appending
     records to ``rows``; True when stopped by Ctrl-C.
 
     ``on_save`` is called whenever darknet has saved weights (a file in the folder of
-    ``final_weights`` changed): the run's results.csv/png follow the training. Raises
-    ``DarknetError`` with the fix on a known failure or an unexplained exit.
+    ``final_weights`` changed): the run's results.csv/png follow the training. ``watch`` judges
+    every iteration's average loss (its notes go to the log and the progress). Raises
+    ``DarknetError`` with the fix on a known failure or an unexplained exit, ``LossExploded``
+    when the watch stopped the run.
     """
     started = time.time() - 1  # mtime granularity
     if stdbuf := shutil.which("stdbuf"):  # pjreddie's stdout is block-buffered on a pipe
@@ -135,8 +184,8 @@ def stream_training(
     run = Streaming(args, cwd=cwd, answer=b"yes\n" if answer_yes else None)
     # a bar on a terminal; else a progress line at a steady interval (a log gets no redraws)
     reporter = TrainProgress(max_batches, start, enabled=progress)
-    follower = _Follower(rows, reporter)
-    interrupted, last_output = False, time.monotonic()
+    follower = _Follower(rows, reporter, watch)
+    interrupted, last_output, line_start = False, time.monotonic(), True
     with open_output(Path(log), append=True) as handle:
         handle.write(f"# yof-darknet: {shlex.join(args)}\n".encode())
         try:
@@ -150,13 +199,15 @@ def stream_training(
                 while got is not None:
                     name, chunk = got
                     last_output = time.monotonic()
+                    follower.feed(name, chunk)  # before the write: its notes follow the chunk
+                    line_start = chunk.endswith((b"\n", b"\r")) if chunk else line_start
                     try:
                         handle.write(chunk)
+                        follower.write_notes(handle, line_start)
                         handle.flush()
                     except OSError as exc:  # a full disk: stop darknet, name the log
                         raise named(exc, log) from exc
-                    follower.feed(name, chunk)
-                    more = saved and time.monotonic() < drain_until
+                    more = saved and time.monotonic() < drain_until and follower.failure is None
                     got = run.next_chunk(timeout=_DRAIN_S) if more else None
                 if saved:
                     saves.save()
@@ -171,7 +222,12 @@ def stream_training(
                 run.stop()
             follower.finish()
             reporter.close()
+            if follower.notes and not line_start:
+                handle.write(b"\n")
+            follower.write_notes(handle, True)
     code = run.wait()
+    if follower.exploded:
+        raise LossExploded(f"{follower.failure} (full log: {log})")
     if follower.failure is not None:
         raise DarknetError(f"{follower.failure} (full log: {log})")
     if code != 0 and not interrupted and not _written_since(final_weights, started):
@@ -181,3 +237,7 @@ def stream_training(
 
 class DarknetDied(DarknetError):
     """Darknet stopped without a message we know: killed, crashed, or an exit code alone."""
+
+
+class LossExploded(DarknetError):
+    """The loss watch stopped darknet: its average loss climbed past the limit."""

@@ -1,8 +1,9 @@
 """A run's ``results.csv`` (one row per iteration) and ``results.png`` (loss and mAP curves).
 
 ``val_map`` and ``val_face_ap`` are joined by iteration from the run's ``checkpoints.csv`` (every
-saved weights file scored on the validation list); the join is rewritten under a lock, since the
-training and ``map --checkpoints`` both rewrite these files.
+saved weights file scored on the validation list), beside the training's own columns (``map``,
+``loss_rise``); the files are rewritten under a lock of their own (``owned.output_lock`` of
+``results.csv``), since the training and ``map --checkpoints`` both rewrite them, in turn.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from yof_darknet.fileio import atomic_write_bytes, atomic_write_text, exclusive
+from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.formats.checkpoints import (
     FILE_NAME,
     CheckpointRow,
@@ -21,10 +22,10 @@ from yof_darknet.formats.checkpoints import (
     validation_curve,
 )
 from yof_darknet.formats.trainlog import Record, TrainLine
+from yof_darknet.owned import output_lock
 
-COLUMNS = ("iteration", "loss", "avg_loss", "lr", "seconds", "images", "map")
+COLUMNS = ("iteration", "loss", "avg_loss", "lr", "seconds", "images", "map", "loss_rise")
 VALIDATION_COLUMNS = ("val_map", "val_face_ap")
-LOCK = ".yof-results.lock"
 
 
 def _number(value: float) -> str:
@@ -35,7 +36,9 @@ def write_results(
     path: Path, rows: Sequence[Record], validation: Mapping[int, CheckpointRow] | None = None
 ) -> None:
     """``results.csv``: ``map`` is empty except after iterations where darknet computed one;
-    ``val_map``/``val_face_ap`` except at iterations whose checkpoint was scored."""
+    ``loss_rise`` (the loss watch's avg loss / running minimum) is empty where it was not
+    judged (the first iterations of each darknet run); ``val_map``/``val_face_ap`` except at
+    iterations whose checkpoint was scored."""
     validation = validation or {}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -52,6 +55,7 @@ def write_results(
                 _number(line.seconds),
                 line.images,
                 "" if row.map is None else _number(row.map),
+                "" if row.loss_rise is None else _number(row.loss_rise),
                 "" if scored is None else _number(scored.map),
                 "" if scored is None else _number(scored.face_ap),
             ]
@@ -75,7 +79,14 @@ def read_results(path: Path) -> list[Record]:
                 float(item["seconds"]),
                 int(item["images"]),
             )
-            rows.append(Record(line, float(item["map"]) if item["map"] else None))
+            rise = item.get("loss_rise")  # absent from the files of older versions
+            rows.append(
+                Record(
+                    line,
+                    float(item["map"]) if item["map"] else None,
+                    float(rise) if rise else None,
+                )
+            )
     return rows
 
 
@@ -125,7 +136,7 @@ def save_results(
     """Rewrite the run's ``results.csv`` and ``results.png`` with the validation scores of
     ``checkpoints.csv`` joined in; ``rows`` None: the rows ``results.csv`` holds now."""
     run_dir = Path(run_dir)
-    with exclusive(run_dir / LOCK):
+    with output_lock(run_dir / "results.csv", folder=False, wait=lambda _: None):
         records = read_results(run_dir / "results.csv") if rows is None else rows
         curve = validation_curve(read_checkpoints(run_dir / FILE_NAME))
         write_results(run_dir / "results.csv", records, curve)

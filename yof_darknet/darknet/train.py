@@ -19,9 +19,10 @@ from yof_darknet.darknet import multigpu
 from yof_darknet.darknet.anchors import choose_anchors
 from yof_darknet.darknet.archs import DEFAULT_ARCH, get_arch, run_arch
 from yof_darknet.darknet.classweights import check_flavor, counters_setting, train_class_counts
+from yof_darknet.darknet.losswatch import LossWatch, fix_settings
 from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
-from yof_darknet.darknet.process import DarknetDied, stream_training
-from yof_darknet.darknet.profiles import generate_cfg
+from yof_darknet.darknet.process import DarknetDied, LossExploded, stream_training
+from yof_darknet.darknet.profiles import FLAVOR_NOTES, generate_cfg
 from yof_darknet.darknet.results import read_results, save_results
 from yof_darknet.darknet.validation import (
     STOPPED,
@@ -45,11 +46,14 @@ from yof_darknet.formats.cfg import (
     read_cfg,
     validate_cfg,
 )
+from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.labels import darknet_path_problem
-from yof_darknet.formats.objdata import read_obj_data, write_obj_data
+from yof_darknet.formats.network import write_network_record
+from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
+from yof_darknet.formats.safenames import check_list_lines
 from yof_darknet.formats.trainlog import Record
 from yof_darknet.formats.weights import check_fits, finished_message, read_header
-from yof_darknet.owned import sweep_temporaries
+from yof_darknet.owned import output_lock, sweep_temporaries
 
 CFG_NAME = get_arch(DEFAULT_ARCH).cfg_name  # the paper's run cfg; another --arch: <arch>.cfg
 
@@ -108,6 +112,20 @@ def _scaled_steps(max_batches: int) -> str:
     return f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}"
 
 
+def run_obj_data(obj: ObjData, backup: Path) -> ObjData:
+    """The run's copy of the dataset's obj.data: weights into ``backup``, and ``valid =`` the
+    dataset's validation list (its ``val =``), which AlexeyAB's and hank-ai's ``-map`` score
+    while training; without one, no ``valid =`` at all, so no chart ever scores the test list.
+    ``validation =`` records which it is (darknet ignores the key)."""
+    val = obj.extra.get("val")
+    valid = None
+    if val:
+        folder = obj.source.parent if obj.source is not None else Path.cwd()
+        valid = Path(os.path.abspath(folder / val))  # as named: a list link stays a link
+    extra = obj.extra | {"validation": "from-training" if valid else "off"}
+    return replace(obj, valid=valid, backup=backup, extra=extra)
+
+
 def prepare_run(
     data: Path,
     run_dir: Path,
@@ -147,7 +165,7 @@ def prepare_run(
         )
     atomic_write_text(cfg_path, dump_cfg(sections, f"run cfg of {run_dir.name}"))
     obj_path = run_dir / "obj.data"
-    write_obj_data(obj_path, replace(obj, backup=(run_dir / "weights").resolve()))
+    write_obj_data(obj_path, run_obj_data(obj, (run_dir / "weights").resolve()))
     (run_dir / "weights").mkdir(exist_ok=True)
     return cfg_path, obj_path
 
@@ -206,13 +224,22 @@ _WEIGHTS_NAME_ROOM = len("/_10000000.weights")
 
 
 def check_run_paths(data: Path, backup: Path, cfg_stem: str) -> None:
-    """Refuse, before anything is written, paths darknet cannot use: whitespace in obj.data's
-    paths (its parser deletes it) and weight file names longer than its 256-byte buffer."""
-    obj = read_obj_data(data)
+    """Refuse, before anything is written, paths darknet cannot use: whitespace in the paths of
+    the run's obj.data (its parser deletes it), list lines its shell would interpret
+    (``formats.safenames``) and weight file names longer than its 256-byte buffer.
+
+    The lists checked are those the run's obj.data names (``run_obj_data``): the training list
+    and the validation list, never the test list, which training does not read (``map``
+    hands darknet its test images under safe names of its own)."""
+    run = run_obj_data(read_obj_data(data), Path(backup))
     for key in ("train", "valid", "names"):
-        path = getattr(obj, key)
+        path = getattr(run, key)
         if path is not None and (problem := darknet_path_problem(path)):
-            raise DarknetError(f"{data}: {key} = {path}: {problem}")
+            raise DarknetError(f"{data}: {'val' if key == 'valid' else key} = {path}: {problem}")
+    for key in ("train", "valid"):  # darknet hands the paths of unloadable images to a shell
+        path = getattr(run, key)
+        if path is not None and path.is_file():
+            check_list_lines(read_list(path), path, error=DarknetError)
     real = Path(os.path.realpath(backup))
     if problem := darknet_path_problem(real):
         raise DarknetError(f"run folder {backup.parent}: {problem} (choose --runs/--name)")
@@ -234,6 +261,14 @@ def resume_hint(data: Path, run_dir: Path, runs_dir: Path) -> str:
     )
 
 
+def retry_hint(data: Path, run_dir: Path, runs_dir: Path, fixes: Sequence[str]) -> str:
+    """After the loss watch stopped a run: continue it with a lower rate and a longer burn-in
+    (a larger batch would change how darknet counts the iterations of the saved weights)."""
+    if newest_weights(run_dir / "weights") is None:
+        return "no weights were saved yet: run the same command again with the --set above"
+    return resume_hint(data, run_dir, runs_dir) + "".join(f" --set {item}" for item in fixes[:2])
+
+
 def train(
     data: Path,
     options: TrainOptions | None = None,
@@ -251,7 +286,10 @@ def train(
     check_run_paths(data, backup, Path(get_arch(arch).cfg_name).stem)
     check_can_run(darknet, *network_to_train(options, run_dir, arch))
     obj = read_obj_data(data)
-    with protected(data, obj.train, obj.valid, obj.names, options.cfg, options.weights):
+    with (
+        protected(data, obj.train, obj.valid, obj.names, options.cfg, options.weights),
+        output_lock(run_dir),  # one training at a time in a run folder
+    ):
         return _train(
             data, options, run_dir, arch=arch, darknet=darknet, progress=progress, echo=echo
         )
@@ -317,8 +355,12 @@ def _train(
         arch=arch,
         flavor=darknet.flavor,
     )
+    if note := FLAVOR_NOTES.get((options.profile or "", darknet.flavor)):
+        echo(f"train: {note}")
     if not options.resume and options.cfg is None and not _sets_anchors(options.overrides):
         echo(choose_anchors(obj_path, cfg_path, options.anchors, arch))
+    # the network its weights will belong to, which detect, map and export check a cfg against
+    write_network_record(run_dir, cfg_path, read_cfg(cfg_path))
     if weights is not None:
         check_fits(weights, cfg_path)
     if weights is not None and not options.clear:
@@ -329,6 +371,13 @@ def _train(
     start = read_header(weights).iterations(batch) if weights and not options.clear else 0
     valid = read_obj_data(obj_path).valid
     map_during_training = valid is not None and valid.is_file() and valid.stat().st_size > 0
+    if darknet.has_map_flag:
+        echo(
+            f"-map during training scores the validation list {valid}"
+            if map_during_training
+            else f"no -map during training: {data} names no validation list (val =), and the "
+            "test list is never scored while training (datasets --val-per-dataset writes one)"
+        )
     previous = read_results(run_dir / "results.csv") if options.resume else []
     rows: list[Record] = []
 
@@ -348,6 +397,7 @@ def _train(
                 raise PatienceStop(why)
 
     interrupted, ended, stopped = False, False, None
+    fixes = fix_settings(read_cfg(cfg_path))
     unlink_owned(run_dir / STOPPED)  # a resumed run is no longer stopped
     sweep_temporaries(run_dir)
     sweep_temporaries(backup)
@@ -374,6 +424,7 @@ def _train(
                 final_weights=phase.backup / f"{phase.cfg.stem}_final.weights",
                 progress=progress,
                 on_save=on_save,
+                watch=LossWatch(options.max_loss_rise, fixes),
             )
             if interrupted:
                 break
@@ -383,6 +434,9 @@ def _train(
         raise DarknetDied(f"{exc}; {resume_hint(data, run_dir, Path(options.runs))}") from None
     except PatienceStop as exc:
         ended, stopped = True, str(exc)
+    except LossExploded as exc:
+        hint = retry_hint(data, run_dir, Path(options.runs), fixes)
+        raise LossExploded(f"{exc}; {hint}") from None
     finally:
         if scorer is not None and ended and not interrupted:
             echo("scoring the last checkpoints on the validation list")

@@ -4,6 +4,9 @@ sbatch, CI, a pipe) one line on stderr at a steady interval, e.g.::
     train: iteration 1200/14000 (8.6 %), avg loss 3.412, mAP@0.50 0.4123 (iteration 1000),
     412.3 images/s, ETA 2:41:07 (darknet's estimate)
 
+While the loss watch warns, the loss says so (``avg loss 61.200 (LOSS RISING: 30.6x its
+minimum)``), and the watch's notes are printed when they come.
+
 The ETA is darknet's own when it prints one (AlexeyAB's ``hours left``, hank-ai's ``time
 remaining``: its timing of the GPU work), else the wall-clock rate of this run so far.
 ``YOF_PROGRESS_SECONDS`` sets the interval (default 60).
@@ -54,19 +57,33 @@ class TrainProgress(Progress):
             show="tty",
         )  # fmt: skip
         self.last: TrainLine | None = None
+        self.rising: float | None = None
         self.map: tuple[int, float] | None = None
         self.started = self.printed_at = clock()
         self.first: tuple[TrainLine, float] | None = None  # the first iteration seen, when
         self.window: tuple[int, int, float] | None = None  # iteration, images, time of last line
 
-    def iteration(self, line: TrainLine) -> None:
+    def iteration(self, line: TrainLine, *, rising: float | None = None) -> None:
+        """Darknet's newest iteration; ``rising``: the loss watch's rise while it warns."""
         now = self.clock()
         if self.first is None:
             self.first = (line, now)
             self.window = (line.iteration, line.images, now)
-        self.last = line
-        self.note(f"avg loss {line.avg_loss:.3f}")
+        self.last, self.rising = line, rising
+        self.note(self._loss())
         self.advance_to(line.iteration)
+
+    def loss_warning(self, message: str) -> None:
+        """A note of the loss watch (the loss rising, or back down), shown at once."""
+        if self.lines:
+            self._print(f"train: {message}")
+        else:
+            self.write(message)
+
+    def _loss(self) -> str:
+        assert self.last is not None
+        rising = "" if self.rising is None else f" (LOSS RISING: {self.rising:.1f}x its minimum)"
+        return f"avg loss {self.last.avg_loss:.3f}{rising}"
 
     def mean_average_precision(self, iteration: int, value: float) -> None:
         self.map = (iteration, value)
@@ -96,7 +113,7 @@ class TrainProgress(Progress):
         share = 100 * last.iteration / self.total if self.total else 0.0
         parts = [
             f"train: iteration {last.iteration}/{self.total} ({share:.1f} %)",
-            f"avg loss {last.avg_loss:.3f}",
+            self._loss(),
         ]
         if self.map is not None:
             parts.append(f"mAP@0.50 {self.map[1]:.4f} (iteration {self.map[0]})")

@@ -19,8 +19,11 @@ Skip reasons (faces: one person in one frame): ``label_ignore`` (-1), ``label_ot
 last decoded frame), ``no_face``, ``unassigned``, ``crowded``, ``unannotated_frame`` (with
 ``--unannotated drop``: a face beyond the video's annotated people). Files: ``empty_annotation``,
 ``header_only``, ``missing_header`` (no header line: read from line 1, counted),
+``unreadable_annotation`` (cannot be read, or not a regular file: that file is skipped),
 ``duplicate_annotation``, ``side_conflict``, ``duplicate_video``, ``not_annotated`` (in
-``--videos-list`` only), ``unreadable_video``.
+``--videos-list`` only), ``unreadable_video`` (not a regular file, no read permission, or no
+frame decodes: that video is skipped). A video whose name breaks the safe-name policy
+(``formats.safenames``) gets a safe folder name, recorded in ``renamed.tsv``.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.datasets.unannotated import UNANNOTATED, unannotated_summary
 from yof_darknet.errors import DatasetError
 from yof_darknet.faces import FaceDetector, create_detector
-from yof_darknet.fileio import protected, protected_inputs
+from yof_darknet.fileio import atomic_write_text, protected, protected_inputs
+from yof_darknet.owned import Ledger, ensure_real_folder
 from yof_darknet.progress import Progress
 
 DATASET = "affwild2"
@@ -72,7 +76,8 @@ class AffWild2Options:
     frames; counts written frames], ``drop_crowded_frames`` [--drop-crowded-frames],
     ``unannotated`` [--unannotated: faces beyond the video's annotated people], ``split_by``
     [--split-by frames|videos], ``videos_list`` [--videos-list], ``workers``
-    [--workers], ``shard`` [--shard I/N, as (I, N)], ``detector`` (a name in faces.DETECTORS).
+    [--workers], ``shard`` [--shard I/N, as (I, N)], ``detector`` (a name in faces.DETECTORS),
+    ``max_side`` [--max-side: frames shrunk to this long side, 0 = as decoded].
     """
 
     face_threshold: float = 0.8
@@ -86,6 +91,7 @@ class AffWild2Options:
     workers: int = 1
     shard: tuple[int, int] | None = None
     detector: str = "retinaface"
+    max_side: int = 0
 
     def __post_init__(self) -> None:
         if self.frame_stride < 1:
@@ -103,8 +109,10 @@ class AffWild2Options:
 
     def settings(self) -> dict[str, Any]:
         """The options that change what is written for a video (kept in its manifest;
-        ``unannotated`` only when not ``keep``, so earlier conversions stay valid)."""
+        ``unannotated`` only when not ``keep`` and ``max_side`` only when set, so earlier
+        conversions stay valid)."""
         hygiene = {} if self.unannotated == "keep" else {"unannotated": self.unannotated}
+        hygiene |= {"max_side": self.max_side} if self.max_side else {}
         return hygiene | {
             "detector": self.detector,
             "face_threshold": self.face_threshold,
@@ -267,6 +275,20 @@ def _summarise(
     return items
 
 
+def _record_renames(out_dir: Path, renamed: dict[str, str], stats: ConversionStats) -> None:
+    """``renamed.tsv``: each video whose frames folder is not named as the video."""
+    path = out_dir / "renamed.tsv"
+    ledger = Ledger(ensure_real_folder(out_dir))
+    if renamed:
+        ledger.record([path.name])
+        table = "".join(f"{old}\t{new}\n" for old, new in sorted(renamed.items()))
+        atomic_write_text(path, "original\toutput\n" + table)
+        stats.details["renamed_file"] = str(path)
+    else:
+        ledger.remove(path.name)
+    stats.details["renamed"] = len(renamed)
+
+
 def convert_affwild2(
     root: Path,
     out_dir: Path,
@@ -303,7 +325,10 @@ def convert_affwild2(
     with protected(root, *sorted(folders)):
         results = _run_videos(runnable, out_dir, options, detector_factory, progress)
     items = _summarise(stats, results, problems, out_dir, options.split_by, options.unannotated)
-    if options.shard is not None:
+    if options.shard is None:
+        renamed = {result.stem: result.folder for result, _ in results}
+        _record_renames(out_dir, {k: v for k, v in renamed.items() if k != v}, stats)
+    else:
         stats.details["shard"] = f"{options.shard[0]}/{options.shard[1]}"
         stats.details["shard_inputs"] = {"videos": len(jobs), "sha256": jobs_digest(root, jobs)}
     return ConversionResult(items, stats)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,17 +69,48 @@ class VideoJob:
     problems: list[Problem] = field(default_factory=list)
 
 
+def annotation_lines(text: str) -> list[str]:
+    """The lines of an annotation: they end at ``\\n`` only (a ``\\r`` before it is dropped), so
+    a form feed, U+2028 or a lone ``\\r`` inside a line never adds a frame (``str.splitlines``
+    would). A file with ``\\r`` and no ``\\n`` at all (old Mac line ends) is split at ``\\r``.
+
+    >>> annotation_lines("Neutral,Anger\\r\\n3\\x0c\\r\\n4\\u20285\\r\\n")
+    ['Neutral,Anger', '3\\x0c', '4\\u20285']
+    >>> annotation_lines("header\\r1\\r2\\r")
+    ['header', '1', '2']
+    """
+    separator = "\r" if "\n" not in text and "\r" in text else "\n"
+    lines = [line.removesuffix("\r") for line in text.split(separator)]
+    if lines and not lines[-1]:
+        lines.pop()  # the end of the last line, not a line
+    return lines
+
+
+def read_annotation_text(path: Path) -> str | Problem:
+    """The text of an annotation file, or the problem that makes it unreadable (counted as
+    ``unreadable_annotation``: that file is skipped, the others are converted)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return Problem("unreadable_annotation", str(path), "not a regular file; skipped")
+        return path.read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        return Problem("unreadable_annotation", str(path), f"cannot read it ({why}); skipped")
+
+
 def parse_annotation(path: Path, side: str) -> tuple[Annotation | None, list[Problem]]:
     """Read an EXPR file; unusable lines become ``None`` labels and are reported with file:line.
 
-    An empty file or one with only its header gives no annotation (``empty_annotation``,
-    ``header_only``); a line that is not an integer is ``bad_line``; an integer outside
-    -1..7 is ``bad_label``. A first line that is a number is not a header: the file lacks it
-    (``missing_header``, reported), so its first line is frame 1, not skipped as a header,
-    which would shift every label by one frame.
+    A file that cannot be read is ``unreadable_annotation``; an empty file or one with only its
+    header gives no annotation (``empty_annotation``, ``header_only``); a line that is not an
+    integer is ``bad_line``; an integer outside -1..7 is ``bad_label``. A first line that is a
+    number is not a header: the file lacks it (``missing_header``, reported), so its first line
+    is frame 1, not skipped as a header, which would shift every label by one frame.
     """
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
-    lines = text.splitlines()
+    text = read_annotation_text(path)
+    if isinstance(text, Problem):
+        return None, [text]
+    lines = annotation_lines(text)
     if not text.strip():
         return None, [Problem("empty_annotation", str(path), "empty annotation file; skipped")]
     problems: list[Problem] = []
@@ -164,6 +196,16 @@ def find_videos(root: Path) -> tuple[dict[str, Path], list[Problem]]:
                 found.setdefault(path.stem, []).append(path)
     videos: dict[str, Path] = {}
     problems: list[Problem] = []
+    for stem, paths in list(found.items()):
+        for path in list(paths):
+            try:
+                os.stat(path)
+            except OSError as exc:  # a dangling link, a loop: that file is left out
+                why = exc.strerror or str(exc)
+                problems.append(Problem("unreadable_video", str(path), f"cannot open it ({why})"))
+                paths.remove(path)
+        if not paths:
+            del found[stem]
     for stem, paths in sorted(found.items()):
         paths.sort(key=lambda p: (VIDEO_SUFFIXES.index(p.suffix.lower()), str(p)))
         videos[stem] = paths[0]
@@ -182,11 +224,11 @@ def read_videos_list(path: Path) -> set[str]:
     (``video2_left``); both select the whole video.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = os.fsdecode(path.read_bytes())  # names that are not UTF-8 name their files
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the videos list ({exc.strerror})") from exc
     names: set[str] = set()
-    for line in text.splitlines():
+    for line in annotation_lines(text):
         name = line.split("#", 1)[0].strip()
         if not name:
             continue

@@ -14,7 +14,10 @@ not processed again.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,11 +26,14 @@ from typing import Any
 import numpy as np
 
 from yof_darknet.datasets.affwild2_files import Annotation, VideoJob
+from yof_darknet.datasets.derived import shrunk_size
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
 from yof_darknet.expressions import AFFWILD2_IGNORE, AFFWILD2_OTHER, AFFWILD2_TO_CLASS
 from yof_darknet.faces import Face, FaceDetector
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
-from yof_darknet.formats.labels import check_label_path, label_line, safe_stem
+from yof_darknet.formats.imagefiles import opencv_path
+from yof_darknet.formats.labels import check_label_path, label_line
+from yof_darknet.formats.safenames import safe_stem
 from yof_darknet.owned import Ledger, ensure_real_folder, sweep_temporaries
 
 MANIFEST = "manifest.json"
@@ -90,8 +96,22 @@ class VideoResult:
 
 
 def folder_name(stem: str) -> str:
-    """Darknet-safe folder name for a video: the stem itself unless either fork would rewrite it."""
+    """The folder of a video's frames: its stem, unless the stem breaks the safe-name policy
+    (``formats.safenames``: shell syntax, bytes that are not UTF-8, a substring either fork
+    rewrites...); then a safe name, recorded in ``renamed.tsv``."""
     return safe_stem(stem)
+
+
+def video_problem(video: Path) -> str | None:
+    """Why the video file cannot be decoded at all, before OpenCV is handed it (or None)."""
+    try:
+        if not stat.S_ISREG(os.stat(video).st_mode):
+            return "not a regular file"
+        with open(video, "rb"):
+            pass
+    except OSError as exc:
+        return f"cannot open it ({exc.strerror or exc})"
+    return None
 
 
 def assign_faces(
@@ -167,9 +187,15 @@ def _clear(folder: Path) -> Ledger:
     return ledger
 
 
-def _write_frame(path: Path, frame: np.ndarray, lines: list[str], ledger: Ledger) -> None:
+def _write_frame(
+    path: Path, frame: np.ndarray, lines: list[str], ledger: Ledger, max_side: int = 0
+) -> None:
     import cv2
 
+    height, width = frame.shape[:2]
+    size = shrunk_size((width, height), max_side)
+    if size != (width, height):  # labels are normalised: the same for the shrunk frame
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise OSError(f"OpenCV could not encode {path}")
@@ -220,8 +246,10 @@ def _label_frame(
     ledger: Ledger,
     drop_crowded: bool,
     unannotated: tuple[str, tuple[str, ...]] = ("keep", ()),
+    max_side: int = 0,
 ) -> None:
-    """Detect faces in ``frame``, give them to the labelled people, write the frame if any kept.
+    """Detect faces in ``frame``, give them to the labelled people, write the frame if any kept
+    (shrunk to ``max_side``: ``--max-side``).
 
     ``unannotated``: the ``--unannotated`` mode and the video's annotated people (sides); faces
     beyond them are counted (``report``), filled (``mask``, as ExpW's) or drop the frame.
@@ -253,7 +281,7 @@ def _label_frame(
         return
     sides = [side for side in SIDE_ORDER if side in kept]
     lines = [label_line(wanted[side], kept[side].xyxy, (width, height)) for side in sides]
-    _write_frame(ledger.folder / name, frame, lines, ledger)
+    _write_frame(ledger.folder / name, frame, lines, ledger, max_side)
     for side in sides:
         result.add(KEPT, wanted[side])
     result.frames.append((name, [wanted[side] for side in sides]))
@@ -284,12 +312,69 @@ def convert_video(
         return reused, True
     ledger = _clear(folder)
     result = VideoResult(job.stem, folder.name, expected)
-    stride, limit = settings["frame_stride"], settings["max_frames_per_video"]
+    stride = settings["frame_stride"]
     persons = sorted(job.persons.items(), key=lambda kv: SIDE_ORDER.index(kv[0]))
     hygiene = (settings.get("unannotated", "keep"), tuple(side for side, _ in persons))
     n_lines = max(len(annotation.labels) for _, annotation in persons)
     params = [cv2.CAP_PROP_N_THREADS, threads] if threads > 0 else []
-    capture = cv2.VideoCapture(str(job.video), cv2.CAP_ANY, params)
+    max_side = settings.get("max_side", 0)
+    problem = video_problem(job.video)
+    with contextlib.ExitStack() as stack:
+        if problem is None:  # OpenCV crashes on a name that is not UTF-8: a link names it
+            capture = cv2.VideoCapture(stack.enter_context(opencv_path(job.video)), cv2.CAP_ANY,
+                                       params)  # fmt: skip
+        else:
+            capture = _NoVideo()
+        decoded, index, ended = _read_frames(
+            result, capture, persons, settings, detector, ledger, hygiene, max_side
+        )
+        if decoded:
+            frames = decoded if ended else _frame_count(capture, decoded)
+            _record_lengths(result, persons, job.video, frames)
+        else:
+            why = problem or "OpenCV decodes no frame (corrupt or unsupported)"
+            result.problems.append(f"{job.video}: {why}")
+        capture.release()
+    if ended:  # lines past the last decoded frame
+        missing = "no_frame" if decoded else "unreadable_video"
+        for late in range(index, n_lines):
+            if late % stride == 0:
+                wanted, skips = _line_outcomes(persons, late)
+                for reason, class_id in [*skips, *((missing, c) for c in wanted.values())]:
+                    result.add(reason, class_id)
+    result.faces_per_frame = dict(sorted(result.faces_per_frame.items()))
+    if decoded:
+        ledger.record([MANIFEST])
+        atomic_write_text(folder / MANIFEST, result.to_json())
+    return result, False
+
+
+class _NoVideo:
+    """A capture that reads nothing (the video cannot be opened)."""
+
+    def read(self) -> tuple[bool, None]:
+        return False, None
+
+    def grab(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+
+def _read_frames(
+    result: VideoResult,
+    capture: Any,
+    persons: list[tuple[str, Annotation]],
+    settings: dict[str, Any],
+    detector: FaceDetector,
+    ledger: Ledger,
+    hygiene: tuple[str, tuple[str, ...]],
+    max_side: int,
+) -> tuple[int, int, bool]:
+    """Read the video's frames line by line; (frames decoded, next line, the video ended)."""
+    stride, limit = settings["frame_stride"], settings["max_frames_per_video"]
+    n_lines = max(len(annotation.labels) for _, annotation in persons)
     decoded, index, ended = 0, 0, False
     while index < n_lines and not (limit and len(result.frames) >= limit):
         sampled = index % stride == 0
@@ -307,26 +392,11 @@ def convert_video(
         if wanted:
             name = f"{index + 1:05d}.jpg"
             drop_crowded = settings["drop_crowded_frames"]
-            _label_frame(result, frame, name, wanted, detector, ledger, drop_crowded, hygiene)
+            _label_frame(
+                result, frame, name, wanted, detector, ledger, drop_crowded, hygiene, max_side
+            )
         index += 1
-    if decoded:
-        frames = decoded if ended else _frame_count(capture, decoded)
-        _record_lengths(result, persons, job.video, frames)
-    else:
-        result.problems.append(f"{job.video}: OpenCV decodes no frame (corrupt or unsupported)")
-    capture.release()
-    if ended:  # lines past the last decoded frame
-        missing = "no_frame" if decoded else "unreadable_video"
-        for late in range(index, n_lines):
-            if late % stride == 0:
-                wanted, skips = _line_outcomes(persons, late)
-                for reason, class_id in [*skips, *((missing, c) for c in wanted.values())]:
-                    result.add(reason, class_id)
-    result.faces_per_frame = dict(sorted(result.faces_per_frame.items()))
-    if decoded:
-        ledger.record([MANIFEST])
-        atomic_write_text(folder / MANIFEST, result.to_json())
-    return result, False
+    return decoded, index, ended
 
 
 def _frame_count(capture: Any, decoded: int) -> int:

@@ -24,9 +24,11 @@ the CLI and ``make reproduce`` hand one per dataset to ``build_datasets``::
 
 ``build_datasets`` refuses an OUT whose paths Darknet would rewrite or that overlaps a raw folder,
 runs the converters, deletes images and ``.txt`` files under ``OUT/<name>/`` that this run did
-not produce (``DatasetJob.prune``), splits each dataset (``split.split_items``), and writes
-``train.txt``, ``test.txt``, ``test_<name>.txt``, ``obj.names``, ``obj.data`` and ``stats.json``,
-each atomically. Nothing under a raw folder is ever written.
+not produce (``DatasetJob.prune``), splits each dataset (``split.split_items``, then
+``split.draw_validation`` from its training part), and writes ``train.txt``, ``test.txt``,
+``test_<name>.txt``, ``val.txt`` and ``val_<name>.txt`` (when validation took any image),
+``obj.names``, ``obj.data`` (``val = <val.txt>`` beside Darknet's keys) and ``stats.json``, as
+one unit. Nothing under a raw folder is ever written.
 """
 
 from __future__ import annotations
@@ -42,14 +44,20 @@ from typing import TYPE_CHECKING, Any
 
 from yof_darknet.datasets.balance import class_faces, oversample
 from yof_darknet.datasets.items import Item
-from yof_darknet.datasets.split import Split, split_items
+from yof_darknet.datasets.split import VAL_AUTO, Split, ValSize, draw_validation, split_items
 from yof_darknet.datasets.stats import ConversionResult
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
 from yof_darknet.fileio import atomic_write_text, protected, unlink_owned
 from yof_darknet.formats.labels import IMAGE_SUFFIXES, darknet_path_problem, label_path_problem
 from yof_darknet.formats.objdata import ObjData, obj_data_text
-from yof_darknet.owned import ensure_real_folder, prune_owned, replace_together, sweep_temporaries
+from yof_darknet.owned import (
+    ensure_real_folder,
+    output_lock,
+    prune_owned,
+    replace_together,
+    sweep_temporaries,
+)
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options
@@ -87,6 +95,7 @@ def expw_job(
     drop_mixed_images: bool = False,
     copy: bool = False,
     unannotated: UnannotatedOptions | None = None,
+    max_side: int = 0,
 ) -> DatasetJob:
     """The ExpW conversion of ``root`` with the ``datasets`` command's options."""
     from yof_darknet.datasets.expw import convert_expw
@@ -98,6 +107,7 @@ def expw_job(
         drop_mixed_images=drop_mixed_images,
         copy=copy,
         unannotated=unannotated,
+        max_side=max_side,
     )
     return DatasetJob("expw", root, convert)
 
@@ -116,13 +126,13 @@ def check_out_dir(out: Path, raws: Sequence[Path], names: Sequence[str]) -> None
     Every path is resolved first, so ``OUT/<name>`` being a link into the raw data (or the raw
     data a link into OUT) is seen for what it is.
     """
-    for name in names:
-        problem = label_path_problem(out / name / "probe.jpg")
-        if problem is not None:
-            raise DatasetError(f"--out {out}: Darknet would not find labels under it: {problem}")
     problem = darknet_path_problem(out)
     if problem is not None:
         raise DatasetError(f"--out {out}: {problem}")
+    for name in names:
+        problem = label_path_problem(out / name / "probe.jpg")
+        if problem is not None:
+            raise DatasetError(f"--out {out}: Darknet cannot use it: {problem}")
     outputs = {out: Path(os.path.realpath(out))}
     outputs |= {out / name: Path(os.path.realpath(out / name)) for name in names}
     for raw in raws:
@@ -150,9 +160,9 @@ def _prune(folder: Path, items: Sequence[Item]) -> int:
 
 
 def _split_counts(split: Split) -> dict[str, Any]:
-    """Images and faces in train and test, in total and per class."""
+    """Images and faces in train, val and test, in total and per class."""
     counts: dict[str, Any] = {"images": {}, "faces": {}, "classes": {n: {} for n in CLASSES}}
-    for part, items in (("train", split.train), ("test", split.test)):
+    for part, items in (("train", split.train), ("val", split.val), ("test", split.test)):
         faces = Counter(c for it in items for c in it.classes)
         images = Counter(c for it in items for c in set(it.classes))
         counts["images"][part] = len(items)
@@ -163,7 +173,9 @@ def _split_counts(split: Split) -> dict[str, Any]:
     return counts
 
 
-def _dataset_stats(job: DatasetJob, result: ConversionResult, split: Split, n_test: int):
+def _dataset_stats(
+    job: DatasetJob, result: ConversionResult, split: Split, n_test: int, val: ValSize
+) -> dict[str, Any]:
     stats = result.stats
     counts = _split_counts(split)
     classes = stats.per_class()
@@ -181,7 +193,13 @@ def _dataset_stats(job: DatasetJob, result: ConversionResult, split: Split, n_te
             **counts["faces"],
         },
         "images": {"kept": len(result.items), **counts["images"]},
-        "split": {"test_requested": n_test, "message": split.message},
+        "split": {
+            "test_requested": n_test,
+            "test_capped": split.test_capped,
+            "message": split.message,
+            "val_requested": val.text,
+            "val_message": split.val_message,
+        },
         "classes": classes,
         "details": stats.details,
     }
@@ -204,14 +222,18 @@ def build_datasets(
     *,
     test_per_dataset: int = 2500,
     seed: int = 0,
+    force_test_size: bool = False,
+    val: ValSize = VAL_AUTO,
     balance_cap: int | None = None,
     options: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> BuildSummary:
     """Convert every job into ``out`` and write the lists, ``obj.data`` and ``stats.json``.
 
-    ``balance_cap``: ``--balance oversample:CAP`` (``datasets.balance``) on ``train.txt``; None
-    lists each training image once."""
+    ``force_test_size``: hold out ``test_per_dataset`` even past ``split.MAX_HELD_OUT_SHARE``;
+    ``val``: the validation images drawn per dataset from its training images (``VAL_OFF``:
+    none); ``balance_cap``: ``--balance oversample:CAP`` (``datasets.balance``) on ``train.txt``
+    (never on val or test); None lists each training image once."""
     if not jobs:
         raise DatasetError("no dataset given: pass --expw DIR and/or --affwild2 DIR")
     names = [job.name for job in jobs]
@@ -219,16 +241,41 @@ def build_datasets(
         raise DatasetError(f"dataset given twice: {names}")
     out = Path(out).resolve()
     check_out_dir(out, [job.raw for job in jobs], names)
-    with protected(*(job.raw for job in jobs)):
-        return _build(jobs, out, test_per_dataset, seed, balance_cap, options, progress)
+    with protected(*(job.raw for job in jobs)), output_lock(out):  # one writer at a time
+        plan = _Plan(test_per_dataset, seed, force_test_size, val, balance_cap)
+        return _build(jobs, out, plan, options, progress)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How ``_build`` splits and lists: the arguments of ``build_datasets`` of that name."""
+
+    test_per_dataset: int
+    seed: int
+    force_test_size: bool
+    val: ValSize
+    balance_cap: int | None
+
+
+def _validation_record(val: ValSize, items: Sequence[Item], path: Path) -> dict[str, Any]:
+    """stats.json's ``validation``: whether there is a validation list, and where it came from."""
+    if not items:
+        why = "--val-per-dataset 0" if val.off else "no dataset had images to spare"
+        return {"mode": "off", "requested": val.text, "images": 0, "list": None, "why": why}
+    return {
+        "mode": "from_training",
+        "requested": val.text,
+        "images": len(items),
+        "list": str(path),
+        "why": "drawn from each dataset's training images after the test draw, so the test "
+        "lists are those of a run without validation",
+    }
 
 
 def _build(
     jobs: Sequence[DatasetJob],
     out: Path,
-    test_per_dataset: int,
-    seed: int,
-    balance_cap: int | None,
+    plan: _Plan,
     options: dict[str, Any] | None,
     progress: bool,
 ) -> BuildSummary:
@@ -238,7 +285,9 @@ def _build(
     summary = BuildSummary(out, {}, out / "obj.data", stats_path)
     train: list[Item] = []
     test: list[Item] = []
+    val: list[Item] = []
     per_dataset: dict[str, list[Item]] = {}
+    val_per_dataset: dict[str, list[Item]] = {}
     datasets: dict[str, Any] = {}
     for job in jobs:
         folder = Path(os.path.realpath(out / job.name))
@@ -249,36 +298,57 @@ def _build(
             summary.messages.append(
                 f"{job.name}: no image kept; see the skip reasons in {stats_path}"
             )
-        split = split_items(result.items, test_per_dataset, seed, dataset=job.name)
-        if split.message:
-            summary.messages.append(split.message)
+        split = split_items(
+            result.items,
+            plan.test_per_dataset,
+            plan.seed,
+            dataset=job.name,
+            force=plan.force_test_size,
+        )
+        split = draw_validation(split, plan.val, plan.seed, dataset=job.name)
+        summary.messages += [m for m in (split.message, split.val_message) if m]
         train += split.train
         test += split.test
+        val += split.val
         per_dataset[job.name] = split.test
-        datasets[job.name] = _dataset_stats(job, result, split, test_per_dataset)
+        val_per_dataset[job.name] = split.val
+        datasets[job.name] = _dataset_stats(job, result, split, plan.test_per_dataset, plan.val)
 
-    if balance_cap is None:
+    if plan.balance_cap is None:
         faces = dict(zip(CLASSES, class_faces(train), strict=True))
         listed, balance = train, {"mode": "none", "faces": faces}
     else:
-        listed, balance = oversample(train, balance_cap)
+        listed, balance = oversample(train, plan.balance_cap)
     lists = {"train": listed, "test": test} | {f"test_{n}": it for n, it in per_dataset.items()}
+    if val:
+        lists |= {"val": val} | {f"val_{n}": it for n, it in val_per_dataset.items()}
     summary.lists = {key: out / f"{key}.txt" for key in lists}
     names_path = out / "obj.names"
     atomic_write_text(names_path, "".join(f"{name}\n" for name in CLASSES))
     backup = ensure_real_folder(out / "backup")  # darknet writes weights there
-    obj = ObjData(len(CLASSES), summary.lists["train"], summary.lists["test"], names_path, backup)
+    extra = {"val": str(summary.lists["val"])} if val else {}
+    obj = ObjData(
+        len(CLASSES), summary.lists["train"], summary.lists["test"], names_path, backup, extra
+    )
+    options = {
+        "test_per_dataset": plan.test_per_dataset,
+        "force_test_size": plan.force_test_size,
+        "val_per_dataset": plan.val.text,
+        "seed": plan.seed,
+        **(options or {}),
+    }
     summary.stats = {
         "version": STATS_VERSION,
         "out": str(out),
-        "options": {"test_per_dataset": test_per_dataset, "seed": seed, **(options or {})},
+        "options": options,
         "lists": {key: str(path) for key, path in sorted(summary.lists.items())},
         "obj_data": str(summary.obj_data),
+        "validation": _validation_record(plan.val, val, out / "val.txt"),
         "totals": {
-            "images": {"train": len(train), "test": len(test)},
+            "images": {"train": len(train), "val": len(val), "test": len(test)},
             "faces": {
-                "train": sum(len(it.classes) for it in train),
-                "test": sum(len(it.classes) for it in test),
+                part: sum(len(it.classes) for it in items)
+                for part, items in (("train", train), ("val", val), ("test", test))
             },
         },
         "balance": balance,

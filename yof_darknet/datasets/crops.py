@@ -29,8 +29,10 @@ import cv2
 from yof_darknet.errors import DatasetError
 from yof_darknet.faces import DEFAULT_CROP_MARGIN, face_crop
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.formats.labels import label_path, read_labels
 from yof_darknet.formats.objdata import read_obj_data
+from yof_darknet.formats.safenames import name_problem
 from yof_darknet.progress import Progress
 
 SPLITS = {"train": "train", "test": "valid"}  # crop split -> obj.data list key
@@ -56,8 +58,16 @@ def matching_labels(path: str, labels: list[str]) -> list[str]:
 
 
 def check_label_names(labels: list[str], where: Path) -> None:
-    """No label may contain another (``strstr`` would find both in the longer one's paths)."""
+    """Each label is a safe name (it becomes a folder in the paths Darknet is handed:
+    ``formats.safenames``), and none contains another (``strstr`` would find both in the
+    longer one's paths)."""
     for label in labels:
+        problem = name_problem(label)
+        if problem is not None:
+            raise DatasetError(
+                f"{where}: class name {label!r} {problem}; it names the crops' folder in the "
+                "lists Darknet's classifier reads, so rename the class"
+            )
         inside = [other for other in labels if other != label and other in label]
         if inside:
             raise DatasetError(
@@ -125,7 +135,7 @@ def _write_split(
     counts = dict.fromkeys(names, 0)
     with Progress(f"crops {split}", total=len(images), unit="img", enabled=progress) as bar:
         for image_path in bar.iterate(images):
-            image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+            image = read_image(image_path)
             if image is None:
                 summary.skipped.append(f"{image_path}: missing or unreadable image")
                 continue

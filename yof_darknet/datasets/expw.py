@@ -11,8 +11,17 @@ our class order. Each row ends up kept or counted under exactly one reason, chec
   or the score; every row of that face is dropped, since nothing tells which one is right;
 - ``low_score``: confidence not above ``min_face_score``;
 - ``mixed_image`` (with ``drop_mixed_images``): a passing face in an image with a low-score face;
-- ``missing_image``, ``unreadable_image``: the image file is absent or its header unusable;
+- ``missing_image``, ``unreadable_image``, ``undecodable_image``, ``animated_image``: the image
+  is absent, not an image, does not decode, or has several frames (``datasets.images``: each
+  image is decoded once, answers kept in ``image_checks.json``);
 - ``degenerate_box``: under 1 px wide or high after clipping to the image.
+
+Boxes are in the stored pixels. An image with an EXIF orientation is written as an upright copy
+with its boxes turned, so that every decoder reads the same pixels under the same label; images
+in a format Darknet builds disagree on, larger than ``--max-side`` or masked are derived copies
+too (``datasets.derived``). Names that break the safe-name policy (``formats.safenames``: shell
+syntax, bytes that are not UTF-8, more than 100 characters...) get a safe one, recorded in
+``renamed.tsv``.
 """
 
 from __future__ import annotations
@@ -22,30 +31,41 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import imagesize
 import numpy as np
 import pandas as pd
 
+from yof_darknet.datasets.derived import MANIFEST as DERIVED_MANIFEST
+from yof_darknet.datasets.derived import DerivedCopies, Recipe, orient_box, orient_size
+from yof_darknet.datasets.expw_lst import (
+    MAX_EXAMPLES,
+    label_lst_text,
+    read_label_lst,
+    split_fields,
+)
+from yof_darknet.datasets.images import (
+    CHECKS_FILE,
+    IMAGE_REASONS,
+    ImageChecks,
+    ImageInfo,
+    ImageProblem,
+)
 from yof_darknet.datasets.items import Item
-from yof_darknet.datasets.stats import KEPT, NO_CLASS, ConversionResult, ConversionStats
+from yof_darknet.datasets.stats import KEPT, ConversionResult, ConversionStats
 from yof_darknet.datasets.unannotated import (
     CACHE_FOLDER,
     FaceCache,
     UnannotatedOptions,
     find_unannotated,
-    write_masked,
 )
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import EXPW_TO_CLASS
 from yof_darknet.fileio import atomic_write_text, place_image, protected
-from yof_darknet.formats.labels import check_label_path, label_line, safe_stem
+from yof_darknet.formats.labels import check_label_path, label_line
+from yof_darknet.formats.safenames import safe_stem
 from yof_darknet.owned import Ledger
 from yof_darknet.progress import Progress
 
 DATASET = "expw"
-NUMERIC = ["face_id", "top", "left", "right", "bottom", "confidence", "label"]
-COLUMNS = ["name", *NUMERIC]
-MAX_EXAMPLES = 5
 PROGRESS_MIN = 2000  # images; smaller inputs finish before a bar would help
 
 
@@ -81,80 +101,11 @@ def find_layout(root: Path) -> ExpwLayout:
             f"{root}: no ExpW image folder (looked for image/origin/ and origin/, each possibly "
             "doubled as origin/origin/); extract origin.7z.001… there"
         )
-    with label_file.open("rb") as handle:
-        head = [line for line, _ in zip(handle, range(200), strict=False)]
-    names = [fields[0] for fields in (decode_names(line).split() for line in head) if fields]
-    found = [sum((folder / name).exists() for name in names) for folder in folders]
+    head = label_lst_text(label_file, label_file.read_bytes())[0].split("\n")[:200]
+    names = [fields[0] for fields in map(split_fields, head) if fields]
+    # os.path.exists: a name longer than the file system allows is absent, not an error
+    found = [sum(os.path.exists(folder / name) for name in names) for folder in folders]
     return ExpwLayout(label_file, folders[int(np.argmax(found))])
-
-
-def _report(stats: ConversionStats, label_file: Path, rows: list[tuple[int, str, str]]) -> None:
-    """Count malformed rows (line number, reason, why) and keep the first few verbatim."""
-    examples = stats.details.setdefault("malformed_examples", [])
-    for number, reason, why in rows:
-        stats.add(reason, [NO_CLASS])
-        if len(examples) < MAX_EXAMPLES:
-            examples.append(f"{label_file}:{number}: {why}")
-
-
-def decode_names(data: bytes) -> str:
-    """``label.lst`` bytes as text: a UTF-8 byte order mark dropped, names decoded as the file
-    system decodes them (bytes that are not UTF-8 survive and name the same file)."""
-    return os.fsdecode(data.removeprefix(b"\xef\xbb\xbf"))
-
-
-def read_label_lst(path: Path, stats: ConversionStats) -> pd.DataFrame:
-    """Well-formed rows of ``label.lst`` as a frame (``line`` = 1-based line number).
-
-    Malformed rows are counted in ``stats`` and never returned; blank lines are ignored. A file
-    without a single row is an error (nothing to convert).
-    """
-    rows: list[list[str]] = []
-    bad: list[tuple[int, str, str]] = []
-    text = decode_names(path.read_bytes())
-    if not text.strip():
-        raise DatasetError(
-            f"{path}: label.lst is empty; nothing was written. Restore it from the ExpW "
-            "download (one row per face: image face_id top left right bottom confidence label)"
-        )
-    for number, line in enumerate(text.split("\n"), start=1):
-        fields = line.split()
-        if len(fields) == len(COLUMNS):
-            rows.append([str(number), *fields])
-        elif fields:
-            why = f"{len(fields)} fields instead of {len(COLUMNS)}: {line.strip()!r}"
-            bad.append((number, "wrong_field_count", why))
-    frame = pd.DataFrame(rows, columns=["line", *COLUMNS])
-    frame["line"] = frame["line"].astype(np.int64)
-    raw = frame[NUMERIC].copy()
-    for column in NUMERIC:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
-    values = frame[NUMERIC].to_numpy()
-    non_numeric = ~np.isfinite(values).all(axis=1)
-    label = frame["label"].to_numpy()
-    face_id = frame["face_id"].to_numpy()
-    bad_label = ~non_numeric & ~np.isin(label, list(EXPW_TO_CLASS))
-    bad_face = ~non_numeric & ((face_id < 0) | (face_id != np.floor(face_id)))
-    bad_name = (
-        frame["name"].str.contains(r"[/\\]", regex=True).to_numpy()
-        | frame["name"].isin([".", ".."]).to_numpy()
-    )
-    rejected = np.zeros(len(frame), dtype=bool)
-    for mask, reason, describe in (
-        (non_numeric, "non_numeric", "a field is not a finite number"),
-        (bad_label, "label_out_of_range", "label outside 0..6"),
-        (bad_face, "bad_face_id", "face id is not an integer >= 0"),
-        (bad_name, "bad_image_name", "image name has a path component"),
-    ):
-        hit = mask & ~rejected  # each row counts under its first problem only
-        rejected |= hit
-        for index in np.flatnonzero(hit):
-            line = " ".join([frame["name"].iat[index], *raw.iloc[index]])
-            bad.append((int(frame["line"].iat[index]), reason, f"{describe}: {line!r}"))
-    _report(stats, path, sorted(bad))
-    good = frame[~rejected].reset_index(drop=True)
-    good["label"] = good["label"].astype(np.int64)
-    return good
 
 
 def output_name(name: str, *, hashed: bool = False, suffix: str | None = None) -> str:
@@ -172,36 +123,19 @@ def output_name(name: str, *, hashed: bool = False, suffix: str | None = None) -
     return safe_stem(stem, name, hashed=hashed) + out_suffix
 
 
-def _header_size(path: str) -> tuple[int, int] | str:
-    """(width, height) from the image header, or the skip reason."""
-    try:
-        width, height = imagesize.get(path)
-    except Exception:  # imagesize raises assorted errors (OSError, ValueError...) on bad files
-        width = height = -1
-    if width > 0 and height > 0:
-        return width, height
-    # imagesize answers (-1, -1) for a missing file too
-    return "unreadable_image" if os.path.isfile(path) else "missing_image"
-
-
-def _image_sizes(
-    image_dir: Path, names: list[str], progress: bool
-) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """Width and height of each image from its header (0 where it cannot be used), and why not.
+def _check_images(
+    image_dir: Path, names: list[str], checks: ImageChecks, progress: bool
+) -> dict[str, ImageInfo | ImageProblem]:
+    """Each image decoded once (``images.inspect_image``; answers kept in ``checks``).
 
     One thread: in measurements here, threads made the open/read calls slower, not faster.
     """
-    widths = np.zeros(len(names), dtype=np.float64)
-    heights = np.zeros(len(names), dtype=np.float64)
-    problems: dict[str, str] = {}
-    paths = [os.path.join(image_dir, name) for name in names]
-    with Progress("expw: image sizes", total=len(paths), unit="img", enabled=progress) as reporter:
-        for index, size in enumerate(map(_header_size, reporter.iterate(paths))):
-            if isinstance(size, str):
-                problems[names[index]] = size
-            else:
-                widths[index], heights[index] = size
-    return widths, heights, problems
+    answers: dict[str, ImageInfo | ImageProblem] = {}
+    with Progress("expw: images", total=len(names), unit="img", enabled=progress) as reporter:
+        for name in reporter.iterate(names):
+            answers[name] = checks.check(image_dir, name)
+    checks.save(set(names))
+    return answers
 
 
 def _count_out(
@@ -238,20 +172,30 @@ def _filter(
 
 
 def _boxes(
-    rows: pd.DataFrame, stats: ConversionStats, image_dir: Path, progress: bool
-) -> pd.DataFrame:
-    """Attach image sizes and clipped boxes; drop faces of unusable images and degenerate boxes."""
+    rows: pd.DataFrame,
+    stats: ConversionStats,
+    image_dir: Path,
+    checks: ImageChecks,
+    progress: bool,
+) -> tuple[pd.DataFrame, dict[str, ImageInfo]]:
+    """Attach stored image sizes and clipped boxes (stored pixels); drop the faces of images
+    Darknet cannot use (``images.IMAGE_REASONS``) and degenerate boxes. Also returns each kept
+    image's ``ImageInfo``."""
     names = sorted(rows["name"].unique())
-    widths, heights, problems = _image_sizes(image_dir, names, progress)
-    problem = np.array([problems.get(name, "") for name in rows["name"]], dtype=object)
-    for reason in ("missing_image", "unreadable_image"):
-        examples = sorted(name for name, why in problems.items() if why == reason)
+    answers = _check_images(image_dir, names, checks, progress)
+    problems = {n: a for n, a in answers.items() if isinstance(a, ImageProblem)}
+    problem = np.array([p.reason if (p := problems.get(n)) else "" for n in rows["name"]])
+    for reason in IMAGE_REASONS:
+        examples = sorted(f"{n}: {p.why}" for n, p in problems.items() if p.reason == reason)
         if examples:
             stats.details[f"{reason}_examples"] = examples[:MAX_EXAMPLES]
         rows = _count_out(stats, rows, problem == reason, reason)
         problem = problem[problem != reason]
-    index = np.searchsorted(names, rows["name"].to_numpy())
-    rows = rows.assign(width=widths[index], height=heights[index])
+    infos = {n: a for n, a in answers.items() if isinstance(a, ImageInfo)}
+    rows = rows.assign(
+        width=[float(infos[n].width) for n in rows["name"]],
+        height=[float(infos[n].height) for n in rows["name"]],
+    )
     rows = rows.assign(
         x1=np.clip(rows["left"], 0, rows["width"]),
         y1=np.clip(rows["top"], 0, rows["height"]),
@@ -259,7 +203,7 @@ def _boxes(
         y2=np.clip(rows["bottom"], 0, rows["height"]),
     )
     degenerate = ((rows["x2"] - rows["x1"] < 1) | (rows["y2"] - rows["y1"] < 1)).to_numpy()
-    return _count_out(stats, rows, degenerate, "degenerate_box")
+    return _count_out(stats, rows, degenerate, "degenerate_box"), infos
 
 
 def _place(source: Path, target: Path, label: str, copy: bool) -> None:
@@ -279,18 +223,33 @@ def _place_label(target: Path, label: str) -> None:
     atomic_write_text(label_path, label)
 
 
+def _recipe(info: ImageInfo, max_side: int, mask: tuple | None) -> Recipe | None:
+    """How the image Darknet reads is made from ``info``'s raw file (None: it is the raw file)."""
+    small = not max_side or max(info.width, info.height) <= max_side
+    if info.orientation == 1 and info.recode is None and mask is None and small:
+        return None
+    suffix = ".png" if mask is not None else info.copy_suffix
+    return Recipe(suffix, info.orientation, max_side, info.recode, mask)
+
+
 def _plan(
-    rows: pd.DataFrame, out_dir: Path, masked: dict | None = None
+    rows: pd.DataFrame, out_dir: Path, recipes: dict[str, Recipe], orientations: dict[str, int]
 ) -> tuple[list[Item], list[str], dict[str, str]]:
-    """One ``Item`` and label text per image (rows sorted by image), and the renamed images
-    (a ``masked`` image is written as a PNG copy: ``.png``, not counted as renamed)."""
-    lines = [
-        label_line(class_id, (x1, y1, x2, y2), (int(w), int(h)))
-        for class_id, x1, y1, x2, y2, w, h in zip(
-            *(rows[c].to_numpy() for c in ("class_id", "x1", "y1", "x2", "y2", "width", "height")),
-            strict=True,
-        )
-    ]
+    """One ``Item`` and label text per image (rows sorted by image), and the renamed images.
+
+    Boxes go from stored pixels into the upright image's (``orientations``); an image written
+    as a derived copy (``recipes``) takes the copy's suffix (a PNG copy: ``.png``, not counted
+    as renamed).
+    """
+    lines = []
+    columns = ("name", "class_id", "x1", "y1", "x2", "y2", "width", "height")
+    for name, class_id, x1, y1, x2, y2, w, h in zip(
+        *(rows[c].to_numpy() for c in columns), strict=True
+    ):
+        turn = orientations.get(name, 1)
+        stored = (int(w), int(h))
+        box = orient_box((x1, y1, x2, y2), stored, turn)
+        lines.append(label_line(class_id, box, orient_size(stored, turn)))
     names = rows["name"].to_numpy()
     classes = rows["class_id"].to_numpy()
     edges = np.flatnonzero(np.r_[True, names[1:] != names[:-1], True]) if len(names) else [0]
@@ -300,7 +259,8 @@ def _plan(
     taken: set[str] = set()
     for start, stop in itertools.pairwise(edges):
         name = str(names[start])
-        suffix = ".png" if masked and name in masked else None
+        recipe = recipes.get(name)
+        suffix = recipe.suffix if recipe is not None else None
         target_name = output_name(name, suffix=suffix)
         if target_name in taken:
             target_name = output_name(name, hashed=True, suffix=suffix)
@@ -324,20 +284,48 @@ def _rows_by_image(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     return {str(names[a]): boxes[a:b] for a, b in itertools.pairwise(edges)}
 
 
+def _check_apart(out_dir: Path, image_dir: Path) -> None:
+    for a, b in ((out_dir, image_dir), (image_dir, out_dir)):
+        if a == b or a.is_relative_to(b):
+            raise DatasetError(
+                f"{out_dir}: the output folder and the ExpW images ({image_dir}, links "
+                "resolved) overlap; choose another --out"
+            )
+
+
+@dataclass
+class _Kept:
+    """What the filters and the image checks leave: the layout, the resolved image folder, the
+    counts, the kept rows, every listed row's box (by image) and each kept image's info."""
+
+    layout: ExpwLayout
+    image_dir: Path
+    stats: ConversionStats
+    rows: pd.DataFrame
+    listed: dict[str, np.ndarray]
+    infos: dict[str, ImageInfo]
+
+
 def _kept_rows(
-    root: Path, min_face_score: float, drop_mixed_images: bool, progress: bool
-) -> tuple[ExpwLayout, Path, ConversionStats, pd.DataFrame, dict[str, np.ndarray]]:
-    """The layout, image folder, counts, the rows kept by the filters and every row's box."""
+    root: Path, out_dir: Path, min_face_score: float, drop_mixed_images: bool, progress: bool
+) -> _Kept:
+    """Read ``label.lst``, filter its rows and check their images (answers kept in
+    ``out_dir``, which must lie apart from the raw images)."""
     layout = find_layout(root)
     image_dir = layout.image_dir.resolve()
+    _check_apart(out_dir, image_dir)
     stats = ConversionStats(DATASET, str(Path(root).resolve()))
     stats.details.update(label_file=str(layout.label_file), image_dir=str(image_dir))
     rows = read_label_lst(layout.label_file, stats)
     listed = _rows_by_image(rows)
     rows["class_id"] = rows["label"].map(EXPW_TO_CLASS).astype(np.int64)
     rows = _filter(rows, stats, min_face_score, drop_mixed_images)
-    rows = _boxes(rows, stats, image_dir, progress and len(rows) >= PROGRESS_MIN)
-    return layout, image_dir, stats, rows, listed
+    with protected(image_dir, layout.label_file):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        Ledger(out_dir).record([CHECKS_FILE])
+        checks = ImageChecks(out_dir)
+        rows, infos = _boxes(rows, stats, image_dir, checks, progress and len(rows) >= PROGRESS_MIN)
+    return _Kept(layout, image_dir, stats, rows, listed, infos)
 
 
 def _hygiene(
@@ -377,12 +365,13 @@ def detect_expw_shard(
 ) -> dict[str, int]:
     """``--shard I/N`` with ``--expw``: fill this shard's part of the face cache only (images
     nor labels are written; a later plain run reuses the cache and converts)."""
-    _, image_dir, _, rows, _ = _kept_rows(root, min_face_score, drop_mixed_images, progress)
-    cache = FaceCache(Path(out_dir).resolve() / CACHE_FOLDER, unannotated.detector)
-    with protected(image_dir):
+    out_dir = Path(out_dir).resolve()
+    kept = _kept_rows(root, out_dir, min_face_score, drop_mixed_images, progress)
+    cache = FaceCache(out_dir / CACHE_FOLDER, unannotated.detector)
+    with protected(kept.image_dir):
         _, counts = cache.detect(
-            image_dir,
-            [str(n) for n in rows["name"].unique()],
+            kept.image_dir,
+            [str(n) for n in kept.rows["name"].unique()],
             workers=unannotated.workers,
             shard=unannotated.shard,
             progress=progress,
@@ -398,58 +387,87 @@ def convert_expw(
     drop_mixed_images: bool = False,
     copy: bool = False,
     unannotated: UnannotatedOptions | None = None,
+    max_side: int = 0,
     progress: bool = False,
 ) -> ConversionResult:
     """Convert the ExpW folder ``root`` into ``out_dir`` (images + ``.txt`` labels side by side).
 
     Returns one ``Item`` per image with at least one kept face (``group`` = its ExpW name) and
-    the counts of every row read. Images whose ExpW name Darknet would misread get a safe name;
-    the mapping is written to ``out_dir/renamed.tsv`` and counted in ``details["renamed"]``.
+    the counts of every row read. Images whose ExpW name breaks the safe-name policy
+    (``formats.safenames``) get a safe name; the mapping is written to ``out_dir/renamed.tsv``
+    and counted in ``details["renamed"]``. An image Darknet builds would read differently (EXIF
+    orientation, an unusual format), larger than ``max_side`` (0: no limit) or masked is written
+    as a derived copy (``datasets.derived``), counted in ``details["derived"]``.
     ``unannotated`` (``datasets.unannotated``): find faces no row annotates, then keep, count,
-    mask (a PNG copy) or drop their images.
+    mask or drop their images.
     """
     out_dir = Path(out_dir).resolve()
     check_label_path(out_dir / "probe.jpg")
-    layout, image_dir, stats, rows, listed = _kept_rows(
-        root, min_face_score, drop_mixed_images, progress
-    )
+    kept = _kept_rows(root, out_dir, min_face_score, drop_mixed_images, progress)
+    stats, image_dir = kept.stats, kept.image_dir
     options = unannotated or UnannotatedOptions()
-    rows, masked = _hygiene(rows, listed, stats, image_dir, out_dir, options, progress)
+    rows, masked = _hygiene(kept.rows, kept.listed, stats, image_dir, out_dir, options, progress)
     stats.add(KEPT, rows["class_id"].to_numpy())
-    items, labels, renamed = _plan(rows.sort_values(["name", "face_id", "line"]), out_dir, masked)
     kept_boxes = _rows_by_image(rows.assign(left=rows["x1"], top=rows["y1"], right=rows["x2"],
                                             bottom=rows["y2"])) if masked else {}  # fmt: skip
-
-    for a, b in ((out_dir, image_dir), (image_dir, out_dir)):
-        if a == b or a.is_relative_to(b):
-            raise DatasetError(
-                f"{out_dir}: the output folder and the ExpW images ({image_dir}, links "
-                "resolved) overlap; choose another --out"
-            )
-    with protected(image_dir, layout.label_file):  # also where links in the raw folder lead
-        out_dir.mkdir(parents=True, exist_ok=True)
+    recipes: dict[str, Recipe] = {}
+    for name in rows["name"].unique():
+        mask = None
+        if name in masked:
+            faces = tuple(tuple(face[:4]) for face in masked[name])
+            mask = (faces, tuple(tuple(box) for box in kept_boxes[name].tolist()))
+        recipe = _recipe(kept.infos[name], max_side, mask)
+        if recipe is not None:
+            recipes[name] = recipe
+    orientations = {name: info.orientation for name, info in kept.infos.items()}
+    items, labels, renamed = _plan(
+        rows.sort_values(["name", "face_id", "line"]), out_dir, recipes, orientations
+    )
+    with protected(image_dir, kept.layout.label_file):  # also where links in the raw folder lead
         ledger = Ledger(out_dir)  # owned before written: a killed run's files are still ours
         ledger.record(n for it in items for n in (it.image.name, it.image.with_suffix(".txt").name))
+        ledger.record([DERIVED_MANIFEST])
+        copies = DerivedCopies(out_dir)
         show = progress and len(items) >= PROGRESS_MIN
-        sources = [image_dir / item.group for item in items]
-        targets = [item.image for item in items]
         # one thread: files created in one folder serialise on its lock; threads only add contention
-        placements = zip(sources, targets, labels, strict=True)
+        placements = zip(items, labels, strict=True)
         with Progress("expw: writing", total=len(items), unit="img", enabled=show) as reporter:
-            for source, target, label in reporter.iterate(placements):
-                if source.name in masked:
-                    faces = [face[:4] for face in masked[source.name]]
-                    write_masked(source, target, faces, kept_boxes[source.name])
-                    _place_label(target, label)
+            for item, label in reporter.iterate(placements):
+                source = image_dir / item.group
+                if item.group in recipes:
+                    copies.write(source, item.image, recipes[item.group])
+                    _place_label(item.image, label)
                 else:
-                    _place(source, target, label, copy)
-        renamed_file = out_dir / "renamed.tsv"
-        if renamed:
-            table = "".join(f"{old}\t{new}\n" for old, new in sorted(renamed.items()))
-            ledger.record([renamed_file.name])
-            atomic_write_text(renamed_file, "original\toutput\n" + table)
-            stats.details["renamed_file"] = str(renamed_file)
-        else:
-            ledger.remove(renamed_file.name)
-        stats.details["renamed"] = len(renamed)
+                    _place(source, item.image, label, copy)
+        copies.save()
+        stats.details["derived"] = _derived_counts(recipes.values(), max_side, copies.written)
+        _record_renames(out_dir, renamed, ledger, stats)
     return ConversionResult(items, stats)
+
+
+def _derived_counts(recipes, max_side: int, written: int) -> dict[str, int]:
+    """stats.json's ``derived`` block: copies by reason (one copy may have several)."""
+    recipes = list(recipes)
+    return {
+        "copies": len(recipes),
+        "written_this_run": written,
+        "upright": sum(r.orientation != 1 for r in recipes),
+        "shrunk": sum(r.max_side > 0 for r in recipes),  # only set where the long side exceeds
+        "recoded": sum(r.recode is not None for r in recipes),
+        "masked": sum(r.mask is not None for r in recipes),
+        "max_side": max_side,
+    }
+
+
+def _record_renames(
+    out_dir: Path, renamed: dict[str, str], ledger: Ledger, stats: ConversionStats
+) -> None:
+    renamed_file = out_dir / "renamed.tsv"
+    if renamed:
+        table = "".join(f"{old}\t{new}\n" for old, new in sorted(renamed.items()))
+        ledger.record([renamed_file.name])
+        atomic_write_text(renamed_file, "original\toutput\n" + table)
+        stats.details["renamed_file"] = str(renamed_file)
+    else:
+        ledger.remove(renamed_file.name)
+    stats.details["renamed"] = len(renamed)

@@ -49,7 +49,8 @@ from yof_darknet.cluster import available_cpus, split_cpus
 from yof_darknet.errors import DatasetError
 from yof_darknet.expressions import CLASSES
 from yof_darknet.faces import create_detector, crop_box
-from yof_darknet.fileio import atomic_write_bytes, atomic_write_text, protected, protected_inputs
+from yof_darknet.fileio import atomic_write_text, protected, protected_inputs
+from yof_darknet.formats.imagefiles import read_image as decode_image
 from yof_darknet.progress import Progress
 
 UNANNOTATED = ("keep", "report", "mask", "drop")
@@ -68,7 +69,7 @@ def read_image(path: Path | str) -> np.ndarray | None:
     """
     import cv2
 
-    return cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    return decode_image(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
 
 
 def match_faces(detected_xyxy: np.ndarray, rows_xyxy: np.ndarray, min_ios: float = MATCH_IOS):
@@ -113,15 +114,6 @@ def mask_image(
     out = image_bgr.copy()
     out[painted] = image_bgr.reshape(-1, image_bgr.shape[2]).mean(axis=0).round().astype(np.uint8)
     return out
-
-
-def png_bytes(image_bgr: np.ndarray) -> bytes:
-    import cv2
-
-    ok, data = cv2.imencode(".png", image_bgr)
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a PNG")
-    return data.tobytes()
 
 
 @dataclass(frozen=True)
@@ -265,18 +257,6 @@ class FaceCache:
                         reporter.update(len(entries))
         counts["reused"] = counts["images"] - counts["detected"]
         return result, counts
-
-
-def write_masked(source: Path, target: Path, faces_xyxy, keep_xyxy) -> bool:
-    """Write ``source`` with ``faces_xyxy`` masked to ``target`` (PNG) unless it already holds
-    exactly that; False when OpenCV cannot read ``source``."""
-    image = read_image(source)
-    if image is None:
-        return False
-    data = png_bytes(mask_image(image, faces_xyxy, keep_xyxy))
-    if target.is_symlink() or not target.is_file() or target.read_bytes() != data:
-        atomic_write_bytes(target, data)
-    return True
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from yof_darknet.errors import EvaluationError
@@ -24,11 +23,13 @@ from yof_darknet.evaluate.run import (
     MAP_THRESH,
     MapOutcome,
     evaluate_all,
+    face_of,
     load_test_set,
 )
 from yof_darknet.evaluate.table import Table2
 from yof_darknet.faces import Face
 from yof_darknet.fileio import atomic_write_text
+from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.formats.labels import label_path, read_labels
 from yof_darknet.infer.cascade import Cascade
 
@@ -110,7 +111,7 @@ def face_accuracy(cascade: Cascade, images: list[Path], names: list[str]) -> Fac
     """Classify every ground-truth face of ``images`` with the cascade's classifier."""
     confusion = np.zeros((len(names), len(names)), dtype=np.int64)
     for image_path in images:
-        image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+        image = read_image(image_path)
         if image is None:
             raise EvaluationError(f"{image_path}: cannot read this test image")
         faces, truth = ground_truth_faces(image_path, image.shape[1], image.shape[0], len(names))
@@ -147,7 +148,9 @@ def evaluate_cascade(
     )
     combined, per_dataset, scored = evaluate_all(test, dets, params or EvalParams())
     face = getattr(cascade.faces, "threshold", "the detector's threshold")
-    table = Table2(combined, METHOD_CASCADE.format(face=face), None, per_dataset)
+    # the class-agnostic face AP: RetinaFace's boxes, each with its best class score
+    found_faces = face_of(scored, combined)
+    table = Table2(combined, METHOD_CASCADE.format(face=face), None, per_dataset, found_faces)
     return CascadeOutcome(
         MapOutcome(table, scored), face_accuracy(cascade, test.images, test.names)
     )

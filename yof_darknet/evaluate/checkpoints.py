@@ -23,6 +23,7 @@ from pathlib import Path
 
 from yof_darknet.errors import EvaluationError
 from yof_darknet.evaluate.ap import EvalParams
+from yof_darknet.evaluate.inputs import check_test_images
 from yof_darknet.evaluate.run import (
     TestSet,
     evaluate_all,
@@ -30,7 +31,7 @@ from yof_darknet.evaluate.run import (
     load_list,
     python_detections,
 )
-from yof_darknet.fileio import atomic_path, atomic_write_bytes, exclusive, protected
+from yof_darknet.fileio import atomic_path, atomic_write_bytes, protected
 from yof_darknet.formats.cfg import net_int, read_cfg
 from yof_darknet.formats.checkpoints import (
     FILE_NAME,
@@ -43,9 +44,9 @@ from yof_darknet.formats.checkpoints import (
 from yof_darknet.formats.labels import label_path
 from yof_darknet.formats.objdata import ObjData, read_obj_data, validation_list
 from yof_darknet.formats.weights import header_of, weights_bytes
+from yof_darknet.owned import output_lock
 
 SCRATCH = ".yof-scoring"  # snapshots and their ONNX exports while they are scored
-LOCK = ".yof-scoring.lock"
 SUFFIXES = (".weights", ".backup")
 
 Echo = Callable[[str], None]
@@ -161,12 +162,20 @@ def score_run(
     params = params or EvalParams()
     val_path = run.validation(test_list)
 
-    def waiting() -> None:  # one scoring of a run at a time (the training's, a user's `map`)
-        echo(f"{run.root}: waiting for the scoring under way to finish")
+    def beside(holder: str) -> None:  # a training (or another scoring) holds the run folder
+        echo(f"{run.root}: held by {holder}; scoring beside it (checkpoints.csv, _best and "
+             "results.csv are each rewritten under a lock of their own)")  # fmt: skip
 
-    with exclusive(run.root / LOCK, waiting), protected(run.cfg, run.obj.source, val_path):
+    def waiting(holder: str) -> None:  # one scoring of a run at a time
+        echo(f"{run.csv}: waiting for the scoring under way to finish ({holder})")
+
+    with (
+        output_lock(run.root, beside=beside),  # a finished run: this scoring holds it alone
+        output_lock(run.csv, folder=False, wait=waiting),  # checkpoints.csv, _best, scratch
+        protected(run.cfg, run.obj.source, val_path),
+    ):
         shutil.rmtree(run.root / SCRATCH, ignore_errors=True)
-        val = load_list(run.obj, run.root / "obj.data", val_path)
+        val = load_list(run.obj, run.root / "obj.data", val_path, check=False)
         settings = _settings(val_path, val, params)
         found = read_checkpoints(run.csv)
         rows = [r for r in found if r.settings == settings]
@@ -179,6 +188,8 @@ def score_run(
         scored = 0
         while (todo := _unscored(run, rows, duplicates)) is not None:
             path, data, stat = todo
+            if not scored:  # images read only when there is something to score
+                check_test_images(val.images, val_path)
             iteration = header_of(data, str(path)).iterations(batch)
             value, face, per_class = _score_bytes(run, val, data, path.name, params)
             digest = hashlib.sha256(data).hexdigest()

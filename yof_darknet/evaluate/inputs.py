@@ -8,6 +8,7 @@ image's label file, found as AlexeyAB's darknet finds it (``JPEGImages/`` → ``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ import numpy as np
 
 from yof_darknet.errors import EvaluationError
 from yof_darknet.evaluate.ap import Detections, GroundTruth
+from yof_darknet.formats.imagefiles import exif_orientation
 from yof_darknet.formats.labels import label_path, read_labels
 
 if TYPE_CHECKING:
@@ -26,10 +28,13 @@ _LISTED = 20
 
 
 def check_test_images(images: Sequence[Path], list_file: Path) -> None:
-    """Refuse a test list with missing images or labels, naming them.
+    """Refuse a test list with missing images or labels, or EXIF-turned images, naming them.
 
     Darknet scores a missing image as a black 10x10 image (phantom false positives) and a missing
-    label file as an image without faces, so both would silently lower the mAP.
+    label file as an image without faces, so both would silently lower the mAP. An image with an
+    EXIF orientation is read upright by OpenCV (our engines, OpenCV-built darknet) and as stored
+    by stb_image, and ``imagesize`` 2.x reports its turned size: its score would depend on the
+    program and library versions (``datasets`` writes such images as upright copies).
     """
     if not images:
         raise EvaluationError(f"{list_file}: the test list is empty; nothing to score")
@@ -39,12 +44,18 @@ def check_test_images(images: Sequence[Path], list_file: Path) -> None:
             problems.append(f"{list_file}:{number}: image not found: {image}")
         elif not label_path(image).is_file():
             problems.append(f"{list_file}:{number}: label not found: {label_path(image)}")
+        elif (turn := exif_orientation(image)) != 1:
+            problems.append(
+                f"{list_file}:{number}: EXIF orientation {turn} (decoders disagree on which way "
+                f"up it is; convert it with `yof-darknet datasets`): {image}"
+            )
     if problems:
         shown = "\n  ".join(problems[:_LISTED])
         more = f"\n  ... and {len(problems) - _LISTED} more" if len(problems) > _LISTED else ""
         raise EvaluationError(
             f"{len(problems)} of {len(images)} test images cannot be scored honestly "
-            f"(Darknet would count them as empty or black images):\n  {shown}{more}"
+            f"(Darknet would count them as empty or black images, or read them turned):\n  "
+            f"{shown}{more}"
         )
 
 
@@ -105,7 +116,7 @@ def read_valid_results(
         path = folder / f"{prefix}{name}.txt"
         if not path.is_file():
             raise EvaluationError(f"{path}: result file not found (one per class is expected)")
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        for number, line in enumerate(os.fsdecode(path.read_bytes()).split("\n"), start=1):
             fields = line.split()
             if not fields:
                 continue

@@ -14,6 +14,8 @@ Paths, in the order the command tries them:
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -35,20 +37,31 @@ from yof_darknet.evaluate.inputs import (
 )
 from yof_darknet.evaluate.options import MapOptions
 from yof_darknet.evaluate.table import Table2
-from yof_darknet.fileio import atomic_write_text, protected, read_lines
+from yof_darknet.fileio import atomic_write_text, protected, unix_lines
 from yof_darknet.formats.cfg import check_heads, read_cfg
-from yof_darknet.formats.labels import darknet_path_problem
+from yof_darknet.formats.imagefiles import read_list
+from yof_darknet.formats.labels import darknet_path_problem, label_path
 from yof_darknet.formats.maplog import parse_map_output, read_map_log
 from yof_darknet.formats.mapresult import MapResult
+from yof_darknet.formats.network import check_network
 from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
+from yof_darknet.formats.safenames import list_line_problem, name_problem
+from yof_darknet.formats.trainlog import strip_escapes
 from yof_darknet.formats.weights import check_complete
-from yof_darknet.owned import sweep_temporaries
+from yof_darknet.owned import output_lock, sweep_temporaries
 from yof_darknet.runner import death_message, run_logged
 
 if TYPE_CHECKING:
     from yof_darknet.formats.binary import Darknet
 
 SUBSET_LISTS = {"expw": "test_expw.txt", "affwild2": "test_affwild2.txt"}
+# What darknet prints when it goes on without an image (both forks: a 10x10 black stand-in) or
+# without a label file (AlexeyAB: no faces).
+_NOT_LOADED = (
+    ("image not loaded", re.compile(r'^Cannot load image "?(?P<path>[^"\n]*?)"?\s*$', re.M)),
+    ("label not found", re.compile(r"^Can't open label file\..*?: (?P<path>.+?)\s*$", re.M)),
+)
+_LISTED = 20
 MAP_THRESH, MAP_NMS = 0.005, 0.45
 
 METHOD_MAP = "Darknet's own `detector map` ({flavor}), parsed from its output"
@@ -118,7 +131,7 @@ def load_test_set(data: Path) -> TestSet:
         path = obj.valid.parent / filename
         if not path.is_file():
             continue
-        listed = _resolve([Path(line) for line in read_lines(path)], base)
+        listed = _resolve([Path(line) for line in read_list(path)], base)
         outside = [p for p in listed if p.resolve() not in position]
         if outside:
             raise EvaluationError(
@@ -129,12 +142,14 @@ def load_test_set(data: Path) -> TestSet:
     return TestSet(obj, Path(data), names, images, subsets)
 
 
-def load_list(obj: ObjData, obj_path: Path, listing: Path) -> TestSet:
+def load_list(obj: ObjData, obj_path: Path, listing: Path, *, check: bool = True) -> TestSet:
     """The images of ``listing`` (relative entries: from obj.data's folder) as a set to score,
-    with no per-dataset sub-lists, checked like a test list (images and labels present)."""
+    with no per-dataset sub-lists, checked like a test list (``check_test_images``; ``check``
+    False: by the caller, before it scores, since the check reads every image's header)."""
     names = obj.read_names()
-    images = _resolve([Path(line) for line in read_lines(listing)], Path(obj_path).resolve().parent)
-    check_test_images(images, listing)
+    images = _resolve([Path(line) for line in read_list(listing)], Path(obj_path).resolve().parent)
+    if check:
+        check_test_images(images, listing)
     return TestSet(replace(obj, valid=listing), Path(obj_path), names, images, {})
 
 
@@ -184,16 +199,24 @@ def check_model(cfg: Path, weights: Path, test: TestSet) -> None:
     sections = read_cfg(cfg)
     check_heads(sections, test.obj.classes, str(cfg), test.obj_path)
     check_complete(weights, sections, cfg)
+    check_network(cfg, sections, weights)
 
 
 def check_darknet_paths(test: TestSet) -> None:
     """Refuse paths darknet would misread in the obj.data we hand it (names=, the temporary
-    lists and results folder)."""
-    for what, path in (("names", test.obj.names), ("temporary folder", tempfile.gettempdir())):
+    lists and results folder) or must not hand its shell (the temporary folder, in the lists)."""
+    temporary = tempfile.gettempdir()
+    for what, path in (("names", test.obj.names), ("temporary folder", temporary)):
         problem = darknet_path_problem(path)
         if problem is not None:
             fix = "set TMPDIR to a folder without spaces" if what != "names" else "move it"
             raise EvaluationError(f"{test.obj_path}: {what} {path}: {problem} ({fix})")
+    problem = list_line_problem(os.path.join(temporary, "yof-map-x", "0000001.jpg"))
+    if problem is not None:
+        raise EvaluationError(
+            f"temporary folder {temporary}: its path {problem}; set TMPDIR to a folder whose "
+            "path has only letters, digits and . _ + - /"
+        )
 
 
 def evaluate_all(
@@ -241,13 +264,59 @@ def _face_by_onnx(
     return face_of(scored, combined, FACE_BY_ONNX), None
 
 
+def _linked_images(folder: Path, images: Sequence[Path], label_fork: str | None) -> list[Path]:
+    """Links ``folder/images_by_index/<index>.<suffix>`` to ``images`` (and, with
+    ``label_fork``, ``<index>.txt`` to the label that fork reads), so the lists darknet is
+    handed hold only safe names whatever the test images are called (shell syntax, bytes that
+    are not UTF-8: ``formats.safenames``), and ``valid``, which names results by basename,
+    keeps images of different folders (Aff-Wild2 frames 00001.jpg of every video) apart."""
+    links = folder / "images_by_index"
+    links.mkdir()
+    linked = []
+    for index, image in enumerate(images):
+        suffix = image.suffix if name_problem(image.suffix.lstrip(".") or "x") is None else ""
+        link = links / f"{index:07d}{suffix or '.jpg'}"
+        link.symlink_to(image.resolve())
+        if label_fork is not None:
+            link.with_suffix(".txt").symlink_to(label_path(image, label_fork).resolve())
+        linked.append(link)
+    return linked
+
+
+def _unloaded(text: str, linked: Sequence[Path], images: Sequence[Path]) -> list[str]:
+    """The test images darknet reported it could not load or find the label of (it goes on
+    with a 10x10 black stand-in, or no faces, and would be scored so)."""
+    original: dict[str, Path] = {}
+    for link, image in zip(linked, images, strict=True):
+        original[str(link)] = original[str(link.with_suffix(".txt"))] = image
+    text = strip_escapes(text)
+    return [
+        f"{original.get(match['path'], match['path'])} ({what})"
+        for what, pattern in _NOT_LOADED
+        for match in pattern.finditer(text)
+    ]
+
+
+def _refuse_unloaded(log: Path, text: str, linked: Sequence[Path], images: Sequence[Path]) -> None:
+    unloaded = _unloaded(text, linked, images)
+    if unloaded:
+        shown = "\n  ".join(unloaded[:_LISTED])
+        raise DarknetError(
+            f"{log}: darknet could not load {len(unloaded)} test image(s) or their labels and "
+            f"would score them as empty or black images:\n  {shown}\nremove them from the "
+            "test list (or rebuild it with `yof-darknet datasets`, which leaves such images "
+            "out) and run map again"
+        )
+
+
 def _temp_obj_data(test: TestSet, folder: Path, images: Sequence[Path], results: Path) -> Path:
     listing = folder / "valid.txt"
     atomic_write_text(listing, "".join(f"{p.absolute()}\n" for p in images))
     path = folder / "obj.data"
     extra = {k: v for k, v in test.obj.extra.items() if k not in ("results", "eval")}
     extra["results"] = str(results)
-    write_obj_data(path, ObjData(test.obj.classes, listing, listing, test.obj.names, folder, extra))
+    names = unix_lines(test.obj.names, folder)  # darknet reads a CR as part of each name
+    write_obj_data(path, ObjData(test.obj.classes, listing, listing, names, folder, extra))
     return path
 
 
@@ -260,13 +329,18 @@ def _darknet_map(
     for name, indices in lists.items():
         with tempfile.TemporaryDirectory(prefix="yof-map-") as tmp:
             folder = Path(tmp)
-            data = _temp_obj_data(test, folder, [test.images[i] for i in indices], folder)
-            args = [str(darknet.path), "detector", "map", str(data), str(cfg.resolve()),
+            images = [test.images[i] for i in indices]
+            fork = "hank-ai" if darknet.flavor == "hank-ai" else "alexeyab"
+            linked = _linked_images(folder, images, fork)
+            data = _temp_obj_data(test, folder, linked, folder)
+            darknet_cfg = unix_lines(cfg.resolve(), folder)  # pjreddie: no CR in a cfg
+            args = [str(darknet.path), "detector", "map", str(data), str(darknet_cfg),
                     str(weights.resolve()), "-dont_show", "-points", str(request.points_or_default),
                     "-iou_thresh", str(request.iou_or_default)]  # fmt: skip
             suffix = "" if name == "combined" else f"_{name}"
             log = request.out / f"map{suffix}.log"
             code, text = _run_darknet(args, folder, log)
+            _refuse_unloaded(log, text, linked, images)
             result = parse_map_output(text, str(log))
             if code != 0:
                 tail = [line for line in text.splitlines() if line.strip()][-3:]
@@ -290,20 +364,14 @@ def _darknet_valid(
         folder = Path(tmp)
         results = folder / "results"
         results.mkdir()
-        # `valid` names each image by its basename up to the first dot: numbered links keep
-        # images of different folders (Aff-Wild2 frames 00001.jpg of every video) apart.
-        links = folder / "images_by_index"
-        links.mkdir()
-        linked = []
-        for index, image in enumerate(test.images):
-            link = links / f"{index:07d}{image.suffix}"
-            link.symlink_to(image.resolve())
-            linked.append(link)
+        linked = _linked_images(folder, test.images, None)
         data = _temp_obj_data(test, folder, linked, results)
-        args = [str(darknet.path), "detector", "valid", str(data), str(cfg.resolve()),
+        darknet_cfg = unix_lines(cfg.resolve(), folder)  # pjreddie: no CR in a cfg
+        args = [str(darknet.path), "detector", "valid", str(data), str(darknet_cfg),
                 str(weights.resolve())]  # fmt: skip
         log = out / "valid.log"
         code, text = _run_darknet(args, folder, log)
+        _refuse_unloaded(log, text, linked, test.images)
         if code != 0 or "Couldn't open file" in text:
             tail = [line for line in text.splitlines() if line.strip()][-3:]
             why = death_message(code, tail) if code else "it could not open a file"
@@ -333,14 +401,21 @@ def python_detections(
 
 
 def map_inputs(request: MapOptions) -> tuple[Path | None, ...]:
-    """What ``map`` reads and must never write: obj.data, weights, cfg, the log, the results."""
-    results = sorted(request.results.iterdir()) if request.results is not None else []
+    """What ``map`` reads and must never write: obj.data, weights, cfg, the log, the results
+    (less ``--out`` when it lies among them: this run's own folder)."""
+    out = Path(request.out).resolve()
+    results = (
+        sorted(p for p in request.results.iterdir() if p.resolve() != out)
+        if request.results is not None
+        else []
+    )
     return (request.data, request.weights, request.cfg, request.from_log, *results)
 
 
 def run_map(request: MapOptions) -> MapOutcome:
-    """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise."""
-    with protected(*map_inputs(request)):
+    """Make Table II as ``request`` asks; raise ``EvaluationError``/``DarknetError`` otherwise.
+    ``request.out`` is held by this run alone (``owned.output_lock``) while it writes there."""
+    with protected(*map_inputs(request)), output_lock(request.out):
         return _run_map(request)
 
 
@@ -368,7 +443,13 @@ def _run_map(request: MapOptions) -> MapOutcome:
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return _table(combined, method, None, per_dataset, scored)
-    if request.weights is None or not request.weights.is_file():
+    if request.weights is None:
+        raise EvaluationError(
+            "no model to score: give --weights WEIGHTS (and --cfg CFG unless the run folder "
+            "holds one), or --model MODEL.onnx with --engine onnx, or --results DIR, or "
+            "--from-log LOG"
+        )
+    if not request.weights.is_file():
         raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
     cfg = find_cfg(request.cfg, request.weights)
     check_model(cfg, request.weights, test)
@@ -401,7 +482,7 @@ def _run_map(request: MapOptions) -> MapOutcome:
 def write_outputs(outcome: MapOutcome, out: Path, inputs: Sequence[Path | None] = ()) -> list[Path]:
     """Write Table II (md, csv, json) and, when our evaluator scored, the confusion matrix and
     PR curves into ``out`` (never over one of ``inputs``); return the paths written."""
-    with protected(*inputs):
+    with protected(*inputs), output_lock(out):
         sweep_temporaries(out)
         return _write_outputs(outcome, out)
 

@@ -18,8 +18,8 @@ from yof_darknet.evaluate.ap import EvalParams
 from yof_darknet.evaluate.checkpoints import Run, Scoring, checkpoint_files, score_run
 from yof_darknet.evaluate.options import SELECTS, MapOptions
 from yof_darknet.evaluate.run import MapOutcome, run_map
-from yof_darknet.fileio import read_lines
 from yof_darknet.formats.checkpoints import CheckpointRow
+from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.objdata import read_obj_data
 from yof_darknet.formats.weights import read_header
 
@@ -125,7 +125,7 @@ def check_disjoint(val_list: Path, test_list: Path) -> None:
     """Refuse a validation list that shares images with the test list (read now, at the end)."""
 
     def entries(listing: Path) -> list[str]:  # relative entries: from the list's folder
-        return [os.path.realpath(listing.parent / line) for line in read_lines(listing)]
+        return [os.path.realpath(listing.parent / line) for line in read_list(listing)]
 
     val = set(entries(val_list))
     shared = [line for line in entries(test_list) if line in val]

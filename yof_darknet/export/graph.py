@@ -19,7 +19,8 @@ Layer by layer, as darknet's ``parse_network_cfg`` + ``load_weights`` read them:
   GlobalAveragePool) and a final ``[softmax]`` over the channels (``groups=1``, temperature 1),
   whose (batch, classes) probabilities are the one output, ``probs``.
 
-Anything else is refused with the cfg line, never approximated.
+Anything else, a layer or an option (``xnor=1``, ``binary=1``...; see ``check_options``), is
+refused with the cfg line, never approximated.
 """
 
 from __future__ import annotations
@@ -68,6 +69,60 @@ class _Builder:
     def node(self, op: str, inputs: Sequence[str], output: str, **attributes) -> str:
         self.nodes.append(helper.make_node(op, list(inputs), [output], name=output, **attributes))
         return output
+
+
+# The options each layer may carry: those the export reads, and those that change nothing at
+# inference (training, losses, CUDA streams). Any other option would be exported as if absent
+# (``xnor=1`` as a float convolution), so it is refused with its line.
+_TRAINING = {"learning_rate", "stopbackward", "train_only_bn", "dont_update", "burnin_update",
+             "onlyforward", "show_receptive_field", "stream", "wait_stream"}  # fmt: skip
+_OPTIONS = {
+    "convolutional": {"filters", "size", "stride", "pad", "padding", "groups", "batch_normalize",
+                      "activation", "stride_x", "stride_y", "dilation", "antialiasing",
+                      "share_index", "angle", "reverse"},
+    "maxpool": {"size", "stride", "padding", "stride_x", "stride_y", "maxpool_depth",
+                "antialiasing"},
+    "route": {"layers", "groups", "group_id"},
+    "shortcut": {"from", "activation", "weights_type", "weights_normalization"},
+    "upsample": {"stride", "scale"},
+    "dropout": {"probability", "dropblock", "dropblock_size_abs", "dropblock_size_rel"},
+    "avgpool": set(),
+    "softmax": {"groups", "temperature", "noloss", "spatial"},
+    "yolo": {"anchors", "beta_nms", "classes", "cls_normalizer", "counters_per_class",
+             "delta_normalizer", "dets_for_show", "dets_for_track", "embedding_layer",
+             "focal_loss", "ignore_thresh", "iou_loss", "iou_normalizer", "iou_thresh",
+             "iou_thresh_kind", "jitter", "label_smooth_eps", "map", "mask", "max", "max_delta",
+             "new_coords", "nms_kind", "num", "obj_normalizer", "objectness_smooth", "random",
+             "resize", "scale_x_y", "show_details", "sim_thresh", "track_ciou_norm",
+             "track_history_size", "truth_thresh"},
+}  # fmt: skip
+_OPTIONS |= {"conv": _OPTIONS["convolutional"], "max": _OPTIONS["maxpool"],
+             "avg": _OPTIONS["avgpool"]}  # fmt: skip
+# Options that change nothing at these values (darknet's defaults) and everything otherwise.
+_NEUTRAL = {"xnor": 0, "binary": 0, "bin_output": 0, "sway": 0, "rotate": 0, "stretch": 0,
+            "stretch_sway": 0, "flipped": 0, "dot": 0, "cbn": 0, "coordconv": 0,
+            "assisted_excitation": 0, "grad_centr": 0, "maxpool_zero_nonmax": 0, "dontload": 0,
+            "dontloadscales": 0, "clip": 0}  # fmt: skip
+
+
+def check_options(s: Section) -> None:
+    """Refuse an option of ``s`` the export would not honour (see ``_OPTIONS``), by its line."""
+    known = _OPTIONS.get(s.name)
+    if known is None:
+        return  # the layer itself is refused where it is built
+    for key, value in s.options.items():
+        if key in known or key in _TRAINING:
+            continue
+        if key in _NEUTRAL:
+            try:
+                if float(value) == _NEUTRAL[key]:
+                    continue
+            except ValueError:
+                pass
+        raise ExportError(
+            f"line {s.line}: [{s.name}] {key}={value} is not supported by the export (it "
+            "would be exported as if absent); remove it or keep this model in darknet"
+        )
 
 
 def _int(section: Section, key: str, default: int) -> int:
@@ -222,6 +277,7 @@ def build_model(
     outputs: list[tuple[str, int]] = []
     current = _Layer(INPUT, channels)
     for index, s in enumerate(sections[1:]):
+        check_options(s)
         if s.name in ("convolutional", "conv"):
             current = _convolutional(b, s, index, current)
         elif s.name in ("maxpool", "max"):

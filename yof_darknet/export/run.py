@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 
@@ -22,12 +21,14 @@ from yof_darknet.errors import DarknetError, ExportError
 from yof_darknet.export.graph import INPUT, build_model
 from yof_darknet.export.options import BN_FLAVORS, CALIBRATIONS, WEIGHT_BITS, ExportOptions
 from yof_darknet.export.quantize import cpu_has_vnni, quantize_static_qdq
-from yof_darknet.fileio import atomic_write_bytes, read_lines, sha256_file
-from yof_darknet.formats.cfg import apply_setting, net_int, parse_cfg
+from yof_darknet.fileio import atomic_write_bytes, check_output_file, sha256_file
+from yof_darknet.formats.cfg import apply_setting, net_int, parse_cfg, read_cfg_text
+from yof_darknet.formats.imagefiles import read_image, read_list
 from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import fill_input
-from yof_darknet.formats.weights import read_header
+from yof_darknet.formats.network import check_network
+from yof_darknet.formats.weights import check_finite, read_header
 
 # pjreddie prints "12: 3.4, 5.6 avg, 0.001 rate", AlexeyAB "12: 3.4, 5.6 avg loss, ..." and
 # hank-ai "avg loss=": the first iteration line of a train.log tells who trained the weights.
@@ -61,6 +62,7 @@ def _check_paths(options: ExportOptions) -> None:
     out = Path(options.out).resolve()
     if any(out == Path(p).resolve() for p in inputs):
         raise ExportError(f"{options.out}: --out would overwrite an input file; pick another name")
+    check_output_file(options.out)  # a folder is refused here, a stream (/dev/stdout) is fine
     if options.int8 and options.calibrate is None:
         raise ExportError("--int8 needs --calibrate LIST (e.g. the training list, train.txt)")
     if options.calibration not in CALIBRATIONS:
@@ -76,7 +78,7 @@ def calibration_images(listing: Path, count: int) -> list[Path]:
     current folder as darknet reads them, else from the list's folder)."""
     if not listing.is_file():
         raise ExportError(f"{listing}: calibration list not found")
-    entries = [Path(line) for line in read_lines(listing)]
+    entries = [Path(line) for line in read_list(listing)]
     if not entries:
         raise ExportError(f"{listing}: the calibration list is empty")
     picked = np.unique(np.linspace(0, len(entries) - 1, min(count, len(entries))).astype(int))
@@ -91,7 +93,7 @@ def calibration_images(listing: Path, count: int) -> list[Path]:
 
 def _blobs(paths: list[Path], info: ModelInfo, skipped: list[str]) -> Iterator[np.ndarray]:
     for path in paths:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = read_image(path)
         if image is None:
             skipped.append(f"{path}: missing or unreadable image")
             continue
@@ -123,8 +125,8 @@ def export_model(options: ExportOptions) -> ExportResult:
     """Convert (and with ``int8`` quantize) as ``options`` say; the output is written atomically."""
     _check_paths(options)
     cfg, weights, out = Path(options.cfg), Path(options.weights), Path(options.out)
-    text = cfg.read_text(errors="replace")
     try:
+        text = read_cfg_text(cfg)
         sections = parse_cfg(text, str(cfg))
         if options.size is not None:
             size = options.size
@@ -134,6 +136,8 @@ def export_model(options: ExportOptions) -> ExportResult:
         width, height = net_int(sections, "width"), net_int(sections, "height")
         heads = head_specs(sections, str(cfg))
         header = read_header(weights)
+        check_finite(weights, sections, cfg)
+        check_network(cfg, sections, weights)
     except DarknetError as exc:
         raise ExportError(str(exc)) from None
     # a detector's grid needs a multiple of 32; a classifier only its pooling (darknet checks)

@@ -61,11 +61,27 @@ def parse_cfg(text: str, source: str = "<cfg>") -> list[Section]:
     return sections
 
 
-def read_cfg(path: Path) -> list[Section]:
+def read_cfg_text(path: Path) -> str:
+    """The text of a cfg file. Binary data (a ``.weights`` file given as the cfg: ``--cfg`` and
+    ``--weights`` swapped?) and UTF-16 text are refused with what they are; CRLF line ends are
+    read as line ends (``parse_cfg``), bytes that are not UTF-8 as replacement characters."""
     path = Path(path)
     if not path.is_file():
         raise DarknetError(f"{path}: cfg file not found")
-    return parse_cfg(path.read_text(), str(path))
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DarknetError(f"{path}: UTF-16 text; save the cfg as UTF-8 (darknet reads bytes)")
+    if b"\0" in data[:4096]:
+        raise DarknetError(
+            f"{path}: binary data, not a Darknet cfg (the text file that starts with [net]); "
+            "is it a .weights file, with --cfg and --weights swapped?"
+        )
+    text = data.decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # as open() in text mode reads it
+
+
+def read_cfg(path: Path) -> list[Section]:
+    return parse_cfg(read_cfg_text(path), str(path))
 
 
 def dump_cfg(sections: Iterable[Section], header: str = "") -> str:

@@ -7,13 +7,13 @@ output path on which either fork would look elsewhere (``check_label_path``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from yof_darknet.errors import DatasetError, YofError
+from yof_darknet.formats.safenames import list_line_problem
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _DARKNET_PATH_MAX = 4095  # both forks copy paths into 4096-byte buffers
@@ -136,7 +136,8 @@ def read_labels(
     """Every label of the file ``path``; a malformed line, or a class outside ``0..classes-1``
     when ``classes`` is given, raises ``error`` naming the file and line."""
     labels = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
         try:
             label = parse_label_line(line)
         except ValueError as exc:
@@ -150,7 +151,8 @@ def read_labels(
 
 
 def label_path_problem(image: Path) -> str | None:
-    """Why either fork would not find ``image``'s label beside it, or ``None`` when both do."""
+    """Why either fork would not find ``image``'s label beside it, or Darknet must not be
+    handed ``image`` in a list (``safenames.list_line_problem``), or ``None``."""
     text = str(image)
     suffix = image.suffix
     expected = text[: len(text) - len(suffix)] + ".txt"
@@ -160,6 +162,9 @@ def label_path_problem(image: Path) -> str | None:
         return f"path longer than Darknet's {_DARKNET_PATH_MAX} bytes"
     if "\n" in text or text != text.strip():
         return "a newline or edge whitespace breaks Darknet's image lists"
+    problem = list_line_problem(text)
+    if problem is not None:
+        return f"the path {problem}; choose an output folder whose path has none of them"
     for fork, derive in (("pjreddie", pjreddie_label_path), ("AlexeyAB", alexeyab_label_path)):
         got = derive(text)
         if got != expected:
@@ -195,26 +200,6 @@ def check_label_path(image: Path) -> Path:
     if problem is not None:
         raise DatasetError(f"{str(image)!r}: {problem}")
     return image.with_suffix(".txt")
-
-
-# Substrings that either fork rewrites inside an image path (see pjreddie_label_path).
-_REWRITTEN = ("JPEGImages", "images", "raw", ".jpg", ".png", ".JPG", ".JPEG")
-
-
-def safe_stem(stem: str, key: str | None = None, *, hashed: bool = False) -> str:
-    """A file or folder name neither fork rewrites: ``stem`` itself when already safe.
-
-    Otherwise an underscore goes inside each substring a fork rewrites (``raw`` as in
-    ``drawing`` → ``r_aw``) and 8 hex digits of the SHA-1 of ``key`` (default ``stem``) are
-    appended, so that two originals never meet; ``hashed`` forces that form.
-    """
-    if not hashed and not any(token in stem for token in _REWRITTEN):
-        return stem
-    safe = stem
-    for token in _REWRITTEN:
-        safe = safe.replace(token, f"{token[0]}_{token[1:]}")
-    digest = hashlib.sha1((stem if key is None else key).encode("utf-8", "surrogateescape"))
-    return f"{safe}_{digest.hexdigest()[:8]}"
 
 
 def xyxy_to_cxcywh_norm(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from yof_darknet.errors import DatasetError
 from yof_darknet.fileio import atomic_write_text, read_lines
+from yof_darknet.formats.imagefiles import read_list
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class ObjData:
             )
         if not path.is_file():
             raise DatasetError(f"{path}: image list not found (obj.data {key}=)")
-        return [Path(line) for line in read_lines(path)]
+        return [Path(line) for line in read_list(path)]
 
 
 def read_obj_data(path: Path) -> ObjData:
@@ -52,7 +53,8 @@ def read_obj_data(path: Path) -> ObjData:
     if not path.is_file():
         raise DatasetError(f"{path}: obj.data not found")
     values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+    text = os.fsdecode(path.read_bytes())  # paths that are not UTF-8 name their files
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

@@ -170,10 +170,12 @@ class LineSplitter:
 
 @dataclass(frozen=True)
 class Record:
-    """A row of ``results.csv``: an iteration and the mAP computed right after it, if any."""
+    """A row of ``results.csv``: an iteration, the mAP computed right after it, if any, and the
+    loss watch's rise of the average loss (avg loss / its running minimum; None: not judged)."""
 
     line: TrainLine
     map: float | None = None
+    loss_rise: float | None = None
 
 
 class Recorder:

@@ -52,13 +52,19 @@ def read_header(path: Path) -> WeightsHeader:
     if not path.is_file():
         raise DarknetError(f"{path}: weights file not found")
     with path.open("rb") as handle:
-        head = handle.read(20)
+        head = handle.read(256)
     return header_of(head, str(path))
 
 
 def header_of(head: bytes, path: str) -> WeightsHeader:
     """The header at the start of ``head`` (a weights file's first 20 bytes or more), read
     from ``path``."""
+    start = head[:256]
+    if start.lstrip()[:1] in (b"[", b"#") and b"\0" not in start:
+        raise DarknetError(
+            f"{path}: a text file (a cfg?), not darknet weights; are --cfg and --weights swapped?"
+        )
+    head = head[:20]
     if len(head) < 16:
         raise DarknetError(f"{path}: {len(head)} bytes is too short for a darknet weights file")
     major, minor, revision = struct.unpack("<3i", head[:12])
@@ -174,6 +180,7 @@ def check_fits(weights: Path, cfg: Path) -> None:
             f"{max(boundaries)} bytes); for another class count start from yolov3-tiny.conv.15 "
             "(`yof-darknet weights`)"
         )
+    check_finite(weights, read_cfg(cfg), cfg)
 
 
 def check_complete(weights: Path, sections: Sequence[Section], cfg: Path | str) -> None:
@@ -184,16 +191,60 @@ def check_complete(weights: Path, sections: Sequence[Section], cfg: Path | str) 
     without a word. A cfg with a layer type not sized here is not checked.
     """
     try:
-        needed = sum(layer_param_counts(sections))
+        needed: int | None = sum(layer_param_counts(sections))
     except DarknetError:
-        return
+        needed = None
     header = read_header(weights)
     have = (Path(weights).stat().st_size - header.size) / FLOAT_BYTES
-    if have != needed:
+    if needed is not None and have != needed:
         raise DarknetError(
             f"{weights}: holds {have:.0f} weights but {cfg} needs {needed}; these weights "
             "belong to another cfg (another network or class count) or the file is cut short"
         )
+    check_finite(weights, sections if needed is not None else None, cfg)
+
+
+def check_finite(
+    weights: Path, sections: Sequence[Section] | None = None, cfg: Path | str | None = None
+) -> None:
+    """Raise unless every parameter of ``weights`` is a finite number.
+
+    A diverged training saves NaN or infinite parameters in a file of the right size; darknet
+    and both engines read it without a word and find nothing (mAP 0, exit 0). With the cfg's
+    ``sections``, the message names the first layer holding one.
+    """
+    header = read_header(weights)
+    if Path(weights).stat().st_size < header.size + FLOAT_BYTES:
+        return
+    floats = np.memmap(weights, dtype="<f4", mode="r", offset=header.size)
+    bad = 0
+    first = -1
+    step = 1 << 22
+    for start in range(0, floats.size, step):
+        chunk = ~np.isfinite(floats[start : start + step])
+        count = int(np.count_nonzero(chunk))
+        if count and first < 0:
+            first = start + int(np.argmax(chunk))
+        bad += count
+    del floats
+    if not bad:
+        return
+    where = ""
+    if sections is not None:
+        ends = np.cumsum(layer_param_counts(sections))
+        layer = int(np.searchsorted(ends, first, side="right"))
+        if layer < len(ends):
+            section = sections[layer + 1]
+            where = (
+                f"; the first is in layer {layer} ([{section.name}] at line {section.line} "
+                f"of {cfg})"
+            )
+    raise DarknetError(
+        f"{weights}: {bad} of its parameters are not finite numbers (NaN or infinite){where}: "
+        "the training that saved it diverged. Use weights saved before it diverged (see "
+        "results.csv; weights/*_N.weights), or train again with a lower learning_rate or a "
+        "longer burn_in"
+    )
 
 
 def partial(cfg: Path, weights: Path, out: Path, layers: int = 15) -> Path:

@@ -42,6 +42,7 @@ from yof_darknet.infer.engines import (
     has_darknet_importer,
     read_model_info,
 )
+from yof_darknet.infer.weightsfile import cfg_text, check_weights_size
 
 
 def parse_cascade(value: str) -> tuple[Path, Path]:
@@ -93,6 +94,7 @@ class Classifier:
                 f"{cfg}: not a classifier cfg (a square input and a final [softmax]); pass the "
                 "cfg of `yof-darknet train-classifier`"
             )
+        check_weights_size(Path(cfg), cfg_text(Path(cfg)), Path(weights))
         self.size = width
         self.engine_name = engine
         self.engine: Engine

@@ -28,12 +28,13 @@ from yof_darknet.cluster import available_cpus
 from yof_darknet.errors import InferenceError
 from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.cfg import parse_cfg
+from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.formats.modelinfo import ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.formats.netinput import Placement, fill_input, to_image_boxes
 from yof_darknet.infer.engines import Engine, OpenCVEngine, OrtEngine, read_model_info
 from yof_darknet.infer.netcfg import NetSpec, opencv_cfg_text, read_net_spec
-from yof_darknet.infer.weightsfile import check_weights_size
+from yof_darknet.infer.weightsfile import cfg_text, check_weights_size
 from yof_darknet.infer.yolo import decode_heads
 
 ENGINES = ("ort", "opencv")
@@ -111,6 +112,8 @@ class Detector:
     ) -> None:
         if engine not in ENGINES:
             raise InferenceError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
+        self.nonfinite = 0  # boxes dropped for a NaN or infinite number (see ``decode``)
+        self.notes: list[str] = []  # what the user should know about the model given
         self.cfg = None if cfg is None else Path(cfg)
         self.weights = None if weights is None else Path(weights)
         self.model = None if model is None else Path(model)
@@ -126,11 +129,11 @@ class Detector:
                 "--cascade CFG:WEIGHTS"
             )
         if self.cfg is not None and self.weights is not None:
-            text = self.cfg.read_text(errors="replace")
+            text = cfg_text(self.cfg)
             self.spec = read_net_spec(self.cfg, text)
             self.heads = head_specs(parse_cfg(text, str(self.cfg)), str(self.cfg))
             self.names = resolve_names(names, self.cfg, self.weights)
-            check_weights_size(self.cfg, text, self.weights)
+            self.notes = check_weights_size(self.cfg, text, self.weights)
             if info is not None:
                 _check_model_source(info, self.model, text, self.weights)
                 self.spec = replace(self.spec, width=info.width, height=info.height)
@@ -177,7 +180,7 @@ class Detector:
                 return OpenCVEngine(onnx=self.model, outputs=list(info.outputs) if info else None,
                                     threads=threads, device=device)  # fmt: skip
             assert self.cfg is not None and self.weights is not None
-            text = self.cfg.read_text(errors="replace")
+            text = cfg_text(self.cfg)
             patched = opencv_cfg_text(text, (self.width, self.height)).encode()
             return OpenCVEngine(
                 darknet_cfg=patched, weights=self.weights, threads=threads, device=device
@@ -234,7 +237,13 @@ class Detector:
         thresh: float,
         nms: float,
     ) -> list[Detection]:
-        """Darknet's ``get_network_boxes`` + ``do_nms_sort`` on :meth:`forward`'s rows."""
+        """Darknet's ``get_network_boxes`` + ``do_nms_sort`` on :meth:`forward`'s rows. Rows
+        with a NaN or infinite number (a diverged model) are dropped and counted in
+        ``nonfinite``: no box or score that is not a finite number is ever returned."""
+        finite = np.isfinite(rows).all(axis=1)
+        if not finite.all():
+            self.nonfinite += int(np.count_nonzero(~finite & ~(rows[:, 4] <= thresh)))
+            rows = rows[finite]
         rows = rows[rows[:, 4] > thresh]
         box_index, class_ids = np.nonzero(rows[:, 5:] > thresh)
         if box_index.size == 0:
@@ -282,7 +291,7 @@ class Detector:
             for path in paths:
                 if stop.is_set():
                     break
-                loaded.put((Path(path), cv2.imread(str(path), cv2.IMREAD_COLOR)))
+                loaded.put((Path(path), read_image(path)))
             loaded.put(None)
 
         reader = threading.Thread(target=read_all, daemon=True)

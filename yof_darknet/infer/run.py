@@ -3,6 +3,7 @@ annotated copies and the JSON lines the user asked for."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -11,19 +12,33 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yof_darknet.cluster import sigterm_interrupts
 from yof_darknet.errors import InferenceError
-from yof_darknet.fileio import check_writable, protected
+from yof_darknet.fileio import (
+    FILE,
+    check_output_file,
+    check_output_folder,
+    protected,
+)
+from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.infer.cascade import Cascade, parse_cascade
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.draw import draw_detections, draw_fps
 from yof_darknet.infer.options import DetectOptions
-from yof_darknet.infer.outputs import JsonLines, VideoSink, frame_record, save_image
+from yof_darknet.infer.outputs import (
+    JsonLines,
+    VideoSink,
+    frame_record,
+    save_image,
+    saved_names,
+)
 from yof_darknet.infer.smooth import Smoother, merge_faces
 from yof_darknet.infer.sources import Source, display_problem, resolve_source
 from yof_darknet.infer.temporal import TemporalOptions
 from yof_darknet.infer.timeline import TrackLog, write_timelines
 from yof_darknet.infer.tracker import Tracker
 from yof_darknet.infer.video import open_capture, stream_detections, stream_fps
+from yof_darknet.owned import output_lock
 
 WINDOW = "yof-darknet detect"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)
@@ -67,6 +82,10 @@ class DetectSummary:
     backend: str = "cpu"
     engine: str = "ort"
     video_fps: float | None = None
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM (q in the window is an end)
+    partial: list[Path] = field(default_factory=list)  # outputs left unfinished by the stop
+    nonfinite: int = 0  # boxes dropped for NaN/inf numbers (a broken model)
+    notes: list[str] = field(default_factory=list)  # about the model (another network size)
 
     @property
     def fps(self) -> float:
@@ -120,8 +139,11 @@ def _check(options: DetectOptions, source: Source, model: TemporalOptions) -> No
 def run_detect(options: DetectOptions) -> DetectSummary:
     """Run ``detect`` as the CLI describes and count what it did.
 
-    No output may replace an input (an image, the video, the weights, cfg or names): such a
-    run is refused before the first detection.
+    No output may replace an input (an image, the video, the weights, cfg or names), be written
+    outside the folder given, or be a folder where a file goes: such a run is refused before the
+    first detection. Each output is held by this run alone (``owned.output_lock``). Ctrl-C or
+    SIGTERM stops it with its unfinished outputs under ``.partial`` names
+    (``summary.interrupted``).
     """
     models = model_paths(options)  # first: a missing --cfg/--weights is the first error
     source = resolve_source(options.source)
@@ -129,26 +151,36 @@ def run_detect(options: DetectOptions) -> DetectSummary:
     _check(options, source, model)
     inputs = [*models, options.names, source.path, *source.images]
     with protected(*inputs):
-        for target in _outputs(source, options):
-            check_writable(target)
-        return _run(source, options, model)
+        for folder in (options.save, options.timeline):
+            if folder is not None:
+                check_output_folder(folder)
+        json_kind = None
+        if options.json not in (None, "-"):
+            json_kind = check_output_file(options.json)
+        names = _save_targets(source, options)
+        for target in names or _video_targets(source, options):
+            check_output_file(target)
+        with contextlib.ExitStack() as held, sigterm_interrupts():
+            for folder in (options.save, options.timeline):
+                if folder is not None:
+                    held.enter_context(output_lock(folder))
+            if json_kind == FILE:
+                held.enter_context(output_lock(Path(options.json), folder=False))
+            return _run(source, options, model, names)
 
 
-def _outputs(source: Source, options: DetectOptions) -> list[Path]:
-    """Every file this run will write."""
-    targets = [Path(options.json)] if options.json not in (None, "-") else []
-    if options.save is not None:
-        if source.kind == "images":
-            assert source.root is not None
-            targets += [
-                options.save / path.relative_to(source.root)
-                for path in source.images
-                if path.is_relative_to(source.root)  # others are missing: skipped when met
-            ]
-        else:
-            name = _video_name(source)
-            targets += [options.save / name, options.save / Path(name).with_suffix(".mp4")]
-    return targets
+def _save_targets(source: Source, options: DetectOptions) -> list[Path]:
+    """Where ``--save`` puts each image (index-aligned with ``source.images``)."""
+    if options.save is None or source.kind != "images":
+        return []
+    return saved_names(source.images, source.root, options.save)
+
+
+def _video_targets(source: Source, options: DetectOptions) -> list[Path]:
+    if options.save is None or source.kind == "images":
+        return []
+    name = _video_name(source)
+    return [options.save / name, options.save / Path(name).with_suffix(".mp4")]
 
 
 def _video_name(source: Source) -> str:
@@ -157,9 +189,12 @@ def _video_name(source: Source) -> str:
     return f"{source.name}.mp4" if source.camera is not None else "stream.mp4"
 
 
-def _run(source: Source, options: DetectOptions, model: TemporalOptions) -> DetectSummary:
+def _run(
+    source: Source, options: DetectOptions, model: TemporalOptions, save_names: list[Path]
+) -> DetectSummary:
     detector = make_detector(options)
     summary = DetectSummary(backend=detector.backend, engine=detector.description)
+    summary.notes = list(getattr(detector, "notes", []))
     log = TrackLog() if options.timeline or not model.causal else None
     started = time.perf_counter()
     replay = None
@@ -174,10 +209,11 @@ def _run(source: Source, options: DetectOptions, model: TemporalOptions) -> Dete
         smoother = Smoother(detector.names, alpha)
     json_out = JsonLines(options.json) if options.json else None
     frames = (
-        _image_frames(source, detector, options, summary)
+        _image_frames(source, detector, options, summary, save_names)
         if source.kind == "images"
         else _stream_frames(source, replay or detector, options, summary)
     )
+    failed = False
     try:
         for name, index, image, detections in frames:
             tracks = None
@@ -199,13 +235,22 @@ def _run(source: Source, options: DetectOptions, model: TemporalOptions) -> Dete
                 height, width = image.shape[:2]
                 json_out.write(frame_record(name, index, detections, (width, height), tracks))
             _annotate(image, detections, tracks)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    except BaseException:
+        failed = True
+        raise
     finally:
         frames.close()
         summary.seconds = time.perf_counter() - started
+        summary.nonfinite = getattr(detector, "nonfinite", 0)
         if json_out is not None:
-            json_out.close()
+            left = json_out.close(complete=not (summary.interrupted or failed))
+            summary.partial += [left] if left is not None else []
         if options.show:
             cv2.destroyAllWindows()
+    if summary.interrupted:
+        return summary
     if options.timeline is not None and log is not None:
         stem = Path(source.name).stem if source.path is not None else source.name
         fps = summary.video_fps or 30.0
@@ -273,12 +318,16 @@ def _show(image: np.ndarray, wait_ms: int) -> bool:
 
 
 def _image_frames(
-    source: Source, detector: Detector | Cascade, options: DetectOptions, summary: DetectSummary
+    source: Source,
+    detector: Detector | Cascade,
+    options: DetectOptions,
+    summary: DetectSummary,
+    save_names: list[Path],
 ) -> Iterator[tuple[str, int, np.ndarray, list[Detection]]]:
     """Yield (name, index, image, detections) per image; annotate, save and show after the
     consumer has drawn on ``image`` in place."""
     for index, path in enumerate(source.images):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = read_image(path)
         if image is None:
             if len(source.images) == 1:
                 raise InferenceError(f"{path}: OpenCV cannot read this image (or it is missing)")
@@ -287,8 +336,7 @@ def _image_frames(
         detections = detector.detect(image, options.thresh, options.nms)
         yield str(path), index, image, detections
         if options.save is not None:
-            assert source.root is not None
-            target = options.save / path.relative_to(source.root)
+            target = save_names[index]
             save_image(target, image)
             summary.saved.append(target)
         if options.show and not _show(image, 0):
@@ -306,6 +354,7 @@ def _stream_frames(
     sink: VideoSink | None = None
     rate = _Rate()
     video_name = _video_name(source)
+    ended = False  # the video's end, or q in the window: anything else leaves it partial
     try:
         for frame in stream_detections(
             capture,
@@ -325,9 +374,13 @@ def _stream_frames(
                     )
                 sink.write(frame.image)
             if options.show and not _show(draw_fps(frame.image, fps), 1):
-                return
+                break
+        ended = True
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise
     finally:
         capture.release()
         if sink is not None:
-            sink.close()
-            summary.saved.append(sink.path)
+            written = sink.close(complete=ended)
+            (summary.saved if ended else summary.partial).append(written)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.formats.imagefiles import read_list
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset(
@@ -67,10 +68,8 @@ def _image_list(path: Path) -> Source:
     """A darknet image list (``train.txt``/``test.txt``): one path per line; relative paths are
     taken from the current folder as darknet does, else from the list's folder."""
     images = []
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        image = Path(line.strip())
+    for line in read_list(path):
+        image = Path(line)
         if not image.is_absolute() and not image.exists():
             image = path.parent / image
         images.append(image.absolute())

@@ -10,6 +10,7 @@ and nothing is dropped: the output has every frame.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 
 from yof_darknet.errors import InferenceError
+from yof_darknet.formats.imagefiles import opencv_path
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.sources import Source
 
@@ -38,13 +40,40 @@ class Frame:
     seconds: float
 
 
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's log while it tries its capture backends: a missing camera makes each of
+    them print a warning (a dozen lines before our one-line error). A user who set
+    ``OPENCV_LOG_LEVEL`` sees them as asked."""
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        yield
+        return
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
 def open_capture(source: Source) -> cv2.VideoCapture:
     """Open the video file, camera index or URL of ``source``."""
     target = source.camera if source.camera is not None else str(source.path or source.url)
-    capture = cv2.VideoCapture(target)
+    with _quiet_opencv():
+        if isinstance(target, int):
+            capture = cv2.VideoCapture(target)
+        else:  # a name that is not UTF-8 crashes OpenCV: open a link (the file outlives it)
+            with opencv_path(target) as name:
+                capture = cv2.VideoCapture(name)
     if not capture.isOpened():
-        what = f"camera {source.camera}" if source.camera is not None else target
-        raise InferenceError(f"{what}: OpenCV cannot open this video source")
+        hint = "; OPENCV_LOG_LEVEL=DEBUG shows what OpenCV tried"
+        if source.camera is not None:
+            raise InferenceError(
+                f"camera {source.camera}: cannot be opened (no such camera, in use by another "
+                f"program, or no permission: see ls -l /dev/video*){hint}"
+            )
+        raise InferenceError(f"{target}: OpenCV cannot open this video source{hint}")
     return capture
 
 

@@ -16,18 +16,29 @@ import numpy as np
 
 from yof_darknet.errors import DarknetError, InferenceError
 from yof_darknet.fileio import atomic_write_bytes
-from yof_darknet.formats.cfg import Section, net_int, parse_cfg
+from yof_darknet.formats.cfg import Section, net_int, parse_cfg, read_cfg_text
+from yof_darknet.formats.network import check_network
 from yof_darknet.formats.weights import check_complete, layer_param_counts, pack_header
 
 _OBJECTNESS_LOGIT = -4.0
 
 
-def check_weights_size(cfg: Path, text: str, weights: Path) -> None:
-    """Raise if ``weights`` does not hold exactly the floats the cfg ``text`` needs
-    (``darknet.weights.check_complete``)."""
+def cfg_text(cfg: Path) -> str:
+    """The cfg's text (``formats.cfg.read_cfg_text``: a swapped ``--weights`` is named)."""
+    try:
+        return read_cfg_text(cfg)
+    except DarknetError as exc:
+        raise InferenceError(str(exc)) from None
+
+
+def check_weights_size(cfg: Path, text: str, weights: Path) -> list[str]:
+    """Raise if ``weights`` does not hold exactly the finite floats the cfg ``text`` needs
+    (``formats.weights.check_complete``), or belongs to a run trained with other anchors or
+    classes (``formats.network.check_network``); return that check's notes."""
     try:
         sections = parse_cfg(text, str(cfg))
         check_complete(weights, sections, cfg)
+        return check_network(cfg, sections, weights)
     except DarknetError as exc:
         raise InferenceError(str(exc)) from None
 

@@ -22,6 +22,7 @@ from yof_darknet.datasets.affwild2_video import (
 from yof_darknet.evaluate.video import NO_FACE
 from yof_darknet.faces import FaceDetector
 from yof_darknet.fileio import atomic_write_bytes
+from yof_darknet.formats.imagefiles import opencv_path
 from yof_darknet.infer.detector import Detector
 from yof_darknet.infer.smooth import merge_faces
 from yof_darknet.infer.temporal import TemporalOptions, smooth_labels
@@ -87,7 +88,8 @@ def read_person_tracks(
     n_lines = max(len(annotation.labels) for _, annotation in persons)
     probs: dict[str, list[np.ndarray]] = {side: [] for side, _ in persons}
     boxes: dict[str, list[Any]] = {side: [] for side, _ in persons}
-    capture = cv2.VideoCapture(str(job.video))
+    with opencv_path(job.video) as name:  # the open file outlives the link
+        capture = cv2.VideoCapture(name)
     missing = np.full(classes, np.nan)
     try:
         for index in range(n_lines):
