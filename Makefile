@@ -151,7 +151,7 @@ map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{
 gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train the sample with -map, print it/s, mAP, FPS; EXPW=DIR adds real data (paper profile, ~8 min: Table II, face AP, s/iteration)
 	$(if $(EXPW),EXPW='$(EXPW)') scripts/gpu-check.sh
 
-bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests)
+bench: $(STAMP) ## throughput benchmarks (ratios and rates, printed; never asserted in tests); bench_engines is `yof-darknet benchmark`
 	$(BIN)/python -m benchmarks
 
 # What `make reproduce` trains, and so what control, hygiene and compare train the same way

@@ -13,7 +13,11 @@ writes both from the records, so a number cannot be edited by hand and go stale 
 
 A ``table2`` record holds ``map``'s ``table2.json`` as written (fractions 0..1); a ``bench``
 record the text a benchmark printed and the load average around it; a ``table`` record a
-markdown table of a command's printed result (``compare``, ``hygiene``, ``compare-archs``).
+markdown table of a command's printed result (``compare``, ``hygiene``, ``compare-archs``); a
+``benchmark`` record the ``benchmark.json`` of ``yof-darknet benchmark`` (what ``make bench``'s
+``bench_engines`` writes), rendered by the command's own table code. The speed table of the
+detection guide (docs/guides/detection.md, between its ``results.py: speed`` markers) is the
+``bench-engines`` record's.
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ BEGIN = "<!-- results.py: table2 begin -->"
 END = "<!-- results.py: table2 end -->"
 README_RECORDS = ("sample-reproduce", "sample-control")  # the README's rows, in order
 TABLE2_FILE = "map/table2.json"
+SPEED_PAGE = ROOT / "docs" / "guides" / "detection.md"
+SPEED_RECORD = "bench-engines"
+SPEED_BEGIN = "<!-- results.py: speed begin -->"
+SPEED_END = "<!-- results.py: speed end -->"
+# benchmarks that also write a benchmark.json: recorded as a ``benchmark`` record
+BENCH_REPORTS = {"bench_engines": ROOT / "runs" / "bench-engines" / "benchmark.json"}
 
 
 # ---- records --------------------------------------------------------------------------------
@@ -123,12 +133,18 @@ def _relative(path: Path) -> str:
 
 
 def bench_record(module: str, order: int = 200) -> dict[str, Any]:
-    """Run ``python -m benchmarks MODULE`` and record what it printed."""
+    """Run ``python -m benchmarks MODULE`` and record what it printed (or, for a module of
+    :data:`BENCH_REPORTS`, the ``benchmark.json`` it wrote)."""
     command = [sys.executable, "-m", "benchmarks", module]
     load_before = os.getloadavg()[0]
+    started = dt.datetime.now().timestamp()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{module} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    report = BENCH_REPORTS.get(module)
+    if report is not None and report.is_file() and report.stat().st_mtime >= started:
+        return benchmark_record(report, module.replace("_", "-"), f"make bench: {module}",
+                                f"python -m benchmarks {module}", order)  # fmt: skip
     return {
         "id": module.replace("_", "-"), "kind": "bench", "order": order,
         "title": f"make bench: {module}", "command": f"python -m benchmarks {module}",
@@ -136,6 +152,28 @@ def bench_record(module: str, order: int = 200) -> dict[str, Any]:
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "output": done.stdout.strip(),
     }  # fmt: skip
+
+
+def benchmark_record(
+    report: Path, record_id: str, title: str, command: str, order: int = 30
+) -> dict[str, Any]:
+    """A ``benchmark`` record of a ``benchmark.json`` written by ``yof-darknet benchmark``."""
+    data = json.loads(report.read_text())
+    load = data["load"]
+    return {
+        "id": record_id, "kind": "benchmark", "order": order, "title": title, "command": command,
+        "machine": data["machine"], "date": data["date"], "commit": commit(),
+        "load_average": [round(load["before"], 2), round(load["after"], 2)], "report": data,
+    }  # fmt: skip
+
+
+def benchmark_markdown(record: dict[str, Any]) -> str:
+    """A ``benchmark`` record's table, as ``yof-darknet benchmark`` prints it."""
+    from yof_darknet.benchmark.report import Report, RowResult, render_markdown
+
+    data = dict(record["report"])
+    data["rows"] = [RowResult(**row) for row in data["rows"]]
+    return render_markdown(Report(**data))
 
 
 # ---- rendering ------------------------------------------------------------------------------
@@ -220,6 +258,9 @@ def render_page(records: list[dict[str, Any]]) -> str:
             out += ["", *_table2_markdown(r["table2"])]
         elif r["kind"] == "table":
             out += ["", r["markdown"].rstrip()]
+        elif r["kind"] == "benchmark":
+            table = benchmark_markdown(r).split("\n", 1)[1]  # its title is the record's
+            out += ["", table.replace("\n# ", "\n### ").rstrip()]
         else:
             out += ["", "```text", r["output"], "```"]
     return "\n".join(out) + "\n"
@@ -252,11 +293,31 @@ def render_readme_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str) -> str:
-    start, end = text.find(BEGIN), text.find(END)
+def render_speed_block(records: list[dict[str, Any]]) -> str:
+    """The detection guide's speed table: the ``bench-engines`` record, with how it was made."""
+    by_id = {r["id"]: r for r in records}
+    lines = [SPEED_BEGIN]
+    r = by_id.get(SPEED_RECORD)
+    if r is None:
+        lines.append(f"No `{SPEED_RECORD}` record yet: run `python scripts/results.py bench "
+                     "bench_engines`.")  # fmt: skip
+    else:
+        table = benchmark_markdown(r) if r["kind"] == "benchmark" else r["markdown"]
+        if r["kind"] == "benchmark":
+            table = table.split("\n", 1)[1].lstrip("\n")  # the page has its own heading
+        lines += [table.rstrip(), "", f"Made by `{r['command']}` on {r['machine']}, {r['date']} "
+                  f"([record](../results.md#{r['id']}))."]  # fmt: skip
+        if r.get("summary"):
+            lines += ["", r["summary"]]
+    lines.append(SPEED_END)
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str, begin: str = BEGIN, end_marker: str = END) -> str:
+    start, end = text.find(begin), text.find(end_marker)
     if start < 0 or end < start:
-        raise SystemExit(f"{README}: no '{BEGIN}' ... '{END}' block for Table II")
-    return text[:start] + block + text[end + len(END) :]
+        raise SystemExit(f"no '{begin}' ... '{end_marker}' block to replace")
+    return text[:start] + block + text[end + len(end_marker) :]
 
 
 def render(check: bool) -> int:
@@ -264,6 +325,9 @@ def render(check: bool) -> int:
     wanted = {
         PAGE: render_page(records),
         README: replace_block(README.read_text(), render_readme_table(records)),
+        SPEED_PAGE: replace_block(
+            SPEED_PAGE.read_text(), render_speed_block(records), SPEED_BEGIN, SPEED_END
+        ),
     }
     stale = [p for p, text in wanted.items() if not p.is_file() or p.read_text() != text]
     if check:
@@ -292,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     rr.add_argument("--command", required=True, help="the command that made the run")
     b = sub.add_parser("bench", help="re-run benchmark modules and record their output")
     b.add_argument("modules", nargs="+")
+    bm = sub.add_parser("benchmark", help="record a benchmark.json of yof-darknet benchmark")
+    bm.add_argument("report", type=Path)
+    bm.add_argument("--id", required=True)
+    bm.add_argument("--title", required=True)
+    bm.add_argument("--command", required=True, help="the command that wrote it")
     again = sub.add_parser("rerun", help="run each record's command again and re-read it")
     again.add_argument("ids", nargs="+")
     args = parser.parse_args(argv)
@@ -305,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
             if key in old:
                 record[key] = old[key]
         print(f"wrote {write_record(record).relative_to(ROOT)}")
+    elif args.action == "benchmark":
+        record = benchmark_record(args.report, args.id, args.title, args.command)
+        print(f"wrote {write_record(record).relative_to(ROOT)}")
     elif args.action == "bench":
         for module in args.modules:
             print(f"wrote {write_record(bench_record(module)).relative_to(ROOT)}")
@@ -312,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         records = {r["id"]: r for r in load_records()}
         for record_id in args.ids:
             old = records[record_id]
-            if old["kind"] == "bench":
+            if old["kind"] in ("bench", "benchmark"):
                 record = bench_record(old["command"].split()[-1], old.get("order", 200))
             else:
                 subprocess.run(shlex.split(old["command"]), cwd=ROOT, check=True)

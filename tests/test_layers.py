@@ -16,7 +16,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "yof_darknet"
 LAYERS = (
     (
         "top",
-        {"cli", "pipeline", "doctor", "videoeval", "compare", "archcompare", "hygiene", "__main__"},
+        {
+            "cli",
+            "pipeline",
+            "doctor",
+            "videoeval",
+            "compare",
+            "archcompare",
+            "hygiene",
+            "benchmark",
+            "__main__",
+        },
     ),
     ("stage", {"datasets", "darknet", "evaluate", "infer", "export"}),
     ("bottom", {"formats", "fileio", "owned", "runner", "progress", "cluster", "faces"}),

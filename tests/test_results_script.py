@@ -74,3 +74,35 @@ def test_the_readme_table_has_the_papers_row_and_one_row_per_record():
     paper = rows[1]
     assert paper.startswith("| paper, Table II | 43.23 | 6.91 |") and paper.endswith("**33.93** |")
     assert len(rows) == 2 + len(results.README_RECORDS)
+
+
+def test_a_benchmark_record_renders_the_commands_own_table(tmp_path):
+    """A `benchmark.json` of `yof-darknet benchmark` becomes a record whose table on the page
+    and in the detection guide's speed block is the one the command printed."""
+    from dataclasses import asdict
+
+    from yof_darknet.benchmark.report import Report, RowResult, render_markdown
+
+    row = RowResult(
+        engine="ort-int8", runs="ONNX Runtime", precision="int8", size=416, median_ms=12.5,
+        p95_ms=14.0, pre_ms=1.9, forward_ms=9.0, post_ms=1.5, fps=80.0, cpu_ms=21.0,
+        forward_cpu_ms=17.7, memory_mib=40.0, gmac=2.72, share_wall=0.8, share_cpu=0.86,
+        others=0.01, quiet_frames=40, quiet_median_ms=12.5, map=0.5, face_ap=None,
+    )  # fmt: skip
+    report = Report(
+        model={"cfg": "y.cfg", "weights": "y.weights", "data": ""}, machine="AMD EPYC; 2 CPU(s)",
+        flags=["avx2"], threads=2, date="2026-12-07 21:00 UTC", rounds=40, frames="8 frames",
+        peaks={"int8": {"mac_per_cpu_s": 1.8e11, "mac_per_s": 3.6e11, "ceiling": 3.6e11,
+                        "size": 1024}},
+        load={"median": 0.01, "max": 0.04, "before": 0.3, "after": 0.4}, rows=[row],
+        ratios=["416: ort-int8 is 2.00x OpenCV DNN"],
+    )  # fmt: skip
+    path = tmp_path / "benchmark.json"
+    path.write_text(json.dumps(asdict(report)))
+    record = results.benchmark_record(path, "bench-engines", "make bench", "make bench")
+    assert record["kind"] == "benchmark" and record["load_average"] == [0.3, 0.4]
+    table_row = next(line for line in render_markdown(report).splitlines() if "ort-int8 |" in line)
+    assert table_row in results.render_page([record])
+    block = results.render_speed_block([record])
+    assert block.startswith(results.SPEED_BEGIN) and block.endswith(results.SPEED_END)
+    assert table_row in block and "`make bench`" in block

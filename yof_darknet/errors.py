@@ -29,3 +29,7 @@ class ClusterError(YofError):
 
 class ExportError(YofError):
     """A Darknet model cannot be converted (layer not supported, weights of another cfg...)."""
+
+
+class BenchmarkError(YofError):
+    """A benchmark cannot run as asked (an engine not installed, a size not a multiple of 32...)."""

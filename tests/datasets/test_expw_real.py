@@ -56,8 +56,9 @@ def _convert(out: Path, *options: str) -> dict:
 
 
 def _written(out: Path) -> dict[str, list[str]]:
-    """Image name -> label lines of every image the conversion listed (train and test)."""
-    listed = (out / "train.txt").read_text().split() + (out / "test.txt").read_text().split()
+    """Image name -> label lines of every image the conversion listed (train, val and test)."""
+    lists = [out / f"{name}.txt" for name in ("train", "val", "test")]
+    listed = [line for path in lists if path.exists() for line in path.read_text().split()]
     return {Path(p).name: Path(p).with_suffix(".txt").read_text().splitlines() for p in listed}
 
 

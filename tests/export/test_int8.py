@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 
 import numpy as np
@@ -61,25 +62,50 @@ def test_int8_outputs_follow_fp32(exported, tiny_model: TinyModel):
     assert np.abs(a - b).mean() < 0.01
 
 
-def test_onnx_runtime_fuses_the_int8_model(exported, tmp_path: Path):
-    """What ONNX Runtime runs after its graph optimisations (saved with
-    ``optimized_model_filepath``): every convolution an int8 QLinearConv with its LeakyRelu
-    fused as QLinearLeakyRelu, one QuantizeLinear at the input and one DequantizeLinear per head
-    output, no fp32 Conv left (an unfused QDQ graph runs far slower)."""
-    import collections
-
+def _optimized_ops(model: Path, tmp_path: Path) -> collections.Counter:
+    """Op counts of what ONNX Runtime runs after its graph optimisations (saved with
+    ``optimized_model_filepath``), with the optimizers ``OrtEngine`` disables for int8."""
     import onnx
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(str(exported["int8"]), options, providers=["CPUExecutionProvider"])
-    ops = collections.Counter(
+    options.optimized_model_filepath = str(tmp_path / f"optimized-{model.name}")
+    ort.InferenceSession(
+        str(model), options, providers=["CPUExecutionProvider"],
+        disabled_optimizers=["QDQPropagationTransformer"],
+    )  # fmt: skip
+    return collections.Counter(
         n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node
     )
+
+
+def test_onnx_runtime_fuses_the_int8_model(exported, tmp_path: Path):
+    """Every convolution but the first an int8 QLinearConv with its LeakyRelu fused as
+    QLinearLeakyRelu; the first block fp32 (conv + leaky fused as FusedConv, the maxpool), then
+    one QuantizeLinear, and one DequantizeLinear per head output (an unfused QDQ graph runs far
+    slower)."""
+    import onnx
+
+    ops = _optimized_ops(exported["int8"], tmp_path)
     fp32 = collections.Counter(n.op_type for n in onnx.load(str(exported["fp32"])).graph.node)
-    assert ops["QLinearConv"] == fp32["Conv"] and "Conv" not in ops
-    assert ops["QLinearLeakyRelu"] == fp32["LeakyRelu"] and "LeakyRelu" not in ops
+    assert ops["QLinearConv"] == fp32["Conv"] - 1 and ops["FusedConv"] == 1
+    assert ops["QLinearLeakyRelu"] == fp32["LeakyRelu"] - 1 and "LeakyRelu" not in ops
     heads = len(read_model_info(exported["int8"]).outputs)
     assert ops["QuantizeLinear"] == 1 and ops["DequantizeLinear"] == heads
+    q = read_model_info(exported["int8"]).quantization
+    assert q["fp32_nodes"] == ["conv_0", "leaky_0", "pool_1"] and q["weight_scales"] == "channel"
+
+
+def test_int8_first_quantizes_every_convolution(tiny_model: TinyModel, tmp_path: Path):
+    """``--int8-first --per-tensor``: the model as before these defaults, every convolution
+    int8, weights with one scale per tensor."""
+    model = tmp_path / "all-int8.onnx"
+    export_model(
+        ExportOptions(tiny_model.cfg, tiny_model.weights, model, int8=True, int8_first=True,
+                      per_tensor=True, calibrate=tiny_model.root / "train.txt", images=6)
+    )  # fmt: skip
+    ops = _optimized_ops(model, tmp_path)
+    assert "FusedConv" not in ops and "LeakyRelu" not in ops and ops["QuantizeLinear"] == 1
+    q = read_model_info(model).quantization
+    assert q["fp32_nodes"] == [] and q["weight_scales"] == "tensor"

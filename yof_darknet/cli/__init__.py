@@ -64,6 +64,7 @@ def main() -> None:
 def _register() -> None:
     from yof_darknet.cli import (
         archs,
+        benchmark,
         cascade,
         darknet,
         datasets,
@@ -74,7 +75,8 @@ def _register() -> None:
         video,
     )
 
-    for module in (datasets, darknet, evaluate, infer, export, video, pipeline, cascade, archs):
+    modules = (datasets, darknet, evaluate, infer, export, video, pipeline, cascade, archs)
+    for module in (*modules, benchmark):
         for command in module.COMMANDS:
             main.add_command(command)
 

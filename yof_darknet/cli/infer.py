@@ -11,12 +11,13 @@ from yof_darknet.infer.options import DetectOptions
 
 
 @click.command("detect")
-@click.argument("source")
+@click.argument("sources", metavar="SOURCE...", nargs=-1, required=True)
 @stage_options(DetectOptions)
-def detect(source: str, **given: Any) -> None:
+def detect(sources: tuple[str, ...], **given: Any) -> None:
     """Detect expressions in SOURCE: an image, a folder (recursive), an image list (.txt, as
     darknet's test.txt), a video file, a camera index (0) or a stream URL. Without
-    --show/--save/--json, JSON lines go to stdout."""
+    --show/--save/--json, JSON lines go to stdout. Several videos, cameras or streams run at
+    once (decoding, pre-processing and the network overlapped; JSON lines only)."""
     from yof_darknet.infer.run import run_detect
 
     if (
@@ -27,6 +28,10 @@ def detect(source: str, **given: Any) -> None:
         raise click.UsageError("give --weights and --cfg, or --model, or --cascade")
     if not (given["show"] or given["save"] or given["json"] or given["timeline"]):
         given["json"] = "-"
+    if len(sources) > 1:
+        _detect_streams(sources, given)
+        return
+    source = sources[0]
     options = pick(DetectOptions, given, source=source)
     try:
         summary = run_detect(options)
@@ -64,6 +69,30 @@ def detect(source: str, **given: Any) -> None:
             err=True,
         )
         raise SystemExit(130)
+
+
+def _detect_streams(sources: tuple[str, ...], given: dict[str, Any]) -> None:
+    import numpy as np
+
+    from yof_darknet.infer.streams import run_detect_streams
+
+    stats, engine = run_detect_streams(pick(DetectOptions, given, source=sources[0]), sources)
+    for name, frames, latencies, dropped in zip(
+        sources, stats.frames, stats.latencies, stats.dropped, strict=True
+    ):
+        latency = (
+            f"latency median {1000 * np.median(latencies):.1f} ms, p95 "
+            f"{1000 * np.percentile(latencies, 95):.1f} ms" if latencies else "no frame"
+        )  # fmt: skip
+        click.echo(f"{name}: {frames} frame(s), {latency}"
+                   + (f", {dropped} dropped" if dropped else ""), err=True)  # fmt: skip
+    click.echo(
+        f"detect: {len(sources)} sources, {sum(stats.frames)} frame(s) in {stats.seconds:.1f} s, "
+        f"{stats.fps:.1f} FPS together ({engine})",
+        err=True,
+    )
+    if given["json"] not in (None, "-"):
+        click.echo(f"json: {given['json']}", err=True)
 
 
 COMMANDS: list[click.Command] = [detect]

@@ -47,6 +47,14 @@ class ExportOptions:
         choices=CALIBRATIONS,
     )
     fp32_heads: bool = option(False, "Keep the [yolo] head convolutions in fp32.")
+    int8_first: bool = option(
+        False,
+        "Quantize the first convolution block too [default: it stays fp32: with 3 input "
+        "channels ONNX Runtime's int8 kernel is slower there, and it reads the raw pixels].",
+    )
+    per_tensor: bool = option(
+        False, "One scale per weight tensor [default: one per output channel, same speed]."
+    )
     weight_bits: str = option(
         "auto",
         "int8 weights: 7 bits (reduce_range) unless the CPU has VNNI (avx512_vnni/avx_vnni), "

@@ -191,19 +191,22 @@ def _export_int8(options: ExportOptions, model: onnx.ModelProto, info: ModelInfo
         "calibration_images": len(blobs),
         "calibration_list": Path(options.calibrate).name,
         "weight_bits": 7 if reduce_range else 8,
+        "weight_scales": "tensor" if options.per_tensor else "channel",
         "fp32_nodes": list(info.outputs) if options.fp32_heads else [],
     }
     with tempfile.TemporaryDirectory(prefix="yof-export-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         fp32.write_bytes(model.SerializeToString())
         int8 = Path(tmp) / "int8.onnx"
-        quantize_static_qdq(
+        quantization["fp32_nodes"] = quantize_static_qdq(
             fp32,
             int8,
             blobs,
             input_name=INPUT,
             calibration=options.calibration,
             reduce_range=reduce_range,
+            per_channel=not options.per_tensor,
+            fp32_first=not options.int8_first,
             exclude=quantization["fp32_nodes"],
         )
         quantized = onnx.load(str(int8))

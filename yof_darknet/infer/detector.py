@@ -203,13 +203,35 @@ class Detector:
         rows, placements = self.forward_batch([image_bgr])
         return rows[0], placements[0]
 
-    def forward_batch(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Placement]]:
-        """:meth:`forward` for several images in one network run (a batch)."""
+    def prepare(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Placement]]:
+        """The network input of ``images`` (Darknet's pre-processing, one blob for the batch)
+        and each image's placement in it: the first of :meth:`detect_batch`'s three steps,
+        which a pipeline may run in another thread than the network."""
         blob = np.empty((len(images), 3, self.height, self.width), dtype=np.float32)
         placements = [
             fill_input(_as_bgr(image), blob[i], self.spec.letter_box)
             for i, image in enumerate(images)
         ]
+        return blob, placements
+
+    def finish(
+        self,
+        raws: Sequence[np.ndarray],
+        placements: Sequence[Placement],
+        images_wh: Sequence[tuple[int, int]],
+        thresh: float = 0.25,
+        nms: float = 0.45,
+    ) -> list[list[Detection]]:
+        """Decode + NMS of the network's raw outputs (``engine.run``): the last step."""
+        rows = decode_heads(raws, self.heads, self.width, self.height)
+        return [
+            self.decode(r, p, wh, thresh, nms)
+            for r, p, wh in zip(rows, placements, images_wh, strict=True)
+        ]
+
+    def forward_batch(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Placement]]:
+        """:meth:`forward` for several images in one network run (a batch)."""
+        blob, placements = self.prepare(images)
         raws = self.engine.run(blob)
         return decode_heads(raws, self.heads, self.width, self.height), placements
 
@@ -217,11 +239,9 @@ class Detector:
         self, images: Sequence[np.ndarray], thresh: float = 0.25, nms: float = 0.45
     ) -> list[list[Detection]]:
         """:meth:`detect` of several images, run through the network as one batch."""
-        rows, placements = self.forward_batch(images)
-        return [
-            self.decode(r, p, (image.shape[1], image.shape[0]), thresh, nms)
-            for r, p, image in zip(rows, placements, images, strict=True)
-        ]
+        blob, placements = self.prepare(images)
+        sizes = [(image.shape[1], image.shape[0]) for image in images]
+        return self.finish(self.engine.run(blob), placements, sizes, thresh, nms)
 
     def detect(
         self, image_bgr: np.ndarray, thresh: float = 0.25, nms: float = 0.45

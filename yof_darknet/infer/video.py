@@ -1,6 +1,9 @@
 """Detection on a video file, a camera or a stream: capture, inference and the consumer (drawing,
 window, writers) run in separate threads joined by small queues, as in darknet_video.py, so a
-slow frame never stalls capture.
+slow frame never stalls capture. With a single-stage :class:`Detector` the work of a frame is
+split over the three: the capture thread also pre-processes (Darknet's resize), the inference
+thread only runs the network, and decode + NMS happen in the consumer's thread, so on a video
+file the three overlap and the network is never waiting for the others.
 
 A live source (camera, URL) keeps only the newest captured frame: frames that arrive while the
 network is busy are dropped, so what is shown is never late. A video file is read frame by frame
@@ -97,6 +100,12 @@ def stream_detections(
     an exception in a worker) stops both worker threads. ``batch`` > 1 runs that many frames of
     a video file through the network at once (live sources always run one: the newest)."""
     batch = 1 if live else batch
+    staged = isinstance(detector, Detector)
+
+    def _prepared(image: np.ndarray) -> tuple[np.ndarray, object]:
+        blob, placements = detector.prepare([image])
+        return blob, placements[0]
+
     frames: queue.Queue = queue.Queue(maxsize=1 if live else max(queue_size, batch))
     results: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
@@ -125,13 +134,14 @@ def stream_detections(
                 ok, image = capture.read()
                 if not ok:
                     break
+                item = (index, image, *_prepared(image)) if staged else (index, image)
                 if live:
                     # the only producer: after taking the stale frame out, there is room.
                     with contextlib.suppress(queue.Empty):
                         frames.get_nowait()
-                    frames.put_nowait((index, image))
+                    frames.put_nowait(item)
                 else:
-                    put(frames, (index, image))
+                    put(frames, item)
                 index += 1
         except BaseException as exc:
             errors.append(exc)
@@ -149,7 +159,12 @@ def stream_detections(
                 if not items:
                     break
                 started = time.perf_counter()
-                found = detector.detect_batch([image for _, image in items], thresh, nms)
+                if staged:
+                    blob = np.concatenate([item[2] for item in items])
+                    raws = detector.engine.run(blob)
+                    put(results, (items, raws, (time.perf_counter() - started) / len(items)))
+                    continue
+                found = detector.detect_batch([item[1] for item in items], thresh, nms)
                 seconds = (time.perf_counter() - started) / len(items)
                 for (index, image), detections in zip(items, found, strict=True):
                     put(results, Frame(index, image, detections, seconds))
@@ -166,7 +181,15 @@ def stream_detections(
         worker.start()
     try:
         while (item := get(results)) is not _END:
-            yield item
+            if not staged:
+                yield item
+                continue
+            items, raws, seconds = item
+            sizes = [(image.shape[1], image.shape[0]) for _, image, _, _ in items]
+            placements = [placement for *_, placement in items]
+            found = detector.finish(raws, placements, sizes, thresh, nms)
+            for (index, image, _, _), detections in zip(items, found, strict=True):
+                yield Frame(index, image, detections, seconds)
         if errors:
             raise errors[0]
     finally:
