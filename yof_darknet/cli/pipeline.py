@@ -126,7 +126,7 @@ def reproduce(
     if result.verdict.kind == NOTHING:
         click.secho(
             f"exit code {NOTHING_LEARNED_EXIT}: the model learned nothing; train longer or "
-            "check the learning rate, burn-in and data (docs/h-eval.md)",
+            "check the learning rate, burn-in and data (docs/guides/model-selection.md)",
             fg="red",
             err=True,
         )
