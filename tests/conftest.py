@@ -55,3 +55,13 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, debian_darknet: Pa
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     """The recorded model of the infer and export tests (tests/fixtures/model) and its images."""
     return copy_tiny_model(tmp_path_factory.mktemp("tinymodel"), FIXTURES / "model")
+
+
+@pytest.fixture(scope="session")
+def checkpoint_run(tmp_path_factory: pytest.TempPathFactory, debian_darknet: Path):
+    """A run Debian's darknet trained from iteration 97 to 101 on a dataset with a validation
+    list: real `_100.weights`, `.backup` and `_final.weights`, scored in the background as
+    they were saved. Tests copy it before changing anything."""
+    from tests.support.validation import train_checkpoints
+
+    return train_checkpoints(tmp_path_factory.mktemp("ckpt"), debian_darknet)

@@ -103,6 +103,14 @@ def test_compare_scores_and_times_both_models_on_one_test_list(
     assert result.found["cascade"] == {1: 1, 5: 5}  # the real faces, whatever the classifier
     assert (tmp_path / "cmp" / "single-stage" / "table2.md").is_file()
     assert (tmp_path / "cmp" / "cascade" / "face_accuracy.json").is_file()
+    # the class-agnostic face AP of both, by the same evaluator: in compare.json and .md
+    assert record["face_ap"] == result.face_ap
+    assert all(0.0 <= v <= 1.0 for v in result.face_ap.values() if v is not None)
+    assert None not in result.face_ap.values()
+    assert "| face AP (any class) |" in (tmp_path / "cmp" / "compare.md").read_text()
+    cascade = json.loads((tmp_path / "cmp" / "cascade" / "table2.json").read_text())
+    assert cascade["face_ap"] == result.face_ap["cascade"]
+    assert "Face AP (every class merged" in (tmp_path / "cmp" / "cascade" / "table2.md").read_text()
 
 
 def test_the_classifier_profile_goes_with_the_detector_profile():

@@ -63,12 +63,15 @@ def test_hygiene_on_a_users_dataset_repeats_each_mode_and_resumes(tmp_path, debi
     names = ["sample", "sample-r2", "sample-mask", "sample-mask-r2"]
     raw_test = (tmp_path / "data" / "darknet" / "test.txt").read_text().split()
     faces = sum(len(Path(p).with_suffix(".txt").read_text().splitlines()) for p in raw_test)
-    maps = []
+    maps, face_aps = [], []
     for name in names:
         assert (runs / name / "weights" / "yolov3-tiny_final.weights").is_file(), name
         table = json.loads((runs / name / "map-raw-test" / "table2.json").read_text())
         assert table["ground_truth"] == faces  # every model on the same raw test list
+        # the weights reproduce reports (profile sample: best on the run's validation list)
+        assert "chosen on the validation list" in " ".join(table["selection"])
         maps.append(table["map"])
+        face_aps.append(table["face_ap"])
     stats = json.loads((tmp_path / "data" / "darknet-mask" / "stats.json").read_text())
     assert stats["options"]["unannotated"] == "mask" and stats["options"]["seed"] == 0
     assert (tmp_path / "data" / "darknet-mask" / "test.txt").read_text().count("\n") == 8
@@ -82,6 +85,9 @@ def test_hygiene_on_a_users_dataset_repeats_each_mode_and_resumes(tmp_path, debi
     )
     record = json.loads((runs / "sample-mask" / "hygiene.json").read_text())
     assert record["map"] == {"keep": maps[:2], "mask": maps[2:]} and record["repeats"] == 2
+    assert record["face_ap"] == {"keep": face_aps[:2], "mask": face_aps[2:]}
+    assert all(0.0 <= v <= 1.0 for v in face_aps)
+    assert "| face AP (any class) |" in markdown
 
     again = _hygiene(tmp_path, expw)
     assert again.returncode == 0, again.stderr[-3000:]

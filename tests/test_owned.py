@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,49 @@ def test_a_file_in_the_way_of_the_folder_is_refused(tmp_path):
     (tmp_path / "out").write_text("not a folder")
     with pytest.raises(OutputError, match="is not a folder"), owned.output_lock(tmp_path / "out"):
         pass
+
+
+def test_wait_takes_turns_with_the_holder(tmp_path):
+    """``wait``: a writer that rewrites a file in turn with another waits for it, told who."""
+    target = tmp_path / "results.csv"
+    holder = _hold(target, kind="file", seconds=1.5)
+    told: list[str] = []
+    try:
+        started = time.monotonic()
+        with owned.output_lock(target, folder=False, wait=told.append):
+            waited = time.monotonic() - started  # until the holder's sleep ended
+    finally:
+        _stop(holder)
+    assert told == [told[0]] and f"pid {holder.pid}" in told[0]
+    assert waited > 0.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+_BESIDE = """
+import sys
+from yof_darknet.owned import output_lock
+with output_lock(sys.argv[1], beside=lambda who: print("beside", who, flush=True)):
+    print("in", flush=True)
+"""
+
+
+def test_beside_goes_in_unlocked_saying_so_unless_its_parent_holds_it(tmp_path):
+    """``beside``: a writer whose every write is under a lock of its own (the checkpoint scorer)
+    goes into a held folder; told who holds it, except when that is the run that started it."""
+    out = tmp_path / "out"
+    holder = _hold(out)
+    try:
+        said: list[str] = []
+        refused = pytest.raises(OutputError, match=f"pid {holder.pid}")
+        with owned.output_lock(out, beside=said.append), refused, owned.output_lock(out):
+            pass  # still the holder's: beside never takes it
+        assert len(said) == 1 and f"pid {holder.pid}" in said[0]
+    finally:
+        _stop(holder)
+    with owned.output_lock(out):  # this process holds it; a process it starts goes in quietly
+        child = subprocess.run([sys.executable, "-c", _BESIDE, str(out)], capture_output=True,
+                               text=True, timeout=120, check=True)  # fmt: skip
+    assert child.stdout == "in\n"
+    with owned.output_lock(out, beside=said.append):  # free: taken as usual
+        assert (out / owned.LOCK).exists()
+    assert len(said) == 1

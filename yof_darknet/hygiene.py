@@ -8,7 +8,8 @@ the dataset ``DATA`` and the run ``RUN``: what ``make reproduce`` makes, reused 
 show the run-to-run spread). DATA is ``data/darknet`` for a dataset (``data/sample-darknet``
 on the embedded sample) and RUN the profile's run (``runs/cpu``, ``runs/sample``). The split
 depends only on the seed and the image names, so both modes hold out the same images; every
-model is then scored on the *raw* test list (``DATA/obj.data``, unmasked images, as the paper
+model (the weights ``reproduce`` reports: ``--select``, each run choosing on its own validation
+list) is then scored on the *raw* test list (``DATA/obj.data``, unmasked images, as the paper
 scores), so only the training data differ. A run already trained is reused, and its score too
 when its weights and the scoring options are the ones it was scored with.
 """
@@ -86,6 +87,7 @@ def _scored_key(request: MapOptions) -> dict[str, Any]:
 def score_raw(trained: Trained, raw: Path, base: ReproduceOptions, echo: Echo) -> dict[str, Any]:
     """The run's Table II on the raw test list (``RUN/map-raw-test``), reused when scored so."""
     from yof_darknet.evaluate.run import run_map, write_outputs
+    from yof_darknet.evaluate.selection import score_chosen
     from yof_darknet.evaluate.table import to_json
     from yof_darknet.fileio import atomic_write_text
 
@@ -102,7 +104,10 @@ def score_raw(trained: Trained, raw: Path, base: ReproduceOptions, echo: Echo) -
     except (OSError, ValueError):
         pass
     echo(f"hygiene: scoring {trained.run_dir} on the raw test list {raw}")
-    outcome = run_map(request)
+    if trained.choice is not None:  # the weights reproduce reports (--select), said so
+        outcome = score_chosen(request, trained.choice, trained.run_dir)
+    else:
+        outcome = run_map(request)
     write_outputs(outcome, out)
     atomic_write_text(out / SCORED, json.dumps(key, indent=1) + "\n")
     return to_json(outcome.table)
@@ -123,7 +128,7 @@ def _title(base: ReproduceOptions, repeats: int) -> str:
 def hygiene(base: ReproduceOptions, repeats: int = 1, echo: Echo = print) -> HygieneResult:
     """Train ``keep`` and ``mask`` ``repeats`` times each (runs already trained are reused),
     score every model on the raw test list, write ``RUN-mask/hygiene.{md,json}``."""
-    from yof_darknet.evaluate.sidebyside import side_by_side
+    from yof_darknet.evaluate.sidebyside import face_ap, side_by_side
     from yof_darknet.fileio import atomic_write_text
     from yof_darknet.pipeline import prepare
 
@@ -153,6 +158,8 @@ def hygiene(base: ReproduceOptions, repeats: int = 1, echo: Echo = print) -> Hyg
         "raw_test": str(raw.resolve()),
         "runs": {mode: [str(p) for p in runs[mode]] for mode in MODES},
         "map": {mode: [r["map"] for r in records[mode]] for mode in MODES},
+        # class-agnostic, where map records one (None: not computed, see each table2.json)
+        "face_ap": {mode: [face_ap(r) for r in records[mode]] for mode in MODES},
     }
     atomic_write_text(folder / "hygiene.json", json.dumps(summary, indent=1) + "\n")
     return HygieneResult(records, runs, markdown, folder / "hygiene.md")

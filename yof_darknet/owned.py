@@ -11,7 +11,9 @@
 - ``output_lock`` makes one run at a time the writer of an output folder (or file): a lock
   file in it, held with ``flock`` (released by the system when the process dies, however it
   dies), saying which run holds it. Runs that may share a folder (the shards of a SLURM array,
-  each on its own part) take it shared, and each its own shard exclusively.
+  each on its own part) take it shared, and each its own shard exclusively. A writer that
+  keeps to files it locks one by one (the checkpoint scorer beside a training) may go in
+  ``beside`` the holder; files rewritten by several processes in turn are locked with ``wait``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from glob import escape as glob_escape
 from pathlib import Path
@@ -302,13 +304,25 @@ def _holder(lock: Path) -> str:
         return f"a run that has not said who it is yet (see {lock})"
 
 
-def _acquire(lock: Path, exclusive: bool) -> int | None:
-    """A descriptor of ``lock`` locked as asked, or None when another process holds it. The file
-    is created when missing; a file removed by its last holder meanwhile is not taken."""
+def _held_by_parent(lock: Path) -> bool:
+    """Whether the process that started this one (on this host) holds ``lock``."""
+    host, parent = socket.gethostname(), os.getppid()
+    try:
+        records = [json.loads(line) for line in lock.read_bytes().splitlines() if line.strip()]
+        return any(r["host"] == host and int(r["pid"]) == parent for r in records)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _acquire(lock: Path, exclusive: bool, block: bool = False) -> int | None:
+    """A descriptor of ``lock`` locked as asked, or None when another process holds it (with
+    ``block``: once it lets go). The file is created when missing; a file removed by its last
+    holder meanwhile is not taken."""
     for _ in range(100):
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
         try:
-            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+            fcntl.flock(fd, mode if block else mode | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             return None
@@ -336,9 +350,17 @@ def _release(lock: Path, fd: int) -> None:
         os.close(fd)
 
 
+Holder = Callable[[str], None]  # told who holds a lock (pid, host, start, command)
+
+
 @contextlib.contextmanager
 def _locked(
-    lock: Path, exclusive: bool, shard: tuple[int, int] | None, what: str
+    lock: Path,
+    exclusive: bool,
+    shard: tuple[int, int] | None,
+    what: str,
+    wait: Holder | None = None,
+    beside: Holder | None = None,
 ) -> Iterator[None]:
     key = os.path.realpath(lock)
     if _held.get(key):  # this process holds it already (a stage run by another stage)
@@ -350,6 +372,14 @@ def _locked(
         return
     check_writable(lock)
     fd = _acquire(lock, exclusive)
+    if fd is None and beside is not None:  # held: go in beside the holder, unlocked
+        if not _held_by_parent(lock):  # the run that started this one needs no telling
+            beside(_holder(lock))
+        yield
+        return
+    if fd is None and wait is not None:
+        wait(_holder(lock))
+        fd = _acquire(lock, exclusive, block=True)
     if fd is None:
         raise OutputError(
             f"{what}: another run is writing there ({_holder(lock)}); two runs into one output "
@@ -378,11 +408,24 @@ def _sweep_locks(lock: Path) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(target: Path, *, folder: bool = True, shard: tuple[int, int] | None = None):
+def output_lock(
+    target: Path,
+    *,
+    folder: bool = True,
+    shard: tuple[int, int] | None = None,
+    wait: Holder | None = None,
+    beside: Holder | None = None,
+):
     """Hold ``target`` (an output folder, created if missing; ``folder=False``: an output file,
     locked through a hidden lock file beside it) for this run, or raise ``OutputError`` naming
     the run that holds it (pid, host, command, start). ``shard``: this run writes only its
     shard of the folder: shards share the folder and each holds its own shard alone.
+
+    ``wait``: when another run holds it, call ``wait`` with who holds it and wait for it to let
+    go instead of raising (runs that rewrite one file in turn). ``beside``: when another run
+    holds it, run the block without the lock, after calling ``beside`` with who holds it
+    (unless the holder is the process that started this one): for a writer whose every write
+    there is under a lock of its own (the checkpoint scorer beside a training).
 
     The lock is ``flock``: the system releases it when the process ends, even by SIGKILL, so
     a killed run never leaves a folder locked. The last holder removes the lock file.
@@ -398,7 +441,7 @@ def output_lock(target: Path, *, folder: bool = True, shard: tuple[int, int] | N
     lock.parent.mkdir(parents=True, exist_ok=True)
     try:
         with contextlib.ExitStack() as stack:
-            stack.enter_context(_locked(lock, shard is None, shard, str(target)))
+            stack.enter_context(_locked(lock, shard is None, shard, str(target), wait, beside))
             if shard is not None:
                 own = lock.with_name(f"{lock.name}.shard-{shard[0]}-of-{shard[1]}")
                 what = f"{target} (shard {shard[0]}/{shard[1]})"

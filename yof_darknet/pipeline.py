@@ -2,7 +2,9 @@
 
 sample (only without dataset paths) → datasets → pretrained weights (none for a profile that
 trains from scratch by design: ``cpu``) → train (cfg of the architecture and profile, anchors
-rule) → map → Table II. Whether the darknet found can train
+rule; checkpoints scored on the validation list as they are saved) → the weights chosen
+(``--select``: best on validation, or final) → map of the test list, once → Table II, face AP
+and the verdict. Whether the darknet found can train
 the architecture is settled first, before any stage runs. The stages are the package's own
 functions, called with the stages' own options dataclasses (the same the ``datasets``,
 ``train`` and ``map`` commands build), so every stage option given to ``reproduce`` reaches its
@@ -20,10 +22,12 @@ from typing import TYPE_CHECKING
 
 from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
-from yof_darknet.errors import DarknetError, EvaluationError
+from yof_darknet.errors import DarknetError, DatasetError, EvaluationError
 from yof_darknet.evaluate.options import MapOptions
 
 if TYPE_CHECKING:
+    from yof_darknet.evaluate.faceap import Verdict
+    from yof_darknet.evaluate.selection import Choice
     from yof_darknet.formats.binary import Darknet
 
 SAMPLE_BANNER = (
@@ -115,6 +119,7 @@ class Trained:
     cfg: Path
     obj_data: Path  # the true-label dataset (for a control too): score on its test list
     minutes: dict[str, float] = field(default_factory=dict)
+    choice: Choice | None = None  # how ``weights`` were chosen (``--select``)
 
 
 @dataclass
@@ -125,6 +130,8 @@ class ReproduceResult:
     table_md: str
     outputs: list[Path]
     minutes: dict[str, float] = field(default_factory=dict)
+    verdict: Verdict | None = None  # what the model learned (None: no face AP)
+    summary: list[str] = field(default_factory=list)  # the validation peak, the choice
     beside: str | None = None  # the recipe and its control side by side, when both are scored
     beside_path: Path | None = None  # where that is written (the control's control.md)
 
@@ -235,12 +242,18 @@ def _train(
     obj_data: Path, weights: Path | None, darknet: Darknet, opts: ReproduceOptions, echo: Echo
 ) -> Path:
     from yof_darknet.darknet.train import newest_weights, train
+    from yof_darknet.darknet.validation import stopped_early
 
     run_dir = opts.run_dir
     final = sorted((run_dir / "weights").glob("*_final.weights"))
     if final:
         echo(f"train: {final[0]} exists, training already finished")
         return final[0]
+    if (why := stopped_early(run_dir)) is not None:
+        echo(f"train: stopped early ({why}); training already finished")
+        newest = newest_weights(run_dir / "weights")
+        assert newest is not None
+        return newest
     resume = newest_weights(run_dir / "weights") is not None if run_dir.is_dir() else False
     echo(f"train: {'resuming' if resume else 'starting'} {run_dir}")
     options = replace(
@@ -256,6 +269,32 @@ def _train(
     if result.interrupted or result.weights is None:
         raise DarknetError(f"{run_dir}: training did not finish; run the same command to resume")
     return result.weights
+
+
+def _choose(run_dir: Path, test_data: Path, opts: ReproduceOptions, echo: Echo) -> Choice:
+    """The weights of Table II: ``--select``, else the profile's default; that default falls
+    back to the final weights when the dataset has no validation list (an explicit ``best``
+    is refused)."""
+    from yof_darknet.darknet.profiles import default_select
+    from yof_darknet.darknet.results import save_results
+    from yof_darknet.evaluate.ap import EvalParams
+    from yof_darknet.evaluate.selection import choose
+    from yof_darknet.formats.objdata import read_obj_data
+
+    params = EvalParams(opts.map.iou_or_default, opts.map.points_or_default)
+    select = opts.map.select or default_select(opts.profile)
+    test_list = read_obj_data(test_data).valid  # its name only: it is read after the choice
+    score = opts.train.score_checkpoints is not False  # `final` scores only for the peak line
+    echo(f"select: {select} ({'--select' if opts.map.select else f'profile {opts.profile}'})")
+    try:
+        choice = choose(run_dir, select, params, test_list=test_list, score=score, echo=echo)
+    except DatasetError as exc:
+        if opts.map.select is not None:
+            raise
+        echo(f"select: {exc}; Table II uses the final weights instead")
+        choice = choose(run_dir, "final", params, test_list=test_list, score=score, echo=echo)
+    save_results(run_dir)
+    return choice
 
 
 def _control(obj_data: Path, opts: ReproduceOptions, echo: Echo) -> Path:
@@ -288,8 +327,9 @@ def _record_control(opts: ReproduceOptions, train_data: Path, true_data: Path) -
 
 
 def prepare(opts: ReproduceOptions, echo: Echo = print) -> Trained:
-    """Every stage but scoring (darknet, sample, datasets, control, weights, train), each
-    skipping the work done; the model and the true-label dataset that scores it."""
+    """Every stage but the scoring of the test list (darknet, sample, datasets, control,
+    weights, train, the choice of the weights on the validation list), each skipping the work
+    done; the chosen model and the true-label dataset that scores it."""
     from yof_darknet.darknet.archs import get_arch, run_arch
     from yof_darknet.formats.binary import check_can_run, find_darknet
     from yof_darknet.formats.cfg import read_cfg
@@ -329,9 +369,12 @@ def prepare(opts: ReproduceOptions, echo: Echo = print) -> Trained:
     lap("datasets")
     weights = _pretrained(opts, echo)
     lap("weights")
-    model = _train(obj_data, weights, darknet, opts, echo)
+    _train(obj_data, weights, darknet, opts, echo)
     lap("train")
-    return Trained(opts.run_dir, model, opts.run_dir / arch.cfg_name, true_data, minutes)
+    choice = _choose(opts.run_dir, true_data, opts, echo)
+    lap("select")
+    cfg = opts.run_dir / arch.cfg_name
+    return Trained(opts.run_dir, choice.weights, cfg, true_data, minutes, choice)
 
 
 def _beside(opts: ReproduceOptions, own: dict, echo: Echo) -> tuple[str, Path] | None:
@@ -373,19 +416,20 @@ def _beside(opts: ReproduceOptions, own: dict, echo: Echo) -> tuple[str, Path] |
 
 def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
     """Run every stage; return the run folder, the model and Table II (markdown)."""
-    from yof_darknet.evaluate.run import run_map, write_outputs
+    from yof_darknet.evaluate.run import write_outputs
+    from yof_darknet.evaluate.selection import score_chosen
     from yof_darknet.evaluate.table import render_markdown, to_json
 
     trained = prepare(opts, echo)
+    assert trained.choice is not None
     clock = time.monotonic()
-    request = replace(
-        opts.map, data=trained.obj_data, weights=trained.weights, cfg=trained.cfg,
-        out=trained.run_dir / "map", darknet=opts.darknet,
-    )  # fmt: skip
-    outcome = run_map(request)
+    request = replace(opts.map, data=trained.obj_data, out=trained.run_dir / "map",
+                      darknet=opts.darknet)  # fmt: skip
+    outcome = score_chosen(request, trained.choice, trained.run_dir)
     outputs = write_outputs(outcome, request.out)
     minutes = {**trained.minutes, "map": (time.monotonic() - clock) / 60}
-    beside = _beside(opts, to_json(outcome.table), echo) or (None, None)
+    beside, beside_path = _beside(opts, to_json(outcome.table), echo) or (None, None)
+    face = outcome.table.face
     return ReproduceResult(
         trained.run_dir,
         trained.weights,
@@ -393,5 +437,8 @@ def reproduce(opts: ReproduceOptions, echo: Echo = print) -> ReproduceResult:
         render_markdown(outcome.table),
         outputs,
         minutes,
-        *beside,
+        verdict=None if face is None else face.verdict,
+        summary=trained.choice.lines(),
+        beside=beside,
+        beside_path=beside_path,
     )

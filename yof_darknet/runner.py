@@ -4,7 +4,8 @@ Three ways, by how long a program runs and who reads its output:
 
 * ``run``: a short run (probes, ``ldd``, ``nvidia-smi``), output captured as text;
 * ``run_logged``: a long run whose whole output goes to a log file (``detector map``/``valid``);
-* ``Streaming``: a long run read as it comes, stdout and stderr on separate pipes (training).
+* ``Streaming``: a long run read as it comes, stdout and stderr on separate pipes (training);
+* ``start_background``: a run at the lowest priority beside another, its output in a log.
 
 The long runs get their own process group, so that stopping them (Ctrl-C, a failure seen in the
 output) stops their children too, and ``OMP_NUM_THREADS`` set to the CPUs the task was given
@@ -75,6 +76,22 @@ def run_logged(args: Sequence[str], cwd: Path, log: Path) -> tuple[int, str]:
             stop_group(process)
             raise
     return code, log.read_text(errors="replace")
+
+
+def start_background(
+    args: Sequence[str], cwd: Path, log: Path, *, nice: bool = True
+) -> subprocess.Popen:
+    """Start ``args`` (at the lowest CPU priority, nice 19, unless ``nice`` is False) in its own
+    process group, its output appended to ``log``; return at once (``stop_group`` ends it)."""
+    with open_output(log, append=True) as sink:
+        return subprocess.Popen(
+            list(args), cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True, env=thread_env(), preexec_fn=_lowest_priority if nice else None,
+        )  # fmt: skip
+
+
+def _lowest_priority() -> None:
+    os.nice(19)
 
 
 def _pump(name: str, pipe: IO[bytes], chunks: queue.Queue) -> None:

@@ -65,8 +65,10 @@ def test_map_comes_from_the_map_path(benchmarked, tiny_model: TinyModel):
     model = out / "models" / "int8-96.onnx"
     expected = run_map(MapOptions(data=tiny_model.data, engine="onnx", model=model))
     assert rows["ort-int8", 96]["map"] == pytest.approx(expected.table.combined.map)
+    assert expected.table.face is not None  # map's class-agnostic face AP, the same number
+    assert rows["ort-int8", 96]["face_ap"] == pytest.approx(expected.table.face.face_ap)
     for row in rows.values():
-        assert 0 <= row["map"] <= 1
+        assert 0 <= row["map"] <= 1 and 0 <= row["face_ap"] <= 1
 
 
 def test_markdown_table_and_plot(benchmarked):

@@ -15,7 +15,9 @@ from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.darknet.profiles import (
     PROFILES,
     SCRATCH_PROFILES,
+    SELECT_DEFAULTS,
     TEMPLATE,
+    default_select,
     generate_cfg,
     profile_settings,
 )
@@ -214,3 +216,11 @@ def test_the_sample_profile_burns_in_longer_on_alexeyabs_darknet():
         text = generate_cfg(7, "sample", flavor=flavor)
         assert "burn_in=100" in text and f"(as {flavor}'s darknet trains it)" in text
     assert profile_settings("paper", flavor="alexeyab") == profile_settings("paper")
+
+
+def test_every_profile_says_which_weights_it_reports() -> None:
+    assert set(SELECT_DEFAULTS) == set(PROFILES)  # a new profile adds its row
+    assert default_select("paper") == "final"  # what the paper did
+    assert default_select("sample") == "best"
+    assert default_select("cpu") == "best"  # from scratch: its peak need not be its end
+    assert set(SELECT_DEFAULTS.values()) <= {"best", "final"}

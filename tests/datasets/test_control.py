@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.classifier import make_split_dataset
-from yof_darknet.datasets.control import write_control
+from yof_darknet.datasets.control import VAL_FOLDER, write_control
 from yof_darknet.errors import DatasetError
 from yof_darknet.fileio import sha256_file
-from yof_darknet.formats.objdata import read_obj_data
+from yof_darknet.formats.objdata import read_obj_data, validation_list
 
 
 def _dataset(root: Path) -> Path:
@@ -87,3 +87,38 @@ def test_a_bad_label_line_is_named_with_its_file_and_line(tmp_path):
     first.write_text(first.read_text() + "9 0.5 0.5 0.1 0.1\n")
     with pytest.raises(DatasetError, match=rf"{first}:2: expected 'class cx cy w h'"):
         write_control(obj, tmp_path / "control")
+
+
+def test_the_control_has_a_validation_list_of_its_own_labels_permuted(tmp_path):
+    """Where the dataset has a validation list (val=), the control gets one too: the same
+    images and boxes, labels permuted across the validation faces, so that it chooses its
+    weights on labels like the ones it was trained on, never on the true ones."""
+    obj = make_split_dataset(tmp_path / "set", count=35)
+    train = (tmp_path / "set" / "train.txt").read_text().splitlines()
+    val = tmp_path / "set" / "val.txt"  # replaces make_dataset's (which overlaps training)
+    val.write_text("".join(f"{p}\n" for p in train[-14:]))
+    (tmp_path / "set" / "train.txt").write_text("".join(f"{p}\n" for p in train[:-14]))
+    before = _hashes(tmp_path / "set")
+    summary = write_control(obj, tmp_path / "control", seed=3)
+    assert _hashes(tmp_path / "set") == before
+
+    control = read_obj_data(summary.obj_data)
+    assert validation_list(control) == tmp_path / "control" / "val.txt"
+    copied = [Path(p) for p in (tmp_path / "control" / "val.txt").read_text().splitlines()]
+    assert [p.name for p in copied] == [Path(p).name for p in train[-14:]]
+    true_faces, control_faces = [], []
+    for original, image in zip(map(Path, train[-14:]), copied, strict=True):
+        assert image.parent == tmp_path / "control" / VAL_FOLDER
+        assert os.path.realpath(image) == os.path.realpath(original)
+        before_rows, after_rows = _labels(original), _labels(image)
+        assert [r[1:] for r in before_rows] == [r[1:] for r in after_rows]  # same boxes
+        true_faces += [r[0] for r in before_rows]
+        control_faces += [r[0] for r in after_rows]
+    assert Counter(control_faces) == Counter(true_faces)
+    assert control_faces != true_faces
+    assert summary.images == 14  # the training images only
+    record = json.loads((tmp_path / "control" / "control.json").read_text())
+    assert record["validation_list"] == str(val)
+    # the test list is still the true one, and no training image is in the validation list
+    assert control.valid == read_obj_data(obj).valid
+    assert not set(copied) & set(control.read_list("train"))

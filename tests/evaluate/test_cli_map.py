@@ -193,3 +193,22 @@ def test_names_path_with_spaces_is_refused_before_darknet_runs(model, dataset, t
     assert result.exit_code == 1
     assert "holds whitespace" in result.stderr and "deletes every space" in result.stderr
     assert not (tmp_path / "darknet-was-called").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--select", "best"], "--select chooses among the checkpoints of a run: add"),
+        (["--checkpoints", "RUN", "--select", "final"], "--select picks the weights of Table II"),
+        (["--checkpoints", "RUN", "--weights", "W"], "--weights cannot apply with --checkpoints"),
+        (["--checkpoints", "RUN", "--from-log", "W"], "--from-log cannot apply with --checkpoints"),
+        (["--checkpoints", "RUN"], "RUN: not a run folder (no obj.data); give runs/NAME"),
+    ],
+)
+def test_checkpoint_refusals(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "RUN").mkdir()
+    (tmp_path / "W").write_bytes(b"")
+    given = [str(tmp_path / a) if a in ("RUN", "W") else a for a in args]
+    result = CliRunner().invoke(main, ["map", *given])
+    assert result.exit_code != 0
+    assert message.replace("RUN", str(tmp_path / "RUN")) in result.output

@@ -85,3 +85,7 @@ def test_detector_map_per_list_with_flags(darknet_fixtures: Path, tmp_path: Path
     assert "(mAP@0.50) = 0.526439" in (out / "map.log").read_text()
     assert (out / "map_expw.log").is_file()
     assert not (out / "confusion_matrix.csv").exists()  # darknet's map gives no detections
+    # ... so the face AP comes from ONNX Runtime detections of the same weights
+    assert data["face"]["source"].startswith("ONNX Runtime detections of the same weights")
+    assert data["face_ap"] == data["face"]["face_ap"]
+    assert "Face AP (every class merged" in result.stderr  # under a --format json table

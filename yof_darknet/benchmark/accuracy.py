@@ -8,8 +8,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yof_darknet.benchmark.rows import Row
+
+if TYPE_CHECKING:
+    from yof_darknet.evaluate.run import MapOutcome
 
 
 @dataclass(frozen=True)
@@ -19,13 +23,11 @@ class Score:
     note: str = ""
 
 
-def _face_ap(outcome) -> float | None:
-    """The face AP of a ``map`` outcome, where the evaluator computes one."""
-    for holder in (outcome.table.combined, outcome.table):
-        value = getattr(holder, "face_ap", None)
-        if value is not None:
-            return float(value)
-    return None
+def _face_ap(outcome: MapOutcome) -> float | None:
+    """The class-agnostic face AP of a ``map`` outcome (Table II's ``face``), where the
+    evaluator computes one."""
+    face = outcome.table.face
+    return None if face is None else float(face.face_ap)
 
 
 def _opencv_cfg(cfg: Path, size: int, folder: Path) -> Path:

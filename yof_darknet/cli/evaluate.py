@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from yof_darknet.cli.params import DARKNET_OPTION, pick, stage_options
 from yof_darknet.evaluate.options import MapOptions
+
+if TYPE_CHECKING:
+    from yof_darknet.evaluate.run import MapOutcome
+    from yof_darknet.evaluate.table import Table2
 
 
 @click.command("map")
@@ -25,9 +29,14 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     confusion_matrix.{csv,png} and pr_curves.png. Per dataset (ExpW, Aff-Wild2, AffectNet,
     RAF-DB, own photos) when test_<dataset>.txt sit beside the test list. With --cross RUN
     (repeated): each model on each of those held-out sets, in OUT/cross.{md,csv,json}.
+    Under the table: the class-agnostic face AP and what the model learned, in words.
+
+    With --checkpoints runs/NAME: every checkpoint of the run scored on the validation list
+    (runs/NAME/checkpoints.csv, weights/ARCH_best.weights); with --data too, Table II of the
+    --select weights on the test list, read once, after the choice.
     """
+    from yof_darknet.errors import EvaluationError
     from yof_darknet.evaluate.run import map_inputs, run_map, write_outputs
-    from yof_darknet.evaluate.table import render
     from yof_darknet.fileio import protected
     from yof_darknet.owned import output_lock
 
@@ -36,11 +45,18 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
         with output_lock(request.out):  # one run at a time writes this folder
             _cross(request)
         return
+    if request.checkpoints is None and request.select is not None:
+        raise EvaluationError(
+            "--select chooses among the checkpoints of a run: add --checkpoints runs/NAME"
+        )
+    if request.checkpoints is not None and request.data is None:
+        _score_checkpoints(request)  # the run's own files only: no Table II, nothing in --out
+        return
     # one run at a time writes this folder, from start to end
     with protected(*map_inputs(request)), output_lock(request.out):
-        outcome = run_map(request)
+        outcome = _checkpoints(request) if request.checkpoints is not None else run_map(request)
         written = write_outputs(outcome, request.out, map_inputs(request))
-    click.echo(render(outcome.table, fmt), nl=False)
+    _print(outcome.table, fmt)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
 
 
@@ -52,6 +68,58 @@ def _cross(request: MapOptions) -> None:
     written = write_cross(table, request.out)
     click.echo(render_cross_markdown(table), nl=False)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+
+
+def _print(table: Table2, fmt: str) -> None:
+    from yof_darknet.evaluate.table import face_lines, render
+
+    click.echo(render(table, fmt), nl=False)
+    if fmt != "md":  # the markdown has them under the table
+        for line in (*face_lines(table), *table.selection):
+            click.echo(line, err=True)
+
+
+def _echo(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _score_checkpoints(request: MapOptions) -> None:
+    """Score the run's checkpoints on the validation list (checkpoints.csv, _best, the
+    validation columns of results.csv) and print them."""
+    from yof_darknet.darknet.results import save_results
+    from yof_darknet.errors import EvaluationError
+    from yof_darknet.evaluate.ap import EvalParams
+    from yof_darknet.evaluate.checkpoints import score_run
+    from yof_darknet.evaluate.selection import render_checkpoints
+
+    run = request.checkpoints
+    assert run is not None
+    if request.select is not None:
+        raise EvaluationError(
+            "--select picks the weights of Table II, scored on the test list: add --data "
+            "obj.data (the dataset's, naming the test list)"
+        )
+    params = EvalParams(request.iou_or_default, request.points_or_default)
+    scoring = score_run(run, params, echo=_echo)
+    save_results(run)
+    click.echo(render_checkpoints(scoring), nl=False)
+
+
+def _checkpoints(request: MapOptions) -> MapOutcome:
+    """Score the run's checkpoints on the validation list, choose the --select weights, and
+    return the Table II outcome of the chosen weights on --data's test list."""
+    from yof_darknet.darknet.results import save_results
+    from yof_darknet.evaluate.ap import EvalParams
+    from yof_darknet.evaluate.selection import choose, score_chosen
+    from yof_darknet.formats.objdata import read_obj_data
+
+    run = request.checkpoints
+    assert run is not None and request.data is not None
+    params = EvalParams(request.iou_or_default, request.points_or_default)
+    test_list = read_obj_data(request.data).valid  # only its name: it is read after the choice
+    choice = choose(run, request.select or "best", params, test_list=test_list, echo=_echo)
+    save_results(run)
+    return score_chosen(request, choice, run)
 
 
 COMMANDS: list[click.Command] = [map_command]

@@ -179,6 +179,8 @@ def stage_options(
         settings: dict[str, Any] = {"help": spec.help, "metavar": spec.metavar}
         if default is MISSING:
             settings.update(type=kind, required=True)
+        elif kind is bool and "/" in spec.flag:  # --x/--no-x: None when neither is given
+            settings.update(default=default)
         elif kind is bool:
             settings.update(is_flag=True, default=bool(default))
         elif spec.multiple:

@@ -23,6 +23,7 @@ from yof_darknet.cli.params import (
 )
 from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
+from yof_darknet.evaluate.faceap import NOTHING
 from yof_darknet.evaluate.options import MapOptions
 
 TRAIN_SHARED = (
@@ -36,8 +37,13 @@ TRAIN_SHARED = (
     "anchors",
     "class_weights",
     "max_loss_rise",
+    "score_checkpoints",
+    "patience",
 )
-MAP_SHARED = ("points", "iou_thresh", "engine")
+MAP_SHARED = ("points", "iou_thresh", "engine", "select")
+# `reproduce` exits with this code when the model learned nothing (it finds no faces): the run
+# went through, its tables are written, but it is not a result (1 is for errors).
+NOTHING_LEARNED_EXIT = 3
 
 
 @click.command("reproduce")
@@ -77,7 +83,9 @@ def reproduce(
 ) -> None:
     """Run every stage (sample, datasets, weights, train with cfg + anchors, map), print Table II.
 
-    Each stage skips the work already done, so running it again resumes.
+    Each stage skips the work already done, so running it again resumes. The last lines say
+    which weights Table II used, the validation curve's peak and what the model learned; exit
+    code 3 when it learned nothing (it finds no faces).
     """
     from yof_darknet.pipeline import ReproduceOptions
     from yof_darknet.pipeline import reproduce as run_pipeline
@@ -109,6 +117,20 @@ def reproduce(
         click.echo(result.beside, nl=False)
         click.echo(f"written to {result.beside_path}")
     click.echo(f"time: {(time.monotonic() - start) / 60:.1f} min ({stages})")
+    for line in result.summary:
+        click.echo(line)
+    if result.verdict is None:
+        click.echo("verdict: none (no face AP: see the line under Table II)")
+        return
+    click.echo(f"verdict: {result.verdict.text}")
+    if result.verdict.kind == NOTHING:
+        click.secho(
+            f"exit code {NOTHING_LEARNED_EXIT}: the model learned nothing; train longer or "
+            "check the learning rate, burn-in and data (docs/guides/model-selection.md)",
+            fg="red",
+            err=True,
+        )
+        raise SystemExit(NOTHING_LEARNED_EXIT)
 
 
 @click.command("hygiene")

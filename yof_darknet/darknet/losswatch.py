@@ -15,9 +15,9 @@ darknet's ``avg loss`` (every flavor: pjreddie, AlexeyAB, hank-ai) is an exponen
   ``WARN_RISE`` for ``SUSTAINED_ITERATIONS`` in a row: the run stops (a "stop" event); limit 0
   never stops (the rise is still reported).
 
-The constants come from real runs (docs/guides/real-training.md, "The loss watch"): healthy runs
-stay below 1.4x their minimum on drawn shapes (every flavor) and below 2.3x on real ExpW faces
-(single bad batches); a run made to explode (Debian's darknet, rate 0.01) passed 10x 14
+The constants come from real runs (docs/guides/real-training.md, "The loss watch"): healthy
+runs stay below 1.4x their minimum on drawn shapes (every flavor) and below 2.3x on real ExpW
+faces (single bad batches); a run made to explode (Debian's darknet, rate 0.01) passed 10x 14
 iterations before its loss reached inf; the run the watch was made for (the sample profile on
 real ExpW faces) went from about 2 to about 220 and back and learned nothing.
 """

@@ -106,9 +106,31 @@ class TrainOptions:
         "pjreddie's darknet, which ignores it.",
     )
 
+    score_checkpoints: bool | None = option(
+        None,
+        "After each weights save, score the new checkpoints on the validation list (obj.data "
+        "val=) in the background at the lowest priority (`map --checkpoints`: checkpoints.csv, "
+        "validation mAP in results.csv/png, weights/ARCH_best.weights); training never waits "
+        "for it, its end waits for the last scoring [default: on when the dataset has a "
+        "validation list].",
+        flag="--score-checkpoints/--no-score-checkpoints",
+    )
+    patience: int | None = option(
+        None,
+        "Stop training (darknet stopped, ARCH_best.weights kept) once N scored checkpoints in a "
+        "row stay below the best validation mAP; a tie restarts the count. Checked at each "
+        "weights save, on the checkpoints scored by then [default: off].",
+        min=1,
+    )
+
     def __post_init__(self) -> None:
         if self.name is not None:
             check_run_name(self.name)
+        if self.patience is not None and self.score_checkpoints is False:
+            raise DarknetError(
+                "--patience judges the validation mAP of scored checkpoints: drop "
+                "--no-score-checkpoints"
+            )
         if self.resume:
             for given, what in (
                 (self.profile, "--profile"),

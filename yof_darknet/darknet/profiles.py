@@ -96,6 +96,25 @@ PROFILES: dict[str, dict[str, int | float | str]] = {
 SCRATCH_PROFILES = frozenset({"cpu"})
 
 
+# Which weights Table II is made with when `reproduce` is not told (--select): the paper kept the
+# final weights; the sample's comes from the checkpoint chosen on its validation list (without
+# one, reproduce falls back to the final weights and says so). A new profile adds its row here;
+# a profile without one gets SELECT_FALLBACK.
+SELECT_DEFAULTS: dict[str, str] = {
+    "paper": "final",
+    "sample": "best",
+    # as the sample's: a short schedule from scratch, whose last checkpoint need not be its
+    # best; reproduce draws it a validation list (--val-per-dataset auto)
+    "cpu": "best",
+}
+SELECT_FALLBACK = "best"
+
+
+def default_select(profile: str) -> str:
+    """``best`` or ``final``: the weights a run of ``profile`` reports by default."""
+    return SELECT_DEFAULTS.get(profile, SELECT_FALLBACK)
+
+
 # Where a profile must differ for one architecture (and why), applied after the profile.
 # From scratch at the sample's learning rate (0.005 after 50 burn-in iterations), AlexeyAB's
 # darknet diverged (loss nan at iterations 40-50) on these three; at 0.001 all five trained

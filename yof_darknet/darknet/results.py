@@ -1,32 +1,51 @@
-"""A run's ``results.csv`` (one row per iteration) and ``results.png`` (loss and mAP curves)."""
+"""A run's ``results.csv`` (one row per iteration) and ``results.png`` (loss and mAP curves).
+
+``val_map`` and ``val_face_ap`` are joined by iteration from the run's ``checkpoints.csv`` (every
+saved weights file scored on the validation list), beside the training's own columns (``map``,
+``loss_rise``); the files are rewritten under a lock of their own (``owned.output_lock`` of
+``results.csv``), since the training and ``map --checkpoints`` both rewrite them, in turn.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.formats.checkpoints import (
+    FILE_NAME,
+    CheckpointRow,
+    read_checkpoints,
+    validation_curve,
+)
 from yof_darknet.formats.trainlog import Record, TrainLine
+from yof_darknet.owned import output_lock
 
 COLUMNS = ("iteration", "loss", "avg_loss", "lr", "seconds", "images", "map", "loss_rise")
+VALIDATION_COLUMNS = ("val_map", "val_face_ap")
 
 
 def _number(value: float) -> str:
     return repr(value) if math.isfinite(value) else str(value)
 
 
-def write_results(path: Path, rows: Sequence[Record]) -> None:
+def write_results(
+    path: Path, rows: Sequence[Record], validation: Mapping[int, CheckpointRow] | None = None
+) -> None:
     """``results.csv``: ``map`` is empty except after iterations where darknet computed one;
     ``loss_rise`` (the loss watch's avg loss / running minimum) is empty where it was not
-    judged (the first iterations of each darknet run)."""
+    judged (the first iterations of each darknet run); ``val_map``/``val_face_ap`` except at
+    iterations whose checkpoint was scored."""
+    validation = validation or {}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow((*COLUMNS, *VALIDATION_COLUMNS))
     for row in rows:
         line = row.line
+        scored = validation.get(line.iteration)
         writer.writerow(
             [
                 line.iteration,
@@ -37,6 +56,8 @@ def write_results(path: Path, rows: Sequence[Record]) -> None:
                 line.images,
                 "" if row.map is None else _number(row.map),
                 "" if row.loss_rise is None else _number(row.loss_rise),
+                "" if scored is None else _number(scored.map),
+                "" if scored is None else _number(scored.face_ap),
             ]
         )
     atomic_write_text(Path(path), out.getvalue())
@@ -69,8 +90,14 @@ def read_results(path: Path) -> list[Record]:
     return rows
 
 
-def plot_results(path: Path, rows: Sequence[Record], title: str = "") -> None:
-    """``results.png``: loss and average loss per iteration, mAP@0.50 on a second axis."""
+def plot_results(
+    path: Path,
+    rows: Sequence[Record],
+    title: str = "",
+    validation: Mapping[int, CheckpointRow] | None = None,
+) -> None:
+    """``results.png``: loss and average loss per iteration; on a second axis darknet's mAP and
+    the validation mAP of every scored checkpoint."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no backend
 
     figure = Figure(figsize=(8, 4.5), dpi=100)
@@ -83,9 +110,14 @@ def plot_results(path: Path, rows: Sequence[Record], title: str = "") -> None:
     axes.grid(alpha=0.3)
     maps = [(row.line.iteration, row.map) for row in rows if row.map is not None]
     handles, labels = axes.get_legend_handles_labels()
-    if maps:
+    if maps or validation:
         right = axes.twinx()
-        right.plot(*zip(*maps, strict=True), "o-", color="tab:red", label="mAP@0.50")
+        if maps:
+            right.plot(*zip(*maps, strict=True), "o-", color="tab:red", label="mAP@0.50")
+        if validation:
+            points = sorted((i, r.map) for i, r in validation.items())
+            right.plot(*zip(*points, strict=True), "s-", color="tab:green",
+                       label="validation mAP (checkpoints)")  # fmt: skip
         right.set_ylabel("mAP@0.50")
         right.set_ylim(0, 1)
         more_handles, more_labels = right.get_legend_handles_labels()
@@ -96,3 +128,16 @@ def plot_results(path: Path, rows: Sequence[Record], title: str = "") -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def save_results(
+    run_dir: Path, rows: Sequence[Record] | None = None, title: str | None = None
+) -> None:
+    """Rewrite the run's ``results.csv`` and ``results.png`` with the validation scores of
+    ``checkpoints.csv`` joined in; ``rows`` None: the rows ``results.csv`` holds now."""
+    run_dir = Path(run_dir)
+    with output_lock(run_dir / "results.csv", folder=False, wait=lambda _: None):
+        records = read_results(run_dir / "results.csv") if rows is None else rows
+        curve = validation_curve(read_checkpoints(run_dir / FILE_NAME))
+        write_results(run_dir / "results.csv", records, curve)
+        plot_results(run_dir / "results.png", records, title or run_dir.name, curve)

@@ -23,9 +23,18 @@ from yof_darknet.darknet.losswatch import LossWatch, fix_settings
 from yof_darknet.darknet.options import DEFAULT_PROFILE, TrainOptions
 from yof_darknet.darknet.process import DarknetDied, LossExploded, stream_training
 from yof_darknet.darknet.profiles import FLAVOR_NOTES, generate_cfg
-from yof_darknet.darknet.results import plot_results, read_results, write_results
+from yof_darknet.darknet.results import read_results, save_results
+from yof_darknet.darknet.validation import (
+    STOPPED,
+    PatienceStop,
+    background_scorer,
+    patience_message,
+    peak_message,
+    wait_for_quiet,
+    write_stopped,
+)
 from yof_darknet.errors import DarknetError
-from yof_darknet.fileio import atomic_write_text, protected
+from yof_darknet.fileio import atomic_write_text, protected, unlink_owned
 from yof_darknet.formats.binary import Darknet, check_can_run, find_darknet
 from yof_darknet.formats.cfg import (
     Section,
@@ -55,6 +64,7 @@ class TrainResult:
     weights: Path | None  # the newest weights saved (largest `seen`): _final when it finished
     iterations: int  # the last iteration darknet printed
     interrupted: bool  # stopped by Ctrl-C
+    stopped: str | None = None  # why --patience stopped it early
 
 
 def train_command(
@@ -86,7 +96,13 @@ def train_command(
 def newest_weights(folder: Path) -> Path | None:
     """The weights darknet saved last in ``folder`` (or ``burn-in/`` in it): the largest ``seen``
     counter wins."""
-    found = [p for p in Path(folder).rglob("*") if p.suffix in (".weights", ".backup")]
+    found = [
+        p
+        for p in Path(folder).rglob("*")
+        if p.suffix in (".weights", ".backup")
+        and not p.name.startswith(".")  # a temporary being written
+        and not p.name.endswith("_best.weights")  # a copy of an earlier checkpoint
+    ]
     if not found:
         return None
     return max(found, key=lambda p: (read_header(p).seen, p.stat().st_mtime_ns))
@@ -208,16 +224,20 @@ _WEIGHTS_NAME_ROOM = len("/_10000000.weights")
 
 
 def check_run_paths(data: Path, backup: Path, cfg_stem: str) -> None:
-    """Refuse, before anything is written, paths darknet cannot use: whitespace in obj.data's
-    paths (its parser deletes it), list lines its shell would interpret
-    (``formats.safenames``) and weight file names longer than its 256-byte buffer."""
-    obj = read_obj_data(data)
+    """Refuse, before anything is written, paths darknet cannot use: whitespace in the paths of
+    the run's obj.data (its parser deletes it), list lines its shell would interpret
+    (``formats.safenames``) and weight file names longer than its 256-byte buffer.
+
+    The lists checked are those the run's obj.data names (``run_obj_data``): the training list
+    and the validation list, never the test list, which training does not read (``map``
+    hands darknet its test images under safe names of its own)."""
+    run = run_obj_data(read_obj_data(data), Path(backup))
     for key in ("train", "valid", "names"):
-        path = getattr(obj, key)
+        path = getattr(run, key)
         if path is not None and (problem := darknet_path_problem(path)):
-            raise DarknetError(f"{data}: {key} = {path}: {problem}")
+            raise DarknetError(f"{data}: {'val' if key == 'valid' else key} = {path}: {problem}")
     for key in ("train", "valid"):  # darknet hands the paths of unloadable images to a shell
-        path = getattr(obj, key)
+        path = getattr(run, key)
         if path is not None and path.is_file():
             check_list_lines(read_list(path), path, error=DarknetError)
     real = Path(os.path.realpath(backup))
@@ -364,11 +384,21 @@ def _train(
     def save() -> None:
         first = rows[0].line.iteration if rows else None
         kept = [r for r in previous if first is None or r.line.iteration < first]
-        write_results(run_dir / "results.csv", kept + rows)
-        plot_results(run_dir / "results.png", kept + rows, f"{run_dir.name} ({darknet.flavor})")
+        save_results(run_dir, kept + rows, f"{run_dir.name} ({darknet.flavor})")
 
-    interrupted = False
+    scorer = background_scorer(run_dir, options.score_checkpoints, options.patience, data)
+
+    def on_save() -> None:
+        save()
+        if scorer is not None:
+            scorer.poke()
+            if options.patience and (why := patience_message(run_dir, options.patience)):
+                wait_for_quiet(backup)  # never stop darknet halfway through a save
+                raise PatienceStop(why)
+
+    interrupted, ended, stopped = False, False, None
     fixes = fix_settings(read_cfg(cfg_path))
+    unlink_owned(run_dir / STOPPED)  # a resumed run is no longer stopped
     sweep_temporaries(run_dir)
     sweep_temporaries(backup)
     try:
@@ -393,18 +423,31 @@ def _train(
                 answer_yes=darknet.asks_yes_to_train_on_cpu,
                 final_weights=phase.backup / f"{phase.cfg.stem}_final.weights",
                 progress=progress,
-                on_save=save,
+                on_save=on_save,
                 watch=LossWatch(options.max_loss_rise, fixes),
             )
             if interrupted:
                 break
             weights = newest_weights(phase.backup)
+        ended = True
     except DarknetDied as exc:
         raise DarknetDied(f"{exc}; {resume_hint(data, run_dir, Path(options.runs))}") from None
+    except PatienceStop as exc:
+        ended, stopped = True, str(exc)
     except LossExploded as exc:
         hint = retry_hint(data, run_dir, Path(options.runs), fixes)
         raise LossExploded(f"{exc}; {hint}") from None
     finally:
+        if scorer is not None and ended and not interrupted:
+            echo("scoring the last checkpoints on the validation list")
+            scorer.finish(echo)
+        elif scorer is not None:
+            scorer.stop()
         save()
     last = rows[-1].line.iteration if rows else 0
-    return TrainResult(run_dir, newest_weights(backup), last, interrupted)
+    if stopped is not None:
+        write_stopped(run_dir, stopped, last)
+        echo(f"stopped early at iteration {last}: {stopped}")
+    if scorer is not None and (peak := peak_message(run_dir)):
+        echo(peak)
+    return TrainResult(run_dir, newest_weights(backup), last, interrupted, stopped)

@@ -14,6 +14,11 @@ there) and writes into ``out``:
   the permuted classes;
 - ``OUT/train.txt`` (the original's lines, re-pointed, repeats of ``--balance`` included),
   ``OUT/obj.names``, ``OUT/obj.data`` whose ``valid=`` is the dataset's own (true) test list;
+- where the dataset has a validation list (``val=``): ``OUT/val.txt`` and ``val=``, its images
+  placed the same way under ``OUT/val-permuted/`` with their labels permuted across the
+  validation faces (a permutation of its own), so that the control chooses its weights
+  (``--select best``) as the recipe does, on labels like the ones it learned, never on the true
+  ones;
 - ``OUT/control.json``: the seed, the source, the faces per class and how many moved class.
 
 Re-running rewrites the same files (the permutation depends only on the seed and the labels).
@@ -30,11 +35,14 @@ import numpy as np
 
 from yof_darknet.errors import DatasetError
 from yof_darknet.fileio import atomic_write_text, place_image, protected, read_lines
+from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.labels import check_label_path, darknet_path_problem
-from yof_darknet.formats.objdata import ObjData, obj_data_text, read_obj_data
+from yof_darknet.formats.objdata import VAL_KEY, ObjData, obj_data_text, read_obj_data
 from yof_darknet.owned import ensure_real_folder
 
 CONTROL_RECORD = "control.json"
+VAL_STREAM = 1  # the validation faces' permutation: default_rng((seed, VAL_STREAM))
+VAL_FOLDER = "val-permuted"  # apart: an image in both lists keeps its training labels
 
 
 @dataclass(frozen=True)
@@ -53,25 +61,36 @@ def _image_lines(obj: ObjData, base: Path) -> list[Path]:
     return listed
 
 
-def _target(image: Path, root: Path, out: Path, obj: ObjData) -> Path:
+def _val_lines(obj: ObjData, base: Path) -> tuple[Path, list[Path]] | None:
+    """The validation list (obj.data ``val=``) and its images; None without one."""
+    value = obj.extra.get(VAL_KEY)
+    if not value:
+        return None
+    path = Path(value) if Path(value).is_absolute() else base / value
+    if not path.is_file():
+        raise DatasetError(f"{obj.source}: val = {value}: validation list not found")
+    return path, [p if p.is_absolute() else base / p for p in map(Path, read_list(path))]
+
+
+def _target(image: Path, root: Path, out: Path, listing: Path) -> Path:
     """Where the control lists ``image``: the same path under ``out`` as under ``root``."""
     try:
         relative = Path(os.path.abspath(image)).relative_to(root)
     except ValueError:
         raise DatasetError(
-            f"{obj.train}: {image} lies outside the dataset folder {root}; the control copies "
+            f"{listing}: {image} lies outside the dataset folder {root}; the control copies "
             "the layout of `yof-darknet datasets` (images under the folder of obj.data)"
         ) from None
     return out / relative
 
 
-def _read_faces(images: list[Path], classes: int) -> list[list[list[str]]]:
+def _read_faces(images: list[Path], classes: int, listing: Path) -> list[list[list[str]]]:
     """The label lines of each image, split into fields (validated: class within range)."""
     faces = []
     for image in images:
         label = check_label_path(image)
         if not label.is_file():
-            raise DatasetError(f"{label}: label of {image} not found (listed in the train list)")
+            raise DatasetError(f"{label}: label of {image} not found (listed in {listing})")
         rows = [line.split() for line in read_lines(label)]
         for number, row in enumerate(rows, start=1):
             if len(row) != 5 or not row[0].isdigit() or not 0 <= int(row[0]) < classes:
@@ -80,6 +99,32 @@ def _read_faces(images: list[Path], classes: int) -> list[list[list[str]]]:
                 )
         faces.append(rows)
     return faces
+
+
+def _permuted_copy(
+    listing: Path,
+    listed: list[Path],
+    paths: tuple[Path, Path, int],
+    seed: int | tuple[int, int],
+) -> tuple[dict[Path, Path], np.ndarray, np.ndarray]:
+    """Place the images ``listed`` by ``listing`` under ``out`` (``paths``: the dataset's
+    folder, ``out``, the class count) with their labels' classes permuted across all their
+    faces (seeded); where each went, the labels and the permuted labels."""
+    root, out, classes = paths
+    images = list(dict.fromkeys(listed))
+    faces = _read_faces(images, classes, listing)
+    labels = np.array([int(row[0]) for rows in faces for row in rows], dtype=int)
+    permuted = np.random.default_rng(seed).permutation(labels)
+    targets = {image: _target(image, root, out, listing) for image in images}
+    at = 0
+    for image, rows in zip(images, faces, strict=True):
+        target = targets[image]
+        check_label_path(target)
+        place_image(Path(os.path.realpath(image)), target)
+        lines = [" ".join([str(permuted[at + i]), *row[1:]]) for i, row in enumerate(rows)]
+        at += len(rows)
+        atomic_write_text(target.with_suffix(".txt"), "".join(f"{x}\n" for x in lines))
+    return targets, labels, permuted
 
 
 def write_control(obj_data: Path, out: Path, seed: int = 0) -> ControlSummary:
@@ -94,30 +139,31 @@ def write_control(obj_data: Path, out: Path, seed: int = 0) -> ControlSummary:
     problem = darknet_path_problem(out)
     if problem is not None:
         raise DatasetError(f"{out}: {problem}")
-    listed = _image_lines(obj, Path(obj_data).resolve().parent)
-    images = list(dict.fromkeys(listed))
+    base = Path(obj_data).resolve().parent
+    listed = _image_lines(obj, base)
+    validation = _val_lines(obj, base)
     with protected(root):
-        faces = _read_faces(images, obj.classes)
-        labels = np.array([int(row[0]) for rows in faces for row in rows], dtype=int)
-        permuted = np.random.default_rng(seed).permutation(labels)
-        targets = {image: _target(image, root, out, obj) for image in images}
-        at = 0
-        for image, rows in zip(images, faces, strict=True):
-            target = targets[image]
-            check_label_path(target)
-            place_image(Path(os.path.realpath(image)), target)
-            lines = [" ".join([str(permuted[at + i]), *row[1:]]) for i, row in enumerate(rows)]
-            at += len(rows)
-            atomic_write_text(target.with_suffix(".txt"), "".join(f"{x}\n" for x in lines))
+        paths = (root, out, obj.classes)
+        targets, labels, permuted = _permuted_copy(obj.train, listed, paths, seed)
+        if validation is not None:  # its own permutation: each list keeps its class counts
+            val_seed = (seed, VAL_STREAM)
+            val_paths = (root, out / VAL_FOLDER, obj.classes)
+            val_targets, *_ = _permuted_copy(*validation, val_paths, val_seed)
     train = out / "train.txt"
     atomic_write_text(train, "".join(f"{targets[image]}\n" for image in listed))
+    extra = {}
+    if validation is not None:
+        val = out / "val.txt"
+        atomic_write_text(val, "".join(f"{val_targets[image]}\n" for image in validation[1]))
+        extra[VAL_KEY] = str(val)
     names = out / "obj.names"
     atomic_write_text(names, "".join(f"{name}\n" for name in obj.read_names()))
-    control = ObjData(obj.classes, train, obj.valid, names, ensure_real_folder(out / "backup"))
+    backup = ensure_real_folder(out / "backup")
+    control = ObjData(obj.classes, train, obj.valid, names, backup, extra)
     atomic_write_text(out / "obj.data", obj_data_text(control))
     counts = np.bincount(labels, minlength=obj.classes)
     summary = ControlSummary(
-        out / "obj.data", len(images), int(labels.size), int((labels != permuted).sum())
+        out / "obj.data", len(targets), int(labels.size), int((labels != permuted).sum())
     )
     record = {
         "control": "expression labels permuted across the training faces",
@@ -128,6 +174,7 @@ def write_control(obj_data: Path, out: Path, seed: int = 0) -> ControlSummary:
         "faces_moved_class": summary.moved,
         "faces_per_class": dict(zip(obj.read_names(), counts.tolist(), strict=True)),
         "test_list": str(obj.valid),
+        "validation_list": None if validation is None else str(validation[0]),
     }
     atomic_write_text(out / CONTROL_RECORD, json.dumps(record, indent=1) + "\n")
     return summary

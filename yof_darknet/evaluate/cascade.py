@@ -23,6 +23,7 @@ from yof_darknet.evaluate.run import (
     MAP_THRESH,
     MapOutcome,
     evaluate_all,
+    face_of,
     load_test_set,
 )
 from yof_darknet.evaluate.table import Table2
@@ -147,7 +148,9 @@ def evaluate_cascade(
     )
     combined, per_dataset, scored = evaluate_all(test, dets, params or EvalParams())
     face = getattr(cascade.faces, "threshold", "the detector's threshold")
-    table = Table2(combined, METHOD_CASCADE.format(face=face), None, per_dataset)
+    # the class-agnostic face AP: RetinaFace's boxes, each with its best class score
+    found_faces = face_of(scored, combined)
+    table = Table2(combined, METHOD_CASCADE.format(face=face), None, per_dataset, found_faces)
     return CascadeOutcome(
         MapOutcome(table, scored), face_accuracy(cascade, test.images, test.names)
     )

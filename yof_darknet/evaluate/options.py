@@ -11,6 +11,7 @@ from yof_darknet.options import option
 
 POINTS = (0, 11, 101)
 ENGINES = ("darknet", "python", "onnx")
+SELECTS = ("best", "final")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,22 @@ class MapOptions:
         metavar="RUN|WEIGHTS",
     )
     out: Path = option(Path("map"), "Output folder.", path="any")
+    checkpoints: Path | None = option(
+        None,
+        "A run folder (runs/NAME): score every weights file its training saved on the "
+        "validation list (obj.data val=) with ONNX Runtime and our evaluator, into "
+        "runs/NAME/checkpoints.csv (resumable), results.csv/png and weights/<arch>_best.weights "
+        "(the best validation mAP); with --data, then Table II of the --select weights on the "
+        "test list.",
+        path="dir",
+    )
+    select: str | None = option(
+        None,
+        "Weights for Table II: best (the checkpoint with the best validation mAP, _best) or "
+        "final (the last saved, as the paper did) [default: map --checkpoints: best; "
+        "reproduce: by profile, paper final, sample best].",
+        choices=SELECTS,
+    )
     darknet: Path | None = None  # the shared --darknet option
 
     def __post_init__(self) -> None:
@@ -83,6 +100,17 @@ class MapOptions:
                 "--results",
                 {"--weights": self.weights, "--cfg": self.cfg, "--engine": self.engine},
                 "the detections are read from the files, no network is run",
+            ),
+            (
+                "--checkpoints",
+                {
+                    "--weights": self.weights,
+                    "--cfg": self.cfg,
+                    "--model": self.model,
+                    "--results": self.results,
+                    "--from-log": self.from_log,
+                },
+                "the run's own cfg and checkpoints are scored, and --select picks the weights",
             ),
         ):
             if getattr(self, source[2:].replace("-", "_")) is None:

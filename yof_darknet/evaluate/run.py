@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ import numpy as np
 from yof_darknet.errors import DarknetError, EvaluationError
 from yof_darknet.evaluate.ap import Accumulation, Detections, EvalParams, GroundTruth
 from yof_darknet.evaluate.ap import evaluate as score
+from yof_darknet.evaluate.faceap import FaceCheck, face_check
 from yof_darknet.evaluate.inputs import (
     check_test_images,
     detections_from_objects,
@@ -99,6 +100,9 @@ class MapOutcome:
     scored: Scored | None
 
 
+FACE_BY_ONNX = "ONNX Runtime detections of the same weights: `detector map` prints no detections"
+
+
 @dataclass(frozen=True)
 class TestSet:
     """The test list of an obj.data, its class names and the per-dataset sub-lists."""
@@ -137,6 +141,17 @@ def load_test_set(data: Path) -> TestSet:
             )
         subsets[name] = np.asarray([position[p.resolve()] for p in listed], dtype=np.int64)
     return TestSet(obj, Path(data), names, images, subsets)
+
+
+def load_list(obj: ObjData, obj_path: Path, listing: Path, *, check: bool = True) -> TestSet:
+    """The images of ``listing`` (relative entries: from obj.data's folder) as a set to score,
+    with no per-dataset sub-lists, checked like a test list (``check_test_images``; ``check``
+    False: by the caller, before it scores, since the check reads every image's header)."""
+    names = obj.read_names()
+    images = _resolve([Path(line) for line in read_list(listing)], Path(obj_path).resolve().parent)
+    if check:
+        check_test_images(images, listing)
+    return TestSet(replace(obj, valid=listing), Path(obj_path), names, images, {})
 
 
 def subset(
@@ -215,6 +230,39 @@ def evaluate_all(
         d, g = subset(dets, gts, indices)
         per_dataset[name] = score(d, g, params, test.names)[0]
     return combined, per_dataset, Scored(dets, gts, acc)
+
+
+def face_of(scored: Scored, combined: MapResult, source: str | None = None) -> FaceCheck:
+    """Face AP of what our evaluator scored, beside its expression mAP."""
+    params = EvalParams(combined.iou_thresh, combined.points, combined.conf_thresh)
+    classes = len(combined.classes)
+    return face_check(scored.detections, scored.ground_truth, params, combined.map, classes, source)
+
+
+def _table(
+    combined: MapResult,
+    method: str,
+    flavor: str | None,
+    per_dataset: dict[str, MapResult],
+    scored: Scored,
+) -> MapOutcome:
+    face = face_of(scored, combined)
+    return MapOutcome(Table2(combined, method, flavor, per_dataset, face), scored)
+
+
+def _face_by_onnx(
+    test: TestSet, cfg: Path, weights: Path, params: EvalParams
+) -> tuple[FaceCheck | None, str | None]:
+    """Face AP for Table II made by Darknet's ``detector map``, from ONNX Runtime detections
+    of the same weights (None and why, when they cannot be made)."""
+    from yof_darknet.errors import ExportError, InferenceError
+
+    try:
+        dets, _ = python_detections(test, cfg, weights, "onnx", None)
+    except (ExportError, InferenceError, OSError) as exc:
+        return None, f"`detector map` prints no detections and ONNX Runtime could not run: {exc}"
+    combined, _, scored = evaluate_all(replace(test, subsets={}), dets, params)
+    return face_of(scored, combined, FACE_BY_ONNX), None
 
 
 def _linked_images(folder: Path, images: Sequence[Path], label_fork: str | None) -> list[Path]:
@@ -332,9 +380,12 @@ def _darknet_valid(
         return read_valid_results(results, test.names, linked)
 
 
-def _python_detections(
+def python_detections(
     test: TestSet, cfg: Path | None, weights: Path | None, engine: str, model: Path | None
 ) -> tuple[Detections, str]:
+    """Detections of every image of ``test`` by OpenCV DNN (``engine="python"``) or ONNX
+    Runtime (``"onnx"``: ``model``, or cfg + weights exported), ``detector map``'s thresholds;
+    and the engine's name."""
     from yof_darknet.infer.detector import Detector
 
     detector = Detector(
@@ -377,7 +428,8 @@ def _run_map(request: MapOptions) -> MapOutcome:
         method = METHOD_LOG.format(path=request.from_log)
         if result.iteration is not None:
             method += f", training iteration {result.iteration}"
-        return MapOutcome(Table2(result, method, flavor), None)
+        why = "a `detector map` log holds per-class APs only, no detections to merge"
+        return MapOutcome(Table2(result, method, flavor, face_note=why), None)
     if request.data is None:
         raise EvaluationError("--data obj.data is needed (only --from-log works without it)")
     test = load_test_set(request.data)
@@ -386,12 +438,12 @@ def _run_map(request: MapOptions) -> MapOutcome:
         dets = read_valid_results(request.results, test.names, test.images)
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_RESULTS.format(path=request.results)
-        return MapOutcome(Table2(combined, method, None, per_dataset), scored)
+        return _table(combined, method, None, per_dataset, scored)
     if request.engine == "onnx" and request.model is not None and request.weights is None:
-        dets, engine = _python_detections(test, request.cfg, None, "onnx", request.model)
+        dets, engine = python_detections(test, request.cfg, None, "onnx", request.model)
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
-        return MapOutcome(Table2(combined, method, None, per_dataset), scored)
+        return _table(combined, method, None, per_dataset, scored)
     if request.weights is None:
         raise EvaluationError(
             "no model to score: give --weights WEIGHTS (and --cfg CFG unless the run folder "
@@ -403,12 +455,12 @@ def _run_map(request: MapOptions) -> MapOutcome:
     cfg = find_cfg(request.cfg, request.weights)
     check_model(cfg, request.weights, test)
     if request.engine_or_default in ("python", "onnx"):
-        dets, engine = _python_detections(
+        dets, engine = python_detections(
             test, cfg, request.weights, request.engine_or_default, request.model
         )
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
-        return MapOutcome(Table2(combined, method, None, per_dataset), scored)
+        return _table(combined, method, None, per_dataset, scored)
     from yof_darknet.formats.binary import check_can_run, find_darknet
 
     check_darknet_paths(test)
@@ -420,10 +472,12 @@ def _run_map(request: MapOptions) -> MapOutcome:
     if darknet.has_map:
         combined, per_dataset = _darknet_map(request, test, darknet, cfg, request.weights)
         method = METHOD_MAP.format(flavor=f"{darknet.flavor} {darknet.version}")
-        return MapOutcome(Table2(combined, method, darknet.flavor, per_dataset), None)
+        face, why = _face_by_onnx(test, cfg, request.weights, params)
+        table = Table2(combined, method, darknet.flavor, per_dataset, face, why)
+        return MapOutcome(table, None)
     dets = _darknet_valid(test, darknet, cfg, request.weights, request.out)
     combined, per_dataset, scored = evaluate_all(test, dets, params)
-    return MapOutcome(Table2(combined, METHOD_VALID, darknet.flavor, per_dataset), scored)
+    return _table(combined, METHOD_VALID, darknet.flavor, per_dataset, scored)
 
 
 def write_outputs(outcome: MapOutcome, out: Path, inputs: Sequence[Path | None] = ()) -> list[Path]:

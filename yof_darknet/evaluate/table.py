@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yof_darknet.evaluate.faceap import FaceCheck
 from yof_darknet.expressions import CLASSES, DATASET_TITLES, PAPER_AP, PAPER_MAP
 from yof_darknet.fileio import atomic_write_text
 from yof_darknet.formats.mapresult import MapResult
@@ -22,13 +23,18 @@ class Table2:
     """The combined result, optional per-dataset results, and how the numbers were made.
 
     ``flavor``: the darknet build (``alexeyab``, ``hank-ai``, ``pjreddie``) or ``None``;
-    ``method``: one sentence naming what produced the detections and who scored them.
+    ``method``: one sentence naming what produced the detections and who scored them;
+    ``face``: the class-agnostic face AP and the verdict (None: not computed, ``face_note``
+    says why); ``selection``: lines saying which weights were scored and how they were chosen.
     """
 
     combined: MapResult
     method: str
     flavor: str | None = None
     datasets: Mapping[str, MapResult] = field(default_factory=dict)
+    face: FaceCheck | None = None
+    face_note: str | None = None
+    selection: tuple[str, ...] = ()  # which weights, chosen how (map/reproduce --select)
 
 
 def paper_comparable(result: MapResult) -> bool:
@@ -92,7 +98,7 @@ def render_markdown(table: Table2) -> str:
     (classes other than the paper's: class, AP, counts; the paper is not compared)."""
     result = table.combined
     lines = _paper_rows(result) if paper_comparable(result) else _own_classes(result)
-    lines += ["", f"Numbers: {table.method}"]
+    lines += ["", *face_lines(table), *table.selection, "", f"Numbers: {table.method}"]
     lines.append(
         f"At conf_thresh {result.conf_thresh:.2f}: precision {_pct(result.precision) or 'n/a'} %, "
         f"recall {_pct(result.recall) or 'n/a'} %, TP {result.tp}, FP {result.fp}, "
@@ -127,6 +133,30 @@ def render_markdown(table: Table2) -> str:
     return "\n".join(lines) + "\n"
 
 
+def face_lines(table: Table2) -> list[str]:
+    """The lines under Table II: face AP, the chance level, the verdict."""
+    face = table.face
+    if face is None:
+        return [f"Face AP: not computed ({table.face_note or 'no detections to merge'})."]
+    source = (
+        f" ({face.source}, whose expression mAP is {_pct(face.expression_map)} %)"
+        if face.source
+        else ""
+    )
+    chance = (
+        f" A detector that finds these faces but guesses expressions would score mAP "
+        f"{_pct(face.chance_map)} % (face AP / {face.classes})."
+        if face.classes > 1
+        else ""
+    )
+    return [
+        f"Face AP (every class merged into one face class, same IoU and evaluator){source}: "
+        f"{_pct(face.face_ap)} % (its boxes placed at random: {_pct(face.placed_face_ap)} %)."
+        f"{chance}",
+        f"Verdict: {face.verdict.text}.",
+    ]
+
+
 def render_csv(table: Table2) -> str:
     """One row per (subset, class) plus one mAP row per subset; AP in percent."""
     buffer = io.StringIO()
@@ -156,6 +186,11 @@ def to_json(table: Table2) -> dict[str, Any]:
     """The schema of DESIGN.md: AP and rates as fractions 0..1."""
     data: dict[str, Any] = {"flavor": table.flavor, "method": table.method}
     data.update(table.combined.to_dict())
+    data["face_ap"] = None if table.face is None else table.face.face_ap
+    data["face"] = None if table.face is None else table.face.to_dict()
+    if table.face is None:
+        data["face_note"] = table.face_note
+    data["selection"] = list(table.selection)
     data["paper"] = (
         {
             "map": round(PAPER_MAP / 100, 6),

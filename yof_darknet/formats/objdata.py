@@ -100,3 +100,37 @@ def obj_data_text(data: ObjData) -> str:
 def write_obj_data(path: Path, data: ObjData) -> None:
     """Write ``obj.data`` atomically (see ``obj_data_text``)."""
     atomic_write_text(Path(path), obj_data_text(data))
+
+
+VAL_KEY = "val"  # the validation list `datasets` writes beside train.txt/test.txt
+RERUN_DATASETS = (
+    "re-run `yof-darknet datasets` (it writes val.txt and val= into obj.data), then train"
+)
+
+
+def validation_list(data: ObjData, test_list: Path | None = None) -> Path:
+    """The validation list of an obj.data: its ``val=`` key, else its ``valid=`` when that is
+    neither ``test_list`` nor the ``test.txt`` beside the train list (and one of them exists);
+    raise ``DatasetError`` when there is none (choosing weights on a test list flatters it)."""
+    where = data.source or "obj.data"
+    value = data.extra.get(VAL_KEY)
+    if value:
+        path = Path(value)
+        if not path.is_absolute() and data.source is not None:
+            path = (data.source.parent / path).resolve()
+        if not path.is_file():
+            raise DatasetError(f"{where}: val = {value}: validation list not found; "
+                               f"{RERUN_DATASETS}")  # fmt: skip
+        return path
+    tests = {
+        os.path.realpath(p)
+        for p in (test_list, data.train.parent / "test.txt")
+        if p is not None and p.exists()
+    }
+    valid = data.valid
+    if valid is not None and valid.is_file() and tests and os.path.realpath(valid) not in tests:
+        return valid
+    raise DatasetError(
+        f"{where}: no validation list (no val= line, and valid= is a test list or unknown): "
+        f"{RERUN_DATASETS}"
+    )

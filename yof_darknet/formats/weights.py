@@ -53,7 +53,14 @@ def read_header(path: Path) -> WeightsHeader:
         raise DarknetError(f"{path}: weights file not found")
     with path.open("rb") as handle:
         head = handle.read(256)
-    if head.lstrip()[:1] in (b"[", b"#") and b"\0" not in head:
+    return header_of(head, str(path))
+
+
+def header_of(head: bytes, path: str) -> WeightsHeader:
+    """The header at the start of ``head`` (a weights file's first 20 bytes or more), read
+    from ``path``."""
+    start = head[:256]
+    if start.lstrip()[:1] in (b"[", b"#") and b"\0" not in start:
         raise DarknetError(
             f"{path}: a text file (a cfg?), not darknet weights; are --cfg and --weights swapped?"
         )
