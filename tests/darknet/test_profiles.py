@@ -125,11 +125,11 @@ def test_sample_profile_is_applied_verbatim():
 
 
 def test_cpu_profile_is_the_measured_starting_point_on_every_flavor():
-    """The lead's starting point for real faces on 2 CPU cores (160 px, batch 16, rate 0.001,
-    burn-in 200, 1400 iterations, steps at 80 and 90 %), the same for every darknet."""
+    """The recipe measured on real faces on 2 CPU cores (160 px, batch 16, rate 0.002,
+    burn-in 400, 2000 iterations, steps at 80 and 90 %), the same for every darknet."""
     expected = {
         "width": "160", "height": "160", "batch": "16", "subdivisions": "1",
-        "learning_rate": "0.001", "burn_in": "200", "max_batches": "1400", "steps": "1120,1260",
+        "learning_rate": "0.002", "burn_in": "400", "max_batches": "2000", "steps": "1600,1800",
     }  # fmt: skip
     for flavor in (None, "pjreddie", "alexeyab", "hank-ai"):
         settings = profile_settings("cpu", flavor=flavor)
@@ -157,7 +157,7 @@ def test_cpu_profile_on_pjreddies_darknet_says_it_is_much_slower(
         "AVX, much slower than AlexeyAB's (`make darknet` builds it with OpenMP/AVX)"
     ]
     net = parse_cfg((tmp_path / "cpu" / "yolov3-tiny.cfg").read_text())[0].options
-    assert (net["learning_rate"], net["burn_in"], net["subdivisions"]) == ("0.001", "200", "1")
+    assert (net["learning_rate"], net["burn_in"], net["subdivisions"]) == ("0.002", "400", "1")
 
 
 def test_set_overrides_net_and_every_yolo_section():
