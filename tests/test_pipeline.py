@@ -209,7 +209,7 @@ def test_cpu_profile_trains_from_scratch_by_design_and_reaches_table_ii(tmp_path
     assert "cannot download" not in out  # no COCO weights were even asked for
     assert "profile cpu on pjreddie's darknet: it trains, but on one core" in out
     cfg = (tmp_path / "runs" / "cpu" / "yolov3-tiny.cfg").read_text().splitlines()
-    assert "learning_rate=0.001" in cfg and "burn_in=200" in cfg  # the profile's own values
+    assert "learning_rate=0.002" in cfg and "burn_in=400" in cfg  # the profile's own values
     assert "width=64" in cfg  # --set on top of it
     table = json.loads((tmp_path / "runs" / "cpu" / "map" / "table2.json").read_text())
     assert set(table["datasets"]) == {"expw"}
@@ -252,7 +252,7 @@ def test_reproduce_trains_and_scores_your_own_classes(tmp_path, debian_darknet):
         tmp_path, "--images", str(photos), "--labels", str(tmp_path / "labels.csv"),
         "--classes", str(tmp_path / "classes.txt"), "--profile", "sample",
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _learned_nothing(done)
     assert (tmp_path / "data" / "darknet" / "obj.names").read_text() == "smiling\nother\n"
     cfg = (tmp_path / "runs" / "sample" / "yolov3-tiny.cfg").read_text()
     assert cfg.count("classes=2") == 2 and cfg.count("filters=21") == 2  # 3 * (5 + 2)

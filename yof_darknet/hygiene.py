@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yof_darknet.errors import DatasetError
+from yof_darknet.fileio import sha256_file
 
 if TYPE_CHECKING:
     from yof_darknet.evaluate.options import MapOptions
@@ -75,13 +75,16 @@ def scored_list_digest(obj_data: Path) -> str:
 
 
 def _scored_key(request: MapOptions) -> dict[str, Any]:
-    """What a score depends on: the scoring options, the weights file, the test list."""
+    (
+        """What a score depends on: the scoring options, the weights' bytes (a re-copied ``_best``
+    keeps its score), the test list."""
+        ""
+    )
     assert request.weights is not None and request.data is not None
     key = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()}
-    stat = os.stat(request.weights)
-    key.update(weights_file=[stat.st_size, stat.st_mtime_ns], test=scored_list_digest(request.data))
+    key.update(weights_file=sha256_file(request.weights), test=scored_list_digest(request.data))
     key.pop("out")
-    return key
+    return json.loads(json.dumps(key))  # as read back: tuples become lists
 
 
 def score_raw(trained: Trained, raw: Path, base: ReproduceOptions, echo: Echo) -> dict[str, Any]:

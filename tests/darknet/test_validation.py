@@ -68,7 +68,7 @@ def test_patience_stops_darknet_and_keeps_the_best(
 ) -> None:
     """A run whose scored checkpoints already show one below the best (iteration 100 at 50 %,
     101 at 20 %: real rows, hand-set values) resumes with --patience 1 at iteration 198:
-    darknet saves at 200, is stopped there instead of training to 210, and `_best` stays the
+    darknet saves at 200, is stopped there instead of training to 400, and `_best` stays the
     checkpoint of iteration 100."""
     runs = tmp_path / "runs"
     run = runs / "tiny"
@@ -80,12 +80,14 @@ def test_patience_stops_darknet_and_keeps_the_best(
     final = run / "weights" / "yolov3-tiny_final.weights"
     set_iterations(final, 198)  # resume from here: darknet saves again at 200
     said: list[str] = []
-    options = TrainOptions(name="tiny", resume=True, max_batches=210, patience=1, runs=runs)
+    options = TrainOptions(name="tiny", resume=True, max_batches=400, patience=1, runs=runs)
     result = train(checkpoint_run.data, options, darknet=probe(debian_darknet), progress=False,
                    echo=said.append)  # fmt: skip
 
     assert result.stopped is not None and result.stopped.startswith("--patience 1:")
-    assert 200 <= result.iterations < 210 and not result.interrupted
+    # the scorer needs a few seconds for checkpoint 200; darknet, 0.01-0.1 s an iteration here:
+    # 400 leaves it a margin on a loaded machine
+    assert 200 <= result.iterations < 400 and not result.interrupted
     assert read_header(final).iterations(2) == 198  # darknet never reached max_batches
     assert (run / "weights" / "yolov3-tiny_200.weights").is_file()
     saved = [p for p in (run / "weights").iterdir() if p.suffix in (".weights", ".backup")]
