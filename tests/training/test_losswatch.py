@@ -177,7 +177,7 @@ def test_the_explosion_printed_by_another_flavor_gives_the_same_events(template)
     [
         ("sample", ["learning_rate=0.001", "burn_in=200", "batch=16", "subdivisions=2"]),
         ("paper", ["learning_rate=0.0002", "burn_in=4000", "batch=128", "subdivisions=32"]),
-        ("cpu", ["learning_rate=0.0002", "burn_in=800", "batch=32", "subdivisions=2"]),
+        ("cpu", ["learning_rate=0.0004", "burn_in=1600", "batch=32", "subdivisions=2"]),
     ],
 )
 def test_the_fix_is_computed_from_the_run_cfg_of_every_profile(profile, expected):
