@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
-from yof_darknet.datasets.sample_affwild2 import Person, SampleVideo, write_video_tree
-from yof_darknet.faces import create_detector
+from yof_darknet.samples.affwild2 import Person, SampleVideo, write_video_tree
+from yof_darknet.tools.faces import create_detector
 
 LENGTHS = (100, 300)
 REPEATS = 2  # best of: other jobs share the machine

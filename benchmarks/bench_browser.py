@@ -29,14 +29,14 @@ import cv2
 import numpy as np
 
 from tests.support.browser import Chromium, find_chromium, write_y4m
-from yof_darknet.darknet.profiles import generate_cfg
-from yof_darknet.datasets.sample_affwild2 import VIDEOS, write_sample_video
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.export.run import ExportOptions, export_model
-from yof_darknet.expressions import CLASSES
 from yof_darknet.infer.detector import Detector
 from yof_darknet.infer.weightsfile import write_random_weights
+from yof_darknet.samples.affwild2 import VIDEOS, write_sample_video
 from yof_darknet.serve.options import ServeOptions
 from yof_darknet.serve.run import start
+from yof_darknet.training.profiles import generate_cfg
 
 SIZE = 416
 FRAME_WH = (640, 480)

@@ -11,14 +11,14 @@ import os
 import tempfile
 from pathlib import Path
 
-from yof_darknet.cluster import available_cpus
-from yof_darknet.compare import FACE_COUNTS, compose_frame, face_photos, time_engines
-from yof_darknet.darknet.classifier import classifier_cfg
-from yof_darknet.darknet.profiles import generate_cfg
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.infer.cascade import Cascade
 from yof_darknet.infer.detector import Detector
 from yof_darknet.infer.weightsfile import write_random_weights
+from yof_darknet.tools.cluster import available_cpus
+from yof_darknet.training.classifier import classifier_cfg
+from yof_darknet.training.profiles import generate_cfg
+from yof_darknet.workflows.compare import FACE_COUNTS, compose_frame, face_photos, time_engines
 
 
 def main() -> None:

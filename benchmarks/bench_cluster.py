@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
-from yof_darknet.datasets.sample_affwild2 import Person, SampleVideo, write_video_tree
+from yof_darknet.samples.affwild2 import Person, SampleVideo, write_video_tree
 
 FRAMES = 120
 DATASET_FRAMES = 2_800_000

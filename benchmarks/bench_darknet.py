@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.darknet.anchors import kmeans_anchors, mean_best_iou
-from yof_darknet.darknet.profiles import TEMPLATE, generate_cfg
 from yof_darknet.formats.cfg import read_cfg
 from yof_darknet.formats.trainlog import LineSplitter, records
 from yof_darknet.formats.weights import partial, weights_bytes
+from yof_darknet.training.anchors import kmeans_anchors, mean_best_iou
+from yof_darknet.training.profiles import TEMPLATE, generate_cfg
 
 BOXES = 100_000
 LOG_COPIES = 50

@@ -21,12 +21,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.cluster import available_cpus
-from yof_darknet.darknet.profiles import generate_cfg
-from yof_darknet.expressions import CLASSES
-from yof_darknet.formats.netinput import darknet_input
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.infer.detector import Detector
 from yof_darknet.infer.weightsfile import write_random_weights
+from yof_darknet.tools.cluster import available_cpus
+from yof_darknet.tools.netinput import darknet_input
+from yof_darknet.training.profiles import generate_cfg
 
 SIZES = (416, 320)
 WARMUP = 5

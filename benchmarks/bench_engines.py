@@ -1,4 +1,4 @@
-"""Engines side by side: ``yof-darknet benchmark`` (yof_darknet/benchmark/) on the paper's
+"""Engines side by side: ``yof-darknet benchmark`` (yof_darknet/workflows/benchmark/) on the paper's
 7-class yolov3-tiny at 416 and 320, every engine installed here (OpenCV DNN, ONNX Runtime fp32
 and int8, int8 with sleeping threads, OpenVINO when installed, CUDA/TensorRT with a GPU), the
 measured fp32 and int8 GEMM peaks of this CPU, and 1, 2 and 4 concurrent streams.
@@ -18,12 +18,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from yof_darknet.benchmark.options import BenchmarkOptions
-from yof_darknet.benchmark.report import render_markdown
-from yof_darknet.benchmark.run import run_benchmark, timing_frames
-from yof_darknet.darknet.profiles import generate_cfg
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.infer.weightsfile import write_random_weights
+from yof_darknet.training.profiles import generate_cfg
+from yof_darknet.workflows.benchmark.options import BenchmarkOptions
+from yof_darknet.workflows.benchmark.report import render_markdown
+from yof_darknet.workflows.benchmark.run import run_benchmark, timing_frames
 
 SAMPLE_RUN = Path("runs/sample")
 SAMPLE_DATA = Path("data/sample-darknet/obj.data")

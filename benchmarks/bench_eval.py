@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.evaluate.ap import (
     Detections,
     EvalParams,
@@ -14,7 +15,6 @@ from yof_darknet.evaluate.ap import (
     match,
     summarize,
 )
-from yof_darknet.expressions import CLASSES
 
 IMAGES = 5_000
 DETECTIONS = 1_000_000

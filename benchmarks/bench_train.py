@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from yof_darknet.darknet.options import TrainOptions
-from yof_darknet.darknet.profiles import profile_settings
-from yof_darknet.darknet.results import read_results
-from yof_darknet.darknet.train import train
 from yof_darknet.datasets.options import DatasetsOptions
-from yof_darknet.formats.binary import Darknet, find_darknet
+from yof_darknet.tools.darknet import Darknet, find_darknet
+from yof_darknet.training.options import TrainOptions
+from yof_darknet.training.profiles import profile_settings
+from yof_darknet.training.results import read_results
+from yof_darknet.training.train import train
 
 ITERATIONS = 5  # per run; the first is left out
 ORDER = ("sample", "cpu", "cpu", "sample")
@@ -36,7 +36,7 @@ def _data(folder: Path) -> tuple[Path, str]:
     if (expw / "label" / "label.lst").is_file():
         what = f"real ExpW faces ({expw})"
     else:
-        from yof_darknet.datasets.sample import write_sample
+        from yof_darknet.samples.write import write_sample
 
         expw = write_sample(folder / "sample", images=200).expw.root
         what = "the embedded sample's drawn faces (no real ExpW slice found)"

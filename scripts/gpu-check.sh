@@ -89,7 +89,7 @@ if [ -n "$expw" ]; then
     real_iterations=${REAL_ITERATIONS:-$(awk -v r="$paper_rate" -v s="$real_seconds" \
         'BEGIN { n = int(r * s / 100) * 100; print (n < 200 ? 200 : n) }')}
     burn_in=$(awk -v n="$real_iterations" 'BEGIN { b = int(n * 1000 / 14000); print (b < 100 ? 100 : b) }')
-    cut=weights/$(.venv/bin/python -c 'import sys; from yof_darknet.darknet.archs import get_arch
+    cut=weights/$(.venv/bin/python -c 'import sys; from yof_darknet.training.archs import get_arch
 print(get_arch(sys.argv[1]).pretrained.cut_name)' "$arch")
     if [ -f "$cut" ]; then start_from=(--weights "$cut"); started="from $cut (COCO)"; else
         start_from=(); started="FROM SCRATCH (no $cut here: \`make weights\` fetches it)"; fi

@@ -1,7 +1,7 @@
 """mkdocs hooks: tables generated from the code at build time, so the docs cannot repeat them.
 
 A page asks for one with a marker line: ``<!-- generated: profiles -->`` (the training profiles
-of ``yof_darknet/darknet/profiles.py``) or ``<!-- generated: make-targets -->`` (every Makefile
+of ``yof_darknet/training/profiles.py``) or ``<!-- generated: make-targets -->`` (every Makefile
 target with its ``##`` comment). An unknown marker fails the build.
 """
 
@@ -21,7 +21,7 @@ def _cell(value: object) -> str:
 
 def profiles_table() -> str:
     """One row per profile, one column per setting any profile sets, then its adjustments."""
-    from yof_darknet.darknet.profiles import ARCH_SETTINGS, FLAVOR_SETTINGS, PROFILES
+    from yof_darknet.training.profiles import ARCH_SETTINGS, FLAVOR_SETTINGS, PROFILES
 
     keys: list[str] = []
     for settings in PROFILES.values():

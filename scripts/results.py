@@ -169,7 +169,7 @@ def benchmark_record(
 
 def benchmark_markdown(record: dict[str, Any]) -> str:
     """A ``benchmark`` record's table, as ``yof-darknet benchmark`` prints it."""
-    from yof_darknet.benchmark.report import Report, RowResult, render_markdown
+    from yof_darknet.workflows.benchmark.report import Report, RowResult, render_markdown
 
     data = dict(record["report"])
     data["rows"] = [RowResult(**row) for row in data["rows"]]

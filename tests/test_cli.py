@@ -14,7 +14,7 @@ from tests.support.darknet import write_weights
 from tests.support.expw import make_expw, tree_digest
 from yof_darknet import __version__
 from yof_darknet.cli import main
-from yof_darknet.errors import DarknetError
+from yof_darknet.core.errors import DarknetError
 from yof_darknet.formats.cfg import parse_setting
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.evaluate.table import Table2, write_table
-from yof_darknet.expressions import CLASSES
 from yof_darknet.formats.mapresult import ClassAP, MapResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_a_benchmark_record_renders_the_commands_own_table(tmp_path):
     and in the detection guide's speed block is the one the command printed."""
     from dataclasses import asdict
 
-    from yof_darknet.benchmark.report import Report, RowResult, render_markdown
+    from yof_darknet.workflows.benchmark.report import Report, RowResult, render_markdown
 
     row = RowResult(
         engine="ort-int8", runs="ONNX Runtime", precision="int8", size=416, median_ms=12.5,

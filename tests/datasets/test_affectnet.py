@@ -14,10 +14,10 @@ from PIL import Image
 
 from tests.support.boxes import parse_line
 from tests.support.expw import tree_digest
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.affectnet import convert_affectnet, find_layout
-from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
 from yof_darknet.datasets.stats import KEPT
-from yof_darknet.errors import DatasetError
+from yof_darknet.samples.affectnet import write_affectnet_sample
 
 # AffectNet's codes, as its README lists them, to our class names (written out here, not
 # taken from the package's map)

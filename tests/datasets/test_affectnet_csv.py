@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.affectnet_csv import header_variant, read_affectnet_csv
 from yof_darknet.datasets.stats import NO_CLASS, ConversionStats
-from yof_darknet.errors import DatasetError
 
 MARKS = ";".join(["12.5"] * 136)
 HEADER = (

@@ -14,6 +14,9 @@ from tests.support.affwild2 import (
     copy_release,
     truth_boxes,
 )
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import AFFWILD2_TO_CLASS
+from yof_darknet.core.owned import LEDGER
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2, parse_shard
 from yof_darknet.datasets.affwild2_files import (
     Annotation,
@@ -23,11 +26,8 @@ from yof_darknet.datasets.affwild2_files import (
 )
 from yof_darknet.datasets.affwild2_video import MANIFEST, assign_faces, folder_name
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import AFFWILD2_TO_CLASS
-from yof_darknet.faces import Face
 from yof_darknet.formats.labels import check_label_path, label_line
-from yof_darknet.owned import LEDGER
+from yof_darknet.tools.faces import Face
 
 HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise"
 LABELS_9001 = [0, 0, 0, 4, 4, 4, 4, 4, -1, -1, -1, 5, 5, 5, 1, 1, 2, 3, 6, 6]

@@ -12,7 +12,7 @@ import pytest
 from tests.support.affwild2 import TruthDetector, copy_release
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
 from yof_darknet.datasets.unannotated import MASK_MARGIN
-from yof_darknet.faces import Face, crop_box
+from yof_darknet.tools.faces import Face, crop_box
 
 EXTRA = (4.0, 4.0, 22.0, 24.0)  # a small face in the corner of the one-person video's frames
 

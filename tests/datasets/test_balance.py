@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.datasets.balance import parse_balance
 from yof_darknet.datasets.build import build_datasets, expw_job
-from yof_darknet.datasets.sample import write_expw_sample
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import CLASSES
+from yof_darknet.samples.write import write_expw_sample
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ from click.testing import CliRunner
 
 from tests.support.expw import make_expw, tree_digest, write_jpeg
 from yof_darknet.cli import main
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import CLASSES
+from yof_darknet.core.fileio import atomic_write_text, place_image
 from yof_darknet.datasets.build import DatasetJob, build_datasets, expw_job
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.split import VAL_OFF
 from yof_darknet.datasets.stats import KEPT, ConversionResult, ConversionStats
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import CLASSES
-from yof_darknet.fileio import atomic_write_text, place_image
 from yof_darknet.formats.labels import label_line
 from yof_darknet.formats.objdata import read_obj_data
 
@@ -398,7 +398,7 @@ def test_a_second_run_into_one_out_is_refused_and_the_first_stays_whole(expw_fix
 
 
 def test_ultralytics_yaml_names_the_same_lists_and_labels_beside_images(tmp_path):
-    from yof_darknet.datasets.sample import write_expw_sample
+    from yof_darknet.samples.write import write_expw_sample
 
     write_expw_sample(tmp_path / "ExpW", images=40)
     out = tmp_path / "data"
@@ -421,7 +421,7 @@ def test_ultralytics_own_checker_loads_it_and_finds_every_label(tmp_path, monkey
     from ultralytics.data.dataset import YOLODataset
     from ultralytics.data.utils import check_det_dataset
 
-    from yof_darknet.datasets.sample import write_expw_sample
+    from yof_darknet.samples.write import write_expw_sample
 
     write_expw_sample(tmp_path / "ExpW", images=40)
     out = tmp_path / "data"
@@ -475,8 +475,8 @@ def test_all_datasets_together_equal_each_alone(dataset_fixtures, tmp_path):
     """Converted together or one by one, each dataset's folder, counts and held-out lists are
     the same (only train.txt, test.txt and val.txt join them); no raw file changes."""
     from tests.support.affwild2 import copy_release
-    from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
-    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+    from yof_darknet.samples.affectnet import write_affectnet_sample
+    from yof_darknet.samples.rafdb import write_rafdb_sample
 
     raw = {"expw": dataset_fixtures / "ExpW", "affwild2": copy_release(dataset_fixtures,
            tmp_path / "raw" / "AffWild2"), "own": tmp_path / "raw" / "own"}  # fmt: skip
@@ -507,8 +507,8 @@ def test_all_datasets_together_equal_each_alone(dataset_fixtures, tmp_path):
 
 def test_a_datasets_own_test_set_is_its_test_list_and_validation_comes_from_training(tmp_path):
     from yof_darknet.datasets.jobs import rafdb_job
-    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
     from yof_darknet.datasets.split import parse_val_size
+    from yof_darknet.samples.rafdb import write_rafdb_sample
 
     info = write_rafdb_sample(tmp_path / "RAF-DB")
     out = tmp_path / "out"

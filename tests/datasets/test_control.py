@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.classifier import make_split_dataset
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.fileio import sha256_file
 from yof_darknet.datasets.control import VAL_FOLDER, write_control
-from yof_darknet.errors import DatasetError
-from yof_darknet.fileio import sha256_file
 from yof_darknet.formats.objdata import read_obj_data, validation_list
 
 

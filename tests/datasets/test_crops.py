@@ -7,8 +7,8 @@ import cv2
 import pytest
 
 from tests.support.classifier import make_split_dataset
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.crops import matching_labels, write_crops
-from yof_darknet.errors import DatasetError
 from yof_darknet.formats.labels import label_path, read_labels
 
 

@@ -11,11 +11,11 @@ import pytest
 
 from tests.support.boxes import parse_line
 from tests.support.expw import make_expw, tree_digest, write_jpeg
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.boxfaces import output_name
 from yof_darknet.datasets.build import build_datasets, expw_job
 from yof_darknet.datasets.expw import convert_expw, find_layout
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
-from yof_darknet.errors import DatasetError
 from yof_darknet.formats.labels import check_label_path
 
 

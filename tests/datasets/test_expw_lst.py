@@ -6,10 +6,10 @@ import pytest
 
 from tests.support.expw import tree_digest
 from tests.support.hostile import jpeg_bytes, real_pixels, write_expw
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.expw import convert_expw
 from yof_darknet.datasets.expw_lst import read_label_lst
 from yof_darknet.datasets.stats import ConversionStats
-from yof_darknet.errors import DatasetError
 
 ROWS = ["a.jpg 0 5 5 40 40 90.0 3", "b.jpg 0 10 10 50 50 80.0 4", "b.jpg 1 5 60 90 50 70.0 0"]
 

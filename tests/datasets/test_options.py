@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.expw import make_expw
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.options import DatasetsOptions
-from yof_darknet.errors import DatasetError
 
 
 @pytest.fixture(scope="module")

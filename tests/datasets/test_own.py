@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from tests.support.boxes import parse_line
 from tests.support.expw import make_expw, tree_digest, write_jpeg
 from yof_darknet.cli import main
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.build import build_datasets, expw_job
 from yof_darknet.datasets.jobs import own_job
 from yof_darknet.datasets.own import convert_own
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
-from yof_darknet.errors import DatasetError
 from yof_darknet.formats.objdata import read_obj_data
 
 

@@ -12,11 +12,11 @@ from PIL import Image
 
 from tests.support.boxes import parse_line
 from tests.support.expw import tree_digest
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.rafdb import convert_rafdb, read_box
-from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
 from yof_darknet.datasets.unannotated import DetectorSettings, UnannotatedOptions
-from yof_darknet.errors import DatasetError
+from yof_darknet.samples.rafdb import write_rafdb_sample
 
 # RAF-DB's README: 1 Surprise, 2 Fear, 3 Disgust, 4 Happiness, 5 Sadness, 6 Anger, 7 Neutral
 CODES = {1: "surprise", 2: "fear", 3: "disgust", 4: "happiness", 5: "sadness", 6: "anger",

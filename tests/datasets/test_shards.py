@@ -22,15 +22,15 @@ from tests.support.affwild2 import (
 )
 from tests.support.expw import tree_digest
 from yof_darknet.cli import main
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
-from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample
 from yof_darknet.datasets.shards import (
     check_shards,
     problems_message,
     record_path,
     run_shard,
 )
-from yof_darknet.errors import DatasetError
+from yof_darknet.samples.affwild2 import write_affwild2_sample
 
 
 def options(shard=None, **given) -> AffWild2Options:

@@ -17,7 +17,7 @@ from tests.support.affwild2 import tree_files
 from tests.support.skips import NO_SLURM
 from tests.support.slurm import Cluster, SlurmUnavailable, start_cluster, stop_cluster
 from yof_darknet.cli import main
-from yof_darknet.datasets.sample_affwild2 import write_affwild2_sample
+from yof_darknet.samples.affwild2 import write_affwild2_sample
 
 TEST_FRAMES = "6"
 # Aff-Wild2 options of the shards and the merge (which refuses shards converted otherwise);

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.expw import convert_expw
 from yof_darknet.datasets.items import Item
-from yof_darknet.datasets.sample import write_expw_sample
 from yof_darknet.datasets.split import (
     FALLBACK_TEST_FRACTION,
     VAL_AUTO,
@@ -19,7 +19,7 @@ from yof_darknet.datasets.split import (
     parse_val_size,
     split_items,
 )
-from yof_darknet.errors import DatasetError
+from yof_darknet.samples.write import write_expw_sample
 
 
 def items(n: int, dataset: str = "expw", group_size: int = 1) -> list[Item]:

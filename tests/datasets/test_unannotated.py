@@ -14,17 +14,17 @@ import pytest
 from tests.support.boxes import iou_xyxy
 from tests.support.expw import tree_digest
 from tests.support.faces import write_group_expw
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.build import build_datasets, expw_job
 from yof_darknet.datasets.expw import convert_expw, detect_expw_shard
-from yof_darknet.datasets.sample import write_expw_sample
 from yof_darknet.datasets.unannotated import (
     CACHE_FOLDER,
     MASK_MARGIN,
     UnannotatedOptions,
     match_faces,
 )
-from yof_darknet.errors import DatasetError
-from yof_darknet.faces import create_detector, crop_box
+from yof_darknet.samples.write import write_expw_sample
+from yof_darknet.tools.faces import create_detector, crop_box
 
 
 def _options(mode: str, **kw) -> UnannotatedOptions:

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from tests.support.affwild2 import TruthDetector, copy_release
 from tests.support.expw import make_expw, tree_digest
 from yof_darknet.cli import main
+from yof_darknet.core.errors import DatasetError, YofError
+from yof_darknet.core.fileio import OutputError
+from yof_darknet.core.owned import LEDGER
 from yof_darknet.datasets.affwild2 import AffWild2Options, convert_affwild2
 from yof_darknet.datasets.build import DatasetJob, build_datasets, expw_job
-from yof_darknet.errors import DatasetError, YofError
-from yof_darknet.fileio import OutputError
-from yof_darknet.owned import LEDGER
 
 ROWS = [f"p{i}.jpg 0 5 5 50 50 {60 + i}.0 {i % 7}" for i in range(6)]
 
@@ -247,8 +247,8 @@ def test_out_linked_to_where_a_linked_video_lives_is_refused(affwild2, dataset_f
 @pytest.mark.parametrize("name", ["affectnet", "rafdb"])
 def test_out_of_a_still_image_dataset_linked_into_its_raw_data_is_refused(tmp_path, name):
     from yof_darknet.datasets.jobs import affectnet_job, rafdb_job
-    from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
-    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
+    from yof_darknet.samples.affectnet import write_affectnet_sample
+    from yof_darknet.samples.rafdb import write_rafdb_sample
 
     raw = tmp_path / name
     (write_affectnet_sample if name == "affectnet" else write_rafdb_sample)(raw)

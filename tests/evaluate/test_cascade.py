@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from yof_darknet.evaluate.cascade import FaceAccuracy, evaluate_cascade, write_cascade_outputs
-from yof_darknet.faces import Face
 from yof_darknet.formats.labels import label_path, read_labels
 from yof_darknet.infer.cascade import Cascade
+from yof_darknet.tools.faces import Face
 
 
 def test_accuracy_by_hand():

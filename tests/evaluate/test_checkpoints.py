@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.audit import opened_files
 from tests.support.validation import TINY, CheckpointRun, set_iterations, start_weights
-from yof_darknet.errors import DatasetError
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.evaluate.ap import EvalParams
 from yof_darknet.evaluate.checkpoints import SCRATCH, Run, keep_best, score_run
 from yof_darknet.evaluate.options import MapOptions
@@ -162,14 +162,14 @@ def test_resumed_scoring_skips_done_checkpoints(relabelled: Path) -> None:
 
 _HOLD = """
 import sys, time
-from yof_darknet.owned import output_lock
+from yof_darknet.core.owned import output_lock
 with output_lock(sys.argv[1]):
     print("holding", flush=True)
     time.sleep(300)
 """
 _TRY = """
 import sys
-from yof_darknet.owned import output_lock
+from yof_darknet.core.owned import output_lock
 with output_lock(sys.argv[1]):
     pass
 """

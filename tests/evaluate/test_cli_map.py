@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from tests.support.darknet import write_weights
 from yof_darknet.cli import main
-from yof_darknet.darknet.profiles import generate_cfg
+from yof_darknet.training.profiles import generate_cfg
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tests.support.expw import tree_digest
 from yof_darknet.cli import main
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
 from yof_darknet.evaluate.cross import find_model
 from yof_darknet.evaluate.options import MapOptions
 

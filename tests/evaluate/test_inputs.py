@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.support.darknet import NAMES
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
 from yof_darknet.evaluate.inputs import check_test_images, load_ground_truth, read_valid_results
 from yof_darknet.formats.labels import label_path
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
 from yof_darknet.evaluate.sidebyside import (
     read_record,
     same_test_list_problem,

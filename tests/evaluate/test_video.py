@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.evaluate import video
 from yof_darknet.evaluate.video import NO_FACE, frame_metrics
 from yof_darknet.evaluate.video_report import OVERALL, render_markdown, write_report
-from yof_darknet.expressions import CLASSES
 
 ANGER, HAPPY, NEUTRAL = (CLASSES.index(n) for n in ("anger", "happiness", "neutral"))
 

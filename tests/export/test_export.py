@@ -22,13 +22,13 @@ from click.testing import CliRunner
 
 from tests.support.model import TinyModel
 from yof_darknet.cli import main
-from yof_darknet.errors import ExportError
+from yof_darknet.core.errors import ExportError
+from yof_darknet.core.fileio import sha256_file
 from yof_darknet.export.run import ExportOptions, detect_bn_flavor, export_model
-from yof_darknet.fileio import sha256_file
-from yof_darknet.formats.netinput import darknet_input
 from yof_darknet.infer.engines import OpenCVEngine, read_model_info
 from yof_darknet.infer.netcfg import opencv_cfg_text
 from yof_darknet.infer.weightsfile import write_random_weights
+from yof_darknet.tools.netinput import darknet_input
 
 # Every layer kind the export knows, at 64x64: mish/swish/logistic/linear/leaky convolutions, a
 # grouped route (CSP-style), a shortcut, the stride-1 size-2 maxpool, upsample, two [yolo] heads.

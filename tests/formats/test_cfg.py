@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from yof_darknet.darknet.profiles import TEMPLATE
-from yof_darknet.errors import DarknetError
+from yof_darknet.core.errors import DarknetError
 from yof_darknet.formats.cfg import (
     apply_setting,
     dump_cfg,
@@ -15,6 +14,7 @@ from yof_darknet.formats.cfg import (
     validate_cfg,
     yolo_heads,
 )
+from yof_darknet.training.profiles import TEMPLATE
 
 
 def test_parsed_cfg_round_trips_and_parse_errors_name_the_line(tmp_path):

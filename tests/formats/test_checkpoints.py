@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
 from yof_darknet.formats.checkpoints import (
     CheckpointRow,
     Settings,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.support.boxes import parse_line
-from yof_darknet.errors import DatasetError
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.formats.labels import (
     alexeyab_label_path,
     check_label_path,

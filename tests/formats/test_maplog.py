@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
 from yof_darknet.formats.maplog import parse_map_blocks, parse_map_output, read_map_log
 from yof_darknet.formats.trainlog import strip_escapes
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.darknet import write_weights
-from yof_darknet.darknet.profiles import TEMPLATE, generate_cfg
-from yof_darknet.darknet.train import prepare_run
-from yof_darknet.errors import DarknetError
+from yof_darknet.core.errors import DarknetError
 from yof_darknet.formats.cfg import apply_setting, dump_cfg, parse_cfg, read_cfg
 from yof_darknet.formats.network import RECORD, check_network, write_network_record
+from yof_darknet.training.profiles import TEMPLATE, generate_cfg
+from yof_darknet.training.train import prepare_run
 
 ANCHORS = "11,12,  20,25,  33,40,  52,61,  90,100,  160,170"  # as k-means picks them
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from yof_darknet.errors import DatasetError
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.formats.objdata import read_obj_data, validation_list, write_obj_data
 
 

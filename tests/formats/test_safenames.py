@@ -12,8 +12,8 @@ import pytest
 from tests.support.expw import tree_digest
 from tests.support.hostile import HOSTILE, jpeg_bytes, real_pixels, truncated, write_expw
 from tests.support.model import tiny_cfg
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.build import build_datasets, expw_job
-from yof_darknet.errors import DatasetError
 from yof_darknet.formats.labels import check_label_path
 from yof_darknet.formats.safenames import (
     MAX_NAME,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.support.ultralytics import ultralytics_props
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.formats.ultralytics import (
     PAD_VALUE,
     is_ultralytics,

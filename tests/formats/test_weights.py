@@ -8,9 +8,7 @@ import subprocess
 import pytest
 
 from tests.support.darknet import write_weights
-from yof_darknet.darknet.download import PRETRAINED_BYTES
-from yof_darknet.darknet.profiles import TEMPLATE, generate_cfg
-from yof_darknet.errors import DarknetError
+from yof_darknet.core.errors import DarknetError
 from yof_darknet.formats.cfg import parse_cfg, read_cfg
 from yof_darknet.formats.weights import (
     check_complete,
@@ -23,6 +21,8 @@ from yof_darknet.formats.weights import (
     read_header,
     weights_bytes,
 )
+from yof_darknet.training.download import PRETRAINED_BYTES
+from yof_darknet.training.profiles import TEMPLATE, generate_cfg
 
 
 def test_header_versions(tmp_path):

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from tests.support.boxes import iou_xyxy
 from yof_darknet.cli import main
-from yof_darknet.compare import compose_frame, face_photos
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
 from yof_darknet.infer.cascade import Cascade, parse_cascade
+from yof_darknet.workflows.compare import compose_frame, face_photos
 
 
 @pytest.fixture(scope="module")

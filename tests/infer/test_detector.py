@@ -11,12 +11,12 @@ import pytest
 
 from tests.support.boxes import iou_xyxy
 from tests.support.model import TinyModel
-from yof_darknet.errors import InferenceError
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.errors import InferenceError
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.formats.names import resolve_names
-from yof_darknet.formats.netinput import darknet_input
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.netcfg import opencv_cfg_text, read_net_spec
+from yof_darknet.tools.netinput import darknet_input
 
 Record = tuple[int, float, tuple[float, float, float, float]]
 # a record of ours before NMS, with its unclipped box

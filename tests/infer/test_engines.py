@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 from tests.support.model import TinyModel
 from yof_darknet.cli import main
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
+from yof_darknet.core.fileio import sha256_file
 from yof_darknet.export.cache import CACHE_FOLDER
 from yof_darknet.export.run import ExportOptions, export_model
-from yof_darknet.fileio import sha256_file
 from yof_darknet.infer.detector import Detector
 from yof_darknet.infer.video import stream_detections
 

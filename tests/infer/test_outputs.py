@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from yof_darknet.fileio import OutputError
+from yof_darknet.core.fileio import OutputError
 from yof_darknet.infer.outputs import JsonLines, partial_name, saved_names
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.infer.detector import Detection
 from yof_darknet.infer.smooth import Smoother, merge_faces
 from yof_darknet.infer.tracker import Tracker, iou_matrix

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
 from yof_darknet.infer import temporal
 from yof_darknet.infer.temporal import (
     MODELS,

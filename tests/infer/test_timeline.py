@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from tests.support.model import TinyModel
 from yof_darknet.cli import main
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.infer import timeline
 
 FRAMES = 16

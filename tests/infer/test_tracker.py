@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from tests.support.boxes import iou_xyxy
-from yof_darknet.datasets.sample_affwild2 import (
+from yof_darknet.infer import tracker as tracker_module
+from yof_darknet.infer.tracker import Box, Tracker
+from yof_darknet.samples.affwild2 import (
     Person,
     SampleVideo,
     sample_truth,
     write_sample_video,
 )
-from yof_darknet.faces import create_detector
-from yof_darknet.infer import tracker as tracker_module
-from yof_darknet.infer.tracker import Box, Tracker
+from yof_darknet.tools.faces import create_detector
 
 FRAMES = 30
 # Eileen Collins walks right, Grace Hopper left; Grace is drawn last, so she hides Eileen's face

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 from tests.support.ultralytics import export_tiny, hand_built_model
 from yof_darknet.cli import main
+from yof_darknet.core.errors import InferenceError
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.datasets.build import build_datasets, expw_job
-from yof_darknet.datasets.sample import write_expw_sample
-from yof_darknet.errors import InferenceError
-from yof_darknet.expressions import CLASSES
 from yof_darknet.infer.detector import Detector
+from yof_darknet.samples.write import write_expw_sample
 
 HAS_ULTRALYTICS = importlib.util.find_spec("ultralytics") is not None
 needs_ultralytics = pytest.mark.skipif(

@@ -1,4 +1,4 @@
-"""``evaluate-video`` (yof_darknet/videoeval/) on the embedded Aff-Wild2 sample, with real
+"""``evaluate-video`` (yof_darknet/workflows/videoeval/) on the embedded Aff-Wild2 sample, with real
 RetinaFace and the session's trained tiny model (it lives in tests/infer/conftest.py)."""
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from click.testing import CliRunner
 from tests.support.boxes import iou_xyxy
 from tests.support.model import TinyModel
 from yof_darknet.cli import main
+from yof_darknet.core.expressions import AFFWILD2_TO_CLASS, CLASSES
 from yof_darknet.datasets.affwild2 import convert_affwild2
 from yof_darknet.datasets.affwild2_files import collect_jobs
-from yof_darknet.datasets.sample_affwild2 import VIDEOS, write_affwild2_sample
-from yof_darknet.expressions import AFFWILD2_TO_CLASS, CLASSES
-from yof_darknet.faces import create_detector
 from yof_darknet.infer.detector import Detector
-from yof_darknet.videoeval.options import VideoEvalOptions
-from yof_darknet.videoeval.tracks import read_person_tracks
+from yof_darknet.samples.affwild2 import VIDEOS, write_affwild2_sample
+from yof_darknet.tools.faces import create_detector
+from yof_darknet.workflows.videoeval.options import VideoEvalOptions
+from yof_darknet.workflows.videoeval.tracks import read_person_tracks
 
 TRAIN_VIDEO, VALID_VIDEO = (v.stem for v in VIDEOS)
 

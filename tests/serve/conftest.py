@@ -14,8 +14,8 @@ import pytest
 from tests.support.browser import Chromium, find_chromium, write_y4m
 from tests.support.model import TinyModel
 from tests.support.skips import NO_CHROMIUM
-from yof_darknet.datasets.sample_affwild2 import VIDEOS, write_sample_video
 from yof_darknet.export.run import ExportOptions, export_model
+from yof_darknet.samples.affwild2 import VIDEOS, write_sample_video
 from yof_darknet.serve.options import ServeOptions
 from yof_darknet.serve.run import Demo, start
 

@@ -18,8 +18,8 @@ from tests.support.boxes import iou_xyxy
 from tests.support.browser import Chromium, Page, frame_pixels
 from tests.support.model import TinyModel
 from yof_darknet.cli import main
-from yof_darknet.darknet.results import plot_results
 from yof_darknet.formats.trainlog import records
+from yof_darknet.training.results import plot_results
 
 # a low threshold: the 20-iteration tiny model scores the sample's faces low, and many
 # detections per frame make the comparison with `detect` worth something

@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from yof_darknet.cli import main
-from yof_darknet.errors import InferenceError, ServeError
-from yof_darknet.fileio import sha256_file
-from yof_darknet.formats.netinput import resize_graph
+from yof_darknet.core.errors import InferenceError, ServeError
+from yof_darknet.core.fileio import sha256_file
 from yof_darknet.serve.runtime import FILES, VENDOR, find_runtime, pinned_version
 from yof_darknet.serve.server import DemoServer
 from yof_darknet.serve.site import WEB
+from yof_darknet.tools.netinput import resize_graph
 
 
 def get(url: str, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:

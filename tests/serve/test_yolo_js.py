@@ -20,13 +20,13 @@ import pytest
 from tests.support.model import TinyModel
 from tests.support.skips import NO_NODE
 from yof_darknet.export.run import ExportOptions, export_model
-from yof_darknet.formats.netinput import fill_input, resize_graph
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.outputs import frame_record
 from yof_darknet.infer.weightsfile import write_random_weights
 from yof_darknet.infer.yolo import decode_heads
 from yof_darknet.serve.runtime import VENDOR
 from yof_darknet.serve.site import WEB
+from yof_darknet.tools.netinput import fill_input, resize_graph
 
 RUNNER = """
 import { readFileSync, writeFileSync } from "node:fs";

@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yof_darknet.core.owned import LEDGER
 from yof_darknet.datasets.stats import ConversionResult
-from yof_darknet.faces import Face
-from yof_darknet.owned import LEDGER
+from yof_darknet.tools.faces import Face
 
 FIXTURE_VIDEOS = {
     "9001": "videos/batch1/9001.avi",

@@ -27,13 +27,13 @@ import cv2
 import numpy as np
 
 from tests.support.model import make_image
-from yof_darknet.darknet.archs import ARCHS, get_arch
-from yof_darknet.darknet.profiles import generate_cfg
-from yof_darknet.expressions import CLASSES
-from yof_darknet.fileio import sha256_file
-from yof_darknet.formats.binary import probe
+from yof_darknet.core.expressions import CLASSES
+from yof_darknet.core.fileio import sha256_file
 from yof_darknet.formats.objdata import ObjData, write_obj_data
 from yof_darknet.infer.weightsfile import write_random_weights
+from yof_darknet.tools.darknet import probe
+from yof_darknet.training.archs import ARCHS, get_arch
+from yof_darknet.training.profiles import generate_cfg
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "archs"
 IMAGES = 3

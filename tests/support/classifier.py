@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.darknet import make_dataset
-from yof_darknet.darknet.classifier import train_classifier
 from yof_darknet.datasets.crops import write_crops
-from yof_darknet.formats.binary import probe
+from yof_darknet.tools.darknet import probe
+from yof_darknet.training.classifier import train_classifier
 
 ITERATIONS = 3
 

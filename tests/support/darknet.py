@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.formats.cfg import read_cfg
 from yof_darknet.formats.objdata import ObjData, write_obj_data
 from yof_darknet.formats.weights import weights_bytes

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.datasets.sample_affwild2 import ASSETS
+from yof_darknet.samples.affwild2 import ASSETS
 
 HOPPER_TIGHT = (210, 170, 320, 300)  # in matplotlib's 512x600 grace_hopper.jpg
 COLLINS_TIGHT = (70, 65, 135, 150)  # in assets/faces/eileen_collins.jpg (200x220)

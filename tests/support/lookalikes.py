@@ -1,7 +1,7 @@
 """Format-exact look-alikes of the raw ExpW and Aff-Wild2 releases, written by the tests.
 
 ``write_lookalikes(root)`` writes, from nothing but this module and the project's face drawing
-(:func:`yof_darknet.datasets.sample_faces.draw_face`), the tree the dataset tests read:
+(:func:`yof_darknet.samples.faces.draw_face`), the tree the dataset tests read:
 
 - ``ExpW/image/origin/*.jpg`` (10 JPEGs, one without a row) and ``ExpW/label/label.lst`` (14 rows,
   single spaces, LF, trailing newline): one row per trap of the real format (a low score, exactly
@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.datasets.sample_faces import draw_face
+from yof_darknet.samples.faces import draw_face
 
 WARNING = "synthetic sample; not real ExpW / Aff-Wild2 data"
 HEADER_2020 = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise"

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.formats.labels import check_label_path
 from yof_darknet.infer.weightsfile import write_random_weights
 

@@ -50,10 +50,10 @@ import cv2
 import numpy as np
 
 from tests.support.model import make_image, record_tiny_model
-from yof_darknet.darknet.anchors import compute_anchors
-from yof_darknet.darknet.profiles import generate_cfg
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.formats.cfg import dump_cfg, parse_cfg
+from yof_darknet.training.anchors import compute_anchors
+from yof_darknet.training.profiles import generate_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "darknet"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from yof_darknet.formats.binary import SUBMODULE_BINARY
+from yof_darknet.tools.darknet import SUBMODULE_BINARY
 
 NO_DEBIAN_DARKNET = "Debian's darknet is not installed (apt-get install darknet)"
 NO_SLURM = "SLURM cannot start here"

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 
 
 def ultralytics_props(width: int, height: int, end2end: bool, names=CLASSES) -> dict[str, str]:

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 
 from tests.support.model import make_image
-from yof_darknet.darknet.profiles import generate_cfg
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.formats.labels import check_label_path
 from yof_darknet.infer.weightsfile import write_random_weights
+from yof_darknet.training.profiles import generate_cfg
 
 TINY = ["width=64", "height=64", "batch=2", "subdivisions=1", "burn_in=1"]
 BATCH = 2
@@ -79,9 +79,9 @@ class CheckpointRun:
 
 def train_checkpoints(root: Path, debian_darknet: Path) -> CheckpointRun:
     """Train iterations 98-101 with the real `train` (checkpoints scored as they are saved)."""
-    from yof_darknet.darknet.options import TrainOptions
-    from yof_darknet.darknet.train import train
-    from yof_darknet.formats.binary import probe
+    from yof_darknet.tools.darknet import probe
+    from yof_darknet.training.options import TrainOptions
+    from yof_darknet.training.train import train
 
     data = make_split_dataset(root / "set")
     start = start_weights(root, data, 97)

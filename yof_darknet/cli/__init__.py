@@ -12,7 +12,7 @@ import errno
 import click
 
 from yof_darknet import __version__
-from yof_darknet.errors import YofError
+from yof_darknet.core.errors import YofError
 
 # File-system failures a user fixes outside the program (space, quota, permissions).
 _FILE_SYSTEM = {

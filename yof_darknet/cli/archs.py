@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from yof_darknet.cli.params import EXISTING_FILE, OUT_DIR
-from yof_darknet.darknet.archs import ARCH_NAMES
-from yof_darknet.darknet.profiles import PROFILES
+from yof_darknet.training.archs import ARCH_NAMES
+from yof_darknet.training.profiles import PROFILES
 
 
 @click.command("compare-archs")
@@ -43,7 +43,7 @@ def compare_archs(
 ) -> None:
     """Parameters, BFLOPs, CPU FPS per engine and (for trained runs, with --data) mAP of each
     architecture, in one run."""
-    from yof_darknet.archcompare import ArchCompareOptions, compare_archs, render_archs
+    from yof_darknet.workflows.archcompare import ArchCompareOptions, compare_archs, render_archs
 
     options = ArchCompareOptions(
         archs=archs or ARCH_NAMES, size=size, runs=runs, profile=profile, data=data,

@@ -19,9 +19,9 @@ from yof_darknet.cli.params import (
     stage_options,
 )
 from yof_darknet.cli.pipeline import TRAIN_SHARED
-from yof_darknet.darknet.classifier import CLASSIFIER_PROFILES
-from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
+from yof_darknet.training.classifier import CLASSIFIER_PROFILES
+from yof_darknet.training.options import TrainOptions
 
 
 @click.command("crops")
@@ -71,9 +71,9 @@ def train_classifier(
     darknet_path: Path | None,
 ) -> None:
     """Train the cascade's expression classifier with `darknet classifier train`."""
-    from yof_darknet.darknet.classifier import classifier_darknet
-    from yof_darknet.darknet.classifier import train_classifier as train
-    from yof_darknet.formats.binary import find_darknet
+    from yof_darknet.tools.darknet import find_darknet
+    from yof_darknet.training.classifier import classifier_darknet
+    from yof_darknet.training.classifier import train_classifier as train
 
     run = train(
         crops_dir,
@@ -178,11 +178,11 @@ def compare(
     embedded sample): the detector in runs/RUN (reused when trained), the classifier on the
     crops of the same training images (DATA-crops) in runs/RUN-cascade.
     """
-    from yof_darknet.compare import CompareOptions, compare_trained, render_compare
-    from yof_darknet.compare import compare as run
-    from yof_darknet.errors import EvaluationError
+    from yof_darknet.core.errors import EvaluationError
     from yof_darknet.infer.cascade import parse_cascade
-    from yof_darknet.pipeline import ReproduceOptions
+    from yof_darknet.workflows.compare import CompareOptions, compare_trained, render_compare
+    from yof_darknet.workflows.compare import compare as run
+    from yof_darknet.workflows.pipeline import ReproduceOptions
 
     if data is None:
         if cfg or weights or spec:

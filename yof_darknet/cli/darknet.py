@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_FILE, OUT_DIR, pick, stage_options
-from yof_darknet.darknet.archs import ARCH_NAMES, DEFAULT_ARCH
-from yof_darknet.darknet.options import TrainOptions
-from yof_darknet.darknet.profiles import PROFILES
+from yof_darknet.training.archs import ARCH_NAMES, DEFAULT_ARCH
+from yof_darknet.training.options import TrainOptions
+from yof_darknet.training.profiles import PROFILES
 
 _DATA_OPTION = click.option(
     "--data",
@@ -45,7 +45,7 @@ _SET_OPTION = click.option(
 )
 def doctor(darknet_path: Path | None, affwild2: bool) -> None:
     """Show darknet (flavor, GPU, OpenCV), opencv-python, onnxruntime and the face detector."""
-    from yof_darknet.doctor import run_checks
+    from yof_darknet.workflows.doctor import run_checks
 
     checks = run_checks(darknet_path, affwild2=affwild2)
     shown: set[str] = set()
@@ -71,9 +71,9 @@ def doctor(darknet_path: Path | None, affwild2: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def cfg(data: Path, profile: str, arch: str, settings: tuple[str, ...], out: Path) -> None:
     """Write the run cfg: cfg/ARCH.cfg (yolov3-tiny: Table I) + profile + classes of --data."""
-    from yof_darknet.darknet.profiles import generate_cfg
-    from yof_darknet.fileio import atomic_write_text, protected
+    from yof_darknet.core.fileio import atomic_write_text, protected
     from yof_darknet.formats.objdata import read_obj_data
+    from yof_darknet.training.profiles import generate_cfg
 
     classes = read_obj_data(data).classes
     with protected(data):  # --out may not replace the obj.data it reads
@@ -101,8 +101,8 @@ def anchors(
     apply: bool,
 ) -> None:
     """k-means (1 - IoU) anchors of the training boxes; --apply writes them into --cfg."""
-    from yof_darknet.darknet.anchors import apply_anchors, compute_anchors
     from yof_darknet.formats.cfg import net_int, read_cfg, yolo_heads
+    from yof_darknet.training.anchors import apply_anchors, compute_anchors
 
     if apply and cfg_path is None:
         raise click.UsageError("--apply needs --cfg")
@@ -159,7 +159,7 @@ def weights(out: Path, arch: str, inspect: Path | None, cfg_path: Path | None) -
         if message:
             click.secho(f"warning: {message}", fg="yellow", err=True)
         return
-    from yof_darknet.darknet.download import fetch_pretrained
+    from yof_darknet.training.download import fetch_pretrained
 
     found = fetch_pretrained(out, arch=arch)
     for note in found.notes:
@@ -173,9 +173,9 @@ def weights(out: Path, arch: str, inspect: Path | None, cfg_path: Path | None) -
 @DARKNET_OPTION
 def train(data: Path, darknet_path: Path | None, **given: Any) -> None:
     """Train with darknet in runs/NAME (cfg, obj.data, train.log, results.csv/png, weights/)."""
-    from yof_darknet.darknet.train import resume_hint
-    from yof_darknet.darknet.train import train as run_training
-    from yof_darknet.formats.binary import find_darknet
+    from yof_darknet.tools.darknet import find_darknet
+    from yof_darknet.training.train import resume_hint
+    from yof_darknet.training.train import train as run_training
 
     options = pick(TrainOptions, given)
     darknet = find_darknet(darknet_path)

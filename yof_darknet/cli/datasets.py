@@ -15,16 +15,16 @@ from typing import Any
 import click
 
 from yof_darknet.cli.params import AFFWILD2_OPTION, EXPW_OPTION, OUT_DIR, pick, stage_options
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.owned import output_lock
 from yof_darknet.datasets.options import DatasetsOptions
-from yof_darknet.datasets.sample import DEFAULT_IMAGES
-from yof_darknet.errors import DatasetError
-from yof_darknet.owned import output_lock
+from yof_darknet.samples.write import DEFAULT_IMAGES
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:
     """``--shard I/N``, or ``auto``: this SLURM array task's shard."""
-    from yof_darknet.cluster import AUTO, array_shard
     from yof_darknet.datasets.affwild2 import parse_shard
+    from yof_darknet.tools.cluster import AUTO, array_shard
 
     if text is None:
         return None
@@ -307,7 +307,7 @@ def datasets(
 )
 def sample(out: Path, seed: int, images: int, shuffle_labels: bool, lookalikes: bool) -> None:
     """Write the embedded sample: OUT/ExpW (drawn faces) and OUT/AffWild2 (short videos)."""
-    from yof_darknet.datasets.sample import write_sample
+    from yof_darknet.samples.write import write_sample
 
     info = write_sample(out, seed=seed, images=images, shuffle_labels=shuffle_labels)
     expw = info.expw
@@ -322,9 +322,9 @@ def sample(out: Path, seed: int, images: int, shuffle_labels: bool, lookalikes: 
 
 
 def _lookalikes(out: Path, seed: int) -> None:
-    from yof_darknet.datasets.sample_affectnet import write_affectnet_sample
-    from yof_darknet.datasets.sample_rafdb import write_rafdb_sample
-    from yof_darknet.owned import refuse_linked_folders
+    from yof_darknet.core.owned import refuse_linked_folders
+    from yof_darknet.samples.affectnet import write_affectnet_sample
+    from yof_darknet.samples.rafdb import write_rafdb_sample
 
     for name in ("AffectNet", "RAF-DB"):
         refuse_linked_folders(out / name)  # a link there could lead into real data

@@ -35,10 +35,10 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     (runs/NAME/checkpoints.csv, weights/ARCH_best.weights); with --data too, Table II of the
     --select weights on the test list, read once, after the choice.
     """
-    from yof_darknet.errors import EvaluationError
+    from yof_darknet.core.errors import EvaluationError
+    from yof_darknet.core.fileio import protected
+    from yof_darknet.core.owned import output_lock
     from yof_darknet.evaluate.run import map_inputs, run_map, write_outputs
-    from yof_darknet.fileio import protected
-    from yof_darknet.owned import output_lock
 
     request = pick(MapOptions, given, darknet=darknet_path)
     if request.cross:
@@ -86,11 +86,11 @@ def _echo(line: str) -> None:
 def _score_checkpoints(request: MapOptions) -> None:
     """Score the run's checkpoints on the validation list (checkpoints.csv, _best, the
     validation columns of results.csv) and print them."""
-    from yof_darknet.darknet.results import save_results
-    from yof_darknet.errors import EvaluationError
+    from yof_darknet.core.errors import EvaluationError
     from yof_darknet.evaluate.ap import EvalParams
     from yof_darknet.evaluate.checkpoints import score_run
     from yof_darknet.evaluate.selection import render_checkpoints
+    from yof_darknet.training.results import save_results
 
     run = request.checkpoints
     assert run is not None
@@ -108,10 +108,10 @@ def _score_checkpoints(request: MapOptions) -> None:
 def _checkpoints(request: MapOptions) -> MapOutcome:
     """Score the run's checkpoints on the validation list, choose the --select weights, and
     return the Table II outcome of the chosen weights on --data's test list."""
-    from yof_darknet.darknet.results import save_results
     from yof_darknet.evaluate.ap import EvalParams
     from yof_darknet.evaluate.selection import choose, score_chosen
     from yof_darknet.formats.objdata import read_obj_data
+    from yof_darknet.training.results import save_results
 
     run = request.checkpoints
     assert run is not None and request.data is not None

@@ -17,10 +17,10 @@ def export(**given: Any) -> None:
     """Convert a Darknet cfg + weights to ONNX (fp32, or int8 with --int8 --calibrate LIST) for
     `detect --model` and `map --engine onnx`. The model records the cfg and weights sha256,
     network size, letterbox setting, class names and the [yolo] heads' anchors."""
-    from yof_darknet.cluster import sigterm_interrupts
+    from yof_darknet.core.fileio import STREAM, check_output_file
+    from yof_darknet.core.owned import output_lock
     from yof_darknet.export.run import export_model
-    from yof_darknet.fileio import STREAM, check_output_file
-    from yof_darknet.owned import output_lock
+    from yof_darknet.tools.cluster import sigterm_interrupts
 
     options = pick(ExportOptions, given)
     try:

@@ -1,8 +1,9 @@
 """Parameter types and options that several command modules share (keep this import-light).
 
-``stage_options(Options)`` writes the click options of a stage's ``*Options`` dataclass from its
-fields (``yof_darknet/options.py``); ``pick(Options, values)`` builds the dataclass back from the
-command's keyword arguments. A command and ``reproduce`` both call them on the same dataclass.
+``stage_options(Options)`` writes the click options of a stage's ``*Options`` dataclass from
+its fields (``yof_darknet/core/options.py``); ``pick(Options, values)`` builds the dataclass
+back from the command's keyword arguments. A command and ``reproduce`` both call them on the
+same dataclass.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from yof_darknet.options import CliSpec, cli_spec
+from yof_darknet.core.options import CliSpec, cli_spec
 
 
 class OutputFolder(click.Path):
@@ -28,7 +29,7 @@ class OutputFolder(click.Path):
         super().__init__(file_okay=False, path_type=Path)
 
     def convert(self, value, param, ctx):
-        from yof_darknet.fileio import OutputError, check_output_folder
+        from yof_darknet.core.fileio import OutputError, check_output_folder
 
         path = super().convert(value, param, ctx)
         try:
@@ -99,7 +100,7 @@ class WorkersType(click.ParamType):
     name = "N|auto"
 
     def convert(self, value, param, ctx):
-        from yof_darknet.cluster import AUTO, available_cpus
+        from yof_darknet.tools.cluster import AUTO, available_cpus
 
         if isinstance(value, int) and value >= 1:
             return value
@@ -120,7 +121,7 @@ class GpusType(click.ParamType):
     name = "0,1|auto"
 
     def convert(self, value, param, ctx):
-        from yof_darknet.cluster import AUTO, visible_gpus
+        from yof_darknet.tools.cluster import AUTO, visible_gpus
 
         if value != AUTO:
             return value

@@ -21,10 +21,10 @@ from yof_darknet.cli.params import (
     pick,
     stage_options,
 )
-from yof_darknet.darknet.options import TrainOptions
 from yof_darknet.datasets.options import DatasetsOptions
 from yof_darknet.evaluate.faceap import NOTHING
 from yof_darknet.evaluate.options import MapOptions
+from yof_darknet.training.options import TrainOptions
 
 TRAIN_SHARED = (
     "profile",
@@ -87,8 +87,8 @@ def reproduce(
     which weights Table II used, the validation curve's peak and what the model learned; exit
     code 3 when it learned nothing (it finds no faces).
     """
-    from yof_darknet.pipeline import ReproduceOptions
-    from yof_darknet.pipeline import reproduce as run_pipeline
+    from yof_darknet.workflows.pipeline import ReproduceOptions
+    from yof_darknet.workflows.pipeline import reproduce as run_pipeline
 
     start = time.monotonic()
     options = ReproduceOptions(
@@ -169,8 +169,8 @@ def hygiene(
 
     Without --expw/--affwild2: the embedded sample. Runs already trained are reused.
     """
-    from yof_darknet.hygiene import hygiene as run_hygiene
-    from yof_darknet.pipeline import ReproduceOptions
+    from yof_darknet.workflows.hygiene import hygiene as run_hygiene
+    from yof_darknet.workflows.pipeline import ReproduceOptions
 
     start = time.monotonic()
     options = ReproduceOptions(

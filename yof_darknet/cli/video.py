@@ -127,8 +127,8 @@ def evaluate_video(
     OUT/metrics.{md,csv,json}, OUT/confusion_<model>.csv and OUT/frames.csv."""
     from yof_darknet.evaluate.video_report import render_csv
     from yof_darknet.infer.temporal import TemporalOptions
-    from yof_darknet.videoeval.options import VideoEvalOptions
-    from yof_darknet.videoeval.run import evaluate_videos
+    from yof_darknet.workflows.videoeval.options import VideoEvalOptions
+    from yof_darknet.workflows.videoeval.run import evaluate_videos
 
     if videos_list is not None and split_from is not None:
         raise click.UsageError("give --videos-list or --split-from, not both")

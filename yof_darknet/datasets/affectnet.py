@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import AFFECTNET_TO_CLASS, AFFECTNET_UNCLASSED
 from yof_darknet.datasets.affectnet_csv import read_affectnet_csv
 from yof_darknet.datasets.boxfaces import (
     Placement,
@@ -47,8 +49,6 @@ from yof_darknet.datasets.boxfaces import (
 from yof_darknet.datasets.expw import most_listed
 from yof_darknet.datasets.stats import NO_CLASS, ConversionResult, ConversionStats
 from yof_darknet.datasets.unannotated import UnannotatedOptions
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import AFFECTNET_TO_CLASS, AFFECTNET_UNCLASSED
 from yof_darknet.formats.labels import check_label_path
 
 DATASET = "affectnet"

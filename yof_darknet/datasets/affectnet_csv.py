@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.expw_lst import label_lst_text, report_malformed
 from yof_darknet.datasets.stats import ConversionStats
-from yof_darknet.errors import DatasetError
 
 FIELDS = 9
 HEADER = "subdirectory_filepath"

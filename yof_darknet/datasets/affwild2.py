@@ -38,7 +38,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from yof_darknet.cluster import available_cpus, split_cpus
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.fileio import atomic_write_text, protected, protected_inputs
+from yof_darknet.core.owned import Ledger, ensure_real_folder
+from yof_darknet.core.progress import Progress
 from yof_darknet.datasets.affwild2_files import (
     Problem,
     VideoJob,
@@ -48,14 +51,11 @@ from yof_darknet.datasets.affwild2_files import (
 )
 from yof_darknet.datasets.affwild2_video import VideoResult, convert_video, label_outcome
 from yof_darknet.datasets.items import Item
-from yof_darknet.datasets.options import SPLIT_BY
+from yof_darknet.datasets.split import SPLIT_BY
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.datasets.unannotated import UNANNOTATED, unannotated_summary
-from yof_darknet.errors import DatasetError
-from yof_darknet.faces import FaceDetector, create_detector
-from yof_darknet.fileio import atomic_write_text, protected, protected_inputs
-from yof_darknet.owned import Ledger, ensure_real_folder
-from yof_darknet.progress import Progress
+from yof_darknet.tools.cluster import available_cpus, split_cpus
+from yof_darknet.tools.faces import FaceDetector, create_detector
 
 DATASET = "affwild2"
 MAX_REPORTED = 50  # problem messages kept in stats.json (all are counted)

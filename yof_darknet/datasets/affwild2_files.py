@@ -18,8 +18,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import AFFWILD2_IGNORE, AFFWILD2_OTHER, AFFWILD2_TO_CLASS
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import AFFWILD2_IGNORE, AFFWILD2_OTHER, AFFWILD2_TO_CLASS
 
 ANNOTATION_DIRS = ("EXPR_Set", "EXPR_Classification_Challenge", "EXPR_Recognition_Challenge")
 SPLIT_DIRS = ("Training_Set", "Train_Set", "Validation_Set")

@@ -25,16 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from yof_darknet.core.expressions import AFFWILD2_IGNORE, AFFWILD2_OTHER, AFFWILD2_TO_CLASS
+from yof_darknet.core.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.core.owned import Ledger, ensure_real_folder, sweep_temporaries
 from yof_darknet.datasets.affwild2_files import Annotation, VideoJob
 from yof_darknet.datasets.derived import shrunk_size
 from yof_darknet.datasets.stats import KEPT, NO_CLASS
-from yof_darknet.expressions import AFFWILD2_IGNORE, AFFWILD2_OTHER, AFFWILD2_TO_CLASS
-from yof_darknet.faces import Face, FaceDetector
-from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.formats.imagefiles import opencv_path
 from yof_darknet.formats.labels import check_label_path, label_line
 from yof_darknet.formats.safenames import safe_stem
-from yof_darknet.owned import Ledger, ensure_real_folder, sweep_temporaries
+from yof_darknet.tools.faces import Face, FaceDetector
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

@@ -20,9 +20,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.datasets.items import Item
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import CLASSES
 
 DEFAULT_CAP = 4
 

@@ -29,6 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.fileio import atomic_write_text, place_image, protected
+from yof_darknet.core.owned import Ledger
+from yof_darknet.core.progress import Progress
 from yof_darknet.datasets.derived import MANIFEST as DERIVED_MANIFEST
 from yof_darknet.datasets.derived import DerivedCopies, Recipe, orient_box, orient_size
 from yof_darknet.datasets.images import (
@@ -46,12 +50,8 @@ from yof_darknet.datasets.unannotated import (
     UnannotatedOptions,
     find_unannotated,
 )
-from yof_darknet.errors import DatasetError
-from yof_darknet.fileio import atomic_write_text, place_image, protected
 from yof_darknet.formats.labels import check_label_path, label_line
 from yof_darknet.formats.safenames import safe_stem
-from yof_darknet.owned import Ledger
-from yof_darknet.progress import Progress
 
 BOX = ["x1", "y1", "x2", "y2"]
 MAX_EXAMPLES = 5

@@ -44,6 +44,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import CLASSES
+from yof_darknet.core.fileio import atomic_write_text, protected, unlink_owned
+from yof_darknet.core.owned import (
+    ensure_real_folder,
+    output_lock,
+    prune_owned,
+    replace_together,
+    sweep_temporaries,
+)
 from yof_darknet.datasets.balance import class_faces, oversample
 from yof_darknet.datasets.items import Item
 from yof_darknet.datasets.jobs import DatasetJob
@@ -58,19 +68,9 @@ from yof_darknet.datasets.split import (
     split_items,
 )
 from yof_darknet.datasets.stats import ConversionResult
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import CLASSES
-from yof_darknet.fileio import atomic_write_text, protected, unlink_owned
 from yof_darknet.formats.labels import IMAGE_SUFFIXES, darknet_path_problem, label_path_problem
 from yof_darknet.formats.objdata import ObjData, obj_data_text
 from yof_darknet.formats.ultralytics import ultralytics_yaml
-from yof_darknet.owned import (
-    ensure_real_folder,
-    output_lock,
-    prune_owned,
-    replace_together,
-    sweep_temporaries,
-)
 
 STATS_VERSION = 1
 

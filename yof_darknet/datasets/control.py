@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.errors import DatasetError
-from yof_darknet.fileio import atomic_write_text, place_image, protected, read_lines
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.fileio import atomic_write_text, place_image, protected, read_lines
+from yof_darknet.core.owned import ensure_real_folder
 from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.labels import check_label_path, darknet_path_problem
 from yof_darknet.formats.objdata import VAL_KEY, ObjData, obj_data_text, read_obj_data
-from yof_darknet.owned import ensure_real_folder
 
 CONTROL_RECORD = "control.json"
 VAL_STREAM = 1  # the validation faces' permutation: default_rng((seed, VAL_STREAM))

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import cv2
 
-from yof_darknet.errors import DatasetError
-from yof_darknet.faces import DEFAULT_CROP_MARGIN, face_crop
-from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.core.progress import Progress
 from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.formats.labels import label_path, read_labels
 from yof_darknet.formats.objdata import read_obj_data
 from yof_darknet.formats.safenames import name_problem
-from yof_darknet.progress import Progress
+from yof_darknet.tools.faces import DEFAULT_CROP_MARGIN, face_crop
 
 SPLITS = {"train": "train", "test": "valid"}  # crop split -> obj.data list key
 DEFAULT_MARGIN = DEFAULT_CROP_MARGIN

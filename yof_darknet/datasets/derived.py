@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from yof_darknet.errors import DatasetError
-from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.formats.imagefiles import read_image
 
 MANIFEST = "derived.json"

@@ -33,6 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import EXPW_TO_CLASS
+from yof_darknet.core.fileio import protected
 from yof_darknet.datasets.boxfaces import (
     Placement,
     check_apart,
@@ -51,9 +54,6 @@ from yof_darknet.datasets.expw_lst import (
 from yof_darknet.datasets.images import ImageInfo
 from yof_darknet.datasets.stats import ConversionResult, ConversionStats
 from yof_darknet.datasets.unannotated import CACHE_FOLDER, FaceCache, UnannotatedOptions
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import EXPW_TO_CLASS
-from yof_darknet.fileio import protected
 from yof_darknet.formats.labels import check_label_path
 
 DATASET = "expw"

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import EXPW_TO_CLASS
 from yof_darknet.datasets.stats import NO_CLASS, ConversionStats
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import EXPW_TO_CLASS
 
 NUMERIC = ["face_id", "top", "left", "right", "bottom", "confidence", "label"]
 COLUMNS = ["name", *NUMERIC]

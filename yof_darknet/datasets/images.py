@@ -32,7 +32,7 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from yof_darknet.fileio import atomic_write_text
+from yof_darknet.core.fileio import atomic_write_text
 from yof_darknet.formats.imagefiles import EXIF_ORIENTATION
 
 CHECKS_FILE = "image_checks.json"

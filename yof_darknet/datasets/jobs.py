@@ -12,8 +12,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.datasets.stats import ConversionResult
-from yof_darknet.expressions import CLASSES
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options

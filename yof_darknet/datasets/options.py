@@ -7,25 +7,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.options import option
 from yof_darknet.datasets.balance import DEFAULT_CAP, parse_balance
 from yof_darknet.datasets.split import (
     AUTO,
     FALLBACK_TEST_FRACTION,
     MAX_HELD_OUT_SHARE,
+    SPLIT_BY,
     VAL_AUTO_FRACTION,
     VAL_AUTO_MAX,
     parse_val_size,
 )
 from yof_darknet.datasets.unannotated import UNANNOTATED, DetectorSettings, UnannotatedOptions
-from yof_darknet.errors import DatasetError
-from yof_darknet.options import option
 
 if TYPE_CHECKING:
     from yof_darknet.datasets.affwild2 import AffWild2Options
     from yof_darknet.datasets.build import BuildSummary
     from yof_darknet.datasets.jobs import DatasetJob
 
-SPLIT_BY = ("frames", "videos")
 HELD_OUT = ("official", "drawn")
 # What ``--hygiene`` turns on together (issue 13): the paper's defaults are "keep" and "none".
 HYGIENE = {"unannotated": "mask", "balance": "oversample"}
@@ -212,8 +212,8 @@ class DatasetsOptions:
 
     def class_names(self) -> tuple[str, ...]:
         """The classes of the detector: ``--classes FILE``'s, else the 7 expressions."""
+        from yof_darknet.core.expressions import CLASSES
         from yof_darknet.datasets.own_labels import read_names
-        from yof_darknet.expressions import CLASSES
 
         return CLASSES if self.classes is None else read_names(self.classes)
 

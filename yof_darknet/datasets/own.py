@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.datasets.boxfaces import (
     Placement,
     check_apart,
@@ -42,8 +44,6 @@ from yof_darknet.datasets.images import ImageInfo
 from yof_darknet.datasets.own_labels import read_csv_labels, read_names, read_yolo_labels
 from yof_darknet.datasets.stats import NO_CLASS, ConversionResult, ConversionStats
 from yof_darknet.datasets.unannotated import UnannotatedOptions
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import CLASSES
 from yof_darknet.formats.labels import check_label_path
 
 DATASET = "own"

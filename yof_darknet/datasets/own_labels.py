@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import class_of_name
 from yof_darknet.datasets.boxfaces import example
 from yof_darknet.datasets.expw_lst import label_lst_text, report_malformed, split_fields
 from yof_darknet.datasets.stats import NO_CLASS, ConversionStats
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import class_of_name
 
 COLUMNS = ("image", "x1", "y1", "x2", "y2", "label")
 SYNONYMS = {

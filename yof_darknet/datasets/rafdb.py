@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import RAFDB_TO_CLASS
 from yof_darknet.datasets.boxfaces import (
     BOX,
     Placement,
@@ -43,8 +45,6 @@ from yof_darknet.datasets.boxfaces import (
 from yof_darknet.datasets.expw_lst import label_lst_text, report_malformed, split_fields
 from yof_darknet.datasets.stats import NO_CLASS, ConversionResult, ConversionStats
 from yof_darknet.datasets.unannotated import UnannotatedOptions
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import RAFDB_TO_CLASS
 from yof_darknet.formats.labels import check_label_path
 
 DATASET = "rafdb"

@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.fileio import atomic_write_text
 from yof_darknet.datasets.affwild2 import (
     DATASET,
     AffWild2Options,
@@ -35,8 +37,6 @@ from yof_darknet.datasets.affwild2 import (
 )
 from yof_darknet.datasets.affwild2_files import collect_jobs, jobs_digest, read_videos_list
 from yof_darknet.datasets.stats import ConversionResult
-from yof_darknet.errors import DatasetError
-from yof_darknet.fileio import atomic_write_text
 
 RECORD_VERSION = 1
 SHARD_TEMPLATE = "scripts/slurm/affwild2-shards.sbatch"

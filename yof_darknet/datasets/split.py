@@ -21,11 +21,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from yof_darknet.core.errors import DatasetError
 from yof_darknet.datasets.items import Item
-from yof_darknet.errors import DatasetError
 
 # 70/30 is the largest split common practice uses (80/20 and 90/10 the usual ones): a held-out
 # count above 30 % of a dataset's images leaves its model trained on clearly less than it could.
+# How Aff-Wild2 is held out (--split-by): whole frames, or whole videos.
+SPLIT_BY = ("frames", "videos")
 MAX_HELD_OUT_SHARE = 0.3
 # What replaces such a count (and a count of at least the whole dataset): the usual 80/20 split.
 FALLBACK_TEST_FRACTION = 0.2

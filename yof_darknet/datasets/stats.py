@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from yof_darknet.core.expressions import CLASSES
 from yof_darknet.datasets.items import Item
-from yof_darknet.expressions import CLASSES
 
 KEPT = "kept"
 NO_CLASS = -1  # faces that have no class of ours (malformed row, Aff-Wild2 -1/Other)

@@ -45,13 +45,13 @@ from typing import Any
 
 import numpy as np
 
-from yof_darknet.cluster import available_cpus, split_cpus
-from yof_darknet.errors import DatasetError
-from yof_darknet.expressions import CLASSES
-from yof_darknet.faces import create_detector, crop_box
-from yof_darknet.fileio import atomic_write_text, protected, protected_inputs
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.expressions import CLASSES
+from yof_darknet.core.fileio import atomic_write_text, protected, protected_inputs
+from yof_darknet.core.progress import Progress
 from yof_darknet.formats.imagefiles import read_image as decode_image
-from yof_darknet.progress import Progress
+from yof_darknet.tools.cluster import available_cpus, split_cpus
+from yof_darknet.tools.faces import create_detector, crop_box
 
 UNANNOTATED = ("keep", "report", "mask", "drop")
 MATCH_IOS = 0.5

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
+from yof_darknet.core.fileio import atomic_write_text
 from yof_darknet.evaluate.ap import EvalParams
 from yof_darknet.evaluate.inputs import check_test_images, detections_from_objects, image_sizes
 from yof_darknet.evaluate.run import (
@@ -27,11 +28,10 @@ from yof_darknet.evaluate.run import (
     load_test_set,
 )
 from yof_darknet.evaluate.table import Table2
-from yof_darknet.faces import Face
-from yof_darknet.fileio import atomic_write_text
 from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.formats.labels import label_path, read_labels
 from yof_darknet.infer.cascade import Cascade
+from yof_darknet.tools.faces import Face
 
 METHOD_CASCADE = (
     "two-stage cascade: RetinaFace faces (score >= {face}) x the expression classifier's "

@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
+from yof_darknet.core.fileio import atomic_path, atomic_write_bytes, protected
+from yof_darknet.core.owned import output_lock
 from yof_darknet.evaluate.ap import EvalParams
 from yof_darknet.evaluate.inputs import check_test_images
 from yof_darknet.evaluate.run import (
@@ -31,7 +33,6 @@ from yof_darknet.evaluate.run import (
     load_list,
     python_detections,
 )
-from yof_darknet.fileio import atomic_path, atomic_write_bytes, protected
 from yof_darknet.formats.cfg import net_int, read_cfg
 from yof_darknet.formats.checkpoints import (
     FILE_NAME,
@@ -44,7 +45,6 @@ from yof_darknet.formats.checkpoints import (
 from yof_darknet.formats.labels import label_path
 from yof_darknet.formats.objdata import ObjData, read_obj_data, validation_list
 from yof_darknet.formats.weights import header_of, weights_bytes
-from yof_darknet.owned import output_lock
 
 SCRATCH = ".yof-scoring"  # snapshots and their ONNX exports while they are scored
 SUFFIXES = (".weights", ".backup")

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from yof_darknet.errors import EvaluationError, YofError
+from yof_darknet.core.errors import EvaluationError, YofError
+from yof_darknet.core.expressions import DATASET_TITLES
+from yof_darknet.core.fileio import atomic_write_text
 from yof_darknet.evaluate.options import MapOptions
 from yof_darknet.evaluate.run import find_cfg, load_test_set, run_map, write_outputs
 from yof_darknet.evaluate.table import Table2
-from yof_darknet.expressions import DATASET_TITLES
-from yof_darknet.fileio import atomic_write_text
 from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.objdata import read_obj_data
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import imagesize
 import numpy as np
 
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
 from yof_darknet.evaluate.ap import Detections, GroundTruth
 from yof_darknet.formats.imagefiles import exif_orientation
 from yof_darknet.formats.labels import label_path, read_labels

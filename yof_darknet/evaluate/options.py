@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.errors import EvaluationError
-from yof_darknet.options import option
+from yof_darknet.core.errors import EvaluationError
+from yof_darknet.core.options import option
 
 POINTS = (0, 11, 101)
 ENGINES = ("darknet", "python", "onnx")

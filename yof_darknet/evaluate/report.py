@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from yof_darknet.core.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.evaluate.ap import (
     Accumulation,
     Detections,
     GroundTruth,
     best_ground_truth,
 )
-from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.formats.mapresult import MapResult
 
 if TYPE_CHECKING:

@@ -24,7 +24,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from yof_darknet.errors import DarknetError, EvaluationError
+from yof_darknet.core.errors import DarknetError, EvaluationError
+from yof_darknet.core.expressions import DATASET_TITLES
+from yof_darknet.core.fileio import atomic_write_text, protected, unix_lines
+from yof_darknet.core.owned import output_lock, sweep_temporaries
 from yof_darknet.evaluate.ap import Accumulation, Detections, EvalParams, GroundTruth
 from yof_darknet.evaluate.ap import evaluate as score
 from yof_darknet.evaluate.faceap import FaceCheck, face_check
@@ -37,8 +40,6 @@ from yof_darknet.evaluate.inputs import (
 )
 from yof_darknet.evaluate.options import MapOptions
 from yof_darknet.evaluate.table import Table2
-from yof_darknet.expressions import DATASET_TITLES
-from yof_darknet.fileio import atomic_write_text, protected, unix_lines
 from yof_darknet.formats.cfg import check_heads, read_cfg
 from yof_darknet.formats.imagefiles import read_list
 from yof_darknet.formats.labels import darknet_path_problem, label_path
@@ -49,11 +50,10 @@ from yof_darknet.formats.objdata import ObjData, read_obj_data, write_obj_data
 from yof_darknet.formats.safenames import list_line_problem, name_problem
 from yof_darknet.formats.trainlog import strip_escapes
 from yof_darknet.formats.weights import check_complete
-from yof_darknet.owned import output_lock, sweep_temporaries
-from yof_darknet.runner import death_message, run_logged
+from yof_darknet.tools.runner import death_message, run_logged
 
 if TYPE_CHECKING:
-    from yof_darknet.formats.binary import Darknet
+    from yof_darknet.tools.darknet import Darknet
 
 SUBSET_LISTS = {name: f"test_{name}.txt" for name in DATASET_TITLES}
 # What darknet prints when it goes on without an image (both forks: a 10x10 black stand-in) or
@@ -255,7 +255,7 @@ def _face_by_onnx(
 ) -> tuple[FaceCheck | None, str | None]:
     """Face AP for Table II made by Darknet's ``detector map``, from ONNX Runtime detections
     of the same weights (None and why, when they cannot be made)."""
-    from yof_darknet.errors import ExportError, InferenceError
+    from yof_darknet.core.errors import ExportError, InferenceError
 
     try:
         dets, _ = python_detections(test, cfg, weights, "onnx", None)
@@ -461,7 +461,7 @@ def _run_map(request: MapOptions) -> MapOutcome:
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return _table(combined, method, None, per_dataset, scored)
-    from yof_darknet.formats.binary import check_can_run, find_darknet
+    from yof_darknet.tools.darknet import check_can_run, find_darknet
 
     check_darknet_paths(test)
     darknet = find_darknet(request.darknet)

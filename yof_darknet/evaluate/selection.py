@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from yof_darknet.errors import DatasetError, EvaluationError, YofError
+from yof_darknet.core.errors import DatasetError, EvaluationError, YofError
 from yof_darknet.evaluate.ap import EvalParams
 from yof_darknet.evaluate.checkpoints import Run, Scoring, checkpoint_files, score_run
 from yof_darknet.evaluate.options import SELECTS, MapOptions

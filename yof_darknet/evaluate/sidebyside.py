@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
 
 Record = Mapping[str, Any]  # a table2.json
 DATASET_TITLES = {"expw": "ExpW", "affwild2": "Aff-Wild2"}

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yof_darknet.core.expressions import CLASSES, DATASET_TITLES, PAPER_AP, PAPER_MAP
+from yof_darknet.core.fileio import atomic_write_text
 from yof_darknet.evaluate.faceap import FaceCheck
-from yof_darknet.expressions import CLASSES, DATASET_TITLES, PAPER_AP, PAPER_MAP
-from yof_darknet.fileio import atomic_write_text
 from yof_darknet.formats.mapresult import MapResult
 
 OTHER_CLASSES = "the paper's Table II is left out: these classes are not its 7 expressions"

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from yof_darknet.core.fileio import atomic_write_text
 from yof_darknet.evaluate.video import FrameMetrics
-from yof_darknet.fileio import atomic_write_text
 
 OVERALL = "overall"
 NO_FACE_COLUMN = "no face detected"

@@ -15,8 +15,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from yof_darknet.core.fileio import sha256_file
 from yof_darknet.export.run import ExportOptions, detect_bn_flavor, export_model
-from yof_darknet.fileio import sha256_file
 
 CACHE_FOLDER = ".yof-onnx"
 

@@ -32,7 +32,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from yof_darknet.errors import ExportError
+from yof_darknet.core.errors import ExportError
 from yof_darknet.formats.cfg import Section, net_int
 
 OPSET = 13

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 
-from yof_darknet.options import option
+from yof_darknet.core.options import option
 
 BN_FLAVORS = ("auto", "alexeyab", "pjreddie")
 CALIBRATIONS = ("percentile", "minmax", "entropy")

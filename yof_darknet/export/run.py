@@ -17,18 +17,18 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from yof_darknet.errors import DarknetError, ExportError
+from yof_darknet.core.errors import DarknetError, ExportError
+from yof_darknet.core.fileio import atomic_write_bytes, check_output_file, sha256_file
 from yof_darknet.export.graph import INPUT, build_model
 from yof_darknet.export.options import BN_FLAVORS, CALIBRATIONS, WEIGHT_BITS, ExportOptions
 from yof_darknet.export.quantize import cpu_has_vnni, quantize_static_qdq
-from yof_darknet.fileio import atomic_write_bytes, check_output_file, sha256_file
 from yof_darknet.formats.cfg import apply_setting, net_int, parse_cfg, read_cfg_text
 from yof_darknet.formats.imagefiles import read_image, read_list
 from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
-from yof_darknet.formats.netinput import fill_input
 from yof_darknet.formats.network import check_network
 from yof_darknet.formats.weights import check_finite, read_header
+from yof_darknet.tools.netinput import fill_input
 
 # pjreddie prints "12: 3.4, 5.6 avg, 0.001 rate", AlexeyAB "12: 3.4, 5.6 avg loss, ..." and
 # hank-ai "avg loss=": the first iteration line of a train.log tells who trained the weights.

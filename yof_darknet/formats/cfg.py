@@ -2,7 +2,7 @@
 
 A cfg is a list of sections (``[net]``, ``[convolutional]``, ``[yolo]``...), each holding
 ``key=value`` options in file order. The training stage builds its run cfg from these pieces
-(``yof_darknet.darknet.profiles.generate_cfg``).
+(``yof_darknet.training.profiles.generate_cfg``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yof_darknet.errors import DarknetError
+from yof_darknet.core.errors import DarknetError
 
 
 @dataclass
@@ -124,7 +124,7 @@ def parse_setting(expression: str) -> tuple[str, str]:
     ('net.width', '160')
     >>> parse_setting("width")
     Traceback (most recent call last):
-    yof_darknet.errors.DarknetError: --set 'width': expected key=value, e.g. net.width=160
+    yof_darknet.core.errors.DarknetError: --set 'width': expected key=value, e.g. net.width=160
     """
     key, sep, value = expression.partition("=")
     key, value = key.strip(), value.strip()

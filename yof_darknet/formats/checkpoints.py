@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.errors import EvaluationError
-from yof_darknet.fileio import atomic_write_text
+from yof_darknet.core.errors import EvaluationError
+from yof_darknet.core.fileio import atomic_write_text
 
 FILE_NAME = "checkpoints.csv"  # in the run folder
 FIXED = ("iteration", "file", "sha256", "size", "mtime_ns", "map", "face_ap")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from yof_darknet.errors import DatasetError, YofError
+from yof_darknet.core.errors import DatasetError, YofError
 from yof_darknet.formats.safenames import list_line_problem
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")

@@ -19,7 +19,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from yof_darknet.errors import EvaluationError
+from yof_darknet.core.errors import EvaluationError
 from yof_darknet.formats.mapresult import ClassAP, MapResult
 from yof_darknet.formats.trainlog import strip_escapes
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from yof_darknet.errors import DarknetError
+from yof_darknet.core.errors import DarknetError
 from yof_darknet.formats.cfg import Section, yolo_heads
 
 METADATA_KEY = "yof_darknet"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from yof_darknet.errors import InferenceError, YofError
-from yof_darknet.expressions import CLASSES
-from yof_darknet.fileio import read_lines
+from yof_darknet.core.errors import InferenceError, YofError
+from yof_darknet.core.expressions import CLASSES
+from yof_darknet.core.fileio import read_lines
 from yof_darknet.formats.objdata import read_obj_data
 
 

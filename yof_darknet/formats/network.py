@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from yof_darknet.errors import DarknetError
-from yof_darknet.fileio import atomic_write_text
+from yof_darknet.core.errors import DarknetError
+from yof_darknet.core.fileio import atomic_write_text
 from yof_darknet.formats.cfg import Section, net_int, read_cfg, yolo_heads
 
 RECORD = "network.json"

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yof_darknet.errors import DatasetError
-from yof_darknet.fileio import atomic_write_text, read_lines
+from yof_darknet.core.errors import DatasetError
+from yof_darknet.core.fileio import atomic_write_text, read_lines
 from yof_darknet.formats.imagefiles import read_list
 
 

@@ -27,7 +27,7 @@ import string
 from collections.abc import Iterable
 from pathlib import Path
 
-from yof_darknet.errors import DatasetError, YofError
+from yof_darknet.core.errors import DatasetError, YofError
 
 SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._+-")
 # Characters a POSIX shell reads as themselves anywhere in a word (besides SAFE_CHARS and "/").

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.expressions import CLASSES
+from yof_darknet.core.expressions import CLASSES
 
 PAD_VALUE = 114
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.errors import DarknetError
-from yof_darknet.fileio import atomic_write_bytes
+from yof_darknet.core.errors import DarknetError
+from yof_darknet.core.fileio import atomic_write_bytes
 from yof_darknet.formats.cfg import Section, net_int, read_cfg
 
 FLOAT_BYTES = 4

@@ -22,15 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.errors import InferenceError
-from yof_darknet.faces import (
-    CROP_RECORD,
-    DEFAULT_CROP_MARGIN,
-    Face,
-    FaceDetector,
-    create_detector,
-    face_crop,
-)
+from yof_darknet.core.errors import InferenceError
 from yof_darknet.formats.cfg import net_int, read_cfg
 from yof_darknet.formats.names import resolve_names
 from yof_darknet.infer.detector import ENGINES, Detection, Detector
@@ -43,6 +35,14 @@ from yof_darknet.infer.engines import (
     read_model_info,
 )
 from yof_darknet.infer.weightsfile import cfg_text, check_weights_size
+from yof_darknet.tools.faces import (
+    CROP_RECORD,
+    DEFAULT_CROP_MARGIN,
+    Face,
+    FaceDetector,
+    create_detector,
+    face_crop,
+)
 
 
 def parse_cascade(value: str) -> tuple[Path, Path]:

@@ -24,14 +24,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.cluster import available_cpus
-from yof_darknet.errors import InferenceError
-from yof_darknet.fileio import sha256_file
+from yof_darknet.core.errors import InferenceError
+from yof_darknet.core.fileio import sha256_file
 from yof_darknet.formats.cfg import parse_cfg
 from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.formats.modelinfo import ModelInfo, head_specs
 from yof_darknet.formats.names import resolve_names
-from yof_darknet.formats.netinput import Placement, fill_input, to_image_boxes
 from yof_darknet.formats.ultralytics import (
     LetterboxPlacement,
     UltralyticsInfo,
@@ -42,6 +40,8 @@ from yof_darknet.infer.engines import Engine, OpenCVEngine, OrtEngine, read_mode
 from yof_darknet.infer.netcfg import NetSpec, opencv_cfg_text, read_net_spec
 from yof_darknet.infer.weightsfile import cfg_text, check_weights_size
 from yof_darknet.infer.yolo import decode_heads
+from yof_darknet.tools.cluster import available_cpus
+from yof_darknet.tools.netinput import Placement, fill_input, to_image_boxes
 
 ENGINES = ("ort", "opencv")
 

@@ -16,7 +16,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
 from yof_darknet.formats.modelinfo import METADATA_KEY, ModelInfo
 from yof_darknet.formats.ultralytics import UltralyticsInfo, is_ultralytics, read_ultralytics_info
 

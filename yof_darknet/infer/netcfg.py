@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
 from yof_darknet.formats.cfg import apply_setting, dump_cfg, net_int, parse_cfg, yolo_heads
 
 

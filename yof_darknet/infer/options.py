@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.options import option
+from yof_darknet.core.options import option
 
 # the models of infer/temporal.py (kept here too: this module stays import-light)
 TEMPORAL_MODELS = ("none", "ema", "centred", "viterbi")

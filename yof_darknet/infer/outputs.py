@@ -18,8 +18,8 @@ from typing import IO, ClassVar
 import cv2
 import numpy as np
 
-from yof_darknet.errors import InferenceError
-from yof_darknet.fileio import (
+from yof_darknet.core.errors import InferenceError
+from yof_darknet.core.fileio import (
     STREAM,
     OutputError,
     atomic_write_bytes,

@@ -12,14 +12,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.cluster import sigterm_interrupts
-from yof_darknet.errors import InferenceError
-from yof_darknet.fileio import (
+from yof_darknet.core.errors import InferenceError
+from yof_darknet.core.fileio import (
     FILE,
     check_output_file,
     check_output_folder,
     protected,
 )
+from yof_darknet.core.owned import output_lock
 from yof_darknet.formats.imagefiles import read_image
 from yof_darknet.infer.cascade import Cascade, parse_cascade
 from yof_darknet.infer.detector import Detection, Detector
@@ -38,7 +38,7 @@ from yof_darknet.infer.temporal import TemporalOptions
 from yof_darknet.infer.timeline import TrackLog, write_timelines
 from yof_darknet.infer.tracker import Tracker
 from yof_darknet.infer.video import open_capture, stream_detections, stream_fps
-from yof_darknet.owned import output_lock
+from yof_darknet.tools.cluster import sigterm_interrupts
 
 WINDOW = "yof-darknet detect"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)

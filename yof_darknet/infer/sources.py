@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
 from yof_darknet.formats.imagefiles import read_list
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.options import DetectOptions
 
@@ -192,12 +192,12 @@ def run_streams(
 def run_detect_streams(options: DetectOptions, sources: Sequence[str]) -> tuple[StreamStats, str]:
     """``detect`` on several video files, cameras or streams at once: JSON lines (``--json``,
     each record naming its source) and the statistics; the detector's description."""
-    from yof_darknet.cluster import available_cpus
-    from yof_darknet.fileio import protected
+    from yof_darknet.core.fileio import protected
     from yof_darknet.infer.outputs import JsonLines, frame_record
     from yof_darknet.infer.run import make_detector, model_paths
     from yof_darknet.infer.sources import resolve_source
     from yof_darknet.infer.video import open_capture
+    from yof_darknet.tools.cluster import available_cpus
 
     refused = {"--show": options.show, "--save": options.save, "--timeline": options.timeline,
                "--temporal/--smooth": options.temporal or options.smooth,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
 
 MODELS = ("none", "ema", "centred", "viterbi")
 OFFLINE = frozenset({"centred", "viterbi"})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yof_darknet.fileio import atomic_write_bytes, atomic_write_text
+from yof_darknet.core.fileio import atomic_write_bytes, atomic_write_text
 from yof_darknet.infer.temporal import TemporalOptions, smooth_labels
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
 from yof_darknet.formats.imagefiles import opencv_path
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.sources import Source

@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yof_darknet.errors import DarknetError, InferenceError
-from yof_darknet.fileio import atomic_write_bytes
+from yof_darknet.core.errors import DarknetError, InferenceError
+from yof_darknet.core.fileio import atomic_write_bytes
 from yof_darknet.formats.cfg import Section, net_int, parse_cfg, read_cfg_text
 from yof_darknet.formats.network import check_network
 from yof_darknet.formats.weights import check_complete, layer_param_counts, pack_header

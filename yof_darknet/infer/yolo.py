@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from yof_darknet.errors import InferenceError
+from yof_darknet.core.errors import InferenceError
 from yof_darknet.formats.modelinfo import YoloHead
 
 

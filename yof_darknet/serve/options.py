@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.options import option
+from yof_darknet.core.options import option
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

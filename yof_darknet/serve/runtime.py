@@ -22,8 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from yof_darknet.errors import ServeError
-from yof_darknet.runner import run
+from yof_darknet.core.errors import ServeError
+from yof_darknet.tools.runner import run
 
 WEB = Path(__file__).resolve().parent / "web"
 VENDOR = WEB / "vendor" / "onnxruntime-web"

@@ -21,7 +21,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-from yof_darknet.errors import ServeError
+from yof_darknet.core.errors import ServeError
 from yof_darknet.serve.site import Resource
 
 SECURITY_HEADERS = {

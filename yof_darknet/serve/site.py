@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from yof_darknet import __version__
-from yof_darknet.errors import ServeError
+from yof_darknet.core.errors import ServeError
 from yof_darknet.formats.modelinfo import ModelInfo
-from yof_darknet.formats.netinput import resize_graph
 from yof_darknet.serve.options import ServeOptions
 from yof_darknet.serve.runtime import WEB, Runtime
+from yof_darknet.tools.netinput import resize_graph
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -94,7 +94,7 @@ def resolve_model(options: ServeOptions) -> Model:
 def run_model(run: Path) -> tuple[Path, Path]:
     """The cfg and final weights of a run folder (``runs/NAME/ARCH.cfg``,
     ``runs/NAME/weights/ARCH_final.weights``)."""
-    from yof_darknet.darknet.archs import get_arch, run_arch
+    from yof_darknet.training.archs import get_arch, run_arch
 
     name = run_arch(run)
     if name is None:

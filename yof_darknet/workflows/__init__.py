@@ -1,0 +1,3 @@
+"""What runs several stages: reproduce, compare, compare-archs, hygiene, doctor, video evaluation,
+benchmark.
+"""
