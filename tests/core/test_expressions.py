@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from yof_darknet import expressions as ex
+from yof_darknet.core import expressions as ex
 
 
 def test_classes_are_in_the_papers_order():
