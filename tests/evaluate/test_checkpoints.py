@@ -32,6 +32,7 @@ from yof_darknet.infer.detector import Detector
 
 pytestmark = pytest.mark.slow
 FINAL = "yolov3-tiny_final.weights"
+CHECKPOINT = "yolov3-tiny_100.weights"
 
 
 def _sha(path: Path) -> str:
@@ -64,19 +65,23 @@ def test_training_scored_every_checkpoint_as_it_was_saved(checkpoint_run: Checkp
 
 
 def _copy_with_found_faces(checkpoint_run: CheckpointRun, root: Path) -> Path:
-    """A copy of the run whose validation set (its own list) is labelled with boxes the final
-    checkpoint finds, of several classes, so that every checkpoint scores above 0."""
+    """A copy of the run whose validation set (its own list) is labelled with boxes the
+    checkpoints find (each one's best box per image), of several classes, so that every
+    checkpoint scores above 0 whatever the session's training made of it."""
     run = root / "run"
     shutil.copytree(checkpoint_run.run, run, symlinks=True)
     cfg = run / "yolov3-tiny.cfg"
-    detector = Detector(cfg, run / "weights" / FINAL, read_obj_data(run / "obj.data").names)
+    names = read_obj_data(run / "obj.data").names
+    detectors = [Detector(cfg, run / "weights" / name, names) for name in (CHECKPOINT, FINAL)]
     folder = root / "val"
     folder.mkdir()
     images = (checkpoint_run.data.parent / "val.txt").read_text().split()
     for index, source in enumerate(map(Path, images)):
         image = cv2.imread(str(source))
         height, width = image.shape[:2]
-        found = sorted(detector.detect(image, 0.005), key=lambda d: -d.score)[:2]
+        best = [max(det.detect(image, 0.005), key=lambda d: d.score, default=None)
+                for det in detectors]  # fmt: skip
+        found = [d for d in best if d is not None]
         lines = [
             f"{(index + k) % 7} {(d.xyxy[0] + d.xyxy[2]) / 2 / width:.6f} "
             f"{(d.xyxy[1] + d.xyxy[3]) / 2 / height:.6f} {(d.xyxy[2] - d.xyxy[0]) / width:.6f} "
