@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import cv2
 import numpy as np
@@ -27,6 +28,7 @@ import numpy as np
 from yof_darknet.core.errors import InferenceError
 from yof_darknet.infer.detector import Detection, Detector
 from yof_darknet.infer.options import DetectOptions
+from yof_darknet.infer.video import put_until_stopped
 
 _END = object()
 _POLL_S = 0.1
@@ -87,13 +89,7 @@ def run_streams(
     stop = threading.Event()
     errors: list[BaseException] = []
 
-    def put(target: queue.Queue, item: object) -> None:
-        while not stop.is_set():
-            try:
-                target.put(item, timeout=_POLL_S)
-                return
-            except queue.Full:
-                continue
+    put = partial(put_until_stopped, stop=stop)
 
     def read(stream: int, capture: cv2.VideoCapture) -> None:
         index = queued = 0

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -30,6 +31,16 @@ from yof_darknet.infer.sources import Source
 
 _END = object()
 _POLL_S = 0.1
+
+
+def put_until_stopped(target: queue.Queue, item: object, stop: threading.Event) -> None:
+    """Put ``item`` on ``target``, waiting while it is full, unless ``stop`` is set first."""
+    while not stop.is_set():
+        try:
+            target.put(item, timeout=_POLL_S)
+            return
+        except queue.Full:
+            continue
 
 
 @dataclass
@@ -111,13 +122,7 @@ def stream_detections(
     stop = threading.Event()
     errors: list[BaseException] = []
 
-    def put(target: queue.Queue, item: object) -> None:
-        while not stop.is_set():
-            try:
-                target.put(item, timeout=_POLL_S)
-                return
-            except queue.Full:
-                continue
+    put = partial(put_until_stopped, stop=stop)
 
     def get(source: queue.Queue) -> object:
         while not stop.is_set():
