@@ -53,28 +53,34 @@ def _part(package: Path, name: str) -> str:
     return name if is_module else "__init__"
 
 
-def imported_parts(package: Path, path: Path) -> set[tuple[str, int]]:
-    """(part of yof_darknet, line) of every import in ``path``, lazy and TYPE_CHECKING included."""
+def imported_names(package: Path, path: Path) -> set[tuple[str, int]]:
+    """(dotted name, line) of every import in ``path``, lazy and TYPE_CHECKING included:
+    ``yof_darknet.a.b`` for ``import yof_darknet.a.b``, ``yof_darknet.a.b.name`` for ``from
+    yof_darknet.a.b import name`` (relative imports made absolute)."""
     rel = path.relative_to(package).with_suffix("")
-    base = ["yof_darknet", *rel.parts[:-1]]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
+            names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
+            module = [node.module] if node.module else []
             if node.level:
-                anchor = base[: len(base) - node.level + 1]
-                modules = [".".join([*anchor, *([node.module] if node.module else [])])]
-            else:
-                modules = [node.module or ""]
-            if modules == ["yof_darknet"]:  # `from yof_darknet import pipeline, __version__`
-                modules = [f"yof_darknet.{_part(package, alias.name)}" for alias in node.names]
+                module = ["yof_darknet", *rel.parts[: len(rel.parts) - node.level], *module]
+            names = [".".join([*module, alias.name]) for alias in node.names]
         else:
             continue
-        for module in modules:
-            parts = module.split(".")
-            if parts[0] == "yof_darknet" and len(parts) > 1:
-                found.add((parts[1], node.lineno))
+        found |= {(name, node.lineno) for name in names}
+    return found
+
+
+def imported_parts(package: Path, path: Path) -> set[tuple[str, int]]:
+    """(part of yof_darknet, line) of every import in ``path``."""
+    found = set()
+    for name, line in imported_names(package, path):
+        parts = name.split(".")
+        if parts[0] == "yof_darknet" and len(parts) > 1:
+            # `from yof_darknet import pipeline, __version__`: a module, else __init__'s
+            found.add((parts[1] if len(parts) > 2 else _part(package, parts[1]), line))
     return found
 
 
@@ -150,23 +156,12 @@ def module_of(package: Path, dotted: str) -> str | None:
 
 
 def module_imports(package: Path, path: Path) -> set[str]:
-    """The package's modules ``path`` imports, lazy and TYPE_CHECKING included."""
-    rel = path.relative_to(package).with_suffix("")
+    """The package's modules ``path`` imports."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [f"{node.module}.{alias.name}" for alias in node.names]
-            if node.level:
-                anchor = ["yof_darknet", *rel.parts[: len(rel.parts) - node.level]]
-                names = [".".join([*anchor, name]) for name in names]
-        else:
-            continue
-        for name in names:
-            module = module_of(package, name) if name.startswith("yof_darknet.") else None
-            if module:
-                found.add(module)
+    for name, _ in imported_names(package, path):
+        module = module_of(package, name) if name.startswith("yof_darknet.") else None
+        if module:
+            found.add(module)
     return found
 
 
