@@ -378,8 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         record = benchmark_record(args.report, args.id, args.title, args.command)
         print(f"wrote {write_record(record).relative_to(ROOT)}")
     elif args.action == "bench":
+        orders = {r["id"]: r.get("order", 200) for r in load_records()}
         for module in args.modules:
-            print(f"wrote {write_record(bench_record(module)).relative_to(ROOT)}")
+            record = bench_record(module, orders.get(module.replace("_", "-"), 200))
+            print(f"wrote {write_record(record).relative_to(ROOT)}")
     else:
         records = {r["id"]: r for r in load_records()}
         for record_id in args.ids:
