@@ -226,22 +226,30 @@ compare: $(STAMP) ensure-darknet ## single-stage vs cascade (RetinaFace + classi
 
 # Ultralytics beside them (`make compare-ultralytics`; the optional, AGPL-3.0 extra:
 # .venv/bin/pip install -e '.[ultralytics]'). ULTRA_MODEL=yolo26n.pt starts from COCO weights
-# (Ultralytics downloads them); yolo26n.yaml (or yolov8n.yaml...) from scratch.
+# (Ultralytics downloads them); yolo26n.yaml (or yolov8n.yaml...) from scratch, offline.
+# YOLO_OFFLINE=1: Ultralytics neither checks for updates nor sends usage data (a machine
+# without internet would wait on each); a weights file it must download is still fetched.
 ULTRA_MODEL  ?= yolo26n.pt
 ULTRA_EPOCHS ?= 100
 ULTRA_IMGSZ  ?= 416
 ULTRA_ARGS   ?=
-ULTRA_DATA    = $(if $(EXPW)$(AFFWILD2),data/darknet,data/sample-darknet)
-ULTRA_RUN     = $(or $(RUN),$(PROFILE)$(ARCH_SUFFIX))-ultralytics
+ULTRA_SAMPLE  = $(if $(STILL_DATASETS)$(AFFWILD2),,1)
+ULTRA_DATA    = $(if $(ULTRA_SAMPLE),data/sample-darknet,$(DATA))
+ULTRA_RUN     = $(or $(RUN),$(if $(ULTRA_SAMPLE),sample,$(PROFILE))$(ARCH_SUFFIX))-ultralytics
 ULTRA_ONNX    = runs/$(ULTRA_RUN)/weights/best.onnx
+YOLO          = YOLO_OFFLINE=1 $(BIN)/yolo
 
-compare-ultralytics: $(STAMP) ensure-darknet ## make compare, plus an Ultralytics model (ULTRA_MODEL=, ULTRA_EPOCHS=, ULTRA_IMGSZ=) trained on the same data's ultralytics.yaml, as a third column
+compare-ultralytics: $(STAMP) ensure-darknet ## make compare, plus an Ultralytics model (ULTRA_MODEL=, ULTRA_EPOCHS=, ULTRA_IMGSZ=, ULTRA_ARGS=) trained on the same data's ultralytics.yaml, as a third column
 	@$(BIN)/python -c 'import ultralytics' 2>/dev/null || { echo "compare-ultralytics: ultralytics is not installed: $(BIN)/pip install -e '.[ultralytics]' (AGPL-3.0, optional)"; exit 1; }
 	$(YOF) compare $(SAME_RUN) $(if $(RUN),--run $(RUN))
-	test -f $(ULTRA_ONNX) || { $(BIN)/yolo train data=$(abspath $(ULTRA_DATA))/ultralytics.yaml \
+	@test -f $(ULTRA_DATA)/ultralytics.yaml || { echo "compare-ultralytics: $(ULTRA_DATA)/ultralytics.yaml is missing: convert the data again with a validation list (datasets --val-per-dataset N)"; exit 1; }
+	test -f $(ULTRA_ONNX) || { $(YOLO) train data=$(abspath $(ULTRA_DATA))/ultralytics.yaml \
 		model=$(ULTRA_MODEL) epochs=$(ULTRA_EPOCHS) imgsz=$(ULTRA_IMGSZ) project=$(abspath runs) \
-		name=$(ULTRA_RUN) exist_ok=True $(ULTRA_ARGS) && \
-		$(BIN)/yolo export model=runs/$(ULTRA_RUN)/weights/best.pt format=onnx imgsz=$(ULTRA_IMGSZ); }
+		name=$(ULTRA_RUN) exist_ok=True $(ULTRA_ARGS) || { echo "compare-ultralytics: Ultralytics \
+		could not train ULTRA_MODEL=$(ULTRA_MODEL) (above); without internet its COCO weights cannot \
+		be downloaded: give a local .pt file, or ULTRA_MODEL=yolo26n.yaml to train from scratch"; \
+		exit 1; } && \
+		$(YOLO) export model=runs/$(ULTRA_RUN)/weights/best.pt format=onnx imgsz=$(ULTRA_IMGSZ); }
 	$(YOF) compare $(SAME_RUN) $(if $(RUN),--run $(RUN)) --ultralytics $(ULTRA_ONNX)
 
 compare-archs: $(STAMP) ## one row per --arch: parameters, BFLOPs at 416, CPU FPS per engine, mAP of trained runs/PROFILE-ARCH on DATA=

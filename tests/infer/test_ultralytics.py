@@ -97,6 +97,24 @@ def test_other_classes_or_task_or_layout_are_refused(tmp_path, image):
         Detector(model=wrong).detect(image)
 
 
+def test_an_int8_export_is_read_as_int8_and_refused_by_opencv(tmp_path, image):
+    from yof_darknet.export.ultralytics import quantize_ultralytics
+
+    anchors = [column(48, 32, 20, 10, {2: 0.9}), column(20, 20, 10, 10, {4: 0.7})]
+    fp32 = hand_built_model(tmp_path / "m.onnx", np.array(anchors, np.float32).T[None], convs=True)
+    paths = []
+    for index in range(4):
+        paths.append(tmp_path / f"calib_{index}.png")
+        cv2.imwrite(str(paths[-1]), np.roll(image, 10 * index, axis=1))
+    (tmp_path / "calib.txt").write_text("".join(f"{p}\n" for p in paths))
+    int8 = quantize_ultralytics(fp32, tmp_path / "int8.onnx", tmp_path / "calib.txt", 4).out
+    detector = Detector(model=int8)
+    assert (detector.precision, Detector(model=fp32).precision) == ("int8", "fp32")
+    assert [d.name for d in detector.detect(image)] == ["fear", "sadness"]
+    with pytest.raises(InferenceError, match=r"int8\.onnx: OpenCV runs fp32 models only"):
+        Detector(model=int8, engine="opencv")
+
+
 def test_map_scores_an_ultralytics_model_with_our_evaluator(tmp_path):
     write_expw_sample(tmp_path / "ExpW", images=30)
     build_datasets([expw_job(tmp_path / "ExpW")], tmp_path / "data", test_per_dataset=6, seed=0)

@@ -28,24 +28,51 @@ def ultralytics_props(width: int, height: int, end2end: bool, names=CLASSES) -> 
 
 
 def hand_built_model(
-    path: Path, output: np.ndarray, width: int = 96, height: int = 64, **props: str
+    path: Path,
+    output: np.ndarray,
+    width: int = 96,
+    height: int = 64,
+    convs: bool = False,
+    **props: str,
 ) -> Path:
     """An ONNX graph ``images (1, 3, height, width) -> output0`` that returns ``output`` (plus
-    0 x the mean of the input, so the input is really read), with Ultralytics' metadata."""
+    0 x the mean of the input, so the input is really read), with Ultralytics' metadata.
+    ``convs``: the mean is taken after two convolutions named as in an export (a backbone
+    ``/model.0/`` and a head branch ``/model.1/cv2.0/``), which int8 quantization can quantize;
+    the nodes after them are named as the head's decoding (``/model.1/``)."""
     end2end = output.shape[-1] == 6
-    const = numpy_helper.from_array(output.astype(np.float32), "raw")
-    zero = numpy_helper.from_array(np.zeros((), np.float32), "zero")
-    nodes = [
-        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
-        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
-        helper.make_node("Add", ["raw", "nothing"], ["output0"]),
+    rng = np.random.default_rng(0)
+    initializers = [
+        numpy_helper.from_array(output.astype(np.float32), "raw"),
+        numpy_helper.from_array(np.zeros((), np.float32), "zero"),
+    ]
+    nodes = []
+    features = "images"
+    if convs:
+        for index, (name, channels) in enumerate(
+            [("/model.0/conv/Conv", 3), ("/model.1/cv2.0/cv2.0.0/conv/Conv", 8)]
+        ):
+            weight = numpy_helper.from_array(
+                rng.normal(0, 0.3, (8, channels, 3, 3)).astype(np.float32), f"w{index}"
+            )
+            initializers.append(weight)
+            nodes.append(
+                helper.make_node(
+                    "Conv", [features, f"w{index}"], [f"c{index}"], name=name, pads=[1, 1, 1, 1]
+                )
+            )
+            features = f"c{index}"
+    nodes += [
+        helper.make_node("ReduceMean", [features], ["mean"], keepdims=0, name="/model.1/Mean"),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"], name="/model.1/Mul"),
+        helper.make_node("Add", ["raw", "nothing"], ["output0"], name="/model.1/Add"),
     ]
     graph = helper.make_graph(
         nodes,
         "hand_built_ultralytics",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, height, width])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))],
-        [const, zero],
+        initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 10

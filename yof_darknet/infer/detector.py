@@ -219,6 +219,8 @@ class Detector:
         self.spinning = spinning
         threads = threads if threads is not None else available_cpus()
         if engine == "opencv":
+            if info.precision != "fp32":
+                raise InferenceError(f"{self.model}: OpenCV runs fp32 models only")
             self.engine: Engine = OpenCVEngine(
                 onnx=self.model, outputs=list(info.outputs), threads=threads, device=device
             )

@@ -10,6 +10,7 @@ for, so everything else (ONNX Runtime, video I/O, drawing) works with OpenCV 5.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -114,7 +115,8 @@ def _darknet_head_layers(net: cv2.dnn.Net) -> list[str]:
 
 
 def _metadata(model: Path) -> tuple[dict[str, str], tuple[str, ...], str]:
-    """``metadata_props``, output names and input element type of an ONNX file."""
+    """``metadata_props``, output names and input element type of an ONNX file (``INT8`` for
+    a QDQ model: a float input, int8 inside)."""
     import onnx
 
     try:
@@ -127,6 +129,8 @@ def _metadata(model: Path) -> tuple[dict[str, str], tuple[str, ...], str]:
         i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}
     ]
     elem = inputs[0].type.tensor_type.elem_type if inputs else 0
+    if any(node.op_type == "QuantizeLinear" for node in proto.graph.node):
+        elem = onnx.TensorProto.INT8  # a QDQ model: float input, int8 inside
     return props, outputs, onnx.TensorProto.DataType.Name(elem) if elem else "?"
 
 
@@ -147,12 +151,12 @@ def read_model(model: Path) -> ModelInfo | UltralyticsInfo:
         info = read_ultralytics_info(props, outputs, str(model))
     except ValueError as exc:
         raise InferenceError(str(exc)) from None
-    if elem != "FLOAT" or len(outputs) != 1:
+    if elem not in ("FLOAT", "INT8") or len(outputs) != 1:
         raise InferenceError(
             f"{model}: an Ultralytics export with a {elem} input and {len(outputs)} outputs; "
             "only fp32 detect exports (one output) are read: export with half=False, int8=False"
         )
-    return info
+    return replace(info, precision="int8") if elem == "INT8" else info
 
 
 def read_model_info(model: Path) -> ModelInfo:

@@ -1,6 +1,7 @@
 """mAP (and face AP, where the evaluator reports it) of each row, through ``map``'s own path
 (``yof-darknet map --engine onnx|python``): the same detections, thresholds and arithmetic as
-Table II. Rows that run the same model file share one score."""
+Table II. Rows that run the same model file share one score; OpenCV DNN on an ONNX file (an
+Ultralytics export) is scored through ONNX Runtime on that file, and says so."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from yof_darknet.workflows.benchmark.rows import Row
 
 if TYPE_CHECKING:
     from yof_darknet.evaluate.run import MapOutcome
+
+
+ONNX_IN_OPENCV = "ONNX Runtime's detections of the same fp32 file (OpenCV DNN not scored)"
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,19 @@ def score_rows(
 
     done: dict[str, tuple[str, Score]] = {}  # model -> (first row scored on it, its score)
     scores: dict[str, Score] = {}
+    # OpenCV on an ONNX file last: the file's score is then an ONNX Runtime row's
+    onnx_in_opencv = [r for r in rows if r.name == "opencv" and r.model is not None]
     with tempfile.TemporaryDirectory(prefix="yof-bench-map-") as tmp:
-        for row in rows:
+        for row in [*(r for r in rows if r not in onnx_in_opencv), *onnx_in_opencv]:
             if row.name.startswith("openvino"):
                 scores[row.key] = Score(None, None, "not scored: map runs ONNX Runtime or OpenCV")
                 continue
             same = f"opencv@{row.size}" if row.model is None else str(row.model)
+            note = ONNX_IN_OPENCV if row in onnx_in_opencv else ""
             if same in done:
                 first, score = done[same]
-                scores[row.key] = Score(score.map, score.face_ap, f"the model of {first}")
+                note = f"{note} ({first})" if note else f"the model of {first}"
+                scores[row.key] = Score(score.map, score.face_ap, note)
                 continue
             echo(f"benchmark: scoring {row.key} on {data}")
             if row.model is None:
@@ -68,6 +76,6 @@ def score_rows(
             else:
                 request = MapOptions(data=data, engine="onnx", model=row.model)
             outcome = run_map(request)
-            scores[row.key] = Score(outcome.table.combined.map, _face_ap(outcome))
+            scores[row.key] = Score(outcome.table.combined.map, _face_ap(outcome), note)
             done[same] = (row.key, scores[row.key])
     return scores

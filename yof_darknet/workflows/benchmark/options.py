@@ -47,6 +47,13 @@ class BenchmarkOptions:
         "timing frames from it, int8 calibrated on its train list.",
         path="file",
     )
+    ultralytics: Path | None = option(
+        None,
+        "An Ultralytics ONNX export (`yolo export format=onnx`, trained on --data's "
+        "ultralytics.yaml): the same engines on it, at its own size, beside the Darknet model "
+        "(int8: quantized here on the same calibration images; opencv: OpenCV DNN's ONNX reader).",
+        path="file",
+    )
     sizes: str = option("416,320", "Network sizes, comma-separated multiples of 32.")
     engines: tuple[str, ...] = option(
         (),

@@ -41,6 +41,12 @@ class RowResult:
     map: float | None = None  # 0..1
     face_ap: float | None = None
     notes: list[str] = field(default_factory=list)
+    network: str = ""  # "": the Darknet model; "ultralytics": the --ultralytics export
+
+    @property
+    def label(self) -> str:
+        """The row's engine, with the network when it is not the Darknet model."""
+        return f"Ultralytics {self.engine}" if self.network == "ultralytics" else self.engine
 
 
 @dataclass
@@ -76,8 +82,10 @@ def render_markdown(report: Report) -> str:
         for p, v in report.peaks.items()
     )
     load = report.load
+    beside = report.model.get("ultralytics")
     lines = [
-        f"# Benchmark: {Path(report.model['cfg']).name} + {Path(report.model['weights']).name}",
+        f"# Benchmark: {Path(report.model['cfg']).name} + {Path(report.model['weights']).name}"
+        + (f", beside Ultralytics {Path(beside).name}" if beside else ""),
         "",
         f"- machine: {report.machine}",
         f"- measured peaks (GEMM, ONNX Runtime's kernels): {peaks}",
@@ -92,7 +100,7 @@ def render_markdown(report: Report) -> str:
     ]
     for r in report.rows:
         lines.append(
-            f"| {r.engine} | {r.precision} | {r.size} | {r.median_ms:.1f} | {r.p95_ms:.1f} | "
+            f"| {r.label} | {r.precision} | {r.size} | {r.median_ms:.1f} | {r.p95_ms:.1f} | "
             f"{r.pre_ms:.2f} | {r.forward_ms:.1f} | {r.post_ms:.2f} | {r.fps:.1f} | "
             f"{r.cpu_ms:.1f} | {r.memory_mib:.0f} | {_cell(r.map, 2, 100)} | "
             f"{_cell(r.face_ap, 2, 100)} | {_share(r.share_wall)} | {_share(r.share_cpu)} |"
@@ -113,7 +121,7 @@ def render_markdown(report: Report) -> str:
                 f"{s['cpu_ms']:.1f} | "
                 f"{s['latency_ms']:.1f} | {s['latency_p95_ms']:.1f} | {100 * s['others']:.0f} % |"
             )
-    notes = [f"{r.engine}@{r.size}: {note}" for r in report.rows for note in r.notes]
+    notes = [f"{r.label}@{r.size}: {note}" for r in report.rows for note in r.notes]
     if notes or report.notes:
         lines += ["", *[f"Note: {n}" for n in [*report.notes, *notes]]]
     return "\n".join(lines) + "\n"
@@ -138,7 +146,7 @@ def plot(report: Report, path: Path) -> Path:
 
     from yof_darknet.core.fileio import atomic_path
 
-    labels = [f"{r.engine} {r.size}" for r in report.rows]
+    labels = [f"{r.label} {r.size}" for r in report.rows]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.6))
     left = [0.0] * len(labels)
     for part, colour in (("pre_ms", "#8da0cb"), ("forward_ms", "#fc8d62"), ("post_ms", "#66c2a5")):

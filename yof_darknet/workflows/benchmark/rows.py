@@ -5,6 +5,11 @@ added to the process.
 ONNX Runtime, OpenVINO and the GPU rows all run the same exported files, written once per size
 into ``OUT/models/`` (fp32, and int8 calibrated as ``yof-darknet export --int8`` does) and
 reused by a re-run when they come from the same cfg and weights.
+
+``--ultralytics MODEL.onnx`` adds the same engines on an Ultralytics export at its own size
+(``network`` "ultralytics"): ONNX Runtime on the file given and on its int8 version
+(``OUT/models/ultralytics-int8.onnx``, quantized on the same calibration images), OpenCV DNN
+through its ONNX reader.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ class Row:
     macs: float  # multiply-accumulates of the convolutions in one forward pass
     memory_mib: float = 0.0  # see measure_memory
     notes: list[str] = field(default_factory=list)
+    network: str = ""  # "": the Darknet model of --cfg/--weights; "ultralytics": --ultralytics
 
     @property
     def key(self) -> str:
-        return f"{self.name}@{self.size}"
+        return f"{self.network + '/' if self.network else ''}{self.name}@{self.size}"
 
 
 def available_engines() -> dict[str, str | None]:
@@ -183,14 +189,51 @@ class _OpenVINOEngine:
         return [self._request.get_tensor(o).data.copy() for o in self._outputs]
 
 
+def ultralytics_models(
+    options: BenchmarkOptions, calibrate: Path | None, want_int8: bool, echo: Echo
+) -> tuple[dict[str, Path], list[str]]:
+    """{precision: ONNX file} of ``--ultralytics``: the file given, and its int8 version in
+    ``OUT/models/`` (quantized unless already there); and notes on what could not be made."""
+    from yof_darknet.export.ultralytics import is_quantized_from, quantize_ultralytics
+
+    assert options.ultralytics is not None
+    models = {"fp32": Path(options.ultralytics)}
+    if not want_int8 or calibrate is None:
+        return models, []
+    int8 = Path(options.out) / "models" / "ultralytics-int8.onnx"
+    int8.parent.mkdir(parents=True, exist_ok=True)
+    if not is_quantized_from(int8, models["fp32"], calibrate, options.images):
+        echo(f"benchmark: quantizing {options.ultralytics} to int8 ({int8})")
+        try:
+            quantize_ultralytics(models["fp32"], int8, calibrate, options.images)
+        except Exception as exc:  # ONNX Runtime's quantizer on a graph it cannot handle
+            return models, [f"int8 rows not measured: quantizing it failed: {exc}"]
+    models["int8"] = int8
+    return models, []
+
+
 def make_row(
-    name: str, size: int, models: dict[str, Path], options: BenchmarkOptions, threads: int
+    name: str,
+    size: int,
+    models: dict[str, Path],
+    options: BenchmarkOptions,
+    threads: int,
+    network: str = "",
 ) -> Row:
-    """The detector of one row."""
+    """The detector of one row (``network`` "ultralytics": of the ``--ultralytics`` export,
+    whose ``models`` are its fp32 and int8 files)."""
     from yof_darknet.infer.detector import Detector
     from yof_darknet.infer.engines import read_model_info
 
     precision = "int8" if "int8" in name else "fp32"
+    if network:
+        if precision not in models:
+            raise BenchmarkError(f"--ultralytics {models['fp32']}: no {precision} model")
+        if name == "opencv":
+            detector = Detector(model=models["fp32"], threads=threads, device="cpu",
+                                engine="opencv")  # fmt: skip
+            return Row(name, "OpenCV DNN (ONNX reader)", precision, detector.width, detector,
+                       models["fp32"], 0.0, network=network)  # fmt: skip
     model = None if name == "opencv" else models[precision]
     if name == "opencv":
         detector = Detector(options.cfg, options.weights, size=size, threads=threads,
@@ -203,7 +246,8 @@ def make_row(
     if name.startswith(("openvino", "ort-cuda", "ort-tensorrt")):
         # the pre- and post-processing stay the detector's; its ONNX Runtime session goes
         detector.engine = None  # type: ignore[assignment]
-        outputs = read_model_info(model).outputs
+        found = detector.ultralytics
+        outputs = found.outputs if found is not None else read_model_info(model).outputs
         if name.startswith("openvino"):
             detector.engine = _OpenVINOEngine(model, outputs, threads, fp32=precision == "fp32")
             engine = "OpenVINO"
@@ -211,12 +255,12 @@ def make_row(
             provider = "CUDA" if name == "ort-cuda-fp32" else "Tensorrt"
             detector.engine = _ProviderEngine(model, outputs, f"{provider}ExecutionProvider")
             engine = f"ONNX Runtime {provider.replace('Tensorrt', 'TensorRT')}"
-    return Row(name, engine, precision, size, detector, model, 0.0)
+    return Row(name, engine, precision, detector.width, detector, model, 0.0, network=network)
 
 
 def _probe(
     name: str, size: int, models: dict[str, Path], options: BenchmarkOptions, threads: int,
-    frame: np.ndarray,
+    frame: np.ndarray, network: str = "",
 ) -> float:  # fmt: skip
     """In a fresh process: the peak memory (MiB) that loading the row and running 3 frames adds
     to a process that has imported the libraries."""
@@ -228,7 +272,7 @@ def _probe(
 
     reset_peak_rss()
     before = rss_mib()
-    row = make_row(name, size, models, options, threads)
+    row = make_row(name, size, models, options, threads, network)
     detector = row.detector
     for _ in range(3):
         detector.detect(frame)  # type: ignore[attr-defined]
@@ -237,7 +281,7 @@ def _probe(
 
 def measure_memory(
     name: str, size: int, models: dict[str, Path], options: BenchmarkOptions, threads: int,
-    frame: np.ndarray,
+    frame: np.ndarray, network: str = "",
 ) -> float:  # fmt: skip
     """The peak memory one row adds to a process (MiB): the model, the engine's buffers and
     arenas, measured in a fresh process (in this one, memory freed by an earlier row would be
@@ -245,4 +289,4 @@ def measure_memory(
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_probe, (name, size, models, options, threads, frame))
+        return pool.apply(_probe, (name, size, models, options, threads, frame, network))

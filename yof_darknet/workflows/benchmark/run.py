@@ -6,7 +6,8 @@
 Steps: the machine's peaks (:mod:`.peaks`); the models of each size (:mod:`.rows`); every row
 loaded and warmed up (its peak memory read meanwhile); the timed rounds, interleaved
 (:mod:`.timing`); mAP on ``--data``'s test list (:mod:`.accuracy`); the stream test
-(:mod:`.throughput`); the outputs (:mod:`.report`).
+(:mod:`.throughput`); the outputs (:mod:`.report`). With ``--ultralytics`` the same engines
+also run an Ultralytics export, at its own size, in the same interleaved rounds.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from yof_darknet.workflows.benchmark.rows import (
     export_models,
     make_row,
     measure_memory,
+    ultralytics_models,
 )
 from yof_darknet.workflows.benchmark.timing import summarize, time_rows, warm_up
 
@@ -88,7 +90,7 @@ def _calibration(options: BenchmarkOptions, frames: list[np.ndarray], folder: Pa
 def _ratios(rows: list[RowResult]) -> list[str]:
     """int8 (and fp32) ONNX Runtime against OpenCV DNN, at each size, by the clock and by CPU
     time per frame (the one to read on a busy machine)."""
-    by = {(r.engine, r.size): r for r in rows}
+    by = {(r.engine, r.size): r for r in rows if not r.network}
     lines = []
     for size in sorted({r.size for r in rows}, reverse=True):
         base = by.get(("opencv", size))
@@ -116,6 +118,7 @@ def run_benchmark(options: BenchmarkOptions, echo: Echo = print) -> Report:
     peaks = measure_peaks(threads)
     frames, described = timing_frames(options)
     out = Path(options.out)
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="yof-bench-") as tmp:
         calibrate = _calibration(options, frames, Path(tmp))
         rows: list[Row] = []
@@ -129,6 +132,8 @@ def run_benchmark(options: BenchmarkOptions, echo: Echo = print) -> Report:
                 row.memory_mib = measure_memory(name, size, models, options, threads, frames[0])
                 warm_up(row, frames)
                 rows.append(row)
+        if options.ultralytics is not None:
+            rows += _ultralytics_rows(options, engines, calibrate, threads, frames, notes, echo)
         load_before = os.getloadavg()[0]
         echo(f"benchmark: timing {len(rows)} rows x {options.rounds} rounds, interleaved")
         samples = time_rows(rows, frames, options.rounds, options.pause_ms / 1000)
@@ -146,7 +151,8 @@ def run_benchmark(options: BenchmarkOptions, echo: Echo = print) -> Report:
     others = [o for row in rows for o in samples[row.key].others]
     report = Report(
         model={"cfg": str(options.cfg), "weights": str(options.weights),
-               "data": str(options.data) if options.data else ""},
+               "data": str(options.data) if options.data else "",
+               **({"ultralytics": str(options.ultralytics)} if options.ultralytics else {})},
         machine=machine.describe(), flags=list(machine.flags), threads=threads,
         date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         rounds=options.rounds, frames=described,
@@ -155,10 +161,43 @@ def run_benchmark(options: BenchmarkOptions, echo: Echo = print) -> Report:
         load={"median": statistics.median(others), "max": max(others),
               "before": load_before, "after": load_after},
         rows=results, ratios=_ratios(results), streams=streams, stream_row=stream_row,
+        notes=notes,
     )  # fmt: skip
     for path in write_report(report, out):
         echo(f"benchmark: wrote {path}")
     return report
+
+
+def _ultralytics_rows(
+    options: BenchmarkOptions, engines: list[str], calibrate: Path, threads: int,
+    frames: list[np.ndarray], notes: list[str], echo: Echo,
+) -> list[Row]:  # fmt: skip
+    """The rows of ``--ultralytics``: each engine on the export (int8: quantized here); an
+    engine that cannot run it is a note, not a failure."""
+    import cv2
+
+    from yof_darknet.core.errors import InferenceError
+
+    models, failed = ultralytics_models(options, calibrate, any("int8" in e for e in engines),
+                                        echo)  # fmt: skip
+    notes += [f"Ultralytics {options.ultralytics}: {n}" for n in failed]
+    macs = conv_macs(models["fp32"])
+    rows = []
+    for name in engines:
+        if "int8" in name and "int8" not in models:
+            continue
+        try:
+            row = make_row(name, 0, models, options, threads, network="ultralytics")
+            row.memory_mib = measure_memory(name, 0, models, options, threads, frames[0],
+                                            "ultralytics")  # fmt: skip
+            warm_up(row, frames)
+        except (InferenceError, BenchmarkError, cv2.error) as exc:
+            echo(f"benchmark: Ultralytics {name}: not measured: {exc}")
+            notes.append(f"Ultralytics {name}: not measured: {str(exc).strip()}")
+            continue
+        row.macs = macs
+        rows.append(row)
+    return rows
 
 
 def _result(row: Row, s, peaks) -> RowResult:
@@ -178,7 +217,7 @@ def _result(row: Row, s, peaks) -> RowResult:
         memory_mib=row.memory_mib, gmac=row.macs / 1e9, share_wall=share_wall,
         share_cpu=share_cpu, others=s.others, quiet_frames=s.quiet_frames,
         quiet_median_ms=None if s.quiet_total is None else 1000 * s.quiet_total,
-        notes=list(row.notes),
+        notes=list(row.notes), network=row.network,
     )  # fmt: skip
 
 
@@ -192,7 +231,7 @@ def _streams(
     counts = options.stream_counts
     if not counts:
         return [], ""
-    cpu_rows = [r for r in rows if r.detector.backend == "cpu"]
+    cpu_rows = [r for r in rows if r.detector.backend == "cpu" and not r.network]
     row = next((r for r in cpu_rows if r.name == "ort-int8"), cpu_rows[0] if cpu_rows else rows[0])
     video = options.video or write_clip(frames, options.stream_frames, out / "stream-clip.avi")
     echo(f"benchmark: {', '.join(map(str, counts))} stream(s) of {video} through {row.key}")
