@@ -131,15 +131,15 @@ docs: $(STAMP) ## build the documentation site into site/ (mkdocs --strict: a br
 results: $(STAMP) ## write docs/results.md and the README's Table II from the records in results/
 	$(BIN)/python scripts/results.py render
 
-test: $(STAMP) $(WEB_STAMP) $(CV5_STAMP) ensure-darknet ## ruff + the whole test suite (uses Debian's darknet when installed) + the docs site
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: $(STAMP) $(WEB_STAMP) $(CV5_STAMP) ensure-darknet ## make lint (ruff, mypy) + the whole test suite (uses Debian's darknet when installed) + the docs site
+	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory docs
 
-lint: $(STAMP) ## ruff check and ruff format --check
+lint: $(STAMP) ## ruff check, ruff format --check and mypy (the types of yof_darknet/: [tool.mypy] in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP) ## ruff: fix what it can and format
 	$(BIN)/ruff check --fix .

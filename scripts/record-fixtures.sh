@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Record the Darknet fixtures the tests read (tests/fixtures/darknet, tests/fixtures/model):
+# Record the Darknet fixtures the tests read (tests/fixtures/darknet, model, classifier):
 # build the pinned AlexeyAB darknet (the commit of the third_party/darknet submodule) and the
 # pinned hank-ai darknet from source snapshots OUTSIDE the repository, then let
 # tests/support/recorder.py run them and Debian's darknet on a synthetic shapes dataset it draws.
@@ -10,7 +10,7 @@
 # submodule checkout is used for AlexeyAB, else both are cloned from GitHub into the build folder.
 # The builds go to --build (default ${XDG_CACHE_HOME:-~/.cache}/yof-darknet/fixtures) and are
 # reused while their commit and flags are the same. STEPs (default: all): dataset alexeyab hankai
-# debian model. Needs git, make, cmake, a C/C++ compiler, libopencv-dev (hank-ai requires OpenCV;
+# debian model classifier. Needs git, make, cmake, a C/C++ compiler, libopencv-dev (hank-ai requires OpenCV;
 # AlexeyAB is built with it too so that both decode the images alike) and Debian's `darknet`.
 # Environment: ALEXEYAB_SRC, HANKAI_SRC, FIXTURE_BUILD (the same as the options), JOBS (make -j).
 set -euo pipefail

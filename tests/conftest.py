@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import FIXTURES
-from tests.support.classifier import train_tiny_classifier
+from tests.support.classifier import RecordedClassifier, copy_tiny_classifier, train_tiny_classifier
 from tests.support.darknet import make_dataset
 from tests.support.lookalikes import write_lookalikes
 from tests.support.model import TinyModel, copy_tiny_model
@@ -49,6 +49,13 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, debian_darknet: Path):
     """The cascade's classifier, trained for a few iterations by Debian's darknet."""
     return train_tiny_classifier(tmp_path_factory.mktemp("cls"), debian_darknet)
+
+
+@pytest.fixture(scope="session")
+def recorded_classifier(tmp_path_factory: pytest.TempPathFactory) -> RecordedClassifier:
+    """The recorded classifier of the engine-parity tests (tests/fixtures/classifier) and its
+    crops."""
+    return copy_tiny_classifier(tmp_path_factory.mktemp("rcls"), FIXTURES / "classifier")
 
 
 @pytest.fixture(scope="session")

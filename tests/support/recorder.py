@@ -6,7 +6,7 @@ repository and runs this module; by hand (``--work`` is a scratch folder outside
 kept between steps)::
 
     python -m tests.support.recorder --work DIR --alexeyab BIN --dump BIN --hankai BIN \\
-        --debian /usr/bin/darknet [dataset] [alexeyab] [hankai] [debian] [model]
+        --debian /usr/bin/darknet [dataset] [alexeyab] [hankai] [debian] [model] [classifier]
 
 Steps (default: all, in this order; a later one reads what an earlier one left in ``--work``):
 
@@ -22,6 +22,8 @@ Steps (default: all, in this order; a later one reads what an earlier one left i
   ``detector valid``, the usage text, what it prints for ``map`` and AlexeyAB's flags
   -> ``debian/``.
 - ``model``: the engine-parity tests' tiny model, trained by Debian's darknet -> ``../model/``.
+- ``classifier``: the cascade's engine-parity classifier, trained by Debian's darknet on drawn
+  face crops -> ``../classifier/`` (needs no earlier step).
 
 Each capture ``NAME`` is ``NAME.stdout.txt`` and ``NAME.stderr.txt`` (the two pipes, verbatim),
 ``NAME.meta.json`` (argv, cwd, stdin, return code, wall seconds, start time, idle kill) and, where
@@ -49,6 +51,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tests.support.classifier import RECORDED_CFG, RECORDED_WEIGHTS, record_tiny_classifier
 from tests.support.model import make_image, record_tiny_model
 from yof_darknet.core.expressions import CLASSES
 from yof_darknet.formats.cfg import dump_cfg, parse_cfg
@@ -58,9 +61,10 @@ from yof_darknet.training.profiles import generate_cfg
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "darknet"
 MODEL = ROOT / "tests" / "fixtures" / "model"
+CLASSIFIER = ROOT / "tests" / "fixtures" / "classifier"
 SHOWN_WORK = "/yof-fixture"  # what the recorded texts show instead of the work folder
 SHOWN_BUILD = "/darknet-build"  # and instead of the darknet's source tree
-STEPS = ("dataset", "alexeyab", "hankai", "debian", "model")
+STEPS = ("dataset", "alexeyab", "hankai", "debian", "model", "classifier")
 
 SIZE = 160
 SPLITS = (("train", 80), ("valid", 20))
@@ -459,6 +463,39 @@ def record_model(work: Path, darknet: Path) -> None:
     (MODEL / "record.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
+def record_classifier(work: Path, darknet: Path) -> None:
+    root = work / "classifier"
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir()
+    print("record: classifier: Debian's darknet trains the engine-parity classifier", flush=True)
+    model = record_tiny_classifier(root, darknet)
+    if (CLASSIFIER / "weights").exists():
+        shutil.rmtree(CLASSIFIER / "weights")  # README.md stays
+    (CLASSIFIER / "weights").mkdir(parents=True)
+    for source in (model.cfg, root / "train.log", model.weights):
+        data = source.read_bytes()
+        if source.suffix != ".weights":
+            data = data.replace(str(work).encode(), SHOWN_WORK.encode())
+        (CLASSIFIER / source.relative_to(root)).write_bytes(data)
+    record = {
+        "darknet": "Debian's darknet (pjreddie)",
+        "build": _debian_version(),
+        "command": f"darknet classifier train classifier.data {RECORDED_CFG} start.weights "
+        "(cwd: the crops)",
+        "cfg": "tests.support.classifier.recorded_cfg (the sample profile's classifier)",
+        "start": "yof_darknet.infer.weightsfile.write_random_weights seed 1, batch norm "
+        "calibrated on the training crops",
+        "crops": "tests.support.classifier.draw_crops: the embedded sample's drawn faces "
+        "(yof_darknet.samples.faces), numpy seed 11, 32 px PNG, 8 train and 2 test per class",
+        "weights": RECORDED_WEIGHTS,
+        "weights_sha256": hashlib.sha256(model.weights.read_bytes()).hexdigest(),
+        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "recorder": "scripts/record-fixtures.sh (tests/support/recorder.py)",
+    }
+    (CLASSIFIER / "record.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="scratch folder (outside git)")
@@ -476,7 +513,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     steps = args.steps or STEPS
     needs = {"alexeyab": ("alexeyab", "dump"), "hankai": ("hankai",), "debian": ("debian",),
-             "model": ("debian",)}  # fmt: skip
+             "model": ("debian",), "classifier": ("debian",)}  # fmt: skip
     for step in steps:
         for name in needs.get(step, ()):
             if getattr(args, name) is None:
@@ -491,6 +528,8 @@ def main() -> None:
         record_debian(work, args.debian)
     if "model" in steps:
         record_model(work, args.debian)
+    if "classifier" in steps:
+        record_classifier(work, args.debian)
 
 
 if __name__ == "__main__":

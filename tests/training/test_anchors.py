@@ -48,6 +48,8 @@ def test_beats_or_matches_darknets_calc_anchors(darknet_fixtures):
 def test_too_few_boxes_and_bad_labels(tmp_path, tiny_data):
     with pytest.raises(DarknetError, match="too few"):
         kmeans_anchors(np.ones((3, 2)), 6)
+    with pytest.raises(DarknetError, match="--restarts 0: k-means needs at least 1 run"):
+        kmeans_anchors(np.arange(1.0, 61.0).reshape(30, 2), 6, restarts=0)
     root = tmp_path / "set"
     shutil.copytree(tiny_data.parent, root)
     train = root / "train.txt"

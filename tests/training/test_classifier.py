@@ -1,16 +1,12 @@
 from __future__ import annotations
 
-import re
-import subprocess
-
-import cv2
 import pytest
 
 from tests.support.classifier import ITERATIONS
 from tests.support.skips import NO_ALEXEYAB, alexeyab_darknet
 from yof_darknet.core.errors import DarknetError
 from yof_darknet.formats.cfg import net_int, parse_cfg
-from yof_darknet.infer.cascade import Classifier, crop_margin
+from yof_darknet.infer.cascade import crop_margin
 from yof_darknet.tools.darknet import probe
 from yof_darknet.training.classifier import classifier_cfg, classifier_darknet, train_classifier
 from yof_darknet.training.results import read_results
@@ -25,35 +21,6 @@ def test_darknet_trains_the_classifier_on_the_crops_and_reads_every_label(tiny_c
     sections = parse_cfg(tiny_classifier.cfg.read_text())
     assert (net_int(sections, "width"), net_int(sections, "min_crop")) == (32, 32)
     assert crop_margin(tiny_classifier.cfg) == 0.2  # recorded for the cascade
-
-
-def test_opencv_gives_darknets_own_prediction(tiny_classifier, debian_darknet):
-    crop = tiny_classifier.crops / (tiny_classifier.crops / "test.list").read_text().split()[0]
-    run = tiny_classifier.run_dir
-    out = subprocess.run(
-        [
-            str(debian_darknet),
-            "classifier",
-            "predict",
-            str(run / "classifier.data"),
-            str(tiny_classifier.cfg),
-            str(tiny_classifier.weights),
-            str(crop),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tiny_classifier.crops,
-    ).stdout
-    top = re.search(r"^\s*([\d.]+)%: (\w+)", out, re.MULTILINE)
-    assert top is not None, out
-    labels = (tiny_classifier.crops / "labels.txt").read_text().split()
-    probabilities = Classifier(tiny_classifier.cfg, tiny_classifier.weights).probabilities(
-        [cv2.imread(str(crop))]
-    )[0]
-    assert probabilities.sum() == pytest.approx(1.0, abs=1e-4)
-    assert labels[int(probabilities.argmax())] == top.group(2)
-    assert probabilities.max() * 100 == pytest.approx(float(top.group(1)), abs=0.5)
 
 
 def test_a_finished_run_is_not_overwritten_and_resume_needs_weights(

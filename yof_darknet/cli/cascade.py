@@ -214,11 +214,11 @@ def compare(
                 "other"
             )
         classifier_cfg, classifier_weights = parse_cascade(spec)
-        options = CompareOptions(
+        given_models = CompareOptions(
             data, cfg, weights, classifier_cfg, classifier_weights,
             out or Path("runs/compare"), rounds, ultralytics=ultralytics,
         )  # fmt: skip
-        result = run(options, click.echo)
+        result = run(given_models, click.echo)
     click.echo(render_compare(result))
 
 

@@ -49,11 +49,11 @@ def _affwild2_shard(options: DatasetsOptions, affwild2: Path | None, out: Path, 
     with output_lock(out, shard=settings.shard):  # shards share OUT, each its own part
         result = run_shard(affwild2, out, settings, progress=True)
     _echo_affwild2(result.stats.details)
-    shard = settings.shard
-    assert shard is not None
+    done = settings.shard
+    assert done is not None
     click.echo(
-        f"shard {shard[0]}/{shard[1]}: {result.stats.details['videos']} videos done "
-        f"(recorded in {record_path(out, shard)}); when every shard has finished, run the same "
+        f"shard {done[0]}/{done[1]}: {result.stats.details['videos']} videos done "
+        f"(recorded in {record_path(out, done)}); when every shard has finished, run the same "
         "command with --merge instead of --shard to check them and write the lists, obj.data "
         "and stats.json"
     )

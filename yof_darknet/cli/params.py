@@ -32,6 +32,7 @@ class OutputFolder(click.Path):
         from yof_darknet.core.fileio import OutputError, check_output_folder
 
         path = super().convert(value, param, ctx)
+        assert isinstance(path, Path)  # path_type=Path
         try:
             check_output_folder(path)
         except OutputError as exc:
@@ -156,7 +157,8 @@ def _click_type(spec: CliSpec, hint: Any) -> Any:
     if base is float:  # finite always: click's ranges let nan through
         return FiniteFloat(spec.min, spec.max, min_open=spec.min_open, max_open=spec.max_open)
     if base is int and (spec.min is not None or spec.max is not None):
-        return click.IntRange(spec.min, spec.max)
+        low, high = (None if v is None else int(v) for v in (spec.min, spec.max))
+        return click.IntRange(low, high)
     return base
 
 

@@ -111,7 +111,9 @@ class AffWild2Options:
         """The options that change what is written for a video (kept in its manifest;
         ``unannotated`` only when not ``keep`` and ``max_side`` only when set, so earlier
         conversions stay valid)."""
-        hygiene = {} if self.unannotated == "keep" else {"unannotated": self.unannotated}
+        hygiene: dict[str, Any] = (
+            {} if self.unannotated == "keep" else {"unannotated": self.unannotated}
+        )
         hygiene |= {"max_side": self.max_side} if self.max_side else {}
         return hygiene | {
             "detector": self.detector,

@@ -319,6 +319,7 @@ def convert_video(
     params = [cv2.CAP_PROP_N_THREADS, threads] if threads > 0 else []
     max_side = settings.get("max_side", 0)
     problem = video_problem(job.video)
+    capture: cv2.VideoCapture | _NoVideo
     with contextlib.ExitStack() as stack:
         if problem is None:  # OpenCV crashes on a name that is not UTF-8: a link names it
             capture = cv2.VideoCapture(stack.enter_context(opencv_path(job.video)), cv2.CAP_ANY,
@@ -390,6 +391,7 @@ def _read_frames(
             for reason, class_id in skips:
                 result.add(reason, class_id)
         if wanted:
+            assert frame is not None  # read() (not grab()) returned it with ok
             name = f"{index + 1:05d}.jpg"
             drop_crowded = settings["drop_crowded_frames"]
             _label_frame(

@@ -116,7 +116,9 @@ def rows_by_image(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     names = rows["name"].to_numpy()
     order = np.argsort(names, kind="stable")
     names, boxes = names[order], boxes[order]
-    edges = np.flatnonzero(np.r_[True, names[1:] != names[:-1], True]) if len(names) else [0]
+    edges = (
+        np.flatnonzero(np.r_[True, names[1:] != names[:-1], True]).tolist() if len(names) else [0]
+    )
     return {str(names[a]): boxes[a:b] for a, b in itertools.pairwise(edges)}
 
 
@@ -225,7 +227,7 @@ def find_unannotated_faces(
         findings = find_unannotated(
             image_dir, {str(n): listed[str(n)] for n in names}, cache, options, progress
         )
-    by_image = rows.groupby("name")["class_id"].agg(tuple).to_dict()
+    by_image = {str(k): v for k, v in rows.groupby("name")["class_id"].agg(tuple).items()}
     stats.details["unannotated"] = findings.summary(
         options.mode, by_image, len(names), stats.classes
     )
@@ -277,7 +279,9 @@ def _plan(
     names = rows["name"].to_numpy()
     classes = rows["class_id"].to_numpy()
     held = rows["held_out"].to_numpy(dtype=bool) if "held_out" in rows else np.zeros(len(rows))
-    edges = np.flatnonzero(np.r_[True, names[1:] != names[:-1], True]) if len(names) else [0]
+    edges = (
+        np.flatnonzero(np.r_[True, names[1:] != names[:-1], True]).tolist() if len(names) else [0]
+    )
     items: list[Item] = []
     labels: list[str] = []
     renamed: dict[str, str] = {}

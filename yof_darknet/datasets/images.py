@@ -139,8 +139,9 @@ def inspect_image(path: Path) -> ImageInfo | ImageProblem:
         fmt, (width, height) = image.format or "?", image.size
         if width < 1 or height < 1:
             return ImageProblem("unreadable_image", f"{fmt} header gives size {width}x{height}")
-        if fmt not in ("JPEG", "MPO") and getattr(image, "n_frames", 1) > 1:
-            return ImageProblem("animated_image", f"{fmt} of {image.n_frames} frames")
+        frames = getattr(image, "n_frames", 1)
+        if fmt not in ("JPEG", "MPO") and frames > 1:
+            return ImageProblem("animated_image", f"{fmt} of {frames} frames")
         orientation = _orientation(image)
         if fmt in ("JPEG", "MPO"):
             recode = _jpeg_recode(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from yof_darknet.core.errors import DatasetError
 from yof_darknet.core.options import option
@@ -228,7 +228,7 @@ class DatasetsOptions:
         )
 
         jobs = []
-        images = {
+        images: dict[str, Any] = {  # what every still-image conversion takes
             "copy": self.copy,
             "unannotated": self.unannotated_options(),
             "max_side": self.max_side,

@@ -198,10 +198,10 @@ def _boxes(rows: pd.DataFrame, stats: ConversionStats, box_dir: Path) -> pd.Data
         )
     boxes = np.array([found[n][1] if found[n][0] is None else (np.nan,) * 4 for n in rows["name"]])
     rows = rows.assign(**dict(zip(BOX, boxes.reshape(-1, 4).T, strict=True)))
-    problem = np.array([found[n][0] or "" for n in rows["name"]])
+    problems = np.array([found[n][0] or "" for n in rows["name"]])
     for reason in BOX_REASONS:
-        rows = count_out(stats, rows, problem == reason, reason)
-        problem = problem[problem != reason]
+        rows = count_out(stats, rows, problems == reason, reason)
+        problems = problems[problems != reason]
     return rows
 
 

@@ -299,7 +299,7 @@ def unannotated_summary(
     """stats.json's ``unannotated`` block: ``totals`` and ``per_class`` (class id → count) of
     ``frames`` (images or frames with an unannotated face), ``faces``, ``masked``, ``dropped``;
     an image counts under every class of its kept faces."""
-    classes = {
+    counts = {
         name: {key: per_class.get(what, Counter())[class_id] for key, what in SUMMARY_KEYS.items()}
         for class_id, name in enumerate(classes)
     }
@@ -310,7 +310,7 @@ def unannotated_summary(
         "images_checked": checked,
         **{key: totals.get(what, 0) for key, what in SUMMARY_KEYS.items()},
         **extra,
-        "classes": classes,
+        "classes": counts,
     }
 
 

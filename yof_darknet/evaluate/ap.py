@@ -318,9 +318,9 @@ def summarize(
     tp, fp = int(acc.tp_thresh.sum()), int(acc.fp_thresh.sum())
     total = int(acc.gt_count.sum())
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, total)
-    f1 = None
+    overall_f1: float | None = None
     if precision is not None and recall is not None and precision + recall > 0:
-        f1 = 2 * precision * recall / (precision + recall)
+        overall_f1 = 2 * precision * recall / (precision + recall)
     notes = tuple(
         f"{c.name}: no ground-truth box in the test list; its AP counts as 0 in the mAP "
         "(as in Darknet)"
@@ -335,7 +335,7 @@ def summarize(
         conf_thresh=params.conf_thresh,
         precision=precision,
         recall=recall,
-        f1=f1,
+        f1=overall_f1,
         tp=tp,
         fp=fp,
         fn=total - tp,

@@ -135,7 +135,7 @@ def evaluate_cascade(
 ) -> CascadeOutcome:
     """Table II of the cascade on ``data``'s test list and its per-face accuracy."""
     test = load_test_set(data)
-    check_test_images(test.images, test.obj.valid)
+    check_test_images(test.images, test.listing)
     if list(cascade.names) != list(test.names):
         raise EvaluationError(
             f"{test.obj.names}: the classifier's classes {cascade.names} are not the test set's "

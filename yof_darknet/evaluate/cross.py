@@ -190,11 +190,11 @@ def render_cross_markdown(table: CrossTable) -> str:
             cells.append(f"{table.map_of(model.name, name) * 100:.2f}{mark}")
         lines.append(f"| {model.name} | {_trained(model)} | " + " | ".join(cells) + " |")
     lines += ["", "`*`: a held-out set of a dataset the model trained on (in-domain)."]
-    for (model, name), count in sorted(table.leaks.items()):
+    for (model_name, name), count in sorted(table.leaks.items()):
         if name == COMBINED and table.sets:  # the sum of the sets' leaks
             continue
         lines.append(
-            f"Leak: {count} images of {_title(name)} are in the training list of {model}; "
+            f"Leak: {count} images of {_title(name)} are in the training list of {model_name}; "
             "its cell does not measure generalisation (convert with the same --seed and options)."
         )
     if table.models:

@@ -64,9 +64,10 @@ def confusion_matrix(
     first[has[where]] = True
     gt_hit = matches.gt_index[first]
     claimed[gt_hit] = True
+    # numpy's stubs take an integer array as ufunc.at's index, not the tuple of them it accepts
     np.add.at(matrix, (gts.class_id[gt_hit], boxes.class_id[first]), 1)
-    np.add.at(matrix, (num_classes, boxes.class_id[~first]), 1)
-    np.add.at(matrix, (gts.class_id[~claimed], num_classes), 1)
+    np.add.at(matrix, (num_classes, boxes.class_id[~first]), 1)  # type: ignore[arg-type]
+    np.add.at(matrix, (gts.class_id[~claimed], num_classes), 1)  # type: ignore[arg-type]
     return matrix
 
 

@@ -113,6 +113,12 @@ class TestSet:
     images: list[Path]
     subsets: dict[str, np.ndarray]  # dataset name -> indices into images
 
+    @property
+    def listing(self) -> Path:
+        """The test list file (obj.data's ``valid=``, which every test set has)."""
+        assert self.obj.valid is not None
+        return self.obj.valid
+
 
 def _resolve(entries: Sequence[Path], base: Path) -> list[Path]:
     return [p if p.is_absolute() else (base / p) for p in entries]
@@ -428,12 +434,12 @@ def _run_map(request: MapOptions) -> MapOutcome:
         method = METHOD_LOG.format(path=request.from_log)
         if result.iteration is not None:
             method += f", training iteration {result.iteration}"
-        why = "a `detector map` log holds per-class APs only, no detections to merge"
+        why: str | None = "a `detector map` log holds per-class APs only, no detections to merge"
         return MapOutcome(Table2(result, method, flavor, face_note=why), None)
     if request.data is None:
         raise EvaluationError("--data obj.data is needed (only --from-log works without it)")
     test = load_test_set(request.data)
-    check_test_images(test.images, test.obj.valid)
+    check_test_images(test.images, test.listing)
     if request.results is not None:
         dets = read_valid_results(request.results, test.names, test.images)
         combined, per_dataset, scored = evaluate_all(test, dets, params)

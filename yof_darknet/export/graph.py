@@ -46,6 +46,12 @@ class _Layer:
     tensor: str | None  # None: a [yolo] layer (nothing may read it)
     channels: int
 
+    @property
+    def name(self) -> str:
+        """The tensor the next layer reads (the build refuses a layer reading a [yolo])."""
+        assert self.tensor is not None
+        return self.tensor
+
 
 class _Builder:
     def __init__(self, floats: np.ndarray, bn_flavor: str) -> None:
@@ -154,7 +160,7 @@ def _convolutional(b: _Builder, s: Section, index: int, source: _Layer) -> _Laye
     name = f"conv_{index}"
     out = b.node(
         "Conv",
-        [source.tensor, b.constant(f"{name}.w", kernel.astype(np.float32)),
+        [source.name, b.constant(f"{name}.w", kernel.astype(np.float32)),
          b.constant(f"{name}.b", biases.astype(np.float32))],
         name,
         kernel_shape=[size, size], strides=[stride, stride], pads=[pad] * 4, group=groups,
@@ -190,7 +196,7 @@ def _maxpool(b: _Builder, s: Section, index: int, source: _Layer) -> _Layer:
             raise ExportError(f"line {s.line}: [maxpool] {key}= is not supported")
     before, after = pad // 2, pad - pad // 2
     out = b.node(
-        "MaxPool", [source.tensor], f"pool_{index}",
+        "MaxPool", [source.name], f"pool_{index}",
         kernel_shape=[size, size], strides=[stride, stride], pads=[before, before, after, after],
     )  # fmt: skip
     return _Layer(out, source.channels)
@@ -235,8 +241,7 @@ def _shortcut(b: _Builder, s: Section, index: int, layers: list[_Layer]) -> _Lay
     previous = layers[index - 1]
     if other.channels != previous.channels or s.get("weights_type", "none") != "none":
         raise ExportError(f"line {s.line}: only a plain [shortcut] of equal channels is supported")
-    assert other.tensor is not None and previous.tensor is not None
-    out = b.node("Add", [previous.tensor, other.tensor], f"shortcut_{index}")
+    out = b.node("Add", [previous.name, other.name], f"shortcut_{index}")
     return _Layer(_activation(b, s, out, index) if "activation" in s.options else out,
                   previous.channels)  # fmt: skip
 
@@ -247,20 +252,20 @@ def _upsample(b: _Builder, s: Section, index: int, source: _Layer) -> _Layer:
         raise ExportError(f"line {s.line}: [upsample] needs a positive stride and no scale=")
     scales = b.constant(f"up_{index}.scales", np.array([1, 1, stride, stride], np.float32))
     out = b.node(
-        "Resize", [source.tensor, "", scales], f"up_{index}",
+        "Resize", [source.name, "", scales], f"up_{index}",
         mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor",
     )  # fmt: skip
     return _Layer(out, source.channels)
 
 
 def _avgpool(b: _Builder, index: int, source: _Layer) -> _Layer:
-    return _Layer(b.node("GlobalAveragePool", [source.tensor], f"avgpool_{index}"), source.channels)
+    return _Layer(b.node("GlobalAveragePool", [source.name], f"avgpool_{index}"), source.channels)
 
 
 def _softmax(b: _Builder, s: Section, index: int, source: _Layer) -> _Layer:
     if _int(s, "groups", 1) != 1 or float(s.get("temperature", "1") or 1) != 1:
         raise ExportError(f"line {s.line}: only [softmax] groups=1 temperature=1 is supported")
-    flat = b.node("Flatten", [source.tensor], f"softmax_{index}.flat", axis=1)
+    flat = b.node("Flatten", [source.name], f"softmax_{index}.flat", axis=1)
     return _Layer(b.node("Softmax", [flat], PROBS, axis=1), source.channels)
 
 
@@ -278,6 +283,11 @@ def build_model(
     current = _Layer(INPUT, channels)
     for index, s in enumerate(sections[1:]):
         check_options(s)
+        if current.tensor is None and s.name not in ("route", "dropout", "yolo"):
+            raise ExportError(
+                f"line {s.line}: [{s.name}] reads the output of a [yolo] layer (darknet feeds it "
+                "the head's activations); put a [route] between them"
+            )
         if s.name in ("convolutional", "conv"):
             current = _convolutional(b, s, index, current)
         elif s.name in ("maxpool", "max"):
@@ -320,7 +330,7 @@ def build_model(
         ]
     elif current.tensor == PROBS:
         outputs = [(PROBS, current.channels)]
-        shape = ["batch", current.channels]
+        shape: list[str | int] = ["batch", current.channels]
         values = [helper.make_tensor_value_info(PROBS, TensorProto.FLOAT, shape)]
     else:
         raise ExportError("the cfg has no [yolo] layer and no final [softmax]: nothing to export")

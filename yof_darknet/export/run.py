@@ -185,6 +185,7 @@ def _export_int8(options: ExportOptions, model: onnx.ModelProto, info: ModelInfo
     blobs = list(_blobs(paths, info, skipped))
     if not blobs:
         raise ExportError(f"{options.calibrate}: none of its images could be read")
+    fp32_nodes: list[str] = list(info.outputs) if options.fp32_heads else []
     quantization = {
         "format": "QDQ",
         "calibration": options.calibration,
@@ -192,7 +193,7 @@ def _export_int8(options: ExportOptions, model: onnx.ModelProto, info: ModelInfo
         "calibration_list": Path(options.calibrate).name,
         "weight_bits": 7 if reduce_range else 8,
         "weight_scales": "tensor" if options.per_tensor else "channel",
-        "fp32_nodes": list(info.outputs) if options.fp32_heads else [],
+        "fp32_nodes": fp32_nodes,
     }
     with tempfile.TemporaryDirectory(prefix="yof-export-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
@@ -207,7 +208,7 @@ def _export_int8(options: ExportOptions, model: onnx.ModelProto, info: ModelInfo
             reduce_range=reduce_range,
             per_channel=not options.per_tensor,
             fp32_first=not options.int8_first,
-            exclude=quantization["fp32_nodes"],
+            exclude=fp32_nodes,
         )
         quantized = onnx.load(str(int8))
     info = replace(info, precision="int8", quantization=quantization)

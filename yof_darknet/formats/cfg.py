@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 from yof_darknet.core.errors import DarknetError
 
@@ -24,6 +25,12 @@ class Section:
     options: dict[str, str] = field(default_factory=dict)
     line: int = 0
 
+    @overload
+    def get(self, key: str) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str) -> str: ...
+    @overload
+    def get(self, key: str, default: str | None) -> str | None: ...
     def get(self, key: str, default: str | None = None) -> str | None:
         return self.options.get(key, default)
 

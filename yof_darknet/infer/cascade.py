@@ -16,7 +16,7 @@ single-stage ``objectness x P(c)``, so that both are ranked, thresholded and sco
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -25,7 +25,7 @@ import numpy as np
 from yof_darknet.core.errors import InferenceError
 from yof_darknet.formats.cfg import net_int, read_cfg
 from yof_darknet.formats.names import resolve_names
-from yof_darknet.infer.detector import ENGINES, Detection, Detector
+from yof_darknet.infer.detector import ENGINES, Detection, detect_image_files
 from yof_darknet.infer.engines import (
     OPENCV5_HINT,
     Engine,
@@ -181,8 +181,11 @@ class Cascade:
         """:meth:`detect` of each image (RetinaFace sees one frame at a time)."""
         return [self.detect(image, thresh, nms) for image in images]
 
-    # the detector's reader thread over image files; it only needs ``self.detect``
-    detect_files = Detector.detect_files
+    def detect_files(
+        self, paths: Iterable[Path], thresh: float = 0.005, nms: float = 0.45
+    ) -> Iterator[tuple[Path, list[Detection]]]:
+        """Detect in image files (for evaluation), with the detector's reader thread."""
+        return detect_image_files(self, paths, thresh, nms)
 
     def classify(self, image_bgr: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """(faces, classes) class probabilities of ``faces`` (e.g. ground-truth boxes)."""

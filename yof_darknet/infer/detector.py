@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -83,6 +84,21 @@ def _net_size(
             "pick e.g. --size 320 or 416"
         )
     return width, height
+
+
+class FrameDetector(Protocol):
+    """What detect's loops ask of a detector: the single-stage :class:`Detector`, the
+    :class:`~yof_darknet.infer.cascade.Cascade` (RetinaFace + classifier) or a replay of
+    tracked detections."""
+
+    @property
+    def names(self) -> Sequence[str]: ...
+
+    def detect(self, image_bgr: np.ndarray, thresh: float, nms: float) -> list[Detection]: ...
+
+    def detect_batch(
+        self, images: Sequence[np.ndarray], thresh: float, nms: float
+    ) -> list[list[Detection]]: ...
 
 
 class Detector:
@@ -171,15 +187,16 @@ class Detector:
             )
         threads = threads if threads is not None else available_cpus()
         self.spinning = spinning
-        self.engine = self._engine(engine, info, threads, device, bn_flavor)
+        self.engine: Engine = self._engine(engine, info, threads, device, bn_flavor)
         self.backend = self.engine.backend
         self.precision = "fp32"
         if engine == "ort":
+            assert self.model is not None  # _engine exported it
             self.precision = (
                 read_model_info(self.model).precision if info is None else info.precision
             )
-        what = {"ort": f"onnxruntime {self.precision}", "opencv": "opencv darknet importer"}
-        self.description = "opencv onnx" if engine == "opencv" and self.model else what[engine]
+        described = {"ort": f"onnxruntime {self.precision}", "opencv": "opencv darknet importer"}
+        self.description = "opencv onnx" if engine == "opencv" and self.model else described[engine]
 
     def _init_ultralytics(
         self,
@@ -221,7 +238,7 @@ class Detector:
         if engine == "opencv":
             if info.precision != "fp32":
                 raise InferenceError(f"{self.model}: OpenCV runs fp32 models only")
-            self.engine: Engine = OpenCVEngine(
+            self.engine = OpenCVEngine(
                 onnx=self.model, outputs=list(info.outputs), threads=threads, device=device
             )
         else:
@@ -267,13 +284,15 @@ class Detector:
         assert info is not None
         return OrtEngine(self.model, info, threads=threads, device=device, spinning=self.spinning)
 
-    def forward(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Placement]:
+    def forward(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Placement | LetterboxPlacement]:
         """Decoded YOLO rows (cx, cy, w, h relative to the net input, objectness, class probs)
         of one image, and its placement in the network input."""
         rows, placements = self.forward_batch([image_bgr])
         return rows[0], placements[0]
 
-    def prepare(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Placement]]:
+    def prepare(
+        self, images: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, list[Placement | LetterboxPlacement]]:
         """The network input of ``images`` (Darknet's pre-processing, one blob for the batch)
         and each image's placement in it: the first of :meth:`detect_batch`'s three steps,
         which a pipeline may run in another thread than the network."""
@@ -289,7 +308,7 @@ class Detector:
     def finish(
         self,
         raws: Sequence[np.ndarray],
-        placements: Sequence[Placement],
+        placements: Sequence[Placement | LetterboxPlacement],
         images_wh: Sequence[tuple[int, int]],
         thresh: float = 0.25,
         nms: float = 0.45,
@@ -301,7 +320,9 @@ class Detector:
             for r, p, wh in zip(rows, placements, images_wh, strict=True)
         ]
 
-    def forward_batch(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Placement]]:
+    def forward_batch(
+        self, images: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, list[Placement | LetterboxPlacement]]:
         """:meth:`forward` for several images in one network run (a batch)."""
         blob, placements = self.prepare(images)
         raws = self.engine.run(blob)
@@ -372,7 +393,7 @@ class Detector:
                 class_id=int(class_ids[k]),
                 name=self.names[class_ids[k]],
                 score=float(scores[k]),
-                xyxy=tuple(float(v) for v in xyxy[box_index[k]]),
+                xyxy=_xyxy(xyxy[box_index[k]]),
                 probs=rows[box_index[k], 5:].astype(np.float64),
             )
             for k in keep
@@ -381,35 +402,9 @@ class Detector:
     def detect_files(
         self, paths: Iterable[Path], thresh: float = 0.005, nms: float = 0.45
     ) -> Iterator[tuple[Path, list[Detection]]]:
-        """Detect in image files (for evaluation), reading the next image in a background thread
-        while the network runs. Defaults are ``detector map``'s thresholds."""
-        loaded: queue.Queue[tuple[Path, np.ndarray | None] | None] = queue.Queue(maxsize=4)
-        stop = threading.Event()
-
-        def read_all() -> None:
-            for path in paths:
-                if stop.is_set():
-                    break
-                loaded.put((Path(path), read_image(path)))
-            loaded.put(None)
-
-        reader = threading.Thread(target=read_all, daemon=True)
-        reader.start()
-        try:
-            while (item := loaded.get()) is not None:
-                path, image = item
-                if image is None:
-                    raise InferenceError(
-                        f"{path}: cannot read this image (missing or not an image)"
-                    )
-                yield path, self.detect(image, thresh, nms)
-        finally:
-            stop.set()
-            while reader.is_alive():
-                try:
-                    loaded.get(timeout=0.1)
-                except queue.Empty:
-                    continue
+        """Detect in image files (for evaluation): :func:`detect_image_files`. Defaults are
+        ``detector map``'s thresholds."""
+        return detect_image_files(self, paths, thresh, nms)
 
 
 def _check_model_source(info: ModelInfo, model: Path | None, cfg_text: str, weights: Path) -> None:
@@ -421,6 +416,43 @@ def _check_model_source(info: ModelInfo, model: Path | None, cfg_text: str, weig
             f"{model}: exported from other weights than {weights}; export it again or drop "
             "--weights"
         )
+
+
+def detect_image_files(
+    detector: FrameDetector, paths: Iterable[Path], thresh: float, nms: float
+) -> Iterator[tuple[Path, list[Detection]]]:
+    """``detector`` on image files (for evaluation), reading the next image in a background
+    thread while the network runs."""
+    loaded: queue.Queue[tuple[Path, np.ndarray | None] | None] = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def read_all() -> None:
+        for path in paths:
+            if stop.is_set():
+                break
+            loaded.put((Path(path), read_image(path)))
+        loaded.put(None)
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+    try:
+        while (item := loaded.get()) is not None:
+            path, image = item
+            if image is None:
+                raise InferenceError(f"{path}: cannot read this image (missing or not an image)")
+            yield path, detector.detect(image, thresh, nms)
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                loaded.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+
+def _xyxy(row: np.ndarray) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in row)
+    return x1, y1, x2, y2
 
 
 def _class_nms(xywh: np.ndarray, scores: np.ndarray, members: np.ndarray, nms: float) -> np.ndarray:

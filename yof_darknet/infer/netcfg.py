@@ -37,14 +37,15 @@ def read_net_spec(path: Path, text: str) -> NetSpec:
             f"{path}: no [yolo] section; only YOLOv3/v4-style detectors are supported"
         )
     classes = {head.get("classes") for head in heads}
-    if len(classes) != 1 or None in classes:
+    only = classes.pop() if len(classes) == 1 else None
+    if only is None:
         raise InferenceError(f"{path}: every [yolo] section needs the same classes=")
     return NetSpec(
         width=net_int(sections, "width"),
         height=net_int(sections, "height"),
         channels=net_int(sections, "channels", 3),
         letter_box=bool(net_int(sections, "letter_box", 0)),
-        classes=int(classes.pop()),
+        classes=int(only),
         yolo_layers=len(heads),
     )
 

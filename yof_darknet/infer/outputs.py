@@ -151,7 +151,7 @@ class VideoSink:
         self._tmp = temporary_sibling(path, "partial")
         self._tmp.unlink(missing_ok=True)  # OpenCV would write through a link left there
         codec = self._FOURCC[path.suffix.lower()]
-        fourcc = cv2.VideoWriter_fourcc(*codec)
+        fourcc = cv2.VideoWriter.fourcc(*codec)
         self._writer = cv2.VideoWriter(str(self._tmp), fourcc, fps, size)
         if not self._writer.isOpened():
             raise InferenceError(f"{path}: OpenCV cannot write this video (codec {codec})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,7 +164,7 @@ def run_detect(options: DetectOptions) -> DetectSummary:
             for folder in (options.save, options.timeline):
                 if folder is not None:
                     held.enter_context(output_lock(folder))
-            if json_kind == FILE:
+            if json_kind == FILE and options.json is not None:
                 held.enter_context(output_lock(Path(options.json), folder=False))
             return _run(source, options, model, names)
 
@@ -260,7 +260,7 @@ def _run(
 
 def _track_video(
     source: Source,
-    detector: Detector,
+    detector: Detector | Cascade,
     options: DetectOptions,
     log: TrackLog,
     summary: DetectSummary,
@@ -323,7 +323,7 @@ def _image_frames(
     options: DetectOptions,
     summary: DetectSummary,
     save_names: list[Path],
-) -> Iterator[tuple[str, int, np.ndarray, list[Detection]]]:
+) -> Generator[tuple[str, int, np.ndarray, list[Detection]], None, None]:
     """Yield (name, index, image, detections) per image; annotate, save and show after the
     consumer has drawn on ``image`` in place."""
     for index, path in enumerate(source.images):
@@ -348,7 +348,7 @@ def _stream_frames(
     detector: Detector | Cascade | _Replay,
     options: DetectOptions,
     summary: DetectSummary,
-) -> Iterator[tuple[str, int, np.ndarray, list[Detection]]]:
+) -> Generator[tuple[str, int, np.ndarray, list[Detection]], None, None]:
     capture = open_capture(source)
     summary.video_fps = stream_fps(capture)
     sink: VideoSink | None = None

@@ -52,9 +52,13 @@ def resolve_source(text: str) -> Source:
             return Source("video", str(path), path=path)
         if suffix == ".txt":
             return _image_list(path)
-        images, videos = ", ".join(sorted(IMAGE_SUFFIXES)), ", ".join(sorted(VIDEO_SUFFIXES))
+        image_types, video_types = (
+            ", ".join(sorted(IMAGE_SUFFIXES)),
+            ", ".join(sorted(VIDEO_SUFFIXES)),
+        )
         raise InferenceError(
-            f"{path}: unknown file type {suffix!r}; give an image ({images}), a video ({videos}) "
+            f"{path}: unknown file type {suffix!r}; give an image ({image_types}), a video "
+            f"({video_types}) "
             "or a list of images (.txt)"
         )
     if text.isdigit():

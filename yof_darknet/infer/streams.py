@@ -214,9 +214,12 @@ def run_detect_streams(options: DetectOptions, sources: Sequence[str]) -> tuple[
     threads = options.threads or available_cpus()
     share = replace(options, threads=max(1, threads // options.workers))
     with protected(*models, options.names, *(s.path for s in resolved)):
-        workers = [make_detector(share) for _ in range(options.workers)]
+        workers: list[Detector] = []
+        for _ in range(options.workers):
+            worker = make_detector(share)
+            assert isinstance(worker, Detector)  # --cascade was refused above
+            workers.append(worker)
         detector = workers[0]
-        assert isinstance(detector, Detector)
         captures = [open_capture(source) for source in resolved]
         stats = StreamStats([0] * len(captures), [[] for _ in captures], [0] * len(captures))
         json_out = JsonLines(options.json) if options.json else None

@@ -20,13 +20,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import cv2
 import numpy as np
 
 from yof_darknet.core.errors import InferenceError
 from yof_darknet.formats.imagefiles import opencv_path
-from yof_darknet.infer.detector import Detection, Detector
+from yof_darknet.infer.detector import Detection, Detector, FrameDetector
 from yof_darknet.infer.sources import Source
 
 _END = object()
@@ -99,7 +100,7 @@ def stream_fps(capture: cv2.VideoCapture, default: float = 30.0) -> float:
 
 def stream_detections(
     capture: cv2.VideoCapture,
-    detector: Detector,
+    detector: FrameDetector,
     *,
     live: bool,
     thresh: float,
@@ -111,10 +112,12 @@ def stream_detections(
     an exception in a worker) stops both worker threads. ``batch`` > 1 runs that many frames of
     a video file through the network at once (live sources always run one: the newest)."""
     batch = 1 if live else batch
-    staged = isinstance(detector, Detector)
+    # a Detector runs its three steps in three threads; another detector detects in one
+    staged = detector if isinstance(detector, Detector) else None
 
     def _prepared(image: np.ndarray) -> tuple[np.ndarray, object]:
-        blob, placements = detector.prepare([image])
+        assert staged is not None
+        blob, placements = staged.prepare([image])
         return blob, placements[0]
 
     frames: queue.Queue = queue.Queue(maxsize=1 if live else max(queue_size, batch))
@@ -124,7 +127,7 @@ def stream_detections(
 
     put = partial(put_until_stopped, stop=stop)
 
-    def get(source: queue.Queue) -> object:
+    def get(source: queue.Queue) -> Any:  # a queued item or _END
         while not stop.is_set():
             try:
                 return source.get(timeout=_POLL_S)
@@ -139,7 +142,7 @@ def stream_detections(
                 ok, image = capture.read()
                 if not ok:
                     break
-                item = (index, image, *_prepared(image)) if staged else (index, image)
+                item = (index, image, *_prepared(image)) if staged is not None else (index, image)
                 if live:
                     # the only producer: after taking the stale frame out, there is room.
                     with contextlib.suppress(queue.Empty):
@@ -157,16 +160,16 @@ def stream_detections(
         try:
             ended = False
             while not ended:
-                items = []
+                items: list[tuple[Any, ...]] = []
                 while len(items) < batch and (item := get(frames)) is not _END:
                     items.append(item)
                 ended = len(items) < batch
                 if not items:
                     break
                 started = time.perf_counter()
-                if staged:
+                if staged is not None:
                     blob = np.concatenate([item[2] for item in items])
-                    raws = detector.engine.run(blob)
+                    raws = staged.engine.run(blob)
                     put(results, (items, raws, (time.perf_counter() - started) / len(items)))
                     continue
                 found = detector.detect_batch([item[1] for item in items], thresh, nms)
@@ -186,13 +189,13 @@ def stream_detections(
         worker.start()
     try:
         while (item := get(results)) is not _END:
-            if not staged:
+            if staged is None:
                 yield item
                 continue
             items, raws, seconds = item
             sizes = [(image.shape[1], image.shape[0]) for _, image, _, _ in items]
             placements = [placement for *_, placement in items]
-            found = detector.finish(raws, placements, sizes, thresh, nms)
+            found = staged.finish(raws, placements, sizes, thresh, nms)
             for (index, image, _, _), detections in zip(items, found, strict=True):
                 yield Frame(index, image, detections, seconds)
         if errors:

@@ -69,10 +69,12 @@ class _Writer:
     def picture(self, name: str, data: bytes) -> None:
         atomic_write_bytes(self.root / "Manually_Annotated_Images" / name, data)
 
-    def row(self, csv: str, name: str, box: tuple, code: int | str, rng, *, fields=None) -> None:
+    def row(
+        self, csv: str, name: str, box: tuple | str, code: int | str, rng, *, fields=None
+    ) -> None:
         """One CSV row: ``box`` = (x, y, w, h) or ``"NULL"``; ``fields`` replaces the line."""
         if fields is None:
-            if box == "NULL":
+            if isinstance(box, str):  # "NULL"
                 box_text, marks = "NULL,NULL,NULL,NULL", "NULL"
             else:
                 x, y, w, h = box

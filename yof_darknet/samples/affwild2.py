@@ -190,7 +190,11 @@ def _frame(
             continue
         photo = photos[person.photo]
         x, y, scale = _placement(person, frame, video.frames)
-        scaled = cv2.resize(photo, _scaled_size(photo.shape[:2], scale), cv2.INTER_AREA)
+        # bilinear: what the sample's recorded results were made with (an INTER_AREA meant
+        # here was passed as OpenCV's dst argument and never applied)
+        scaled = cv2.resize(
+            photo, _scaled_size(photo.shape[:2], scale), interpolation=cv2.INTER_LINEAR
+        )
         h = min(scaled.shape[0], height - y)
         w = min(scaled.shape[1], width - x)
         image[y : y + h, x : x + w] = scaled[:h, :w]
@@ -206,7 +210,7 @@ def write_sample_video(video: SampleVideo, path: Path, rng: np.random.Generator)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.unlink(missing_ok=True)  # OpenCV would write through a link left there
-        fourcc = cv2.VideoWriter_fourcc(*video.fourcc)
+        fourcc = cv2.VideoWriter.fourcc(*video.fourcc)
         writer = cv2.VideoWriter(str(tmp), fourcc, video.fps, video.size)
         if not writer.isOpened():
             raise OSError(f"OpenCV cannot write {video.fourcc} video {path}")

@@ -87,6 +87,7 @@ def add_bystander(
     if rng.random() >= SHARE:
         return jpeg
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None  # the sample's own JPEG
     height, width = image.shape[:2]
     boxes = [(r.left, r.top, r.right, r.bottom) for r in rows]
     placed = place_bystander(rng, (width, height), boxes)

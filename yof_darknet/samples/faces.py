@@ -36,13 +36,16 @@ def _pt(cx: float, cy: float, rx: float, ry: float, u: float, v: float) -> tuple
     return (round(cx + u * rx), round(cy + v * ry))
 
 
-def _line(img, f, a: tuple[float, float], b: tuple[float, float], thick: int) -> None:
+_Face = tuple[float, float, float, float]  # centre x, y and semi-axes x, y in pixels
+
+
+def _line(img, f: _Face, a: tuple[float, float], b: tuple[float, float], thick: int) -> None:
     import cv2
 
     cv2.line(img, _pt(*f, *a), _pt(*f, *b), _INK, thick, cv2.LINE_AA)
 
 
-def _poly(img, f, points: list[tuple[float, float]], thick: int) -> None:
+def _poly(img, f: _Face, points: list[tuple[float, float]], thick: int) -> None:
     import cv2
 
     pts = np.array([_pt(*f, u, v) for u, v in points], dtype=np.int32)

@@ -159,6 +159,7 @@ class DemoServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host = self.server_address[0]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
 
 

@@ -188,6 +188,7 @@ def build_site(
     if run is not None:
         for name, present in run["figures"].items():
             if present:
-                path = Path(options.run) / RUN_FIGURES[name]  # type: ignore[operator]
+                assert options.run is not None  # run was read from it
+                path = Path(options.run) / RUN_FIGURES[name]
                 routes[f"/run/{name}"] = Resource(CONTENT_TYPES[".png"], path=path)
     return routes

@@ -135,8 +135,10 @@ class RetinaFaceMobileNet:
         sizes = anchors[:, 2:] * np.exp(loc[:, 2:] * 0.2)
         norm_xywh = np.hstack([centers - sizes / 2, sizes])
         xywh = norm_xywh * [seen_w / scale, seen_h / scale, seen_w / scale, seen_h / scale]
-        kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), self.threshold, self.nms_iou)
-        kept = np.asarray(kept, dtype=int).reshape(-1)
+        kept = np.asarray(
+            cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), self.threshold, self.nms_iou),
+            dtype=int,
+        ).reshape(-1)
         boxes = np.hstack([xywh[kept, :2], xywh[kept, :2] + xywh[kept, 2:]])
         return clip_faces(boxes, scores[kept], (width, height))
 

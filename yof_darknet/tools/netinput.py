@@ -113,7 +113,7 @@ def resize_exact_into(image_bgr: np.ndarray, out: np.ndarray) -> None:
     source = image_bgr if plan.rows is None else image_bgr[plan.rows]
     lower = np.empty((out_h, out_w), dtype=np.float32)
     for plane, target in zip(cv2.split(source)[::-1], out, strict=True):
-        taps = cv2.LUT(np.take(plane, plan.columns, axis=1), _TO_FLOAT)
+        taps = np.asarray(cv2.LUT(np.take(plane, plan.columns, axis=1), _TO_FLOAT), np.float32)
         part, right = taps[:, :out_w], taps[:, out_w:]
         part *= plan.left
         right *= plan.right
@@ -175,7 +175,7 @@ def resize_graph(
         constants.append(const("sizes", np.array([1, 3, out_wh[1], out_wh[0]])))
     else:
         inputs.append(helper.make_tensor_value_info("sizes", TensorProto.INT64, [4]))
-    out_shape = [3, out_wh[1], out_wh[0]] if out_wh else [3, "out_h", "out_w"]
+    out_shape: list[str | int] = [3, out_wh[1], out_wh[0]] if out_wh else [3, "out_h", "out_w"]
     graph = helper.make_graph(
         nodes,
         "darknet_resize",
@@ -235,7 +235,7 @@ def _last_row_exact(image_bgr: np.ndarray, out: np.ndarray) -> None:
     row = int(plan.upper_row[-1] if plan.rows is None else plan.rows[plan.upper_row[-1]])
     source = image_bgr[row : row + 1]
     for plane, target in zip(cv2.split(source)[::-1], out, strict=True):
-        taps = cv2.LUT(np.take(plane, plan.columns, axis=1), _TO_FLOAT)[0]
+        taps = np.asarray(cv2.LUT(np.take(plane, plan.columns, axis=1), _TO_FLOAT), np.float32)[0]
         part, right = taps[:out_w] * plan.left, taps[out_w:] * plan.right
         target[-1] = (part + right) * upper
 

@@ -162,6 +162,8 @@ def kmeans_anchors(
         trial_sizes, trial_counts = np.unique(sizes[pick], axis=0, return_counts=True)
         trial_counts = trial_counts.astype(np.float64)
     best, best_iou = None, -1.0
+    if restarts < 1:
+        raise DarknetError(f"--restarts {restarts}: k-means needs at least 1 run")
     for _ in range(restarts):
         centers = _lloyd(
             trial_sizes, trial_counts, _seed(trial_sizes, trial_counts, k, rng), iterations
@@ -169,6 +171,7 @@ def kmeans_anchors(
         score = mean_best_iou(trial_sizes, centers, trial_counts)
         if score > best_iou:
             best, best_iou = centers, score
+    assert best is not None  # restarts >= 1
     if trial_sizes is not sizes:
         best = _lloyd(sizes, counts, best, iterations)
     return best[np.argsort(best[:, 0] * best[:, 1])]

@@ -160,8 +160,9 @@ def prepare_run(
     heads_classes = {s.get("classes") for s in sections if s.name == "yolo"}
     if heads_classes != {str(obj.classes)}:
         raise DarknetError(
-            f"{cfg or cfg_path}: [yolo] classes={sorted(heads_classes)} but {data} has "
-            f"classes={obj.classes}; generate the cfg with `yof-darknet cfg --data {data}`"
+            f"{cfg or cfg_path}: [yolo] classes={sorted(str(c) for c in heads_classes)} but "
+            f"{data} has classes={obj.classes}; generate the cfg with "
+            f"`yof-darknet cfg --data {data}`"
         )
     atomic_write_text(cfg_path, dump_cfg(sections, f"run cfg of {run_dir.name}"))
     obj_path = run_dir / "obj.data"
@@ -210,6 +211,7 @@ def _phases(
         backup = run_dir / "weights" / "burn-in"
         backup.mkdir(parents=True, exist_ok=True)
         write_obj_data(burn_obj, replace(read_obj_data(obj_data), backup=backup.resolve()))
+        assert options.gpus is not None  # a burn-in phase only with several GPUs
         phases.append(_Phase(burn_cfg, burn_obj, options.gpus.split(",")[0], options.clear))
     folder = run_dir / "gpus"
     folder.mkdir(exist_ok=True)

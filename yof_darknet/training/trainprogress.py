@@ -133,7 +133,7 @@ class TrainProgress(Progress):
         if last.seconds_left is not None and last.seconds_left > 0:
             return f"{_duration(last.seconds_left)} (darknet's estimate)"
         done = last.iteration - self.first[0].iteration
-        if done <= 0:
+        if done <= 0 or self.total is None:
             return "unknown"
         per_iteration = (now - self.first[1]) / done
         return _duration((self.total - last.iteration) * per_iteration)

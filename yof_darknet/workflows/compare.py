@@ -73,7 +73,11 @@ def face_photos() -> list[np.ndarray]:
         *sorted(ASSETS.glob("*.jpg")),
         Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
     ]
-    return [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
+    photos = [(p, cv2.imread(str(p), cv2.IMREAD_COLOR)) for p in paths]
+    missing = [str(p) for p, photo in photos if photo is None]
+    if missing:
+        raise DarknetError(f"{missing[0]}: cannot read this face photo (reinstall the package)")
+    return [photo for _, photo in photos if photo is not None]
 
 
 def compose_frame(faces: int, photos: list[np.ndarray]) -> np.ndarray:
@@ -157,7 +161,7 @@ def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
     two = evaluate_cascade(options.data, scored)
     written += write_cascade_outputs(two, out / "cascade")
     tables = {"single-stage": single.table, "cascade": two.map.table}
-    engines = {"single-stage": detector, "cascade": cascade}
+    engines: dict[str, Detector | Cascade] = {"single-stage": detector, "cascade": cascade}
     if options.ultralytics is not None:
         echo(f"compare: scoring {options.ultralytics} (Ultralytics, ONNX Runtime, our evaluator)")
         other = run_map(
@@ -236,13 +240,13 @@ def render_compare(result: CompareResult) -> str:
         "| 640x480 frame | " + " | ".join(f"{h} FPS (ms)" for h in heads) + " |",
         "|---|" + "---:|" * len(engines),
     ]
-    for faces in result.ms["single-stage"]:
-        cells = [
-            f"{1000 / result.ms[e][faces]:.1f} ({result.ms[e][faces]:.1f} ms, "
-            f"{result.found[e][faces]} found)"
+    for count in result.ms["single-stage"]:
+        timings = [
+            f"{1000 / result.ms[e][count]:.1f} ({result.ms[e][count]:.1f} ms, "
+            f"{result.found[e][count]} found)"
             for e in engines
         ]
-        lines.append(f"| {faces} face(s) | " + " | ".join(cells) + " |")
+        lines.append(f"| {count} face(s) | " + " | ".join(timings) + " |")
     backends = ", ".join(f"{e}: {b}" for e, b in result.backend.items())
     lines += ["", f"Median of the timed frames, engines interleaved; backends: {backends}."]
     return "\n".join(lines) + "\n"

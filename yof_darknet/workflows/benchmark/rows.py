@@ -18,12 +18,16 @@ import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from yof_darknet.core.errors import BenchmarkError
 from yof_darknet.workflows.benchmark.machine import peak_rss_mib, reset_peak_rss, rss_mib
 from yof_darknet.workflows.benchmark.options import ENGINES, BenchmarkOptions
+
+if TYPE_CHECKING:
+    from yof_darknet.infer.detector import Detector
 
 Echo = Callable[[str], None]
 
@@ -34,7 +38,7 @@ class Row:
     engine: str  # what runs it, in words
     precision: str
     size: int
-    detector: object  # infer.detector.Detector
+    detector: Detector
     model: Path | None  # the ONNX file it runs (None: OpenCV's Darknet importer)
     macs: float  # multiply-accumulates of the convolutions in one forward pass
     memory_mib: float = 0.0  # see measure_memory
@@ -54,7 +58,7 @@ def available_engines() -> dict[str, str | None]:
 
     providers = ort.get_available_providers()
     openvino = importlib.util.find_spec("openvino") is not None
-    why = {name: None for name in ENGINES}
+    why: dict[str, str | None] = {name: None for name in ENGINES}
     if not has_darknet_importer():
         why["opencv"] = (
             "this OpenCV has no Darknet importer (OpenCV 5): pip install 'opencv-python<5'"
@@ -275,7 +279,7 @@ def _probe(
     row = make_row(name, size, models, options, threads, network)
     detector = row.detector
     for _ in range(3):
-        detector.detect(frame)  # type: ignore[attr-defined]
+        detector.detect(frame)
     return max(peak_rss_mib() - before, 0.0)
 
 

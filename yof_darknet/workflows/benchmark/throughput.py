@@ -39,7 +39,7 @@ def write_clip(frames: Sequence[np.ndarray], count: int, path: Path) -> Path:
     height, width = frames[0].shape[:2]
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (width, height))
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (width, height))
         for index in range(count):
             writer.write(np.roll(frames[index % len(frames)], 4 * index, axis=1))
         writer.release()

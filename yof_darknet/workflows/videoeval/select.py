@@ -51,6 +51,11 @@ def select_videos(jobs: Sequence[VideoJob], options: VideoEvalOptions) -> Select
     jobs = [job for job in jobs if job.persons and job.video is not None]
     if options.split_from is not None:
         data = read_obj_data(options.split_from)
+        if data.valid is None:
+            raise VideoEvalError(
+                f"{options.split_from}: no valid= line, so no test list to take the split "
+                "from; give the obj.data that `yof-darknet datasets` wrote"
+            )
         test, train = _list_frames(data.valid), _list_frames(data.train)
         evaluated = [job for job in jobs if folder_name(job.stem) in test]
         excluded = {job.stem: train.get(folder_name(job.stem), set()) for job in evaluated}

@@ -151,7 +151,7 @@ def save_tracks(path: Path, key: str, tracks: Sequence[PersonTrack]) -> None:
         for name in ("truth", "probs", "faces"):
             arrays[f"{track.side}.{name}"] = getattr(track, name)
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, allow_pickle=False, **arrays)  # np.load reads without pickle
     atomic_write_bytes(path, buffer.getvalue())
 
 
