@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from yof_darknet.core.engines import ORT
 from yof_darknet.core.errors import EvaluationError
 from yof_darknet.core.fileio import atomic_path, atomic_write_bytes, protected
 from yof_darknet.core.owned import output_lock
@@ -140,7 +141,7 @@ def _score_bytes(run: Run, val: TestSet, data: bytes, name: str, params: EvalPar
         atomic_write_bytes(snapshot, data)
         # the snapshot's folder is one level below the run, like weights/: the export finds
         # the run's train.log there and folds batch norm as the darknet that trained it
-        dets, _ = python_detections(val, run.cfg, snapshot, "onnx", None)
+        dets, _ = python_detections(val, run.cfg, snapshot, ORT, None)
         combined, _, scored = evaluate_all(val, dets, params)
         face = face_of(scored, combined)
         return combined.map, face.face_ap, {c.name: c.ap for c in combined.classes}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from yof_darknet.core.engines import OPENCV, ORT
 from yof_darknet.workflows.benchmark.rows import Row
 
 if TYPE_CHECKING:
@@ -63,10 +64,10 @@ def score_rows(
                 continue
             echo(f"benchmark: scoring {row.key} on {data}")
             if row.model is None:
-                request = MapOptions(data=data, weights=weights, engine="python",
+                request = MapOptions(data=data, weights=weights, engine=OPENCV,
                                      cfg=_opencv_cfg(cfg, row.size, Path(tmp)))  # fmt: skip
             else:
-                request = MapOptions(data=data, engine="onnx", model=row.model)
+                request = MapOptions(data=data, engine=ORT, model=row.model)
             outcome = run_map(request)
             scores[row.key] = Score(outcome.table.combined.map, _face_ap(outcome))
             done[same] = (row.key, scores[row.key])
