@@ -68,13 +68,13 @@ ARCH_SUFFIX = $(if $(filter yolov3-tiny,$(MODEL_ARCH)),,-$(MODEL_ARCH))
 # More options of a stage, as its command takes them; `make reproduce` passes all three:
 #   DATASETS_ARGS="--videos-list videos.txt --face-max-side 320"  (datasets, reproduce)
 #   TRAIN_ARGS="--set width=320 --max-batches 2000"                 (train, reproduce)
-#   MAP_ARGS="--points 11 --iou 0.5"                                  (map, reproduce)
+#   MAP_ARGS="--points 11 --match-iou 0.5"                            (map, reproduce)
 DATASETS_ARGS ?=
 TRAIN_ARGS    ?=
 MAP_ARGS      ?=
 
 # Evaluation (`make map`): WEIGHTS= overrides runs/RUN/weights/MODEL_ARCH_final.weights and
-# CFG= runs/RUN/MODEL_ARCH.cfg; ENGINE=python scores OpenCV DNN detections (no darknet);
+# CFG= runs/RUN/MODEL_ARCH.cfg; ENGINE=opencv scores OpenCV DNN detections (no darknet);
 # POINTS=0|11|101, IOU=0.5.
 WEIGHTS ?=
 CFG     ?=
@@ -170,7 +170,7 @@ map: $(STAMP) ## Table II of runs/RUN (vs the paper) into runs/RUN/map: table2.{
 		--weights $(or $(WEIGHTS),$(RUN_DIR)/weights/$(MODEL_ARCH)_final.weights) \
 		--cfg $(or $(CFG),$(RUN_DIR)/$(MODEL_ARCH).cfg) \
 		--out $(RUN_DIR)/map $(if $(DARKNET),--darknet $(DARKNET)) $(if $(ENGINE),--engine $(ENGINE)) \
-		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU)) $(MAP_ARGS)
+		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--match-iou $(IOU)) $(MAP_ARGS)
 
 gpu-check: $(STAMP) ## on a GPU machine: build AlexeyAB with CUDA+cuDNN, train the sample with -map, print it/s, mAP, FPS; EXPW=DIR adds real data (paper profile, ~8 min: Table II, face AP, s/iteration)
 	$(if $(EXPW),EXPW='$(EXPW)') scripts/gpu-check.sh
@@ -195,7 +195,7 @@ cross: $(STAMP) ## cross-dataset table: each model of CROSS="runs/a runs/b" on e
 	@test -n "$(CROSS)" || { echo "cross: give CROSS=\"runs/A runs/B\" (run folders or weights files)"; exit 1; }
 	$(YOF) map --data $(DATA)/obj.data $(foreach run,$(CROSS),--cross $(run)) --out $(or $(MAP_OUT),runs/cross) \
 		$(if $(DARKNET),--darknet $(DARKNET)) $(if $(ENGINE),--engine $(ENGINE)) \
-		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--iou $(IOU)) $(MAP_ARGS)
+		$(if $(POINTS),--points $(POINTS)) $(if $(IOU),--match-iou $(IOU)) $(MAP_ARGS)
 
 hygiene: $(STAMP) ensure-darknet ## --unannotated keep vs mask trained as make reproduce does (same EXPW=/PROFILE=...), REPEATS= runs each, side by side on the raw test list
 	$(YOF) hygiene $(SAME_RUN) $(if $(RUN),--run $(RUN)) --repeats $(REPEATS) $(MAP_ARGS)

@@ -40,7 +40,7 @@ NON_FINITE = [
     ["detect", "x", "--weights", _FILE, "--cfg", _FILE, "--thresh", "nan"],
     ["detect", "x", "--weights", _FILE, "--cfg", _FILE, "--nms", "nan"],
     ["detect", "x", "--weights", _FILE, "--cfg", _FILE, "--smooth-alpha", "nan"],
-    ["map", "--iou", "nan"],
+    ["map", "--match-iou", "nan"],
     ["datasets", "--out", "o", "--min-face-score", "nan"],
     ["datasets", "--out", "o", "--min-face-score", "inf"],
     ["datasets", "--out", "o", "--face-threshold", "nan"],

@@ -33,7 +33,7 @@ LAYERS = (
 
 # Stage -> stage imports that run another stage, each named in docs/developer/architecture.md.
 ACROSS = {
-    ("evaluate", "infer"),  # map --engine python|onnx runs the detector
+    ("evaluate", "infer"),  # map --engine opencv|ort runs the detector
     ("infer", "export"),  # detect exports cfg + weights to the ONNX model it runs (the cache)
 }
 

@@ -74,9 +74,10 @@ def test_gpus_must_be_indices():
 def test_map_from_log_with_scoring_options_is_an_error(tmp_path):
     log = tmp_path / "map.log"
     log.write_text("")
-    with pytest.raises(EvaluationError, match="--iou cannot apply with --from-log"):
+    with pytest.raises(EvaluationError, match="--match-iou cannot apply with --from-log"):
         MapOptions(from_log=log, iou_thresh=0.7)
-    with pytest.raises(EvaluationError, match="--points and --iou cannot apply with --from-log"):
+    both = "--points and --match-iou cannot apply with --from-log"
+    with pytest.raises(EvaluationError, match=both):
         MapOptions(from_log=log, points=11, iou_thresh=0.7)
     with pytest.raises(EvaluationError, match="--weights cannot apply with --results"):
         MapOptions(results=tmp_path, weights=log)

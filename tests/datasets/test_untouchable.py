@@ -209,7 +209,7 @@ def test_cfg_out_never_replaces_its_obj_data(expw, tmp_path):
     obj = out / "obj.data"
     before = obj.read_bytes()
     for target in (obj, out / ".yof-lists" / "obj.data"):  # the link, and where it leads
-        result = CliRunner().invoke(main, ["cfg", "--data", str(obj), "--out", str(target)])
+        result = CliRunner().invoke(main, ["cfg", "--data", str(obj), "--out-file", str(target)])
         assert result.exit_code == 1 and "refusing to replace the input" in result.output
         assert obj.is_symlink() and obj.read_bytes() == before
 

@@ -1,5 +1,5 @@
 """Every checkpoint of a real run scored on the validation list: the same numbers as
-`map --engine onnx`, resumable, `_best` the argmax, and the test list never read before the
+`map --engine ort`, resumable, `_best` the argmax, and the test list never read before the
 final scoring (the files opened, seen by strace)."""
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_scoring_equals_map_engine_onnx_on_the_same_weights(relabelled: Path) ->
     data = _val_data(relabelled)
     for row in scoring.rows:
         request = MapOptions(data=data, weights=relabelled / "weights" / row.file,
-                             cfg=relabelled / "yolov3-tiny.cfg", engine="onnx",
+                             cfg=relabelled / "yolov3-tiny.cfg", engine="ort",
                              out=relabelled.parent / f"map-{row.iteration}")  # fmt: skip
         table = run_map(request).table
         assert row.map == table.combined.map

@@ -76,7 +76,7 @@ def test_points_and_iou_options(darknet_fixtures: Path, dataset: Path, tmp_path:
     result = CliRunner().invoke(main, [*args, "11", "--out", str(tmp_path), "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert "combined,,mAP,33.93,53.16," in result.stdout
-    result = CliRunner().invoke(main, [*args, "101", "--iou", "0.75", "--out", str(tmp_path)])
+    result = CliRunner().invoke(main, [*args, "101", "--match-iou", "0.75", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "IoU > 0.75, 101-point interpolated PR curve" in result.stdout
 

@@ -62,7 +62,7 @@ def test_every_cell_is_that_models_map_on_that_set(setup, tmp_path):
     data, runs = setup
     before = {name: tree_digest(run) for name, run in runs.items()}
     out = tmp_path / "cross"
-    args = ["map", "--data", str(data / "obj.data"), "--engine", "python", "--out", str(out),
+    args = ["map", "--data", str(data / "obj.data"), "--engine", "opencv", "--out", str(out),
             "--cross", str(runs["on-expw"]), "--cross", str(runs["leaky"])]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -75,7 +75,7 @@ def test_every_cell_is_that_models_map_on_that_set(setup, tmp_path):
     for name, run in runs.items():
         alone = tmp_path / f"alone-{name}"
         single = CliRunner().invoke(main, [
-            "map", "--data", str(data / "obj.data"), "--engine", "python", "--out", str(alone),
+            "map", "--data", str(data / "obj.data"), "--engine", "opencv", "--out", str(alone),
             "--weights", str(run / "weights" / "tiny_final.weights"),
             "--cfg", str(run / "tiny.cfg"),
         ])  # fmt: skip

@@ -1,7 +1,7 @@
 """End to end with Debian's (pjreddie) darknet: train 2 iterations, then `yof-darknet map`.
 
 pjreddie has no `detector map`, so the command runs `detector valid` and scores its result files
-with our evaluator. The same weights through OpenCV (`--engine python`) give a second table.
+with our evaluator. The same weights through OpenCV (`--engine opencv`) give a second table.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def test_map_through_pjreddie_valid(trained: dict[str, Path], debian_darknet: Pa
 def test_map_with_opencv_engine(trained: dict[str, Path]) -> None:
     out = trained["root"] / "map_python"
     args = ["map", "--data", str(trained["data"]), "--weights", str(trained["weights"]),
-            "--engine", "python", "--out", str(out)]  # fmt: skip
+            "--engine", "opencv", "--out", str(out)]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     data = _check_table(out, result.stdout)

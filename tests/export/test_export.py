@@ -211,7 +211,7 @@ def test_export_cli_records_sources_and_never_overwrites_inputs(
     out = tmp_path / "model.onnx"
     runner = CliRunner()
     args = ["export", "--cfg", str(tiny_model.cfg), "--weights", str(tiny_model.weights)]
-    result = runner.invoke(main, [*args, "--out", str(out), "--size", "128"])
+    result = runner.invoke(main, [*args, "--out-file", str(out), "--size", "128"])
     assert result.exit_code == 0, result.output
     assert "128x128, 7 classes, BN pjreddie" in result.output
     info = read_model_info(out)
@@ -219,9 +219,9 @@ def test_export_cli_records_sources_and_never_overwrites_inputs(
     assert info.weights_sha256 == before[tiny_model.weights]
     assert (info.width, info.height, info.letter_box, info.precision) == (128, 128, False, "fp32")
     for target in (tiny_model.weights, tiny_model.cfg):
-        refused = runner.invoke(main, [*args, "--out", str(target)])
+        refused = runner.invoke(main, [*args, "--out-file", str(target)])
         assert refused.exit_code == 1 and "would overwrite an input" in refused.output
-    refused = runner.invoke(main, [*args, "--out", str(out), "--int8"])
+    refused = runner.invoke(main, [*args, "--out-file", str(out), "--int8"])
     assert refused.exit_code == 1 and "--int8 needs --calibrate" in refused.output
     assert {p: sha256_file(p) for p in before} == before
 
@@ -259,7 +259,7 @@ def test_out_that_is_a_folder_or_a_stream(tiny_model: TinyModel, tmp_path: Path)
     args = ["export", "--cfg", str(tiny_model.cfg), "--weights", str(tiny_model.weights)]
     folder = tmp_path / "models"
     folder.mkdir()
-    refused = CliRunner().invoke(main, [*args, "--out", str(folder)])
+    refused = CliRunner().invoke(main, [*args, "--out-file", str(folder)])
     assert refused.exit_code == 1 and "is a folder" in refused.output
     assert list(folder.iterdir()) == []
     fifo = tmp_path / "model.onnx"
@@ -267,7 +267,7 @@ def test_out_that_is_a_folder_or_a_stream(tiny_model: TinyModel, tmp_path: Path)
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
-    result = CliRunner().invoke(main, [*args, "--out", str(fifo)])
+    result = CliRunner().invoke(main, [*args, "--out-file", str(fifo)])
     reader.join(timeout=60)
     assert result.exit_code == 0, result.output
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
@@ -285,7 +285,7 @@ def test_sigterm_during_int8_export_leaves_nothing_in_tmpdir(tiny_model: TinyMod
     out = tmp_path / "int8.onnx"
     process = subprocess.Popen(
         [sys.executable, "-m", "yof_darknet", "export", "--cfg", str(tiny_model.cfg),
-         "--weights", str(tiny_model.weights), "--out", str(out), "--int8",
+         "--weights", str(tiny_model.weights), "--out-file", str(out), "--int8",
          "--calibrate", str(listing), "--images", "640"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TMPDIR": str(tmpdir)},

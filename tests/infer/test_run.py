@@ -153,10 +153,10 @@ def test_non_finite_weights_are_refused_by_every_loader(tiny_model, raw, tmp_pat
     image = _images(raw)[0]
     commands = {
         "detect": ["detect", str(image), "--weights", str(weights), "--cfg", str(tiny_model.cfg)],
-        "export": ["export", "--cfg", str(tiny_model.cfg), "--weights", str(weights), "--out",
-                   str(tmp_path / "m.onnx")],
+        "export": ["export", "--cfg", str(tiny_model.cfg), "--weights", str(weights),
+                   "--out-file", str(tmp_path / "m.onnx")],
         "map": ["map", "--data", str(tiny_model.data), "--weights", str(weights), "--cfg",
-                str(tiny_model.cfg), "--engine", "python", "--out", str(tmp_path / "map")],
+                str(tiny_model.cfg), "--engine", "opencv", "--out", str(tmp_path / "map")],
     }  # fmt: skip
     for name, args in commands.items():
         done = subprocess.run([*YOF, *args], capture_output=True, text=True, timeout=300)
@@ -261,7 +261,7 @@ def test_another_cfg_with_a_runs_weights_is_refused(tiny_model, raw, tmp_path):
     image = _images(raw)[0]
     for args in (
         ["detect", str(image)],
-        ["export", "--out", str(tmp_path / "m.onnx")],
+        ["export", "--out-file", str(tmp_path / "m.onnx")],
     ):
         done = subprocess.run(
             [*YOF, *args, "--cfg", str(template), "--weights", str(weights)],
@@ -286,7 +286,7 @@ def test_swapped_cfg_and_weights_say_so(tiny_model, raw, tmp_path):
     image = _images(raw)[0]
     for args in (
         ["detect", str(image)],
-        ["export", "--out", str(tmp_path / "m.onnx")],
+        ["export", "--out-file", str(tmp_path / "m.onnx")],
     ):
         done = subprocess.run(
             [*YOF, *args, "--cfg", str(tiny_model.weights), "--weights", str(tiny_model.cfg)],

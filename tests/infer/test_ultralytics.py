@@ -122,7 +122,7 @@ def test_map_scores_an_ultralytics_model_with_our_evaluator(tmp_path):
     anchors = [column(48, 32, 96, 64, {c: 0.5}) for c in range(len(CLASSES))]
     model = hand_built_model(tmp_path / "m.onnx", np.array(anchors, np.float32).T[None])
     out = tmp_path / "map"
-    args = ["map", "--data", str(tmp_path / "data" / "obj.data"), "--engine", "onnx"]
+    args = ["map", "--data", str(tmp_path / "data" / "obj.data"), "--engine", "ort"]
     result = CliRunner().invoke(main, [*args, "--model", str(model), "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = json.loads((out / "table2.json").read_text())

@@ -229,7 +229,7 @@ def test_the_run_shows_table_ii_and_its_figures(browser, serving, tiny_model: Ti
         main,
         ["map", "--data", str(tiny_model.data), "--weights", str(run / "weights" /
          "yolov3-tiny_final.weights"), "--cfg", str(run / "yolov3-tiny.cfg"), "--engine",
-         "python", "--out", str(run / "map")],
+         "opencv", "--out", str(run / "map")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     demo = serving(run=run)

@@ -94,7 +94,7 @@ def test_generated_cfg_has_classes_filters_anchors_and_the_profile(arch: str, pr
 
 def test_cfg_command_writes_the_arch(tiny_data: Path, tmp_path: Path):
     out = tmp_path / "v7.cfg"
-    args = ["cfg", "--data", str(tiny_data), "--arch", "yolov7-tiny", "--out", str(out)]
+    args = ["cfg", "--data", str(tiny_data), "--arch", "yolov7-tiny", "--out-file", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "yolov7-tiny, profile paper, 7 classes" in result.output
@@ -318,9 +318,9 @@ def test_map_with_debian_darknet_refuses_yolov7_tiny(debian_darknet: Path, tmp_p
             str(cfg), "--darknet", str(debian_darknet), "--out", str(tmp_path / "map")]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
-    assert "new_coords=1" in result.output and "--engine python" in result.output
+    assert "new_coords=1" in result.output and "--engine opencv" in result.output
     assert not (tmp_path / "map").exists()
-    scored = CliRunner().invoke(main, [*args[:-4], "--engine", "python", "--out", args[-1]])
+    scored = CliRunner().invoke(main, [*args[:-4], "--engine", "opencv", "--out", args[-1]])
     assert scored.exit_code == 0, scored.output
 
 

@@ -187,7 +187,7 @@ def test_bad_settings_are_refused(settings, message):
 def test_cli_cfg_writes_the_file(tmp_path, tiny_data):
     out = tmp_path / "run.cfg"
     result = CliRunner().invoke(
-        main, ["cfg", "--data", str(tiny_data), "--profile", "sample", "--out", str(out)]
+        main, ["cfg", "--data", str(tiny_data), "--profile", "sample", "--out-file", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert parse_cfg(out.read_text())[0].get("width") == str(PROFILES["sample"]["width"])

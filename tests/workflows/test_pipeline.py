@@ -160,7 +160,7 @@ def test_reproduce_forwards_the_dataset_options_to_the_real_converter(tmp_path, 
     done = _reproduce(
         tmp_path, "--expw", str(raw.expw.root), "--affwild2", str(raw.affwild2),
         "--videos-list", str(videos), "--face-max-side", "320", "--profile", "sample",
-        "--min-face-score", "60", "--split-by", "videos", "--iou", "0.6",
+        "--min-face-score", "60", "--split-by", "videos", "--match-iou", "0.6",
     )  # fmt: skip
     _learned_nothing(done)
     converted = tmp_path / "data" / "darknet" / "affwild2"

@@ -12,6 +12,7 @@ import errno
 import click
 
 from yof_darknet import __version__
+from yof_darknet.cli.params import RENAMED_COMMANDS, rename_args, warn_renamed
 from yof_darknet.core.errors import YofError
 
 # File-system failures a user fixes outside the program (space, quota, permissions).
@@ -32,6 +33,18 @@ class _Group(click.Group):
     temporary file and renamed when complete, so nothing half-written is left and a re-run
     resumes from the finished files.
     """
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        """The command of ``args[0]`` (an old name: its new command, with a warning) and its
+        arguments, old option names replaced by the new ones."""
+        if args and args[0] in RENAMED_COMMANDS:
+            new, meaning = RENAMED_COMMANDS[args[0]]
+            warn_renamed(args[0], meaning)
+            args = [new, *args[1:]]
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            rest = rename_args(command, rest)
+        return name, command, rest
 
     def invoke(self, ctx: click.Context):
         try:

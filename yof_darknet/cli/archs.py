@@ -30,7 +30,8 @@ from yof_darknet.training.profiles import PROFILES
 @click.option("--rounds", type=click.IntRange(min=1), default=20, show_default=True,
               help="Timed frames per architecture and engine.")  # fmt: skip
 @click.option("--threads", type=click.IntRange(min=1), help="Threads per engine.")
-@click.option("--out", type=OUT_DIR, default=Path("runs/compare-archs"), show_default=True)
+@click.option("--out", type=OUT_DIR, default=Path("runs/compare-archs"), show_default=True,
+              help="Output folder (compare-archs.md, compare-archs.json).")  # fmt: skip
 def compare_archs(
     archs: tuple[str, ...],
     size: int,

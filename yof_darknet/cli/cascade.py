@@ -1,5 +1,5 @@
-"""CLI commands of the two-stage cascade baseline: ``crops``, ``train-classifier``,
-``evaluate-cascade`` and ``compare``; see yof_darknet/cli/__init__.py."""
+"""CLI commands of the two-stage cascade baseline: ``crops``, ``train-classifier`` and
+``compare`` (``map --cascade`` scores it); see yof_darknet/cli/__init__.py."""
 
 from __future__ import annotations
 
@@ -19,30 +19,20 @@ from yof_darknet.cli.params import (
     stage_options,
 )
 from yof_darknet.cli.pipeline import TRAIN_SHARED
-from yof_darknet.datasets.options import DatasetsOptions
+from yof_darknet.datasets.options import CropsOptions, DatasetsOptions
 from yof_darknet.training.classifier import CLASSIFIER_PROFILES
 from yof_darknet.training.options import TrainOptions
 
 
 @click.command("crops")
-@click.option(
-    "--data", required=True, type=EXISTING_FILE, help="obj.data of `yof-darknet datasets`."
-)
-@click.option(
-    "--out", required=True, type=OUT_DIR, help="Crops folder (labels.txt, train/test lists)."
-)
-@click.option(
-    "--margin",
-    type=click.FloatRange(0, 2),
-    default=0.2,
-    help="Grow each face box by this fraction of its width (height) on every side.",
-)
-@click.option("--size", type=click.IntRange(min=32), default=64, help="Crop side in pixels.")
-def crops(data: Path, out: Path, margin: float, size: int) -> None:
+@stage_options(CropsOptions)
+def crops(**given: Any) -> None:
     """Face crops of the train and test lists for darknet's `classifier` (same split)."""
     from yof_darknet.datasets.crops import write_crops
 
-    summary = write_crops(data, out, margin=margin, size=size)
+    options = pick(CropsOptions, given)
+    out = options.out
+    summary = write_crops(options.data, out, margin=options.margin, size=options.crop_size)
     for reason in summary.skipped:
         click.echo(f"skipped {reason}", err=True)
     for split, count in summary.crops.items():
@@ -61,6 +51,7 @@ def crops(data: Path, out: Path, margin: float, size: int) -> None:
 @click.option("--name", help="Run folder runs/NAME [default: PROFILE-cascade].")
 @click.option("--resume", is_flag=True, help="Continue from the newest weights of the run.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a cfg value.")
+@stage_options(TrainOptions, only=("runs",))
 @DARKNET_OPTION
 def train_classifier(
     crops_dir: Path,
@@ -68,6 +59,7 @@ def train_classifier(
     name: str | None,
     resume: bool,
     settings: tuple[str, ...],
+    runs: Path,
     darknet_path: Path | None,
 ) -> None:
     """Train the cascade's expression classifier with `darknet classifier train`."""
@@ -82,37 +74,10 @@ def train_classifier(
         resume=resume,
         overrides=settings,
         darknet=classifier_darknet(find_darknet(darknet_path), click.echo),
+        runs_dir=runs,
     )
     state = "interrupted (resume with --resume)" if run.interrupted else "done"
     click.echo(f"train-classifier: {state} at iteration {run.iterations}; weights: {run.weights}")
-
-
-@click.command("evaluate-cascade")
-@click.option(
-    "--data", required=True, type=EXISTING_FILE, help="obj.data whose test list is scored."
-)
-@click.option("--cascade", "spec", required=True, metavar="CLASSIFIER_CFG:WEIGHTS")
-@click.option("--out", type=OUT_DIR, default=Path("runs/cascade-map"), help="Output folder.")
-@click.option(
-    "--face-threshold",
-    type=click.FloatRange(0, 1),
-    default=0.005,
-    help="Minimum RetinaFace score; `detector map`'s 0.005, so that faces are ranked, not cut.",
-)
-def evaluate_cascade(data: Path, spec: str, out: Path, face_threshold: float) -> None:
-    """Table II of the cascade (face score x class probability) and its per-face accuracy on
-    the ground-truth boxes."""
-    from yof_darknet.evaluate.cascade import evaluate_cascade as run
-    from yof_darknet.evaluate.cascade import write_cascade_outputs
-    from yof_darknet.evaluate.table import render_markdown
-    from yof_darknet.infer.cascade import Cascade, parse_cascade
-
-    cfg, weights = parse_cascade(spec)
-    outcome = run(data, Cascade(cfg, weights, face_threshold=face_threshold))
-    click.echo(render_markdown(outcome.map.table))
-    click.echo(outcome.accuracy.render_markdown())
-    for path in write_cascade_outputs(outcome, out):
-        click.echo(f"wrote {path}", err=True)
 
 
 @click.command("compare")
@@ -176,7 +141,7 @@ def compare(
     With --data, --cfg, --weights and --cascade: those models. Without --data: trains both on
     one dataset, as `reproduce` does (--expw/--affwild2 and the same options; none: the
     embedded sample): the detector in runs/RUN (reused when trained), the classifier on the
-    crops of the same training images (DATA-crops) in runs/RUN-cascade.
+    crops of the same training images (DATA_DIR-crops) in runs/RUN-cascade.
     """
     from yof_darknet.core.errors import EvaluationError
     from yof_darknet.infer.cascade import parse_cascade
@@ -222,4 +187,4 @@ def compare(
     click.echo(render_compare(result))
 
 
-COMMANDS: list[click.Command] = [crops, train_classifier, evaluate_cascade, compare]
+COMMANDS: list[click.Command] = [crops, train_classifier, compare]

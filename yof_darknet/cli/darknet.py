@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from yof_darknet.cli.params import DARKNET_OPTION, EXISTING_FILE, OUT_DIR, pick, stage_options
+from yof_darknet.cli.params import (
+    DARKNET_OPTION,
+    EXISTING_FILE,
+    OUT_DIR,
+    Option,
+    pick,
+    stage_options,
+)
 from yof_darknet.training.archs import ARCH_NAMES, DEFAULT_ARCH
 from yof_darknet.training.options import TrainOptions
 from yof_darknet.training.profiles import PROFILES
@@ -18,7 +25,12 @@ _DATA_OPTION = click.option(
     required=True,
     help="obj.data of the dataset",
 )
-_PROFILE_OPTION = click.option("--profile", type=click.Choice(sorted(PROFILES)), default="paper")
+_PROFILE_OPTION = click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default="paper",
+    help="Training settings written into the cfg (batch, learning rate, iterations...).",
+)
 _ARCH_OPTION = click.option(
     "--arch",
     type=click.Choice(ARCH_NAMES),
@@ -68,7 +80,15 @@ def doctor(darknet_path: Path | None, affwild2: bool) -> None:
 @_PROFILE_OPTION
 @_ARCH_OPTION
 @_SET_OPTION
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out-file",
+    "out",
+    cls=Option,
+    renamed=("--out",),
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The cfg file to write.",
+)
 def cfg(data: Path, profile: str, arch: str, settings: tuple[str, ...], out: Path) -> None:
     """Write the run cfg: cfg/ARCH.cfg (yolov3-tiny: Table I) + profile + classes of --data."""
     from yof_darknet.core.fileio import atomic_write_text, protected
@@ -88,9 +108,13 @@ def cfg(data: Path, profile: str, arch: str, settings: tuple[str, ...], out: Pat
     type=click.IntRange(min=1),
     help="number of anchors [default: the --cfg's (9 for 3-head networks), else 6]",
 )
-@click.option("--size", type=int, default=None, help="network size [default: --cfg's, else 416]")
-@click.option("--restarts", default=10, help="k-means restarts")
-@click.option("--cfg", "cfg_path", type=EXISTING_FILE)
+@click.option(
+    "--size", type=click.IntRange(min=32), help="Network size [default: --cfg's, else 416]."
+)
+@click.option("--restarts", type=click.IntRange(min=1), default=10, help="k-means restarts.")
+@click.option(
+    "--cfg", "cfg_path", type=EXISTING_FILE, help="The run cfg: its anchor count and size."
+)
 @click.option("--apply", is_flag=True, help="write the anchors into --cfg")
 def anchors(
     data: Path,
@@ -136,14 +160,21 @@ def anchors(
 
 
 @click.command()
-@click.option("--out", type=OUT_DIR, default=Path("weights"))
+@click.option(
+    "--out",
+    type=OUT_DIR,
+    default=Path("weights"),
+    help="Folder of the downloaded and cut weights (where `train` looks for them).",
+)
 @_ARCH_OPTION
 @click.option(
     "--inspect",
     type=EXISTING_FILE,
     help="only print this weights file's header (with --cfg: warn if already fully trained)",
 )
-@click.option("--cfg", "cfg_path", type=EXISTING_FILE)
+@click.option(
+    "--cfg", "cfg_path", type=EXISTING_FILE, help="--inspect: the cfg the weights belong to."
+)
 def weights(out: Path, arch: str, inspect: Path | None, cfg_path: Path | None) -> None:
     """Download ARCH's COCO weights (SHA-256 checked, resumable) and cut the pretrained layers
     (yolov3-tiny.conv.15; yolov4-tiny.conv.29, yolov7-tiny.conv.87)."""

@@ -17,15 +17,11 @@ if TYPE_CHECKING:
 
 @click.command("map")
 @stage_options(MapOptions)
-@click.option(
-    "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md",
-    help="What to print; all three are written to --out.",
-)  # fmt: skip
 @DARKNET_OPTION
-def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
+def map_command(darknet_path: Path | None, **given: Any) -> None:
     """Table II: AP per expression and mAP beside the paper's, in OUT/table2.{md,csv,json}.
 
-    With our evaluator (pjreddie darknet, --engine python, --results) also writes
+    With our evaluator (pjreddie darknet, --engine opencv or ort, --results) also writes
     confusion_matrix.{csv,png} and pr_curves.png. Per dataset (ExpW, Aff-Wild2, AffectNet,
     RAF-DB, own photos) when test_<dataset>.txt sit beside the test list. With --cross RUN
     (repeated): each model on each of those held-out sets, in OUT/cross.{md,csv,json}.
@@ -34,6 +30,9 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     With --checkpoints runs/NAME: every checkpoint of the run scored on the validation list
     (runs/NAME/checkpoints.csv, weights/ARCH_best.weights); with --data too, Table II of the
     --select weights on the test list, read once, after the choice.
+
+    With --cascade CFG:WEIGHTS: the two-stage cascade (RetinaFace, then the classifier) instead
+    of a detector, and its per-face accuracy on the ground-truth boxes.
     """
     from yof_darknet.core.errors import EvaluationError
     from yof_darknet.core.fileio import protected
@@ -41,6 +40,9 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     from yof_darknet.evaluate.run import map_inputs, run_map, write_outputs
 
     request = pick(MapOptions, given, darknet=darknet_path)
+    if request.cascade is not None:
+        _cascade(request)
+        return
     if request.cross:
         with output_lock(request.out):  # one run at a time writes this folder
             _cross(request)
@@ -56,7 +58,28 @@ def map_command(fmt: str, darknet_path: Path | None, **given: Any) -> None:
     with protected(*map_inputs(request)), output_lock(request.out):
         outcome = _checkpoints(request) if request.checkpoints is not None else run_map(request)
         written = write_outputs(outcome, request.out, map_inputs(request))
-    _print(outcome.table, fmt)
+    _print(outcome.table, request.fmt)
+    click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+
+
+def _cascade(request: MapOptions) -> None:
+    """``--cascade``: Table II of the cascade (face score x class probability) and its per-face
+    accuracy, into OUT as ``map`` writes a detector's."""
+    from yof_darknet.core.fileio import protected
+    from yof_darknet.core.owned import output_lock
+    from yof_darknet.evaluate.ap import EvalParams
+    from yof_darknet.evaluate.cascade import evaluate_cascade, write_cascade_outputs
+    from yof_darknet.infer.cascade import Cascade, parse_cascade
+
+    assert request.cascade is not None and request.data is not None
+    cfg, weights = parse_cascade(request.cascade)
+    cascade = Cascade(cfg, weights, face_threshold=request.face_threshold_or_default)
+    params = EvalParams(request.iou_or_default, request.points_or_default)
+    with protected(request.data, cfg, weights), output_lock(request.out):
+        outcome = evaluate_cascade(request.data, cascade, params=params)
+        written = write_cascade_outputs(outcome, request.out)
+    _print(outcome.map.table, request.fmt)
+    click.echo(outcome.accuracy.render_markdown(), err=request.fmt != "md")
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
 
 

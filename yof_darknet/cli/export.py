@@ -15,7 +15,7 @@ from yof_darknet.export.options import ExportOptions
 @stage_options(ExportOptions)
 def export(**given: Any) -> None:
     """Convert a Darknet cfg + weights to ONNX (fp32, or int8 with --int8 --calibrate LIST) for
-    `detect --model` and `map --engine onnx`. The model records the cfg and weights sha256,
+    `detect --model` and `map --engine ort`. The model records the cfg and weights sha256,
     network size, letterbox setting, class names and the [yolo] heads' anchors."""
     from yof_darknet.core.fileio import STREAM, check_output_file
     from yof_darknet.core.owned import output_lock

@@ -4,6 +4,10 @@
 its fields (``yof_darknet/core/options.py``); ``pick(Options, values)`` builds the dataclass
 back from the command's keyword arguments. A command and ``reproduce`` both call them on the
 same dataclass.
+
+Renamed spellings keep working for one release, each with one line on stderr naming the new one
+(``warn_renamed``): an old flag (``Option(renamed=...)``, rewritten by ``rename_args`` before
+click parses), an old choice (``RenamedChoice``) and an old command (``RENAMED_COMMANDS``).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +23,59 @@ from typing import Any, TypeVar
 import click
 
 from yof_darknet.core.options import CliSpec, cli_spec
+
+PROG = "yof-darknet"
+
+# old command -> (new command, what the old one meant in the new one's terms)
+RENAMED_COMMANDS = {"evaluate-cascade": ("map", "map --cascade")}
+
+
+def warn_renamed(old: str, new: str) -> None:
+    """The one line that names the new spelling of a renamed command, option or choice."""
+    click.echo(f"{PROG}: {old} is now {new}", err=True)
+
+
+class Option(click.Option):
+    """A click option that also accepts its old flags (``renamed``), hidden from the help."""
+
+    def __init__(self, *args: Any, renamed: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.renamed = tuple(renamed)
+
+
+def rename_args(command: click.Command, args: list[str]) -> list[str]:
+    """``args`` with the old flags of ``command``'s options replaced by the new ones (``--old
+    V`` and ``--old=V``), warning once per flag; nothing after ``--`` is touched."""
+    new_flag = {
+        old: param.opts[0] for param in command.params for old in getattr(param, "renamed", ())
+    }
+    rewritten: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return rewritten + args[index:]
+        flag, equals, value = arg.partition("=")
+        if flag in new_flag:
+            warn_renamed(flag, new_flag[flag])
+            arg = new_flag[flag] + equals + value
+        rewritten.append(arg)
+    return rewritten
+
+
+class RenamedChoice(click.Choice):
+    """A choice that also takes the old names of its choices (``renamed``: old -> new), with a
+    warning naming the new one."""
+
+    def __init__(self, choices: Sequence[Any], renamed: Mapping[str, str]) -> None:
+        super().__init__(choices)
+        self.renamed = dict(renamed)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value in self.renamed:
+            flag = param.opts[0] if param is not None else ""
+            new = self.renamed[value]
+            warn_renamed(f"{flag} {value}".strip(), f"{flag} {new}".strip())
+            value = new
+        return super().convert(value, param, ctx)
 
 
 class OutputFolder(click.Path):
@@ -59,6 +116,12 @@ class FiniteFloat(click.FloatRange):
     comparison with it is false), optionally within a range."""
 
     name = "number"
+
+    def _describe_range(self) -> str:
+        # click writes "x<=None" for a range with neither bound: a finite number is all it is
+        if self.min is None and self.max is None:
+            return ""
+        return super()._describe_range()
 
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
@@ -150,6 +213,8 @@ def _click_type(spec: CliSpec, hint: Any) -> Any:
     base = _base_type(hint)
     if spec.kind:
         return _KINDS[spec.kind]
+    if spec.choices and spec.renamed_choices:
+        return RenamedChoice(spec.choices, dict(spec.renamed_choices))
     if spec.choices:
         return click.Choice(spec.choices)
     if spec.path:
@@ -179,7 +244,12 @@ def stage_options(
             continue
         default = (defaults or {}).get(item.name, item.default)
         kind = _click_type(spec, hints[item.name])
-        settings: dict[str, Any] = {"help": spec.help, "metavar": spec.metavar}
+        settings: dict[str, Any] = {
+            "help": spec.help,
+            "metavar": spec.metavar,
+            "cls": Option,
+            "renamed": spec.renamed,
+        }
         if default is MISSING:
             settings.update(type=kind, required=True)
         elif kind is bool and "/" in spec.flag:  # --x/--no-x: None when neither is given

@@ -18,6 +18,7 @@ from yof_darknet.cli.params import (
     DARKNET_OPTION,
     EXPW_OPTION,
     OUT_DIR,
+    Option,
     pick,
     stage_options,
 )
@@ -50,7 +51,10 @@ NOTHING_LEARNED_EXIT = 3
 @EXPW_OPTION
 @AFFWILD2_OPTION
 @click.option(
-    "--data",
+    "--data-dir",
+    "data",
+    cls=Option,
+    renamed=("--data",),
     type=OUT_DIR,
     help="Converted dataset folder [default: data/darknet, data/sample-darknet on the sample].",
 )
@@ -64,7 +68,7 @@ NOTHING_LEARNED_EXIT = 3
     "--shuffle-labels",
     is_flag=True,
     help="The permuted-label control: the training labels permuted across faces (the sample's "
-    "raw labels; a dataset's converted copy, DATA-control), trained the same way into "
+    "raw labels; a dataset's converted copy, DATA_DIR-control), trained the same way into "
     "runs/RUN-control and scored on the true test list; set beside the recipe's run RUN "
     "(the ratio of their mAPs) once both are scored.",
 )
@@ -137,9 +141,12 @@ def reproduce(
 @EXPW_OPTION
 @AFFWILD2_OPTION
 @click.option(
-    "--data",
+    "--data-dir",
+    "data",
+    cls=Option,
+    renamed=("--data",),
     type=OUT_DIR,
-    help="Converted dataset of the keep runs (the mask runs': DATA-mask) [default: "
+    help="Converted dataset of the keep runs (the mask runs': DATA_DIR-mask) [default: "
     "data/darknet, data/sample-darknet on the sample].",
 )
 @click.option(

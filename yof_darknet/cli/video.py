@@ -98,7 +98,7 @@ def temporal_options(*, default_penalty: float | None) -> Callable:
     "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md",
     help="What to print; all three are written to --out.",
 )  # fmt: skip
-@click.option("--out", type=OUT_DIR, default=Path("video-eval"), help="Output folder.")
+@click.option("--out", type=OUT_DIR, default=Path("runs/evaluate-video"), help="Output folder.")
 def evaluate_video(
     affwild2: Path,
     weights: Path,

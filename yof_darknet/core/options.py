@@ -34,6 +34,9 @@ class CliSpec:
     metavar: str | None = None
     multiple: bool = False  # repeatable; the field is a tuple
     aliases: tuple[str, ...] = ()  # more names of the same option
+    # old flags and old choices (old -> new) still accepted for one release, with a warning
+    renamed: tuple[str, ...] = ()
+    renamed_choices: tuple[tuple[str, str], ...] = ()
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -289,3 +289,18 @@ class DatasetsOptions:
             options={k: str(v) if isinstance(v, Path) else v for k, v in given.items()},
             progress=progress,
         )
+
+
+@dataclass(frozen=True)
+class CropsOptions:
+    """Every option of ``yof-darknet crops`` (face crops for the cascade's classifier)."""
+
+    data: Path = option(MISSING, "obj.data of `yof-darknet datasets`.", path="file")
+    out: Path = option(MISSING, "Crops folder (labels.txt, train/test lists).", path="out")
+    margin: float = option(
+        0.2,
+        "Grow each face box by this fraction of its width (height) on every side.",
+        min=0,
+        max=2,
+    )
+    crop_size: int = option(64, "Crop side in pixels.", min=32, renamed=("--size",))

@@ -2,7 +2,7 @@
 
 * Table II: the cascade's detections (face score x class probability, one per (face, class)
   above ``detector map``'s 0.005) on the test list, scored by the same evaluator as
-  ``map --engine python``, so the APs of both stand side by side;
+  ``map --engine opencv``, so the APs of both stand side by side;
 * per-face accuracy: the classifier alone, on the ground-truth boxes (no face detector), overall,
   per class and as a confusion matrix (rows: truth, columns: prediction).
 """

@@ -3,7 +3,7 @@ validation list, and ``weights/<arch>_best.weights``, the one with the best vali
 
 Each checkpoint is read once into memory, its size checked against the run cfg (a file darknet
 is still writing is left for the next pass), hashed, and scored through a snapshot of those
-bytes in ``runs/NAME/.yof-scoring/`` by the ``map --engine onnx`` path: ONNX Runtime detections
+bytes in ``runs/NAME/.yof-scoring/`` by the ``map --engine ort`` path: ONNX Runtime detections
 (the cfg + weights exported), our evaluator, the same IoU and points. A checkpoint whose content
 was scored with the same settings is never scored again (``checkpoints.csv``). The test list is
 never read here.
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from yof_darknet.core.engines import ORT
 from yof_darknet.core.errors import EvaluationError
 from yof_darknet.core.fileio import atomic_path, atomic_write_bytes, protected
 from yof_darknet.core.owned import output_lock
@@ -140,7 +141,7 @@ def _score_bytes(run: Run, val: TestSet, data: bytes, name: str, params: EvalPar
         atomic_write_bytes(snapshot, data)
         # the snapshot's folder is one level below the run, like weights/: the export finds
         # the run's train.log there and folds batch norm as the darknet that trained it
-        dets, _ = python_detections(val, run.cfg, snapshot, "onnx", None)
+        dets, _ = python_detections(val, run.cfg, snapshot, ORT, None)
         combined, _, scored = evaluate_all(val, dets, params)
         face = face_of(scored, combined)
         return combined.map, face.face_ap, {c.name: c.ap for c in combined.classes}

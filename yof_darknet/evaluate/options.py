@@ -1,17 +1,21 @@
-"""``MapOptions``: every option of ``yof-darknet map``; ``reproduce`` shares --points, --iou and
---engine (their click options are generated from these fields by ``cli/params.py``)."""
+"""``MapOptions``: every option of ``yof-darknet map``; ``reproduce`` shares --points,
+--match-iou and --engine (their click options are generated from these fields by
+``cli/params.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from yof_darknet.core.engines import DARKNET, ENGINES, RENAMED_ENGINES
 from yof_darknet.core.errors import EvaluationError
 from yof_darknet.core.options import option
 
 POINTS = (0, 11, 101)
-ENGINES = ("darknet", "python", "onnx")
 SELECTS = ("best", "final")
+FORMATS = ("md", "csv", "json")
+# `detector map`'s threshold: the cascade's faces are ranked by score, not cut
+CASCADE_FACE_THRESHOLD = 0.005
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,9 @@ class MapOptions:
     )
     iou_thresh: float | None = option(
         None,
-        "IoU a detection needs (strictly more) to match a face [default: 0.5].",
-        flag="--iou",
+        "IoU a detection needs (strictly more) to match a ground-truth face [default: 0.5].",
+        flag="--match-iou",
+        renamed=("--iou",),
         min=0,
         max=1,
         min_open=True,
@@ -43,14 +48,15 @@ class MapOptions:
     engine: str | None = option(
         None,
         "darknet: `detector map` (AlexeyAB, hank-ai) or `detector valid` + our evaluator "
-        "(pjreddie); python: OpenCV DNN detections + our evaluator, no darknet needed; onnx: "
+        "(pjreddie); opencv: OpenCV DNN detections + our evaluator, no darknet needed; ort: "
         "ONNX Runtime detections (of --model, or the cfg + weights exported) + our evaluator "
         "[default: darknet].",
         choices=ENGINES,
+        renamed_choices=tuple(RENAMED_ENGINES.items()),
     )
     model: Path | None = option(
         None,
-        "--engine onnx: an exported ONNX model (e.g. int8); --weights/--cfg then optional.",
+        "--engine ort: an exported ONNX model (e.g. int8); --weights/--cfg then optional.",
         path="file",
     )
     from_log: Path | None = option(
@@ -68,7 +74,23 @@ class MapOptions:
         multiple=True,
         metavar="RUN|WEIGHTS",
     )
-    out: Path = option(Path("map"), "Output folder.", path="any")
+    cascade: str | None = option(
+        None,
+        "Score the two-stage cascade instead of a detector: RetinaFace faces, then this "
+        "expression classifier (`yof-darknet train-classifier`) on each; score = face x class "
+        "probability. Also writes its per-face accuracy on the ground-truth boxes "
+        "(OUT/face_accuracy.{md,json}).",
+        metavar="CLASSIFIER_CFG:WEIGHTS",
+    )
+    cascade_face_threshold: float | None = option(
+        None,
+        "--cascade: least RetinaFace score of a face [default: 0.005, `detector map`'s, so that "
+        "faces are ranked, not cut].",
+        renamed=("--face-threshold",),  # evaluate-cascade's name
+        min=0,
+        max=1,
+    )
+    out: Path = option(Path("runs/map"), "Output folder.", path="out")
     checkpoints: Path | None = option(
         None,
         "A run folder (runs/NAME): score every weights file its training saved on the "
@@ -85,10 +107,13 @@ class MapOptions:
         "reproduce: by profile, paper final, sample best].",
         choices=SELECTS,
     )
+    fmt: str = option(
+        "md", "What to print; all three are written to --out.", flag="--format", choices=FORMATS
+    )
     darknet: Path | None = None  # the shared --darknet option
 
     def __post_init__(self) -> None:
-        scoring = {"--points": self.points, "--iou": self.iou_thresh, "--engine": self.engine}
+        scoring = {"--points": self.points, "--match-iou": self.iou_thresh, "--engine": self.engine}
         inputs = {"--data": self.data, "--weights": self.weights, "--cfg": self.cfg}
         for source, excluded, why in (
             (
@@ -122,6 +147,7 @@ class MapOptions:
                     f"{'them' if len(given) > 1 else 'it'}"
                 )
         self._check_cross()
+        self._check_cascade()
 
     def _check_cross(self) -> None:
         given = {"--weights": self.weights, "--cfg": self.cfg, "--model": self.model,
@@ -134,6 +160,32 @@ class MapOptions:
                 f"{'them' if len(clash) > 1 else 'it'}"
             )
 
+    def _check_cascade(self) -> None:
+        if self.cascade is None:
+            if self.cascade_face_threshold is not None:
+                raise EvaluationError(
+                    "--cascade-face-threshold is the cascade's: add --cascade CFG:WEIGHTS"
+                )
+            return
+        given = {"--weights": self.weights, "--cfg": self.cfg, "--model": self.model,
+                 "--engine": self.engine, "--from-log": self.from_log, "--results": self.results,
+                 "--checkpoints": self.checkpoints, "--cross": self.cross or None}  # fmt: skip
+        clash = [name for name, value in given.items() if value is not None]
+        if clash:
+            raise EvaluationError(
+                f"{' and '.join(clash)} cannot apply with --cascade: the cascade is RetinaFace "
+                f"and the classifier it names, run by ONNX Runtime; drop "
+                f"{'them' if len(clash) > 1 else 'it'}"
+            )
+        if self.data is None:
+            raise EvaluationError("--cascade scores --data's test list: add --data obj.data")
+
+    @property
+    def face_threshold_or_default(self) -> float:
+        if self.cascade_face_threshold is None:
+            return CASCADE_FACE_THRESHOLD
+        return self.cascade_face_threshold
+
     @property
     def points_or_default(self) -> int:
         return 0 if self.points is None else self.points
@@ -144,4 +196,4 @@ class MapOptions:
 
     @property
     def engine_or_default(self) -> str:
-        return self.engine or "darknet"
+        return self.engine or DARKNET

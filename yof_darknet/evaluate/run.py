@@ -4,8 +4,8 @@ Paths, in the order the command tries them:
 
 * ``from_log``: parse a saved ``detector map`` log (no darknet, no images needed);
 * ``results``: score existing ``detector valid`` result files with our evaluator;
-* ``engine="python"``: OpenCV DNN detections (``detector map``'s thresholds), our evaluator;
-* ``engine="onnx"``: ONNX Runtime detections (the cfg + weights exported, or ``model``: an
+* ``engine="opencv"``: OpenCV DNN detections (``detector map``'s thresholds), our evaluator;
+* ``engine="ort"``: ONNX Runtime detections (the cfg + weights exported, or ``model``: an
   exported fp32/int8 model), same thresholds and evaluator (``map`` runs the detect stage here);
 * ``engine="darknet"``: AlexeyAB / hank-ai run ``detector map`` and we parse it (per dataset:
   one more ``map`` run on each sub-list); pjreddie has no ``map``, so it runs ``detector valid``
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from yof_darknet.core.engines import OPENCV, ORT
 from yof_darknet.core.errors import DarknetError, EvaluationError
 from yof_darknet.core.expressions import DATASET_TITLES
 from yof_darknet.core.fileio import atomic_write_text, protected, unix_lines
@@ -264,7 +265,7 @@ def _face_by_onnx(
     from yof_darknet.core.errors import ExportError, InferenceError
 
     try:
-        dets, _ = python_detections(test, cfg, weights, "onnx", None)
+        dets, _ = python_detections(test, cfg, weights, ORT, None)
     except (ExportError, InferenceError, OSError) as exc:
         return None, f"`detector map` prints no detections and ONNX Runtime could not run: {exc}"
     combined, _, scored = evaluate_all(replace(test, subsets={}), dets, params)
@@ -389,14 +390,12 @@ def _darknet_valid(
 def python_detections(
     test: TestSet, cfg: Path | None, weights: Path | None, engine: str, model: Path | None
 ) -> tuple[Detections, str]:
-    """Detections of every image of ``test`` by OpenCV DNN (``engine="python"``) or ONNX
-    Runtime (``"onnx"``: ``model``, or cfg + weights exported), ``detector map``'s thresholds;
+    """Detections of every image of ``test`` by OpenCV DNN (``engine="opencv"``) or ONNX
+    Runtime (``"ort"``: ``model``, or cfg + weights exported), ``detector map``'s thresholds;
     and the engine's name."""
     from yof_darknet.infer.detector import Detector
 
-    detector = Detector(
-        cfg, weights, test.names, engine="opencv" if engine == "python" else "ort", model=model
-    )
+    detector = Detector(cfg, weights, test.names, engine=engine, model=model)
     sizes = image_sizes(test.images)
     found = detector.detect_files(test.images, MAP_THRESH, MAP_NMS)
     dets = detections_from_objects(
@@ -445,22 +444,22 @@ def _run_map(request: MapOptions) -> MapOutcome:
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_RESULTS.format(path=request.results)
         return _table(combined, method, None, per_dataset, scored)
-    if request.engine == "onnx" and request.model is not None and request.weights is None:
-        dets, engine = python_detections(test, request.cfg, None, "onnx", request.model)
+    if request.engine == ORT and request.model is not None and request.weights is None:
+        dets, engine = python_detections(test, request.cfg, None, ORT, request.model)
         combined, per_dataset, scored = evaluate_all(test, dets, params)
         method = METHOD_PYTHON.format(engine=engine)
         return _table(combined, method, None, per_dataset, scored)
     if request.weights is None:
         raise EvaluationError(
             "no model to score: give --weights WEIGHTS (and --cfg CFG unless the run folder "
-            "holds one), or --model MODEL.onnx with --engine onnx, or --results DIR, or "
+            "holds one), or --model MODEL.onnx with --engine ort, or --results DIR, or "
             "--from-log LOG"
         )
     if not request.weights.is_file():
         raise EvaluationError(f"{request.weights}: weights file not found (--weights)")
     cfg = find_cfg(request.cfg, request.weights)
     check_model(cfg, request.weights, test)
-    if request.engine_or_default in ("python", "onnx"):
+    if request.engine_or_default in (OPENCV, ORT):
         dets, engine = python_detections(
             test, cfg, request.weights, request.engine_or_default, request.model
         )
@@ -474,7 +473,7 @@ def _run_map(request: MapOptions) -> MapOutcome:
     try:
         check_can_run(darknet, read_cfg(cfg), str(cfg))
     except DarknetError as exc:  # pjreddie's valid would score another network
-        raise EvaluationError(f"{exc}; or score without darknet: --engine python") from None
+        raise EvaluationError(f"{exc}; or score without darknet: --engine opencv") from None
     if darknet.has_map:
         combined, per_dataset = _darknet_map(request, test, darknet, cfg, request.weights)
         method = METHOD_MAP.format(flavor=f"{darknet.flavor} {darknet.version}")

@@ -20,7 +20,13 @@ class ExportOptions:
 
     cfg: Path = option(MISSING, "The Darknet cfg.", path="file")
     weights: Path = option(MISSING, "Its .weights file.", path="file")
-    out: Path = option(MISSING, "The ONNX model to write (model.onnx).", path="any")
+    out: Path = option(
+        MISSING,
+        "The ONNX model to write (model.onnx).",
+        path="any",
+        flag="--out-file",
+        renamed=("--out",),
+    )
     names: Sequence[str] | Path | None = option(
         None, "Class names recorded in the model [default: as `detect` finds them].", path="file"
     )

@@ -61,7 +61,9 @@ def _check_paths(options: ExportOptions) -> None:
     inputs = [options.cfg, options.weights] + ([options.calibrate] if options.calibrate else [])
     out = Path(options.out).resolve()
     if any(out == Path(p).resolve() for p in inputs):
-        raise ExportError(f"{options.out}: --out would overwrite an input file; pick another name")
+        raise ExportError(
+            f"{options.out}: --out-file would overwrite an input file; pick another name"
+        )
     check_output_file(options.out)  # a folder is refused here, a stream (/dev/stdout) is fine
     if options.int8 and options.calibrate is None:
         raise ExportError("--int8 needs --calibrate LIST (e.g. the training list, train.txt)")

@@ -25,6 +25,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from yof_darknet.core.engines import NETWORK_ENGINES
 from yof_darknet.core.errors import InferenceError
 from yof_darknet.core.fileio import sha256_file
 from yof_darknet.formats.cfg import parse_cfg
@@ -44,7 +45,7 @@ from yof_darknet.infer.yolo import decode_heads
 from yof_darknet.tools.cluster import available_cpus
 from yof_darknet.tools.netinput import Placement, fill_input, to_image_boxes
 
-ENGINES = ("ort", "opencv")
+ENGINES = NETWORK_ENGINES
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from yof_darknet.core.engines import NETWORK_ENGINES, ORT
 from yof_darknet.core.options import option
 
 # the models of infer/temporal.py (kept here too: this module stays import-light)
@@ -33,10 +34,10 @@ class DetectOptions:
         path="file",
     )
     engine: str = option(
-        "ort",
+        ORT,
         "ort: ONNX Runtime; opencv: OpenCV DNN's Darknet importer (opencv-python<5), or its "
         "ONNX reader with an fp32 --model. With --cascade: the classifier's engine.",
-        choices=("ort", "opencv"),
+        choices=NETWORK_ENGINES,
     )
     device: str = option(
         "auto",

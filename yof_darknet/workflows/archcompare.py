@@ -5,7 +5,7 @@ darknet prints them), CPU frames per second of each engine on one 640x480 frame 
 (median over ``rounds``; every architecture and engine timed in one loop, interleaved frame by
 frame, so a busy machine slows them alike) and, when the architecture's run exists
 (``runs/<run>/<arch>_final.weights``, named as ``train`` names it) and ``data`` is given, its
-mAP by ``map --engine python`` on that test list. Without a trained model the timing runs on
+mAP by ``map --engine opencv`` on that test list. Without a trained model the timing runs on
 random weights of the right shape (speed does not depend on the values)::
 
     rows = compare_archs(ArchCompareOptions(size=416, runs=Path("runs"), profile="sample"))
@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from yof_darknet.core.engines import NETWORK_ENGINES, OPENCV
 from yof_darknet.core.fileio import atomic_write_text
 from yof_darknet.training.archs import ARCH_NAMES, get_arch
 
-ENGINES = ("ort", "opencv")
+ENGINES = NETWORK_ENGINES
 Echo = Callable[[str], None]
 
 
@@ -97,7 +98,7 @@ def compare_archs(options: ArchCompareOptions, echo: Echo = print) -> list[ArchR
             if trained and options.data is not None:
                 echo(f"compare-archs: scoring {arch} ({weights}) with OpenCV DNN")
                 request = MapOptions(
-                    data=options.data, weights=weights, cfg=cfg, engine="python",
+                    data=options.data, weights=weights, cfg=cfg, engine=OPENCV,
                     out=Path(scratch) / "map",
                 )  # fmt: skip
                 row.map = run_map(request).table.combined.map

@@ -1,6 +1,6 @@
 """``yof-darknet compare``: the single-stage detector and the two-stage cascade side by side.
 
-Both are scored on the same test list by the same evaluator (``map --engine python`` for the
+Both are scored on the same test list by the same evaluator (``map --engine opencv`` for the
 detector, ``evaluate-cascade`` for the cascade), and timed in one run on the same 640x480 frames
 with 1 and with 5 real faces (the photos of ``assets/faces`` and matplotlib's
 ``grace_hopper.jpg``), the engines interleaved frame by frame so that a busy machine slows both
@@ -11,7 +11,7 @@ classifier on crops of the same training images (``crops`` into ``DATA-crops``,
 Where ``map`` records a class-agnostic face AP (``face_ap`` in table2.json), it is shown beside
 the mAP of both. ``ultralytics``: an Ultralytics ONNX export (trained on the same converted data's
 ``ultralytics.yaml``) scored and timed as a third column, through the same detector code
-(``map --engine onnx``: its own letterbox and output layout, our thresholds, NMS and evaluator).
+(``map --engine ort``: its own letterbox and output layout, our thresholds, NMS and evaluator).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from yof_darknet.core.engines import OPENCV, ORT
 from yof_darknet.core.errors import DarknetError
 from yof_darknet.core.fileio import atomic_write_text
 
@@ -143,7 +144,7 @@ def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
             data=options.data,
             weights=options.detector_weights,
             cfg=options.detector_cfg,
-            engine="python",
+            engine=OPENCV,
             out=out / "single-stage",
         )
     )
@@ -167,7 +168,7 @@ def compare(options: CompareOptions, echo: Echo = print) -> CompareResult:
         other = run_map(
             MapOptions(
                 data=options.data,
-                engine="onnx",
+                engine=ORT,
                 model=options.ultralytics,
                 out=out / "ultralytics",
             )

@@ -154,7 +154,7 @@ def check_opencv() -> Check:
             "opencv-python",
             True,
             f"{cv2.__version__} has no Darknet importer (removed in OpenCV 5): "
-            "`detect --engine opencv` and `map --engine python` are unavailable",
+            "`detect --engine opencv` and `map --engine opencv` are unavailable",
             ("for them: pip install 'opencv-python>=4.11,<5'",),
         )
     return Check("opencv-python", True, f"{cv2.__version__} (Darknet importer present)")

@@ -63,7 +63,7 @@ def test_map_comes_from_the_map_path(benchmarked, tiny_model: TinyModel):
         for r in json.loads((out / "benchmark.json").read_text())["rows"]
     }
     model = out / "models" / "int8-96.onnx"
-    expected = run_map(MapOptions(data=tiny_model.data, engine="onnx", model=model))
+    expected = run_map(MapOptions(data=tiny_model.data, engine="ort", model=model))
     assert rows["ort-int8", 96]["map"] == pytest.approx(expected.table.combined.map)
     assert expected.table.face is not None  # map's class-agnostic face AP, the same number
     assert rows["ort-int8", 96]["face_ap"] == pytest.approx(expected.table.face.face_ap)

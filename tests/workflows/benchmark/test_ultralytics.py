@@ -108,13 +108,13 @@ def test_ultralytics_int8_is_quantized_and_read_as_int8(benchmarked):
 def test_ultralytics_rows_scored_by_map(benchmarked, tiny_model: TinyModel):
     out, model, report = benchmarked
     rows = {(r["network"], r["engine"]): r for r in report["rows"]}
-    expected = run_map(MapOptions(data=tiny_model.data, engine="onnx", model=model))
+    expected = run_map(MapOptions(data=tiny_model.data, engine="ort", model=model))
     assert expected.table.face is not None
     fp32 = rows["ultralytics", "ort-fp32"]
     assert fp32["map"] == pytest.approx(expected.table.combined.map)
     assert fp32["face_ap"] == pytest.approx(expected.table.face.face_ap)
     assert 0.2 < fp32["map"] < 1 and 0.2 < fp32["face_ap"] < 1
-    int8 = run_map(MapOptions(data=tiny_model.data, engine="onnx",
+    int8 = run_map(MapOptions(data=tiny_model.data, engine="ort",
                               model=out / "models" / "ultralytics-int8.onnx"))  # fmt: skip
     assert rows["ultralytics", "ort-int8"]["map"] == pytest.approx(int8.table.combined.map)
     # OpenCV DNN on the export: the same file's score, and the note says whose detections

@@ -1,5 +1,5 @@
 """mAP (and face AP, where the evaluator reports it) of each row, through ``map``'s own path
-(``yof-darknet map --engine onnx|python``): the same detections, thresholds and arithmetic as
+(``yof-darknet map --engine ort|opencv``): the same detections, thresholds and arithmetic as
 Table II. Rows that run the same model file share one score; OpenCV DNN on an ONNX file (an
 Ultralytics export) is scored through ONNX Runtime on that file, and says so."""
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from yof_darknet.core.engines import OPENCV, ORT
 from yof_darknet.workflows.benchmark.rows import Row
 
 if TYPE_CHECKING:
@@ -71,10 +72,10 @@ def score_rows(
                 continue
             echo(f"benchmark: scoring {row.key} on {data}")
             if row.model is None:
-                request = MapOptions(data=data, weights=weights, engine="python",
+                request = MapOptions(data=data, weights=weights, engine=OPENCV,
                                      cfg=_opencv_cfg(cfg, row.size, Path(tmp)))  # fmt: skip
             else:
-                request = MapOptions(data=data, engine="onnx", model=row.model)
+                request = MapOptions(data=data, engine=ORT, model=row.model)
             outcome = run_map(request)
             scores[row.key] = Score(outcome.table.combined.map, _face_ap(outcome), note)
             done[same] = (row.key, scores[row.key])
