@@ -66,8 +66,8 @@ def test_training_scored_every_checkpoint_as_it_was_saved(checkpoint_run: Checkp
 
 def _copy_with_found_faces(checkpoint_run: CheckpointRun, root: Path) -> Path:
     """A copy of the run whose validation set (its own list) is labelled with boxes the
-    checkpoints find (each one's best box per image), of several classes, so that every
-    checkpoint scores above 0 whatever the session's training made of it."""
+    checkpoints find (each one's best box inside the image, per image, of the class it gives
+    it), so that every checkpoint scores above 0 whatever the session's training made of it."""
     run = root / "run"
     shutil.copytree(checkpoint_run.run, run, symlinks=True)
     cfg = run / "yolov3-tiny.cfg"
@@ -76,18 +76,22 @@ def _copy_with_found_faces(checkpoint_run: CheckpointRun, root: Path) -> Path:
     folder = root / "val"
     folder.mkdir()
     images = (checkpoint_run.data.parent / "val.txt").read_text().split()
-    for index, source in enumerate(map(Path, images)):
+    for source in map(Path, images):
         image = cv2.imread(str(source))
         height, width = image.shape[:2]
-        best = [max(det.detect(image, 0.005), key=lambda d: d.score, default=None)
-                for det in detectors]  # fmt: skip
-        found = [d for d in best if d is not None]
+        inside = [
+            [d for d in det.detect(image, 0.005)
+             if 0 < d.xyxy[0] < d.xyxy[2] < width and 0 < d.xyxy[1] < d.xyxy[3] < height]
+            for det in detectors
+        ]  # fmt: skip
+        found = [max(boxes, key=lambda d: d.score) for boxes in inside if boxes]
+        # each box labelled with the class its checkpoint gives it: that checkpoint then has a
+        # true positive of that class, whatever the session's training made of it
         lines = [
-            f"{(index + k) % 7} {(d.xyxy[0] + d.xyxy[2]) / 2 / width:.6f} "
+            f"{d.class_id} {(d.xyxy[0] + d.xyxy[2]) / 2 / width:.6f} "
             f"{(d.xyxy[1] + d.xyxy[3]) / 2 / height:.6f} {(d.xyxy[2] - d.xyxy[0]) / width:.6f} "
             f"{(d.xyxy[3] - d.xyxy[1]) / height:.6f}\n"
-            for k, d in enumerate(found)
-            if 0 < d.xyxy[0] < d.xyxy[2] < width and 0 < d.xyxy[1] < d.xyxy[3] < height
+            for d in found
         ]
         (folder / source.name).symlink_to(source)
         (folder / source.with_suffix(".txt").name).write_text("".join(lines))
