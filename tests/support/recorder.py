@@ -431,23 +431,30 @@ def record_debian(work: Path, darknet: Path) -> None:
     rec.finish()
 
 
-def record_model(work: Path, darknet: Path) -> None:
-    root = work / "model"
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir()
-    print("record: model: Debian's darknet trains the engine-parity model", flush=True)
-    model = record_tiny_model(root, (work / "dataset" / CFG).read_text(), darknet)
-    if (MODEL / "backup").exists():
-        shutil.rmtree(MODEL / "backup")  # README.md stays
-    (MODEL / "backup").mkdir(parents=True)
-    hide = {str(work): SHOWN_WORK}
-    for source in (model.cfg, root / "train.log", model.weights):
+def _fresh(folder: Path) -> Path:
+    """``folder`` emptied (made when missing)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _keep_trained(work: Path, root: Path, dest: Path, sources: tuple[Path, ...]) -> None:
+    """Copy ``sources`` (under ``root``) to the same relative paths under ``dest``, the work
+    folder shown as :data:`SHOWN_WORK` in the texts (weights are copied as they are)."""
+    for source in sources:
         data = source.read_bytes()
         if source.suffix != ".weights":
-            for real, shown in hide.items():
-                data = data.replace(real.encode(), shown.encode())
-        (MODEL / source.relative_to(root)).write_bytes(data)
+            data = data.replace(str(work).encode(), SHOWN_WORK.encode())
+        (dest / source.relative_to(root)).write_bytes(data)
+
+
+def record_model(work: Path, darknet: Path) -> None:
+    root = _fresh(work / "model")
+    print("record: model: Debian's darknet trains the engine-parity model", flush=True)
+    model = record_tiny_model(root, (work / "dataset" / CFG).read_text(), darknet)
+    _fresh(MODEL / "backup")  # README.md stays
+    _keep_trained(work, root, MODEL, (model.cfg, root / "train.log", model.weights))
     record = {
         "darknet": "Debian's darknet (pjreddie)",
         "build": _debian_version(),
@@ -464,20 +471,11 @@ def record_model(work: Path, darknet: Path) -> None:
 
 
 def record_classifier(work: Path, darknet: Path) -> None:
-    root = work / "classifier"
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir()
+    root = _fresh(work / "classifier")
     print("record: classifier: Debian's darknet trains the engine-parity classifier", flush=True)
     model = record_tiny_classifier(root, darknet)
-    if (CLASSIFIER / "weights").exists():
-        shutil.rmtree(CLASSIFIER / "weights")  # README.md stays
-    (CLASSIFIER / "weights").mkdir(parents=True)
-    for source in (model.cfg, root / "train.log", model.weights):
-        data = source.read_bytes()
-        if source.suffix != ".weights":
-            data = data.replace(str(work).encode(), SHOWN_WORK.encode())
-        (CLASSIFIER / source.relative_to(root)).write_bytes(data)
+    _fresh(CLASSIFIER / "weights")  # README.md stays
+    _keep_trained(work, root, CLASSIFIER, (model.cfg, root / "train.log", model.weights))
     record = {
         "darknet": "Debian's darknet (pjreddie)",
         "build": _debian_version(),
